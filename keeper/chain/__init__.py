@@ -1,0 +1,1 @@
+"""Chain I/O: the node client, heads, logs and batched reads."""

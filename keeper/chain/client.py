@@ -1,0 +1,249 @@
+"""The node client: raw JSON-RPC over web3's async HTTP provider, retried in this layer only.
+
+Reads are retried on transient failures (timeouts, dropped connections, 429, 5xx) for a bounded
+time with jittered exponential backoff. ``eth_sendRawTransaction`` is never retried here: a send
+whose answer was lost may still have reached the mempool, and only the executor, which knows the
+nonce and the hash, may decide what to do next.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+from hexbytes import HexBytes
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception_type,
+    stop_after_delay,
+    wait_exponential_jitter,
+)
+
+from keeper.chain.provider import RedactedHTTPProvider, make_web3
+from keeper.errors import ContractRevertError, RpcError, TransientRpcError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from web3 import AsyncWeb3
+
+BlockId = int | str
+_TRANSIENT_CODES = {-32000, -32005, -32603, 429}
+_REVERT_CODES = {3}
+
+
+def _block_param(block: BlockId) -> str:
+    return hex(block) if isinstance(block, int) else block
+
+
+def _classify(method: str, error: dict[str, Any]) -> RpcError:
+    code = error.get("code")
+    message = str(error.get("message", "unknown error"))
+    data = error.get("data")
+    if code in _REVERT_CODES or "revert" in message.lower():
+        return ContractRevertError(message, method=method, data=data if isinstance(data, str) else None)
+    lowered = message.lower()
+    if code == 429 or "rate limit" in lowered or "timeout" in lowered or "timed out" in lowered:
+        return TransientRpcError(message, method=method, code=code)
+    if code in _TRANSIENT_CODES and ("busy" in lowered or "unavailable" in lowered):
+        return TransientRpcError(message, method=method, code=code)
+    return RpcError(message, method=method, code=code if isinstance(code, int) else None)
+
+
+class ChainClient:
+    """One node endpoint. Every request has a deadline; reads retry for ``retry_s`` seconds."""
+
+    def __init__(self, url: str, *, timeout_s: float = 10.0, retry_s: float = 20.0) -> None:
+        self.w3: AsyncWeb3[Any] = make_web3(url, timeout_s)
+        provider = self.w3.provider
+        if not isinstance(provider, RedactedHTTPProvider):  # pragma: no cover - factory invariant
+            raise TypeError("make_web3 must build a RedactedHTTPProvider")
+        self._provider = provider
+        self.label = provider.label
+        self._retry_s = retry_s
+        self.calls: collections.Counter[str] = collections.Counter()
+
+    def __repr__(self) -> str:
+        return f"<ChainClient {self.label}>"
+
+    async def close(self) -> None:
+        """Close the HTTP session."""
+        await self._provider.disconnect()
+
+    async def __aenter__(self) -> ChainClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- transport -------------------------------------------------------------------------
+
+    async def _post_once(self, method: str, params: Sequence[Any]) -> Any:
+        self.calls[method] += 1
+        try:
+            response = await self._provider.make_request(method, list(params))  # type: ignore[arg-type]
+        except TimeoutError:
+            raise TransientRpcError("request timed out", method=method) from None
+        except aiohttp.ClientResponseError as exc:
+            err_cls = TransientRpcError if exc.status == 429 or exc.status >= 500 else RpcError
+            raise err_cls(f"HTTP {exc.status}", method=method, code=exc.status) from None
+        except (aiohttp.ClientError, ConnectionError) as exc:
+            raise TransientRpcError(f"connection failed ({type(exc).__name__})", method=method) from None
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise TransientRpcError("unreadable answer", method=method) from None
+        if not isinstance(response, dict):
+            raise TransientRpcError("malformed answer", method=method)
+        if response.get("error"):
+            raise _classify(method, dict(response["error"]))
+        if "result" not in response:
+            raise TransientRpcError("answer without result", method=method)
+        return response["result"]
+
+    async def request(self, method: str, params: Sequence[Any] = (), *, retry: bool = True) -> Any:
+        """Send one JSON-RPC request; transient failures are retried when ``retry``."""
+        if not retry or self._retry_s == 0:
+            return await self._post_once(method, params)
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type(TransientRpcError),
+            stop=stop_after_delay(self._retry_s),
+            wait=wait_exponential_jitter(initial=0.1, max=2.0),
+            reraise=True,
+        ):
+            with attempt:
+                return await self._post_once(method, params)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _batch_once(self, calls: Sequence[tuple[str, Sequence[Any]]]) -> list[Any]:
+        for method, _ in calls:
+            self.calls[method] += 1
+        self.calls["<batch>"] += 1
+        try:
+            raw = await self._provider.make_batch_request(
+                [(method, list(params)) for method, params in calls]  # type: ignore[misc]
+            )
+        except TimeoutError:
+            raise TransientRpcError("batch timed out", method="batch") from None
+        except aiohttp.ClientResponseError as exc:
+            err_cls = TransientRpcError if exc.status == 429 or exc.status >= 500 else RpcError
+            raise err_cls(f"HTTP {exc.status}", method="batch", code=exc.status) from None
+        except (aiohttp.ClientError, ConnectionError) as exc:
+            raise TransientRpcError(f"connection failed ({type(exc).__name__})", method="batch") from None
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise TransientRpcError("unreadable batch answer", method="batch") from None
+        if not isinstance(raw, list):
+            error = raw.get("error") if isinstance(raw, dict) else None
+            if isinstance(error, dict):
+                raise _classify("batch", error)
+            raise TransientRpcError("malformed batch answer", method="batch")
+        if len(raw) != len(calls):
+            raise TransientRpcError(
+                f"batch answered {len(raw)} of {len(calls)} calls", method="batch"
+            )
+        results: list[Any] = []
+        for (method, _), item in zip(calls, raw, strict=True):
+            if not isinstance(item, dict):
+                raise TransientRpcError("malformed batch item", method=method)
+            if item.get("error"):
+                results.append(_classify(method, dict(item["error"])))
+            elif "result" in item:
+                results.append(item["result"])
+            else:
+                raise TransientRpcError("batch item without result", method=method)
+        return results
+
+    async def batch(self, calls: Sequence[tuple[str, Sequence[Any]]]) -> list[Any]:
+        """Send calls as one JSON-RPC batch; each item is its result or an :class:`RpcError`.
+
+        A transient failure of the whole batch is retried; per-item errors are returned, not
+        raised, so one reverting call does not sink its neighbours.
+        """
+        if not calls:
+            return []
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type(TransientRpcError),
+            stop=stop_after_delay(self._retry_s),
+            wait=wait_exponential_jitter(initial=0.1, max=2.0),
+            reraise=True,
+        ):
+            with attempt:
+                return await self._batch_once(calls)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # -- typed helpers -----------------------------------------------------------------------
+
+    async def chain_id(self) -> int:
+        """The node's chain id."""
+        return int(await self.request("eth_chainId"), 16)
+
+    async def block_number(self) -> int:
+        """The node's head block number."""
+        return int(await self.request("eth_blockNumber"), 16)
+
+    async def get_block(self, block: BlockId = "latest") -> dict[str, Any]:
+        """A block header (no transaction bodies)."""
+        result = await self.request("eth_getBlockByNumber", [_block_param(block), False])
+        if not isinstance(result, dict):
+            raise TransientRpcError(f"block {block} not available", method="eth_getBlockByNumber")
+        return result
+
+    async def get_logs(
+        self, *, address: str | list[str], topics: list[Any], from_block: int, to_block: int
+    ) -> list[dict[str, Any]]:
+        """Logs in an inclusive block range."""
+        result = await self.request(
+            "eth_getLogs",
+            [{"address": address, "topics": topics, "fromBlock": hex(from_block),
+              "toBlock": hex(to_block)}],
+        )
+        if not isinstance(result, list):
+            raise TransientRpcError("malformed logs answer", method="eth_getLogs")
+        return result
+
+    async def call(self, to: str, data: str, block: BlockId = "latest", sender: str | None = None) -> bytes:
+        """``eth_call``; raises ContractRevertError on a revert."""
+        tx: dict[str, Any] = {"to": to, "data": data}
+        if sender is not None:
+            tx["from"] = sender
+        return bytes(HexBytes(await self.request("eth_call", [tx, _block_param(block)])))
+
+    async def get_balance(self, address: str, block: BlockId = "latest") -> int:
+        """Native balance in wei."""
+        return int(await self.request("eth_getBalance", [address, _block_param(block)]), 16)
+
+    async def get_transaction_count(self, address: str, block: BlockId = "pending") -> int:
+        """The account's nonce at ``block``."""
+        return int(await self.request("eth_getTransactionCount", [address, _block_param(block)]), 16)
+
+    async def estimate_gas(self, tx: dict[str, Any]) -> int:
+        """``eth_estimateGas``; raises ContractRevertError when the transaction would revert."""
+        return int(await self.request("eth_estimateGas", [tx]), 16)
+
+    async def max_priority_fee(self) -> int:
+        """The node's suggested tip in wei."""
+        return int(await self.request("eth_maxPriorityFeePerGas"), 16)
+
+    async def send_raw_transaction(self, raw: bytes) -> str:
+        """Broadcast a signed transaction. Never retried here (see module docstring)."""
+        return str(await self.request("eth_sendRawTransaction", ["0x" + raw.hex()], retry=False))
+
+    async def get_receipt(self, tx_hash: str) -> dict[str, Any] | None:
+        """The receipt, or None while the transaction is not mined."""
+        result = await self.request("eth_getTransactionReceipt", [tx_hash])
+        return result if isinstance(result, dict) else None
+
+    async def wait_for_receipt(
+        self, tx_hash: str, *, timeout_s: float, poll_s: float = 0.2
+    ) -> dict[str, Any] | None:
+        """Poll for a receipt until ``timeout_s``; None if it did not come."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while True:
+            receipt = await self.get_receipt(tx_hash)
+            if receipt is not None:
+                return receipt
+            if loop.time() >= deadline:
+                return None
+            await asyncio.sleep(poll_s)

@@ -1,0 +1,1 @@
+"""Execution: the only package that signs and sends transactions."""

@@ -1,0 +1,1 @@
+"""Operations: logging now; metrics, health endpoint and alerts later."""

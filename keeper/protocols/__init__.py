@@ -1,0 +1,1 @@
+"""Lending protocols the keeper understands."""

@@ -1,0 +1,1 @@
+"""Pure risk math: health factors and their display."""

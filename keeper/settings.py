@@ -1,0 +1,161 @@
+"""The keeper's one typed settings object, built once at startup and passed down.
+
+Sources, strongest first: explicit overrides (CLI flags), environment variables ``KEEPER_*``,
+the TOML file given with ``--config`` (same keys, lower case), then defaults. Validation errors
+become :class:`~keeper.errors.ConfigError` naming the key and the fix, and never quote the
+offending value, so a mistyped private key cannot leak into a terminal or a log.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from eth_utils import is_hex_address, to_checksum_address
+from pydantic import AfterValidator, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    InitSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from keeper.errors import ConfigError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+_KEY_RE = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
+_URL_RE = re.compile(r"^(https?|wss?)://[^\s/]+", re.IGNORECASE)
+
+
+def _checksum(value: str) -> str:
+    if not is_hex_address(value):
+        raise ValueError("expected a 20-byte hex address like 0xAbC...(40 hex digits)")
+    return str(to_checksum_address(value))
+
+
+Address = Annotated[str, AfterValidator(_checksum)]
+
+_FIX_HINTS: dict[str, str] = {
+    "rpc_url": "an http(s):// or ws(s):// URL of an Ethereum JSON-RPC node",
+    "pool_addresses_provider": "the market's PoolAddressesProvider address (0x + 40 hex digits)",
+    "private_key": "a 32-byte hex private key (64 hex digits, optional 0x)",
+}
+
+
+class Settings(BaseSettings):
+    """Everything the keeper needs to know; see config/devnet.toml for a commented example."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="KEEPER_",
+        extra="forbid",
+        frozen=True,
+        hide_input_in_errors=True,
+    )
+
+    rpc_url: SecretStr = Field(description="JSON-RPC endpoint of the node (may carry an API key)")
+    pool_addresses_provider: Address = Field(description="Aave V3 PoolAddressesProvider")
+    private_key: SecretStr | None = Field(
+        default=None, description="hex key of the keeper account; needed by `run`"
+    )
+    chain_id: int | None = Field(default=None, ge=1, description="refuse a node on another chain")
+    start_block: int = Field(default=0, ge=0, description="first block of account discovery")
+    min_profit_usd: Decimal = Field(
+        default=Decimal(0), ge=0, description="skip liquidations whose bonus is worth less"
+    )
+    dry_run: bool = Field(default=False, description="plan and simulate, never send")
+    poll_interval_s: float = Field(default=1.0, gt=0, le=60, description="head polling period")
+    rpc_timeout_s: float = Field(default=10.0, gt=0, le=120, description="deadline of one RPC")
+    rpc_retry_s: float = Field(
+        default=20.0, ge=0, le=600, description="total time to retry a failing read"
+    )
+    log_range: int = Field(default=10_000, ge=1, description="initial eth_getLogs block span")
+    batch_size: int = Field(default=200, ge=1, le=5000, description="calls per JSON-RPC batch")
+    receipt_timeout_s: float = Field(default=120.0, gt=0, description="wait for a receipt")
+    max_fee_gwei: Decimal = Field(default=Decimal(500), gt=0, description="cap on maxFeePerGas")
+    max_priority_fee_gwei: Decimal = Field(
+        default=Decimal(3), ge=0, description="cap on the tip"
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["auto", "json", "console"] = "auto"
+
+    @field_validator("rpc_url")
+    @classmethod
+    def _url(cls, value: SecretStr) -> SecretStr:
+        if not _URL_RE.match(value.get_secret_value().strip()):
+            raise ValueError("expected an http(s):// or ws(s):// URL")
+        return SecretStr(value.get_secret_value().strip())
+
+    @field_validator("private_key")
+    @classmethod
+    def _key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        raw = value.get_secret_value().strip()
+        if not _KEY_RE.match(raw):
+            raise ValueError("expected 64 hex digits (optionally prefixed with 0x)")
+        if int(raw, 16) == 0:
+            raise ValueError("the zero key is not a valid private key")
+        return SecretStr(raw if raw.startswith("0x") else "0x" + raw)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} not found: pass an existing TOML file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from None
+    bad = [k for k in data if k != k.lower()]
+    if bad:
+        raise ConfigError(f"config file {path}: keys must be lower case, got {', '.join(bad)}")
+    return data
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    key = ".".join(str(part) for part in error.get("loc", ())) or "settings"
+    kind = error.get("type", "")
+    if kind == "missing":
+        hint = _FIX_HINTS.get(key, "a value")
+        return f"{key}: missing; set KEEPER_{key.upper()} or `{key} = ...` in the config file ({hint})"
+    if kind == "extra_forbidden":
+        return f"{key}: unknown setting; remove it or check its spelling"
+    msg = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+    return f"{key}: {msg} (set KEEPER_{key.upper()} or `{key}` in the config file)"
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build and validate the settings, or raise ConfigError listing every bad key.
+
+    ``overrides`` are CLI flags (None means "not given"); they beat ``KEEPER_*`` variables,
+    which beat the TOML file.
+    """
+    file_data = _read_toml(config_file) if config_file is not None else {}
+
+    class _Layered(Settings):
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            del dotenv_settings, file_secret_settings
+            return (init_settings, env_settings, InitSettingsSource(settings_cls, file_data))
+
+    try:
+        layered = _Layered(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        problems = "; ".join(_describe(e) for e in exc.errors())
+        raise ConfigError(f"invalid configuration: {problems}") from None
+    values = {name: getattr(layered, name) for name in Settings.model_fields}
+    return Settings.model_construct(_fields_set=layered.model_fields_set, **values)

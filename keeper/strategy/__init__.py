@@ -1,0 +1,1 @@
+"""Strategy: turns liquidatable accounts into plans. Never sends."""
