@@ -235,7 +235,7 @@ class ChainClient:
         return result if isinstance(result, dict) else None
 
     async def wait_for_receipt(
-        self, tx_hash: str, *, timeout_s: float, poll_s: float = 0.2
+        self, tx_hash: str, *, timeout_s: float, poll_s: float = 0.05
     ) -> dict[str, Any] | None:
         """Poll for a receipt until ``timeout_s``; None if it did not come."""
         loop = asyncio.get_running_loop()

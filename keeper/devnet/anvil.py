@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gzip
 import json
 import signal
 import socket
@@ -62,6 +63,8 @@ class AnvilOptions:
     chain_id: int = CHAIN_ID
     accounts: int = 3
     balance_eth: int = 1_000_000
+    port: int | None = None  # None: a free port
+    load_state: Path | None = None  # a state saved by keeper.devnet.world.dump_state
     extra_args: list[str] = field(default_factory=list)
 
 
@@ -73,6 +76,7 @@ class Anvil:
         self.port = 0
         self._proc: subprocess.Popen[bytes] | None = None
         self._log_file: tempfile._TemporaryFileWrapper[bytes] | None = None
+        self._state_file: tempfile._TemporaryFileWrapper[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -97,13 +101,27 @@ class Anvil:
             args += ["--fork-url", opts.fork_url]
             if opts.fork_block is not None:
                 args += ["--fork-block-number", str(opts.fork_block)]
+        if opts.load_state is not None:
+            args += ["--load-state", self._plain_state(opts.load_state)]
         return args + opts.extra_args
+
+    def _plain_state(self, path: Path) -> str:
+        # anvil_dumpState returns gzip; --load-state reads only plain JSON, and anvil_loadState
+        # over RPC refuses states of a few MB, so large worlds are loaded at start.
+        data = path.read_bytes()
+        if data[:2] != b"\x1f\x8b":
+            return str(path)
+        if self._state_file is None:
+            self._state_file = tempfile.NamedTemporaryFile(prefix="anvil-state-", suffix=".json")  # noqa: SIM115
+            self._state_file.write(gzip.decompress(data))
+            self._state_file.flush()
+        return self._state_file.name
 
     def start(self, timeout_s: float = 30.0) -> Self:
         """Start Anvil and wait until it answers; retry on a port taken in the meantime."""
         last_error = "no attempt"
-        for _ in range(3):
-            self.port = free_port()
+        for _ in range(3 if self.options.port is None else 1):
+            self.port = self.options.port or free_port()
             self._log_file = tempfile.NamedTemporaryFile(prefix="anvil-", suffix=".log")  # noqa: SIM115
             self._proc = subprocess.Popen(
                 self._args(),
@@ -158,6 +176,9 @@ class Anvil:
         if self._log_file is not None:
             self._log_file.close()
             self._log_file = None
+        if self._state_file is not None:
+            self._state_file.close()
+            self._state_file = None
 
     @property
     def running(self) -> bool:

@@ -48,7 +48,7 @@ class Deployer:
         self.sent += 1
         receipt = await self.client.get_receipt(tx_hash)
         if receipt is None:
-            receipt = await self.client.wait_for_receipt(tx_hash, timeout_s=30, poll_s=0.05)
+            receipt = await self.client.wait_for_receipt(tx_hash, timeout_s=30, poll_s=0.002)
         if receipt is None:
             raise DevnetError(f"no receipt for {tx_hash}: is the devnet mining?")
         if int(receipt["status"], 16) != 1:

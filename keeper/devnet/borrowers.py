@@ -1,0 +1,125 @@
+"""Deterministic borrowers with varied positions, some close to their liquidation threshold."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from eth_utils import keccak, to_checksum_address
+
+from keeper.chain.abi import Codec
+from keeper.devnet.artifacts import npm_artifact
+from keeper.devnet.deployer import Deployer, codec_of
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from keeper.devnet.aave_market import MarketAddresses
+    from keeper.devnet.market_spec import ReserveSpec
+
+GAS_ETH = 10**18
+BPS = 10_000
+# Share of borrowing power used, by profile. "edge" positions sit a few percent above their
+# liquidation threshold, so a 10-30% price move makes them liquidatable.
+PROFILES: tuple[tuple[str, float, tuple[int, int]], ...] = (
+    ("edge", 0.35, (9300, 9900)),
+    ("moderate", 0.35, (6000, 9000)),
+    ("safe", 0.20, (1500, 6000)),
+    ("supplier", 0.10, (0, 0)),
+)
+
+
+@dataclass(frozen=True)
+class Position:
+    """What one devnet account supplies and borrows (token units)."""
+
+    address: str
+    profile: str
+    supplies: tuple[tuple[str, int], ...]
+    borrows: tuple[tuple[str, int], ...]
+
+
+def borrower_address(seed: int, index: int) -> str:
+    """A keyless address derived from the seed; Anvil impersonation lets it send."""
+    digest = keccak(b"keeper devnet borrower" + seed.to_bytes(8, "big") + index.to_bytes(8, "big"))
+    return str(to_checksum_address(digest[-20:]))
+
+
+def plan_positions(
+    count: int, seed: int, reserves: Sequence[ReserveSpec]
+) -> list[Position]:
+    """Positions for ``count`` accounts, the same for the same seed."""
+    rng = random.Random(seed)  # noqa: S311 - deterministic test data, not cryptography
+    by_symbol = {r.symbol: r for r in reserves}
+    symbols = [r.symbol for r in reserves]
+    positions = []
+    for i in range(count):
+        draw = rng.random()
+        acc = 0.0
+        profile, low, high = PROFILES[-1][0], 0, 0
+        for name, share, (lo, hi) in PROFILES:
+            acc += share
+            if draw < acc:
+                profile, low, high = name, lo, hi
+                break
+        n_coll = 1 if rng.random() < 0.7 else 2
+        collaterals = rng.sample(symbols, n_coll)
+        remaining = [s for s in symbols if s not in collaterals]
+        debts = rng.sample(remaining, 1 if len(remaining) == 1 or rng.random() < 0.75 else 2)
+        total_usd = int(10 ** rng.uniform(2.7, 5.7))  # about $500 .. $500k
+        supplies = []
+        power = 0  # borrowing power in oracle base units (USD, 8 decimals)
+        for k, sym in enumerate(collaterals):
+            spec = by_symbol[sym]
+            usd = total_usd if n_coll == 1 else (total_usd * (60 if k == 0 else 40)) // 100
+            amount = usd * 10**spec.decimals * 10**8 // spec.price
+            supplies.append((sym, amount))
+            power += amount * spec.price // 10**spec.decimals * spec.ltv // BPS
+        borrows = []
+        if profile != "supplier":
+            used = power * rng.randint(low, high) // BPS
+            for k, sym in enumerate(debts):
+                spec = by_symbol[sym]
+                part = used if len(debts) == 1 else used * (55 if k == 0 else 45) // 100
+                borrows.append((sym, part * 10**spec.decimals // spec.price))
+        positions.append(
+            Position(borrower_address(seed, i), profile, tuple(supplies), tuple(borrows))
+        )
+    return positions
+
+
+class MarketActions:
+    """Supply, borrow and mint on the devnet market from impersonated accounts."""
+
+    def __init__(self, dep: Deployer, market: MarketAddresses) -> None:
+        self.dep = dep
+        self.market = market
+        self.token = codec_of(npm_artifact("MintableERC20"))
+        self.pool = Codec.named("aave_v3/IPool")
+
+    async def mint(self, to: str, symbol: str, amount: int) -> None:
+        """Mint devnet tokens to ``to`` (the mock token lets anyone mint)."""
+        token = self.market.assets[symbol].address
+        await self.dep.call_fn(to, token, self.token, "mint(address,uint256)", to, amount)
+
+    async def supply(self, who: str, symbol: str, amount: int) -> None:
+        """Mint, approve and supply ``amount`` of ``symbol`` for ``who``."""
+        token = self.market.assets[symbol].address
+        await self.mint(who, symbol, amount)
+        await self.dep.call_fn(who, token, self.token, "approve", self.market.pool, amount)
+        await self.dep.call_fn(who, self.market.pool, self.pool, "supply", token, amount, who, 0)
+
+    async def borrow(self, who: str, symbol: str, amount: int) -> None:
+        """Borrow at the variable rate."""
+        token = self.market.assets[symbol].address
+        await self.dep.call_fn(who, self.market.pool, self.pool, "borrow", token, amount, 2, 0, who)
+
+    async def open(self, position: Position) -> None:
+        """Open one planned position."""
+        await self.dep.set_balance(position.address, GAS_ETH)
+        for sym, amount in position.supplies:
+            await self.supply(position.address, sym, amount)
+        for sym, amount in position.borrows:
+            if amount > 0:
+                await self.borrow(position.address, sym, amount)

@@ -1,0 +1,177 @@
+"""Liquidations paid from the keeper's own token balance.
+
+Per plan: approve exactly ``debt_to_cover`` -> simulate the exact ``liquidationCall`` with
+``eth_call`` -> sign and send -> wait for the receipt -> read what the Pool really moved from
+its ``LiquidationCall`` event. An approval that is not fully used is revoked, so no allowance is
+left behind.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from keeper.errors import ContractRevertError, RpcError, TransactionError, TransientRpcError
+from keeper.execution.outcome import Outcome
+from keeper.protocols.aave_v3.market import ERC20, POOL
+
+if TYPE_CHECKING:
+    from keeper.chain.client import ChainClient
+    from keeper.execution.fees import FeePolicy
+    from keeper.execution.nonces import NonceManager
+    from keeper.execution.signer import Signer
+    from keeper.strategy.plan import LiquidationPlan
+
+log = structlog.get_logger(__name__)
+APPROVE_GAS = 100_000
+# eth_estimateGas on some nodes (Anvil among them) runs Aave at a timestamp where interest
+# accrual is skipped and comes out low; the mined call then needs more. Pad generously: only
+# gas used is paid.
+GAS_PAD_NUM, GAS_PAD_DEN, GAS_PAD_ADD = 3, 2, 150_000
+LIQUIDATION_TOPIC = POOL.topic("LiquidationCall")
+
+
+class InventoryExecutor:
+    """Executes plans with the keeper's own tokens. The only class here that sends."""
+
+    def __init__(
+        self,
+        client: ChainClient,
+        signer: Signer,
+        nonces: NonceManager,
+        fees: FeePolicy,
+        *,
+        pool: str,
+        chain_id: int,
+        receipt_timeout_s: float,
+        dry_run: bool,
+    ) -> None:
+        self.client = client
+        self.signer = signer
+        self.nonces = nonces
+        self.fees = fees
+        self.pool = pool
+        self.chain_id = chain_id
+        self.receipt_timeout_s = receipt_timeout_s
+        self.dry_run = dry_run
+
+    async def execute(self, plan: LiquidationPlan) -> Outcome:
+        """Run one plan to a final outcome; never raises for an on-chain failure."""
+        timings: dict[str, float] = {}
+        started = time.perf_counter()
+        calldata = POOL.encode("liquidationCall", plan.collateral_asset, plan.debt_asset,
+                               plan.account, plan.debt_to_cover, False)
+        allowance = await self._allowance(plan.debt_asset)
+        if self.dry_run:
+            if allowance < plan.debt_to_cover:
+                return Outcome("dry_run", plan, reason="planned; not simulated without allowance",
+                               timings_ms=timings)
+            reason = await self._simulate(calldata)
+            return Outcome("dry_run", plan, reason=reason or "simulation ok", timings_ms=timings)
+
+        if allowance != plan.debt_to_cover:
+            await self._approve(plan.debt_asset, plan.debt_to_cover, reset_first=allowance != 0)
+        timings["approve"] = _ms(started)
+
+        t0 = time.perf_counter()
+        revert = await self._simulate(calldata)
+        timings["simulate"] = _ms(t0)
+        if revert is not None:
+            await self._approve(plan.debt_asset, 0, reset_first=False)
+            return Outcome("simulation_failed", plan, reason=revert, timings_ms=timings)
+
+        t0 = time.perf_counter()
+        try:
+            estimate = await self.client.estimate_gas(
+                {"from": self.signer.address, "to": self.pool, "data": calldata}
+            )
+        except ContractRevertError as exc:
+            await self._approve(plan.debt_asset, 0, reset_first=False)
+            return Outcome("simulation_failed", plan, reason=f"estimateGas: {exc}", timings_ms=timings)
+        gas_limit = estimate * GAS_PAD_NUM // GAS_PAD_DEN + GAS_PAD_ADD
+        tx_hash, receipt = await self._send(self.pool, calldata, gas_limit)
+        timings["send"] = _ms(t0)
+        t0 = time.perf_counter()
+        if receipt is None:
+            return Outcome("timeout", plan, tx_hash=tx_hash,
+                           reason=f"no receipt within {self.receipt_timeout_s}s", timings_ms=timings)
+        timings["include"] = _ms(t0)
+        gas_used = int(receipt["gasUsed"], 16)
+        gas_cost = gas_used * int(receipt.get("effectiveGasPrice", "0x0"), 16)
+        if int(receipt["status"], 16) != 1:
+            await self._approve(plan.debt_asset, 0, reset_first=False)
+            return Outcome("reverted", plan, tx_hash=tx_hash, gas_used=gas_used,
+                           gas_cost_wei=gas_cost, reason="mined with status 0", timings_ms=timings)
+        repaid, seized = self._liquidation_amounts(receipt, plan)
+        if repaid < plan.debt_to_cover:
+            # Less was pulled than approved: revoke the remainder.
+            await self._approve(plan.debt_asset, 0, reset_first=False)
+        return Outcome("liquidated", plan, tx_hash=tx_hash, gas_used=gas_used,
+                       gas_cost_wei=gas_cost, debt_repaid=repaid, collateral_received=seized,
+                       timings_ms=timings)
+
+    async def _allowance(self, token: str) -> int:
+        raw = await self.client.call(token, ERC20.encode("allowance", self.signer.address, self.pool))
+        return int(ERC20.decode("allowance", raw)[0])
+
+    async def _simulate(self, calldata: str) -> str | None:
+        """None if the exact call succeeds at the latest block, else the revert reason."""
+        try:
+            await self.client.call(self.pool, calldata, "latest", sender=self.signer.address)
+        except ContractRevertError as exc:
+            return f"{exc} {exc.data or ''}".strip()
+        return None
+
+    async def _approve(self, token: str, amount: int, *, reset_first: bool) -> None:
+        if reset_first:
+            await self._approve(token, 0, reset_first=False)
+        _, receipt = await self._send(token, ERC20.encode("approve", self.pool, amount), APPROVE_GAS)
+        if receipt is None or int(receipt["status"], 16) != 1:
+            raise TransactionError(f"approve({amount}) on {token} did not succeed")
+
+    async def _send(self, to: str, data: str, gas_limit: int) -> tuple[str, dict[str, Any] | None]:
+        fees = await self.fees.quote(self.client)
+        async with self.nonces.lock:
+            nonce = await self.nonces.take()
+            tx = {
+                "type": 2,
+                "chainId": self.chain_id,
+                "nonce": nonce,
+                "to": to,
+                "data": data,
+                "value": 0,
+                "gas": gas_limit,
+                "maxFeePerGas": fees.max_fee_per_gas,
+                "maxPriorityFeePerGas": fees.max_priority_fee_per_gas,
+            }
+            raw, tx_hash = self.signer.sign(tx)
+            try:
+                await self.client.send_raw_transaction(raw)
+            except TransientRpcError:
+                # The node may or may not have it: keep the nonce used and look for the receipt.
+                log.warning("send_unconfirmed", tx_hash=tx_hash, nonce=nonce)
+            except RpcError as exc:
+                self.nonces.release(nonce)
+                if "nonce" in str(exc).lower():
+                    await self.nonces.resync()
+                raise TransactionError(f"send of nonce {nonce} refused: {exc}") from None
+        receipt = await self.client.wait_for_receipt(tx_hash, timeout_s=self.receipt_timeout_s)
+        return tx_hash, receipt
+
+    def _liquidation_amounts(self, receipt: dict[str, Any], plan: LiquidationPlan) -> tuple[int, int]:
+        for entry in receipt.get("logs", []):
+            if entry.get("address", "").lower() != self.pool.lower():
+                continue
+            decoded = POOL.decode_log(entry)
+            if decoded is None or decoded[0] != "LiquidationCall":
+                continue
+            args = decoded[1]
+            if args["user"] == plan.account and args["liquidator"] == self.signer.address:
+                return int(args["debtToCover"]), int(args["liquidatedCollateralAmount"])
+        raise TransactionError(f"receipt {receipt.get('transactionHash')} has no LiquidationCall")
+
+
+def _ms(since: float) -> float:
+    return round((time.perf_counter() - since) * 1000, 2)

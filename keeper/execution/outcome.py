@@ -1,0 +1,26 @@
+"""What came of one liquidation attempt."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from keeper.strategy.plan import LiquidationPlan
+
+Status = Literal["liquidated", "reverted", "simulation_failed", "not_sent", "timeout", "dry_run"]
+
+
+@dataclass
+class Outcome:
+    """The result of executing one plan; amounts in token units, gas in wei."""
+
+    status: Status
+    plan: LiquidationPlan
+    tx_hash: str | None = None
+    gas_used: int = 0
+    gas_cost_wei: int = 0
+    debt_repaid: int = 0
+    collateral_received: int = 0
+    reason: str = ""
+    timings_ms: dict[str, float] = field(default_factory=dict)

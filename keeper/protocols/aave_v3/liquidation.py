@@ -1,0 +1,92 @@
+"""The liquidation rules of Pool v3.0.x (LiquidationLogic), as pure integer functions.
+
+Newer pools (v3.3+) add a 100% close factor for small positions and a leftover-dust revert;
+those rules are not applied here (the devnet and this issue target v3.0.x).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from keeper.protocols.aave_v3.math import PERCENTAGE_FACTOR, WAD, percent_div, percent_mul
+
+DEFAULT_LIQUIDATION_CLOSE_FACTOR = 5_000  # bps, while HF > the threshold below
+MAX_LIQUIDATION_CLOSE_FACTOR = 10_000
+CLOSE_FACTOR_HF_THRESHOLD = 950_000_000_000_000_000  # 0.95 wad
+
+
+@dataclass(frozen=True)
+class LiquidationAmounts:
+    """What one liquidationCall would move, in token units."""
+
+    debt_to_repay: int  # debt asset pulled from the liquidator
+    collateral_to_liquidator: int  # collateral asset sent to the liquidator
+    protocol_fee: int  # collateral asset sent to the treasury
+
+
+def is_liquidatable(health_factor: int) -> bool:
+    """The Pool accepts a liquidation only below a health factor of 1."""
+    return health_factor < WAD
+
+
+def close_factor(health_factor: int) -> int:
+    """Share of one debt reserve that may be repaid at once (bps)."""
+    if health_factor > CLOSE_FACTOR_HF_THRESHOLD:
+        return DEFAULT_LIQUIDATION_CLOSE_FACTOR
+    return MAX_LIQUIDATION_CLOSE_FACTOR
+
+
+def max_debt_to_cover(user_debt: int, health_factor: int) -> int:
+    """The most of ``user_debt`` (stable + variable, one reserve) the Pool lets one call repay."""
+    return percent_mul(user_debt, close_factor(health_factor))
+
+
+def liquidation_amounts(
+    *,
+    debt_to_cover: int,
+    user_debt: int,
+    health_factor: int,
+    user_collateral: int,
+    collateral_price: int,
+    debt_price: int,
+    collateral_decimals: int,
+    debt_decimals: int,
+    liquidation_bonus: int,
+    liquidation_protocol_fee: int,
+) -> LiquidationAmounts:
+    """What ``liquidationCall(..., debt_to_cover, false)`` would do, to the unit.
+
+    Follows LiquidationLogic.executeLiquidationCall and _calculateAvailableCollateralToLiquidate
+    step by step, including the order of the integer divisions.
+    """
+    if collateral_price <= 0 or debt_price <= 0:
+        raise ValueError("prices must be positive")
+    max_debt = max_debt_to_cover(user_debt, health_factor)
+    actual_debt = min(debt_to_cover, max_debt)
+    debt_unit = 10**debt_decimals
+    collateral_unit = 10**collateral_decimals
+    base_collateral = (debt_price * actual_debt * collateral_unit) // (collateral_price * debt_unit)
+    max_collateral = percent_mul(base_collateral, liquidation_bonus)
+    if max_collateral > user_collateral:
+        collateral_amount = user_collateral
+        debt_needed = percent_div(
+            (collateral_price * collateral_amount * debt_unit) // (debt_price * collateral_unit),
+            liquidation_bonus,
+        )
+    else:
+        collateral_amount = max_collateral
+        debt_needed = actual_debt
+    fee = 0
+    if liquidation_protocol_fee != 0:
+        bonus_collateral = collateral_amount - percent_div(collateral_amount, liquidation_bonus)
+        fee = percent_mul(bonus_collateral, liquidation_protocol_fee)
+    return LiquidationAmounts(debt_needed, collateral_amount - fee, fee)
+
+
+def value_in_base(amount: int, price: int, decimals: int) -> int:
+    """Token units to oracle base units, rounded down (as the Pool values balances)."""
+    return amount * price // 10**decimals
+
+
+__all__ = ["PERCENTAGE_FACTOR", "LiquidationAmounts", "close_factor", "is_liquidatable",
+           "liquidation_amounts", "max_debt_to_cover", "value_in_base"]

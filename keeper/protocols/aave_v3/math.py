@@ -1,0 +1,59 @@
+"""Aave's fixed-point helpers with the Pool's own rounding (half up), on Python integers.
+
+Mirrors PercentageMath and WadRayMath of aave-v3-core: the on-chain versions revert on
+overflow of uint256; these raise OverflowError the same way, so a mismatch cannot hide.
+"""
+
+from __future__ import annotations
+
+PERCENTAGE_FACTOR = 10_000
+HALF_PERCENTAGE_FACTOR = 5_000
+WAD = 10**18
+HALF_WAD = WAD // 2
+RAY = 10**27
+HALF_RAY = RAY // 2
+MAX_UINT256 = 2**256 - 1
+
+
+def _check(value: int) -> int:
+    if value < 0 or value > MAX_UINT256:
+        raise OverflowError("uint256 overflow")
+    return value
+
+
+def percent_mul(value: int, percentage: int) -> int:
+    """value x percentage / 10_000, rounded half up (PercentageMath.percentMul)."""
+    _check(value * percentage + HALF_PERCENTAGE_FACTOR)
+    return (value * percentage + HALF_PERCENTAGE_FACTOR) // PERCENTAGE_FACTOR
+
+
+def percent_div(value: int, percentage: int) -> int:
+    """value x 10_000 / percentage, rounded half up (PercentageMath.percentDiv)."""
+    if percentage == 0:
+        raise ZeroDivisionError("percentDiv by zero")
+    _check(value * PERCENTAGE_FACTOR + percentage // 2)
+    return (value * PERCENTAGE_FACTOR + percentage // 2) // percentage
+
+
+def wad_mul(a: int, b: int) -> int:
+    """a x b / 1e18, rounded half up (WadRayMath.wadMul)."""
+    return _check(a * b + HALF_WAD) // WAD
+
+
+def wad_div(a: int, b: int) -> int:
+    """a x 1e18 / b, rounded half up (WadRayMath.wadDiv)."""
+    if b == 0:
+        raise ZeroDivisionError("wadDiv by zero")
+    return _check(a * WAD + b // 2) // b
+
+
+def ray_mul(a: int, b: int) -> int:
+    """a x b / 1e27, rounded half up (WadRayMath.rayMul)."""
+    return _check(a * b + HALF_RAY) // RAY
+
+
+def ray_div(a: int, b: int) -> int:
+    """a x 1e27 / b, rounded half up (WadRayMath.rayDiv)."""
+    if b == 0:
+        raise ZeroDivisionError("rayDiv by zero")
+    return _check(a * RAY + b // 2) // b

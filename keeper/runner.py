@@ -1,0 +1,233 @@
+"""The keeper loop: follow the head, find unhealthy accounts, plan, execute, report.
+
+Stages stay separate: chain reads (keeper.protocols.aave_v3.reads) -> pure strategy
+(keeper.strategy.pair) -> execution (keeper.execution.inventory). This loop only wires them.
+It checks health with ``getUserAccountData`` in batches; the exact local engine replaces that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import structlog
+
+from keeper.chain.client import ChainClient
+from keeper.errors import ConfigError, RpcError, TransactionError
+from keeper.execution.fees import FeePolicy
+from keeper.execution.inventory import InventoryExecutor
+from keeper.execution.nonces import NonceManager
+from keeper.execution.signer import Signer
+from keeper.protocols.aave_v3.discovery import BorrowerDiscovery
+from keeper.protocols.aave_v3.liquidation import is_liquidatable
+from keeper.protocols.aave_v3.market import Market, resolve_market
+from keeper.protocols.aave_v3.reads import (
+    AccountData,
+    ReserveInfo,
+    read_account_data,
+    read_balances,
+    read_base_currency_unit,
+    read_prices,
+    read_reserves,
+    read_user_emode,
+    read_user_reserves,
+)
+from keeper.risk.health import format_base, format_wad
+from keeper.strategy.pair import EModeTerms, choose_liquidation
+from keeper.strategy.plan import LiquidationPlan, Skip
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from keeper.execution.outcome import Outcome
+    from keeper.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class BlockReport:
+    """What the loop did at one head."""
+
+    block: int
+    accounts: int
+    candidates: int
+    plans: int
+    outcomes: list[Outcome] = field(default_factory=list)
+    skips: list[Skip] = field(default_factory=list)
+
+
+async def connect(settings: Settings) -> tuple[ChainClient, int, Market]:
+    """Open the client, check the chain id, and resolve the market."""
+    client = ChainClient(settings.rpc_url.get_secret_value(), timeout_s=settings.rpc_timeout_s,
+                         retry_s=settings.rpc_retry_s)
+    try:
+        chain_id = await client.chain_id()
+        if settings.chain_id is not None and chain_id != settings.chain_id:
+            raise ConfigError(
+                f"chain_id: the node at {client.label} is on chain {chain_id}, the config says "
+                f"{settings.chain_id}; fix rpc_url or chain_id"
+            )
+        market = await resolve_market(client, settings.pool_addresses_provider)
+    except BaseException:
+        await client.close()
+        raise
+    return client, chain_id, market
+
+
+class KeeperLoop:
+    """One market, one key: processes the newest head whenever it changes."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        client: ChainClient,
+        chain_id: int,
+        market: Market,
+        on_block: Callable[[BlockReport], None] | None = None,
+    ) -> None:
+        if settings.private_key is None:
+            raise ConfigError("private_key: missing; `keeper run` needs the keeper's key "
+                              "(set KEEPER_PRIVATE_KEY or private_key in the config file)")
+        self.settings = settings
+        self.client = client
+        self.market = market
+        self.signer = Signer(settings.private_key)
+        self.executor = InventoryExecutor(
+            client, self.signer, NonceManager(client, self.signer.address),
+            FeePolicy(settings.max_fee_gwei, settings.max_priority_fee_gwei),
+            pool=market.pool, chain_id=chain_id, receipt_timeout_s=settings.receipt_timeout_s,
+            dry_run=settings.dry_run,
+        )
+        self.discovery = BorrowerDiscovery(client, market.pool, settings.start_block,
+                                           settings.log_range)
+        self.on_block = on_block
+        self.last_block = -1
+        self._base_unit = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Loop until ``stop`` is set; blocks that arrive mid-cycle coalesce to the newest."""
+        self._base_unit = await read_base_currency_unit(self.client, self.market)
+        log.info("keeper_started", keeper=self.signer.address, pool=self.market.pool,
+                 rpc=self.client.label, dry_run=self.settings.dry_run,
+                 start_block=self.settings.start_block)
+        while not stop.is_set():
+            try:
+                head = await self.client.block_number()
+                if head > self.last_block:
+                    report = await self.process_block(head, stop)
+                    self.last_block = head
+                    if self.on_block is not None:
+                        self.on_block(report)
+            except RpcError as exc:
+                # Skip this head: nothing is sent on partial data; the next head retries.
+                log.warning("block_skipped", error=str(exc))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.settings.poll_interval_s)
+        log.info("keeper_stopped", last_block=self.last_block)
+
+    async def process_block(self, head: int, stop: asyncio.Event) -> BlockReport:
+        """Discover, check every borrower at ``head``, and act on the liquidatable ones."""
+        t0 = time.perf_counter()
+        new = await self.discovery.advance(head)
+        accounts = sorted(self.discovery.borrowers)
+        data, failed = await read_account_data(self.client, self.market, accounts, head,
+                                               self.settings.batch_size)
+        if failed:
+            log.warning("account_reads_failed", block=head, count=len(failed),
+                        sample=next(iter(failed.values())).args[0])
+        candidates = sorted(
+            (d for d in data.values()
+             if is_liquidatable(d.health_factor) and d.total_debt_base > 0
+             and d.total_collateral_base > 0),
+            key=lambda d: d.total_debt_base, reverse=True,
+        )
+        report = BlockReport(head, len(accounts), len(candidates), 0)
+        log.info("block_checked", block=head, new_borrowers=len(new), accounts=len(accounts),
+                 candidates=len(candidates), ms=round((time.perf_counter() - t0) * 1000, 1))
+        if not candidates:
+            return report
+        reserves = {r.asset: r for r in await read_reserves(self.client, self.market, head)}
+        prices = await read_prices(self.client, self.market, list(reserves), head)
+        for account in candidates:
+            if stop.is_set():
+                break
+            result = await self._plan(account, head, reserves, prices)
+            if isinstance(result, Skip):
+                report.skips.append(result)
+                log.info("liquidation_skipped", block=head, account=result.account,
+                         reason=result.reason, health_factor=format_wad(account.health_factor))
+                continue
+            report.plans += 1
+            outcome = await self._execute(result, reserves)
+            if outcome is not None:
+                report.outcomes.append(outcome)
+        return report
+
+    async def _plan(self, account: AccountData, head: int, reserves: dict[str, ReserveInfo],
+                    prices: dict[str, int]) -> LiquidationPlan | Skip:
+        assets = list(reserves)
+        positions = await read_user_reserves(self.client, self.market, account.account, assets,
+                                             head)
+        emode = await read_user_emode(self.client, self.market, account.account, assets, head)
+        inventory = await read_balances(self.client, self.signer.address, assets)
+        return choose_liquidation(
+            account=account.account,
+            health_factor=account.health_factor,
+            block=head,
+            positions=positions,
+            reserves=reserves,
+            prices=prices,
+            inventory=inventory,
+            min_profit_base=int(self.settings.min_profit_usd * self._base_unit),
+            emode=None if emode is None else EModeTerms(emode.category, emode.liquidation_bonus,
+                                                        emode.price_source),
+            reserve_emode=None if emode is None else emode.reserve_categories,
+        )
+
+    async def _execute(self, plan: LiquidationPlan, reserves: dict[str, ReserveInfo]) -> Outcome | None:
+        coll, debt = reserves[plan.collateral_asset], reserves[plan.debt_asset]
+        try:
+            outcome = await self.executor.execute(plan)
+        except TransactionError as exc:
+            log.error("liquidation_attempt", outcome="error", account=plan.account,
+                      collateral=coll.symbol, debt=debt.symbol, debt_to_cover=plan.debt_to_cover,
+                      reason=str(exc), block=plan.block)
+            return None
+        log.info(
+            "liquidation_attempt",
+            outcome=outcome.status,
+            block=plan.block,
+            account=plan.account,
+            health_factor=format_wad(plan.health_factor),
+            collateral=coll.symbol,
+            debt=debt.symbol,
+            debt_to_cover=plan.debt_to_cover,
+            debt_repaid=outcome.debt_repaid,
+            collateral_received=outcome.collateral_received,
+            expected_profit=format_base(plan.expected_profit_base, self._base_unit),
+            gas_used=outcome.gas_used,
+            tx_hash=outcome.tx_hash,
+            reason=outcome.reason or None,
+            timings_ms=outcome.timings_ms,
+        )
+        return outcome
+
+
+async def run_keeper(
+    settings: Settings,
+    stop: asyncio.Event,
+    on_block: Callable[[BlockReport], None] | None = None,
+) -> None:
+    """Connect and run the loop until ``stop`` is set."""
+    client, chain_id, market = await connect(settings)
+    try:
+        await KeeperLoop(settings, client, chain_id, market, on_block).run(stop)
+    finally:
+        await client.close()
+
+
+__all__ = ["BlockReport", "KeeperLoop", "connect", "run_keeper"]

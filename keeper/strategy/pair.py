@@ -1,0 +1,136 @@
+"""Choosing the (collateral, debt) pair and amount for a liquidation paid from inventory.
+
+Pure: it gets the account's balances, the reserves, prices and the keeper's inventory, and
+returns the most valuable plan, or a Skip naming the reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from keeper.protocols.aave_v3.liquidation import (
+    is_liquidatable,
+    liquidation_amounts,
+    max_debt_to_cover,
+    value_in_base,
+)
+from keeper.strategy.plan import LiquidationPlan, Skip
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from keeper.protocols.aave_v3.reads import ReserveInfo, UserReserve
+
+
+@dataclass(frozen=True)
+class EModeTerms:
+    """The liquidation bonus and price source an eMode category substitutes (if any)."""
+
+    category: int
+    liquidation_bonus: int
+    price_source: str | None  # asset whose oracle price replaces both prices, when set
+
+
+def choose_liquidation(
+    *,
+    account: str,
+    health_factor: int,
+    block: int,
+    positions: Sequence[UserReserve],
+    reserves: Mapping[str, ReserveInfo],
+    prices: Mapping[str, int],
+    inventory: Mapping[str, int],
+    min_profit_base: int,
+    emode: EModeTerms | None = None,
+    reserve_emode: Mapping[str, int] | None = None,
+) -> LiquidationPlan | Skip:
+    """The pair and amount with the highest expected bonus that inventory can pay for."""
+    if not is_liquidatable(health_factor):
+        return Skip(account, "healthy")
+    debts = [p for p in positions if p.debt > 0 and _usable(reserves.get(p.asset))]
+    collaterals = [
+        p for p in positions
+        if p.collateral > 0 and p.used_as_collateral and _usable(reserves.get(p.asset))
+        and reserves[p.asset].liquidation_threshold > 0
+    ]
+    if not debts:
+        return Skip(account, "no debt in an active reserve")
+    if not collaterals:
+        return Skip(account, "no seizable collateral")
+    best: LiquidationPlan | None = None
+    short_of_inventory = False
+    evaluated = False
+    for debt in debts:
+        available = inventory.get(debt.asset, 0)
+        if available == 0:
+            short_of_inventory = True
+            continue
+        cover = min(max_debt_to_cover(debt.debt, health_factor), available)
+        for coll in collaterals:
+            evaluated = True
+            plan = _evaluate(account, health_factor, block, debt, coll, cover, reserves, prices,
+                             emode, reserve_emode or {})
+            if plan is not None and (best is None or plan.expected_profit_base > best.expected_profit_base):
+                best = plan
+    if best is None:
+        if evaluated:
+            return Skip(account, "collateral dust only: nothing to seize (bad debt)")
+        return Skip(account, "no inventory of any debt asset" if short_of_inventory else "no pair")
+    if best.expected_profit_base < min_profit_base:
+        return Skip(account, f"profit {best.expected_profit_base} below minimum {min_profit_base}")
+    return best
+
+
+def _usable(reserve: ReserveInfo | None) -> bool:
+    return reserve is not None and reserve.active and not reserve.paused
+
+
+def _evaluate(
+    account: str,
+    health_factor: int,
+    block: int,
+    debt: UserReserve,
+    coll: UserReserve,
+    cover: int,
+    reserves: Mapping[str, ReserveInfo],
+    prices: Mapping[str, int],
+    emode: EModeTerms | None,
+    reserve_emode: Mapping[str, int],
+) -> LiquidationPlan | None:
+    c_res, d_res = reserves[coll.asset], reserves[debt.asset]
+    bonus = c_res.liquidation_bonus
+    c_price, d_price = prices.get(coll.asset, 0), prices.get(debt.asset, 0)
+    if emode is not None and emode.category != 0 and reserve_emode.get(coll.asset) == emode.category:
+        bonus = emode.liquidation_bonus
+        if emode.price_source is not None:
+            c_price = d_price = prices.get(emode.price_source, 0)
+    if c_price <= 0 or d_price <= 0 or cover <= 0:
+        return None
+    amounts = liquidation_amounts(
+        debt_to_cover=cover,
+        user_debt=debt.debt,
+        health_factor=health_factor,
+        user_collateral=coll.collateral,
+        collateral_price=c_price,
+        debt_price=d_price,
+        collateral_decimals=c_res.decimals,
+        debt_decimals=d_res.decimals,
+        liquidation_bonus=bonus,
+        liquidation_protocol_fee=c_res.liquidation_protocol_fee,
+    )
+    if amounts.debt_to_repay == 0 or amounts.collateral_to_liquidator == 0:
+        return None
+    profit = value_in_base(amounts.collateral_to_liquidator, prices[coll.asset], c_res.decimals) - (
+        value_in_base(amounts.debt_to_repay, prices[debt.asset], d_res.decimals)
+    )
+    return LiquidationPlan(
+        account=account,
+        collateral_asset=coll.asset,
+        debt_asset=debt.asset,
+        debt_to_cover=amounts.debt_to_repay,
+        expected_collateral=amounts.collateral_to_liquidator,
+        expected_profit_base=profit,
+        health_factor=health_factor,
+        block=block,
+    )

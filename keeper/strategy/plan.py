@@ -1,0 +1,27 @@
+"""What the strategy hands to execution: a plan, or a reason not to act."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class LiquidationPlan:
+    """One ``liquidationCall`` to send, with what it is expected to yield (token units)."""
+
+    account: str
+    collateral_asset: str
+    debt_asset: str
+    debt_to_cover: int
+    expected_collateral: int
+    expected_profit_base: int  # oracle base units (USD x 1e8), before gas
+    health_factor: int
+    block: int
+
+
+@dataclass(frozen=True)
+class Skip:
+    """Why an account below HF 1 gets no plan."""
+
+    account: str
+    reason: str
