@@ -106,6 +106,8 @@ class KeeperLoop:
                                            settings.log_range)
         self.on_block = on_block
         self.last_block = -1
+        # account -> first block at which a plan for it may be tried again
+        self._cooldown: dict[str, int] = {}
         self._base_unit = 0
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -155,6 +157,9 @@ class KeeperLoop:
         for account in candidates:
             if stop.is_set():
                 break
+            if self._cooldown.get(account.account, 0) > head:
+                report.skips.append(Skip(account.account, "cooling down after a failed simulation"))
+                continue
             result = await self._plan(account, head, reserves, prices)
             if isinstance(result, Skip):
                 report.skips.append(result)
@@ -165,6 +170,8 @@ class KeeperLoop:
             outcome = await self._execute(result, reserves)
             if outcome is not None:
                 report.outcomes.append(outcome)
+            if outcome is None or outcome.status in ("simulation_failed", "reverted"):
+                self._cooldown[account.account] = head + 1 + self.settings.failed_plan_cooldown_blocks
         return report
 
     async def _plan(self, account: AccountData, head: int, reserves: dict[str, ReserveInfo],

@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     max_priority_fee_gwei: Decimal = Field(
         default=Decimal(3), ge=0, description="cap on the tip"
     )
+    failed_plan_cooldown_blocks: int = Field(
+        default=20, ge=0, description="blocks to leave an account alone after a failed simulation"
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
 

@@ -81,6 +81,15 @@ class ChainClient:
 
     # -- transport -------------------------------------------------------------------------
 
+    def _retrying(self) -> AsyncRetrying:
+        """The one retry policy: transient errors only, jittered backoff, bounded in time."""
+        return AsyncRetrying(
+            retry=retry_if_exception_type(TransientRpcError),
+            stop=stop_after_delay(self._retry_s),
+            wait=wait_exponential_jitter(multiplier=0.1, max=2.0, jitter=0.1),
+            reraise=True,
+        )
+
     async def _post_once(self, method: str, params: Sequence[Any]) -> Any:
         self.calls[method] += 1
         try:
@@ -106,12 +115,7 @@ class ChainClient:
         """Send one JSON-RPC request; transient failures are retried when ``retry``."""
         if not retry or self._retry_s == 0:
             return await self._post_once(method, params)
-        async for attempt in AsyncRetrying(
-            retry=retry_if_exception_type(TransientRpcError),
-            stop=stop_after_delay(self._retry_s),
-            wait=wait_exponential_jitter(initial=0.1, max=2.0),
-            reraise=True,
-        ):
+        async for attempt in self._retrying():
             with attempt:
                 return await self._post_once(method, params)
         raise AssertionError("unreachable")  # pragma: no cover
@@ -162,12 +166,7 @@ class ChainClient:
         """
         if not calls:
             return []
-        async for attempt in AsyncRetrying(
-            retry=retry_if_exception_type(TransientRpcError),
-            stop=stop_after_delay(self._retry_s),
-            wait=wait_exponential_jitter(initial=0.1, max=2.0),
-            reraise=True,
-        ):
+        async for attempt in self._retrying():
             with attempt:
                 return await self._batch_once(calls)
         raise AssertionError("unreachable")  # pragma: no cover
@@ -235,15 +234,17 @@ class ChainClient:
         return result if isinstance(result, dict) else None
 
     async def wait_for_receipt(
-        self, tx_hash: str, *, timeout_s: float, poll_s: float = 0.05
+        self, tx_hash: str, *, timeout_s: float, poll_s: float = 0.25
     ) -> dict[str, Any] | None:
         """Poll for a receipt until ``timeout_s``; None if it did not come."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
+        delay = min(0.005, poll_s)  # a fast first look: local and fast chains mine at once
         while True:
             receipt = await self.get_receipt(tx_hash)
             if receipt is not None:
                 return receipt
             if loop.time() >= deadline:
                 return None
-            await asyncio.sleep(poll_s)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, poll_s)

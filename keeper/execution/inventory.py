@@ -1,9 +1,11 @@
 """Liquidations paid from the keeper's own token balance.
 
-Per plan: approve exactly ``debt_to_cover`` -> simulate the exact ``liquidationCall`` with
-``eth_call`` -> sign and send -> wait for the receipt -> read what the Pool really moved from
-its ``LiquidationCall`` event. An approval that is not fully used is revoked, so no allowance is
-left behind.
+Per plan: simulate the exact bundle [approve exactly ``debt_to_cover``, ``liquidationCall``] in
+a simulated next block (``eth_simulateV1``) before anything is signed -> send the approval ->
+send the liquidation with the simulated gas plus a pad -> wait for the receipt -> read what the
+Pool really moved from its ``LiquidationCall`` event. A plan that fails simulation costs nothing.
+An approval that is not fully used is revoked, so no allowance is left behind. Nodes without
+``eth_simulateV1`` fall back to approve -> ``eth_call`` -> revoke on failure.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import structlog
+from eth_abi import decode
+from eth_abi.exceptions import DecodingError
 
 from keeper.errors import ContractRevertError, RpcError, TransactionError, TransientRpcError
 from keeper.execution.outcome import Outcome
@@ -30,7 +34,20 @@ APPROVE_GAS = 100_000
 # accrual is skipped and comes out low; the mined call then needs more. Pad generously: only
 # gas used is paid.
 GAS_PAD_NUM, GAS_PAD_DEN, GAS_PAD_ADD = 3, 2, 150_000
-LIQUIDATION_TOPIC = POOL.topic("LiquidationCall")
+# eth_simulateV1 measures gas in a real next block, so a smaller pad suffices.
+SIM_GAS_PAD_NUM, SIM_GAS_PAD_DEN, SIM_GAS_PAD_ADD = 5, 4, 50_000
+
+
+def _revert_reason(call: dict[str, Any]) -> str:
+    """Decode Error(string) return data (Aave reverts with numeric codes like '25')."""
+    data = str(call.get("returnData", "0x"))
+    if not data.startswith("0x08c379a0") or len(data) < 10 + 64 * 3:
+        return ""
+    try:
+        (reason,) = decode(["string"], bytes.fromhex(data[10:]))
+    except (ValueError, DecodingError):
+        return ""
+    return f"(reason {reason!r})"
 
 
 class InventoryExecutor:
@@ -60,44 +77,71 @@ class InventoryExecutor:
     async def execute(self, plan: LiquidationPlan) -> Outcome:
         """Run one plan to a final outcome; never raises for an on-chain failure."""
         timings: dict[str, float] = {}
-        started = time.perf_counter()
+        t0 = time.perf_counter()
         calldata = POOL.encode("liquidationCall", plan.collateral_asset, plan.debt_asset,
                                plan.account, plan.debt_to_cover, False)
         allowance = await self._allowance(plan.debt_asset)
+        bundle: list[tuple[str, str]] = []
+        if allowance != plan.debt_to_cover:
+            if allowance != 0:  # tokens like USDT refuse to change a non-zero allowance
+                bundle.append((plan.debt_asset, ERC20.encode("approve", self.pool, 0)))
+            bundle.append((plan.debt_asset, ERC20.encode("approve", self.pool, plan.debt_to_cover)))
+        bundle.append((self.pool, calldata))
+        simulation = await self._simulate_bundle(bundle)
+        timings["simulate"] = _ms(t0)
+        if simulation is None:
+            return await self._execute_without_bundle_simulation(plan, calldata, allowance, timings)
+        if isinstance(simulation, str):
+            return Outcome("simulation_failed", plan, reason=simulation, timings_ms=timings)
+        if self.dry_run:
+            return Outcome("dry_run", plan, reason="simulation ok; not sent", timings_ms=timings)
+
+        t0 = time.perf_counter()
+        if allowance != plan.debt_to_cover:
+            await self._approve(plan.debt_asset, plan.debt_to_cover, reset_first=allowance != 0)
+        timings["approve"] = _ms(t0)
+        gas_limit = simulation * SIM_GAS_PAD_NUM // SIM_GAS_PAD_DEN + SIM_GAS_PAD_ADD
+        return await self._send_liquidation(plan, calldata, gas_limit, timings)
+
+    async def _execute_without_bundle_simulation(
+        self, plan: LiquidationPlan, calldata: str, allowance: int, timings: dict[str, float]
+    ) -> Outcome:
+        """For nodes without eth_simulateV1: approve first, then eth_call the liquidation."""
         if self.dry_run:
             if allowance < plan.debt_to_cover:
                 return Outcome("dry_run", plan, reason="planned; not simulated without allowance",
                                timings_ms=timings)
-            reason = await self._simulate(calldata)
-            return Outcome("dry_run", plan, reason=reason or "simulation ok", timings_ms=timings)
-
+            reason = await self._eth_call_revert(calldata)
+            return Outcome("dry_run", plan, reason=reason or "simulation ok; not sent",
+                           timings_ms=timings)
+        t0 = time.perf_counter()
         if allowance != plan.debt_to_cover:
             await self._approve(plan.debt_asset, plan.debt_to_cover, reset_first=allowance != 0)
-        timings["approve"] = _ms(started)
-
-        t0 = time.perf_counter()
-        revert = await self._simulate(calldata)
-        timings["simulate"] = _ms(t0)
+        timings["approve"] = _ms(t0)
+        revert = await self._eth_call_revert(calldata)
         if revert is not None:
             await self._approve(plan.debt_asset, 0, reset_first=False)
             return Outcome("simulation_failed", plan, reason=revert, timings_ms=timings)
-
-        t0 = time.perf_counter()
         try:
             estimate = await self.client.estimate_gas(
                 {"from": self.signer.address, "to": self.pool, "data": calldata}
             )
         except ContractRevertError as exc:
             await self._approve(plan.debt_asset, 0, reset_first=False)
-            return Outcome("simulation_failed", plan, reason=f"estimateGas: {exc}", timings_ms=timings)
+            return Outcome("simulation_failed", plan, reason=f"estimateGas: {exc}",
+                           timings_ms=timings)
         gas_limit = estimate * GAS_PAD_NUM // GAS_PAD_DEN + GAS_PAD_ADD
-        tx_hash, receipt = await self._send(self.pool, calldata, gas_limit)
-        timings["send"] = _ms(t0)
+        return await self._send_liquidation(plan, calldata, gas_limit, timings)
+
+    async def _send_liquidation(
+        self, plan: LiquidationPlan, calldata: str, gas_limit: int, timings: dict[str, float]
+    ) -> Outcome:
         t0 = time.perf_counter()
+        tx_hash, receipt = await self._send(self.pool, calldata, gas_limit)
+        timings["send_and_include"] = _ms(t0)
         if receipt is None:
             return Outcome("timeout", plan, tx_hash=tx_hash,
                            reason=f"no receipt within {self.receipt_timeout_s}s", timings_ms=timings)
-        timings["include"] = _ms(t0)
         gas_used = int(receipt["gasUsed"], 16)
         gas_cost = gas_used * int(receipt.get("effectiveGasPrice", "0x0"), 16)
         if int(receipt["status"], 16) != 1:
@@ -112,11 +156,46 @@ class InventoryExecutor:
                        gas_cost_wei=gas_cost, debt_repaid=repaid, collateral_received=seized,
                        timings_ms=timings)
 
+    async def _simulate_bundle(self, bundle: list[tuple[str, str]]) -> int | str | None:
+        """Run the calls in order in a simulated next block (``eth_simulateV1``).
+
+        Returns the last call's gas used on success, the first failure's reason as a string,
+        or None when the node does not offer eth_simulateV1.
+        """
+        calls = [{"from": self.signer.address, "to": to, "data": data} for to, data in bundle]
+        try:
+            result = await self.client.request(
+                "eth_simulateV1", [{"blockStateCalls": [{"calls": calls}], "validation": False},
+                                   "latest"],
+            )
+        except ContractRevertError as exc:
+            return f"simulation reverted: {exc}"
+        except RpcError as exc:
+            if exc.code in (-32601, -32602) or "not found" in str(exc).lower() or (
+                "not supported" in str(exc).lower()
+            ):
+                return None
+            raise
+        try:
+            results = result[0]["calls"]
+        except (KeyError, IndexError, TypeError):
+            raise TransientRpcError("malformed eth_simulateV1 answer", method="eth_simulateV1") from None
+        if len(results) != len(bundle):
+            raise TransientRpcError("eth_simulateV1 answered the wrong number of calls",
+                                    method="eth_simulateV1")
+        for index, call in enumerate(results):
+            if int(call.get("status", "0x0"), 16) != 1:
+                error = call.get("error") or {}
+                what = "liquidationCall" if index == len(bundle) - 1 else "approve"
+                detail = error.get("message", "reverted") if isinstance(error, dict) else "reverted"
+                return f"{what} reverted in simulation: {detail} {_revert_reason(call)}".strip()
+        return int(results[-1]["gasUsed"], 16)
+
     async def _allowance(self, token: str) -> int:
         raw = await self.client.call(token, ERC20.encode("allowance", self.signer.address, self.pool))
         return int(ERC20.decode("allowance", raw)[0])
 
-    async def _simulate(self, calldata: str) -> str | None:
+    async def _eth_call_revert(self, calldata: str) -> str | None:
         """None if the exact call succeeds at the latest block, else the revert reason."""
         try:
             await self.client.call(self.pool, calldata, "latest", sender=self.signer.address)

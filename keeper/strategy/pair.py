@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from keeper.protocols.aave_v3.liquidation import (
+    LiquidationAmounts,
     is_liquidatable,
     liquidation_amounts,
     max_debt_to_cover,
@@ -107,18 +108,26 @@ def _evaluate(
             c_price = d_price = prices.get(emode.price_source, 0)
     if c_price <= 0 or d_price <= 0 or cover <= 0:
         return None
-    amounts = liquidation_amounts(
-        debt_to_cover=cover,
-        user_debt=debt.debt,
-        health_factor=health_factor,
-        user_collateral=coll.collateral,
-        collateral_price=c_price,
-        debt_price=d_price,
-        collateral_decimals=c_res.decimals,
-        debt_decimals=d_res.decimals,
-        liquidation_bonus=bonus,
-        liquidation_protocol_fee=c_res.liquidation_protocol_fee,
-    )
+    def at(amount: int) -> LiquidationAmounts:
+        return liquidation_amounts(
+            debt_to_cover=amount,
+            user_debt=debt.debt,
+            health_factor=health_factor,
+            user_collateral=coll.collateral,
+            collateral_price=c_price,
+            debt_price=d_price,
+            collateral_decimals=c_res.decimals,
+            debt_decimals=d_res.decimals,
+            liquidation_bonus=bonus,
+            liquidation_protocol_fee=c_res.liquidation_protocol_fee,
+        )
+
+    amounts = at(cover)
+    if amounts.debt_to_repay != cover:
+        # Collateral-limited: we will pass the smaller debt amount explicitly, and the Pool then
+        # derives the collateral from that amount (a rounding step differs from the limited
+        # path), so predict what it does with the amount we actually send.
+        amounts = at(amounts.debt_to_repay)
     if amounts.debt_to_repay == 0 or amounts.collateral_to_liquidator == 0:
         return None
     profit = value_in_base(amounts.collateral_to_liquidator, prices[coll.asset], c_res.decimals) - (

@@ -1,0 +1,66 @@
+"""Session fixtures: one real Aave V3 world deployed once, reloaded into a fresh Anvil per test."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from keeper.chain.client import ChainClient
+from keeper.devnet.anvil import DEV_ACCOUNTS, DEV_KEYS, Anvil, AnvilOptions
+from keeper.devnet.scenarios import fund_account
+from keeper.devnet.world import World, build_world, dump_state
+
+BORROWERS = 120
+SEED = 11
+KEEPER_ADDRESS, KEEPER_KEY = DEV_ACCOUNTS[1], DEV_KEYS[1]
+INVENTORY_WHOLE = {"WETH": 5_000, "USDC": 20_000_000, "WBTC": 300}
+
+
+@dataclass
+class Snapshot:
+    """A deployed world on disk."""
+
+    world: World
+    state: Path
+
+
+@dataclass
+class Devnet:
+    """A running Anvil holding the snapshot's world."""
+
+    anvil: Anvil
+    world: World
+
+    @property
+    def url(self) -> str:
+        return self.anvil.url
+
+
+async def _deploy(url: str, state: Path) -> World:
+    async with ChainClient(url) as client:
+        world = await build_world(client, borrowers=BORROWERS, seed=SEED)
+        assets = {s: a.address for s, a in world.market.assets.items()}
+        await fund_account(client, assets, KEEPER_ADDRESS, {
+            s: n * 10**world.market.assets[s].decimals for s, n in INVENTORY_WHOLE.items()
+        })
+        await dump_state(client, state)
+        return world
+
+
+@pytest.fixture(scope="session")
+def snapshot(tmp_path_factory: pytest.TempPathFactory) -> Snapshot:
+    """Deploy the market and borrowers once per test session."""
+    state = tmp_path_factory.mktemp("world") / "state.gz"
+    with Anvil() as anvil:
+        world = asyncio.run(_deploy(anvil.url, state))
+    return Snapshot(world, state)
+
+
+@pytest.fixture
+def devnet(snapshot: Snapshot):
+    """A fresh automining Anvil with the world loaded; stopped after the test, pass or fail."""
+    with Anvil(AnvilOptions(load_state=snapshot.state)) as anvil:
+        yield Devnet(anvil, snapshot.world)
