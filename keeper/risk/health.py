@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation, localcontext
 
 WAD = 10**18
 NO_DEBT = 2**256 - 1
@@ -20,7 +20,11 @@ def parse_wad(text: str) -> int:
         value = Decimal(text.strip())
     except InvalidOperation:
         raise ValueError(f"not a decimal number: {text!r}") from None
-    scaled = value * WAD
+    if not value.is_finite():
+        raise ValueError(f"not a finite number: {text!r}")
+    with localcontext() as ctx:
+        ctx.prec = 200  # Decimal's default 28 digits would round large values
+        scaled = value * WAD
     if scaled != scaled.to_integral_value() or scaled < 0:
         raise ValueError(f"expected a non-negative number with at most 18 decimals: {text!r}")
     return int(scaled)

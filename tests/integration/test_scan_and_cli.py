@@ -1,0 +1,126 @@
+"""`keeper scan`, `keeper devnet up/shock` and `keeper demo` as real processes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from keeper.chain.client import ChainClient
+from tests.integration.helpers import account_data
+
+pytestmark = pytest.mark.integration
+
+
+def _keeper(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("KEEPER_")}
+    if "KEEPER_NODE_MODULES" in os.environ:
+        base["KEEPER_NODE_MODULES"] = os.environ["KEEPER_NODE_MODULES"]
+    return subprocess.run([sys.executable, "-m", "keeper", *args], env={**base, **(env or {})},
+                          capture_output=True, text=True, timeout=timeout, check=False)
+
+
+async def _onchain(devnet, accounts, block):
+    async with ChainClient(devnet.url) as client:
+        return {a: await account_data(client, devnet.world.market.pool, a, block) for a in accounts}
+
+
+@pytest.mark.asyncio
+async def test_scan_agrees_with_get_user_account_data_for_every_account(devnet):
+    """With a bound above every health factor, scan prints every borrower, and each line equals
+    getUserAccountData at that block (health factor with all 18 decimals, base totals)."""
+    async with ChainClient(devnet.url) as client:
+        block = await client.block_number()
+    result = _keeper("scan", "--rpc-url", devnet.url, "--pool-addresses-provider",
+                     devnet.world.market.pool_addresses_provider, "--below", "1000000",
+                     "--log-format", "json")
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert {r["account"] for r in rows} == set(devnet.world.borrowers)
+    onchain = await _onchain(devnet, [r["account"] for r in rows], block)
+    for row in rows:
+        data = onchain[row["account"]]
+        whole, frac = row["health_factor"].split(".")
+        assert len(frac) == 18
+        assert int(whole) * 10**18 + int(frac) == data.health_factor
+        assert row["total_collateral_base"] == data.total_collateral_base
+        assert row["total_debt_base"] == data.total_debt_base
+    hfs = [int(r["health_factor"].replace(".", "")) for r in rows]
+    assert hfs == sorted(hfs)
+
+
+@pytest.mark.asyncio
+async def test_scan_default_bound_lists_exactly_the_liquidatable(devnet):
+    """After `keeper devnet shock` moves WETH by -25%, `keeper scan` (default bound 1) prints
+    exactly the accounts whose on-chain health factor is below 1."""
+    shock = _keeper("devnet", "shock", "--rpc-url", devnet.url, "--asset", "WETH", "--pct", "-25")
+    assert shock.returncode == 0, shock.stderr
+    moved = json.loads(shock.stdout)
+    assert moved["new_answer"] == 2250 * 10**8
+    result = _keeper("scan", "--rpc-url", devnet.url, "--pool-addresses-provider",
+                     devnet.world.market.pool_addresses_provider)
+    assert result.returncode == 0, result.stderr
+    listed = {json.loads(line)["account"] for line in result.stdout.splitlines()}
+    async with ChainClient(devnet.url) as client:
+        head = await client.block_number()
+    onchain = await _onchain(devnet, devnet.world.borrowers, head)
+    expected = {a for a, d in onchain.items() if d.health_factor < 10**18}
+    assert listed == expected
+    assert expected, "a 25% WETH drop must make some accounts liquidatable"
+
+
+def test_devnet_up_prints_addresses_reloads_snapshot_and_stops_on_signal(tmp_path):
+    """`keeper devnet up --snapshot DIR` deploys and writes world.json + state.gz; a second run
+    reloads them; SIGINT stops it with exit 0 and Anvil is gone."""
+    snap = tmp_path / "snap"
+    outputs = []
+    for _ in range(2):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("KEEPER_")}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "keeper", "devnet", "up", "--borrowers", "12", "--snapshot",
+             str(snap)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            lines = []
+            deadline = time.monotonic() + 90
+            while time.monotonic() < deadline:
+                line = proc.stdout.readline() if proc.stdout else ""
+                if not line:
+                    break
+                lines.append(line)
+                if line.startswith("}"):
+                    break
+            info = json.loads("".join(lines))
+            outputs.append(info)
+            block = asyncio.run(_head(info["rpc_url"]))
+            assert block > 0
+        finally:
+            proc.send_signal(signal.SIGINT)
+            proc.communicate(timeout=30)
+        assert proc.returncode == 0
+        assert (snap / "world.json").is_file() and (snap / "state.gz").is_file()
+        with pytest.raises(Exception):  # noqa: B017, PT011 - any connection error will do
+            asyncio.run(_head(info["rpc_url"]))
+    assert outputs[0]["pool"] == outputs[1]["pool"]
+    assert outputs[0]["borrowers"] == outputs[1]["borrowers"] > 0
+    assert set(outputs[0]["assets"]) == {"WETH", "USDC", "WBTC"}
+
+
+async def _head(url: str) -> int:
+    async with ChainClient(url, retry_s=0) as client:
+        return await client.block_number()
+
+
+def test_demo_runs_end_to_end():
+    """`keeper demo` deploys, shocks, shows liquidations and a summary, and exits 0."""
+    result = _keeper("demo", "--borrowers", "40", timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "liquidated:" in result.stdout
+    assert "summary" in result.stdout
+    assert "accounts liquidated" in result.stdout
+    assert "still liquidatable (collateral over $1)  0" in result.stdout

@@ -1,0 +1,83 @@
+"""The strategy picks the most valuable pair it can pay for, or says why not."""
+
+from __future__ import annotations
+
+from keeper.protocols.aave_v3.reads import ReserveInfo, UserReserve
+from keeper.strategy.pair import EModeTerms, choose_liquidation
+from keeper.strategy.plan import LiquidationPlan, Skip
+
+WAD = 10**18
+WETH, USDC, WBTC = "0x" + "11" * 20, "0x" + "22" * 20, "0x" + "33" * 20
+RESERVES = {
+    WETH: ReserveInfo(WETH, "WETH", 18, 8050, 8300, 10500, 1000, True, False, False),
+    USDC: ReserveInfo(USDC, "USDC", 6, 7700, 8000, 10450, 1000, True, False, False),
+    WBTC: ReserveInfo(WBTC, "WBTC", 8, 7300, 7800, 11000, 0, True, False, False),
+}
+PRICES = {WETH: 2000 * 10**8, USDC: 10**8, WBTC: 60_000 * 10**8}
+RICH = {WETH: 10**24, USDC: 10**14, WBTC: 10**12}
+
+
+def _choose(positions, **kw):
+    args = {"account": "0xabc", "health_factor": 9 * WAD // 10, "block": 1,
+            "positions": positions, "reserves": RESERVES, "prices": PRICES,
+            "inventory": RICH, "min_profit_base": 0}
+    args.update(kw)
+    return choose_liquidation(**args)
+
+
+def test_picks_the_collateral_with_the_higher_bonus():
+    """With equal collateral in WETH (5%) and WBTC (10%, no fee), WBTC yields more."""
+    positions = [UserReserve(WETH, 5 * 10**18, 0, 0, True),
+                 UserReserve(WBTC, 10**7 * 166, 0, 0, True),
+                 UserReserve(USDC, 0, 0, 15_000 * 10**6, False)]
+    plan = _choose(positions)
+    assert isinstance(plan, LiquidationPlan)
+    assert plan.collateral_asset == WBTC and plan.debt_asset == USDC
+    assert plan.debt_to_cover == 15_000 * 10**6  # HF 0.9 <= 0.95: close factor 100%
+    assert plan.expected_profit_base > 0
+
+
+def test_close_factor_half_above_095_and_inventory_cap():
+    """At HF 0.97 only half the debt; with less inventory, only what the keeper holds."""
+    positions = [UserReserve(WETH, 10 * 10**18, 0, 0, True),
+                 UserReserve(USDC, 0, 0, 10_000 * 10**6, False)]
+    plan = _choose(positions, health_factor=97 * WAD // 100)
+    assert isinstance(plan, LiquidationPlan) and plan.debt_to_cover == 5_000 * 10**6
+    plan = _choose(positions, health_factor=97 * WAD // 100, inventory={USDC: 1_234 * 10**6})
+    assert isinstance(plan, LiquidationPlan) and plan.debt_to_cover == 1_234 * 10**6
+
+
+def test_skips_with_reasons():
+    """Healthy, no inventory, collateral disabled, dust, below minimum profit: each a Skip."""
+    positions = [UserReserve(WETH, 10 * 10**18, 0, 0, True),
+                 UserReserve(USDC, 0, 0, 10_000 * 10**6, False)]
+    assert _choose(positions, health_factor=WAD) == Skip("0xabc", "healthy")
+    skip = _choose(positions, inventory={})
+    assert isinstance(skip, Skip) and "inventory" in skip.reason
+    skip = _choose([UserReserve(WETH, 10**18, 0, 0, False), positions[1]])
+    assert isinstance(skip, Skip) and "collateral" in skip.reason
+    skip = _choose([UserReserve(WETH, 0, 0, 0, True), positions[1]])
+    assert isinstance(skip, Skip)
+    skip = _choose(positions, min_profit_base=10**15)
+    assert isinstance(skip, Skip) and "below minimum" in skip.reason
+
+
+def test_collateral_limited_plan_is_what_the_pool_does_with_that_amount():
+    """When collateral is short, the plan passes the reduced debt amount, and its expected
+    collateral is computed for that explicit amount (never more than the balance)."""
+    positions = [UserReserve(WETH, 10**18, 0, 0, True),
+                 UserReserve(USDC, 0, 0, 5_000 * 10**6, False)]
+    plan = _choose(positions, health_factor=WAD // 2)
+    assert isinstance(plan, LiquidationPlan)
+    assert plan.debt_to_cover < 5_000 * 10**6
+    assert plan.expected_collateral <= 10**18
+
+
+def test_emode_bonus_applies_to_collateral_in_the_category():
+    """An account in eMode gets the category's bonus on collateral of that category."""
+    positions = [UserReserve(WETH, 10 * 10**18, 0, 0, True),
+                 UserReserve(USDC, 0, 0, 10_000 * 10**6, False)]
+    normal = _choose(positions)
+    boosted = _choose(positions, emode=EModeTerms(1, 11_000, None), reserve_emode={WETH: 1})
+    assert isinstance(normal, LiquidationPlan) and isinstance(boosted, LiquidationPlan)
+    assert boosted.expected_collateral > normal.expected_collateral
