@@ -49,7 +49,9 @@ def _wad(text: str) -> int:
 
 
 def _market_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", type=Path, help="TOML settings file (keys as KEEPER_* in lower case)")
+    p.add_argument(
+        "--config", type=Path, help="TOML settings file (keys as KEEPER_* in lower case)"
+    )
     p.add_argument("--rpc-url", help="node URL (prefer KEEPER_RPC_URL: URLs may hold API keys)")
     p.add_argument("--pool-addresses-provider", help="the market's PoolAddressesProvider")
     p.add_argument("--start-block", type=int, help="first block of borrower discovery")
@@ -84,10 +86,14 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--seed", type=int, default=7)
     up.add_argument("--port", type=int, default=0, help="fixed port (default: a free one)")
     up.add_argument("--block-time", type=float, help="seconds per block (default: automine)")
-    up.add_argument("--snapshot", type=Path,
-                    help="folder with world.json + state.gz: loaded if present, else written")
-    up.add_argument("--fund", default=None,
-                    help="address to fund with tokens (default: Anvil account 1)")
+    up.add_argument(
+        "--snapshot",
+        type=Path,
+        help="folder with world.json + state.gz: loaded if present, else written",
+    )
+    up.add_argument(
+        "--fund", default=None, help="address to fund with tokens (default: Anvil account 1)"
+    )
     shock = dsub.add_parser("shock", help="move an asset's price feed on a devnet")
     shock.add_argument("--rpc-url", required=True)
     shock.add_argument("--asset", required=True, help="reserve symbol, e.g. WETH")
@@ -161,8 +167,14 @@ def _cmd_devnet_up(args: argparse.Namespace) -> int:
     from keeper.devnet.up import devnet_up  # noqa: PLC0415
 
     configure_logging("info", "auto")
-    return devnet_up(borrowers=args.borrowers, seed=args.seed, port=args.port,
-                     block_time=args.block_time, snapshot=args.snapshot, fund=args.fund)
+    return devnet_up(
+        borrowers=args.borrowers,
+        seed=args.seed,
+        port=args.port,
+        block_time=args.block_time,
+        snapshot=args.snapshot,
+        fund=args.fund,
+    )
 
 
 def _cmd_devnet_shock(args: argparse.Namespace) -> int:
@@ -172,9 +184,18 @@ def _cmd_devnet_shock(args: argparse.Namespace) -> int:
     async def go() -> None:
         async with ChainClient(args.rpc_url) as client:
             shock = await shock_price(client, args.pool_addresses_provider, args.asset, args.pct)
-        print(json.dumps({"asset": shock.symbol, "address": shock.asset, "feed": shock.feed,
-                          "old_answer": shock.old_answer, "new_answer": shock.new_answer,
-                          "block": shock.block}))
+        print(
+            json.dumps(
+                {
+                    "asset": shock.symbol,
+                    "address": shock.asset,
+                    "feed": shock.feed,
+                    "old_answer": shock.old_answer,
+                    "new_answer": shock.new_answer,
+                    "block": shock.block,
+                }
+            )
+        )
 
     asyncio.run(go())
     return EXIT_OK
@@ -189,8 +210,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``keeper`` console script."""
     args = build_parser().parse_args(argv)
     handlers: dict[str, Callable[[argparse.Namespace], int]] = {
-        "run": _cmd_run, "scan": _cmd_scan, "demo": _cmd_demo,
-        "devnet:up": _cmd_devnet_up, "devnet:shock": _cmd_devnet_shock,
+        "run": _cmd_run,
+        "scan": _cmd_scan,
+        "demo": _cmd_demo,
+        "devnet:up": _cmd_devnet_up,
+        "devnet:shock": _cmd_devnet_shock,
     }
     key = args.command if args.command != "devnet" else f"devnet:{args.devnet_command}"
     started = time.monotonic()

@@ -37,33 +37,48 @@ def _say(out: TextIO, text: str = "") -> None:
     print(text, file=out, flush=True)
 
 
-async def _liquidatable(client: ChainClient, market: Market, world: World, block: int,
-                        min_collateral_base: int = 0) -> list[str]:
+async def _liquidatable(
+    client: ChainClient, market: Market, world: World, block: int, min_collateral_base: int = 0
+) -> list[str]:
     data, _ = await read_account_data(client, market, world.borrowers, block, 200)
-    return [a for a, d in data.items()
-            if d.health_factor < WAD and d.total_collateral_base > min_collateral_base]
+    return [
+        a
+        for a, d in data.items()
+        if d.health_factor < WAD and d.total_collateral_base > min_collateral_base
+    ]
 
 
-async def demo(url: str, borrowers: int, seed: int, symbol: str, pct: Decimal, out: TextIO) -> int:
+async def demo(
+    url: str, *, borrowers: int, seed: int, symbol: str, pct: Decimal, out: TextIO
+) -> int:
     """Run the whole story against the Anvil at ``url``; return the exit code."""
     t_start = time.perf_counter()
     async with ChainClient(url) as client:
         world = await build_world(client, borrowers=borrowers, seed=seed)
         market = await resolve_market(client, world.market.pool_addresses_provider)
         by_symbol = {s: a.address for s, a in world.market.assets.items()}
-        await fund_account(client, by_symbol, KEEPER_ADDRESS, {
-            s: n * 10**world.market.assets[s].decimals for s, n in INVENTORY_WHOLE.items()
-        })
+        await fund_account(
+            client,
+            by_symbol,
+            KEEPER_ADDRESS,
+            {s: n * 10 ** world.market.assets[s].decimals for s, n in INVENTORY_WHOLE.items()},
+        )
         head = await client.block_number()
         data, _ = await read_account_data(client, market, world.borrowers, head, 200)
         near = sum(1 for d in data.values() if d.health_factor < 11 * WAD // 10)
-        _say(out, f"[{time.perf_counter() - t_start:5.1f}s] Aave V3 market deployed at "
-                  f"{world.market.pool} (Aave's own bytecode), {len(world.borrowers)} borrowers, "
-                  f"{near} with health factor below 1.1")
+        _say(
+            out,
+            f"[{time.perf_counter() - t_start:5.1f}s] Aave V3 market deployed at "
+            f"{world.market.pool} (Aave's own bytecode), {len(world.borrowers)} borrowers, "
+            f"{near} with health factor below 1.1",
+        )
 
         settings = load_settings(
-            rpc_url=url, pool_addresses_provider=world.market.pool_addresses_provider,
-            private_key=KEEPER_KEY, chain_id=CHAIN_ID, poll_interval_s=0.1,
+            rpc_url=url,
+            pool_addresses_provider=world.market.pool_addresses_provider,
+            private_key=KEEPER_KEY,
+            chain_id=CHAIN_ID,
+            poll_interval_s=0.1,
             min_profit_usd=MIN_PROFIT_USD,
         )
         reports: asyncio.Queue[BlockReport] = asyncio.Queue()
@@ -71,14 +86,20 @@ async def demo(url: str, borrowers: int, seed: int, symbol: str, pct: Decimal, o
         keeper = asyncio.create_task(run_keeper(settings, stop, reports.put_nowait))
         try:
             first = await asyncio.wait_for(reports.get(), 30)
-            _say(out, f"[{time.perf_counter() - t_start:5.1f}s] keeper {KEEPER_ADDRESS} follows "
-                      f"block {first.block}: {first.accounts} borrowers tracked, "
-                      f"{first.candidates} liquidatable")
+            _say(
+                out,
+                f"[{time.perf_counter() - t_start:5.1f}s] keeper {KEEPER_ADDRESS} follows "
+                f"block {first.block}: {first.accounts} borrowers tracked, "
+                f"{first.candidates} liquidatable",
+            )
             shock = await shock_price(client, world.market.pool_addresses_provider, symbol, pct)
             hit = await _liquidatable(client, market, world, shock.block)
-            _say(out, f"[{time.perf_counter() - t_start:5.1f}s] price shock: {symbol} "
-                      f"{format_base(shock.old_answer)} -> {format_base(shock.new_answer)} USD "
-                      f"({pct}%) at block {shock.block}: {len(hit)} accounts now liquidatable")
+            _say(
+                out,
+                f"[{time.perf_counter() - t_start:5.1f}s] price shock: {symbol} "
+                f"{format_base(shock.old_answer)} -> {format_base(shock.new_answer)} USD "
+                f"({pct}%) at block {shock.block}: {len(hit)} accounts now liquidatable",
+            )
             outcomes = await _settle(reports, shock.block, keeper, out, t_start)
         finally:
             stop.set()
@@ -90,14 +111,27 @@ async def demo(url: str, borrowers: int, seed: int, symbol: str, pct: Decimal, o
         remaining = await _liquidatable(client, market, world, head, MIN_PROFIT_BASE)
         dust = await _liquidatable(client, market, world, head)
         prices = await read_prices(client, market, list(by_symbol.values()), head)
-        _summary(out, world, outcomes, prices, hit, remaining, len(dust) - len(remaining))
+        _summary(
+            out,
+            world=world,
+            outcomes=outcomes,
+            prices=prices,
+            hit=hit,
+            remaining=remaining,
+            bad_debt=len(dust) - len(remaining),
+        )
         _say(out, f"\ndone in {time.perf_counter() - t_start:.1f}s")
         ok = bool(outcomes) and not remaining and all(o.status == "liquidated" for o in outcomes)
         return 0 if ok else 1
 
 
-async def _settle(reports: asyncio.Queue[BlockReport], shock_block: int, keeper: asyncio.Task[None],
-                  out: TextIO, t_start: float) -> list[Outcome]:
+async def _settle(
+    reports: asyncio.Queue[BlockReport],
+    shock_block: int,
+    keeper: asyncio.Task[None],
+    out: TextIO,
+    t_start: float,
+) -> list[Outcome]:
     """Collect outcomes until the keeper processes a post-shock block with nothing to do."""
     outcomes: list[Outcome] = []
     deadline = time.monotonic() + SETTLE_TIMEOUT_S
@@ -115,15 +149,26 @@ async def _settle(reports: asyncio.Queue[BlockReport], shock_block: int, keeper:
             continue
         for o in report.outcomes:
             outcomes.append(o)
-            _say(out, f"[{time.perf_counter() - t_start:5.1f}s] {o.status}: {o.plan.account} "
-                      f"(HF {format_wad(o.plan.health_factor)[:6]}) tx {o.tx_hash} "
-                      f"gas {o.gas_used}")
+            _say(
+                out,
+                f"[{time.perf_counter() - t_start:5.1f}s] {o.status}: {o.plan.account} "
+                f"(HF {format_wad(o.plan.health_factor)[:6]}) tx {o.tx_hash} "
+                f"gas {o.gas_used}",
+            )
         if report.plans == 0:
             return outcomes
 
 
-def _summary(out: TextIO, world: World, outcomes: list[Outcome], prices: dict[str, int],
-             hit: list[str], remaining: list[str], bad_debt: int) -> None:
+def _summary(
+    out: TextIO,
+    *,
+    world: World,
+    outcomes: list[Outcome],
+    prices: dict[str, int],
+    hit: list[str],
+    remaining: list[str],
+    bad_debt: int,
+) -> None:
     info = {a.address: a for a in world.market.assets.values()}
     repaid: dict[str, int] = defaultdict(int)
     seized: dict[str, int] = defaultdict(int)
@@ -139,8 +184,13 @@ def _summary(out: TextIO, world: World, outcomes: list[Outcome], prices: dict[st
     liquidated = {o.plan.account for o in outcomes if o.status == "liquidated"}
 
     def amounts(d: dict[str, int]) -> str:
-        return ", ".join(f"{Decimal(v) / 10**info[a].decimals:.4f} {info[a].symbol}"
-                         for a, v in sorted(d.items(), key=lambda kv: info[kv[0]].symbol)) or "-"
+        return (
+            ", ".join(
+                f"{Decimal(v) / 10 ** info[a].decimals:.4f} {info[a].symbol}"
+                for a, v in sorted(d.items(), key=lambda kv: info[kv[0]].symbol)
+            )
+            or "-"
+        )
 
     rows = [
         ("accounts made liquidatable by the shock", str(len(hit))),
@@ -153,8 +203,12 @@ def _summary(out: TextIO, world: World, outcomes: list[Outcome], prices: dict[st
         ("collateral seized", amounts(seized)),
         ("collateral seized (USD)", format_base(seized_usd)),
         ("gas spent (USD at the WETH price)", format_base(gas_usd)),
-        ("profit after gas (USD)", format_base(seized_usd - repaid_usd - gas_usd)
-         if seized_usd - repaid_usd - gas_usd >= 0 else "-" + format_base(gas_usd + repaid_usd - seized_usd)),
+        (
+            "profit after gas (USD)",
+            format_base(seized_usd - repaid_usd - gas_usd)
+            if seized_usd - repaid_usd - gas_usd >= 0
+            else "-" + format_base(gas_usd + repaid_usd - seized_usd),
+        ),
     ]
     width = max(len(k) for k, _ in rows)
     _say(out, "\nsummary")
@@ -168,4 +222,6 @@ def run_demo(borrowers: int, seed: int, symbol: str, pct: Decimal, out: TextIO =
     """Start a devnet, run the demo on it, always stop it."""
     with Anvil() as anvil:
         _say(out, f"Anvil devnet on {anvil.url} (pid {anvil.pid})")
-        return asyncio.run(demo(anvil.url, borrowers, seed, symbol, pct, out))
+        return asyncio.run(
+            demo(anvil.url, borrowers=borrowers, seed=seed, symbol=symbol, pct=pct, out=out)
+        )

@@ -62,20 +62,27 @@ class BlockReport:
 
 async def connect(settings: Settings) -> tuple[ChainClient, int, Market]:
     """Open the client, check the chain id, and resolve the market."""
-    client = ChainClient(settings.rpc_url.get_secret_value(), timeout_s=settings.rpc_timeout_s,
-                         retry_s=settings.rpc_retry_s)
+    client = ChainClient(
+        settings.rpc_url.get_secret_value(),
+        timeout_s=settings.rpc_timeout_s,
+        retry_s=settings.rpc_retry_s,
+    )
     try:
         chain_id = await client.chain_id()
-        if settings.chain_id is not None and chain_id != settings.chain_id:
-            raise ConfigError(
-                f"chain_id: the node at {client.label} is on chain {chain_id}, the config says "
-                f"{settings.chain_id}; fix rpc_url or chain_id"
-            )
+        _check_chain_id(settings, chain_id, client.label)
         market = await resolve_market(client, settings.pool_addresses_provider)
     except BaseException:
         await client.close()
         raise
     return client, chain_id, market
+
+
+def _check_chain_id(settings: Settings, chain_id: int, label: str) -> None:
+    if settings.chain_id is not None and chain_id != settings.chain_id:
+        raise ConfigError(
+            f"chain_id: the node at {label} is on chain {chain_id}, the config says "
+            f"{settings.chain_id}; fix rpc_url or chain_id"
+        )
 
 
 class KeeperLoop:
@@ -90,20 +97,27 @@ class KeeperLoop:
         on_block: Callable[[BlockReport], None] | None = None,
     ) -> None:
         if settings.private_key is None:
-            raise ConfigError("private_key: missing; `keeper run` needs the keeper's key "
-                              "(set KEEPER_PRIVATE_KEY or private_key in the config file)")
+            raise ConfigError(
+                "private_key: missing; `keeper run` needs the keeper's key "
+                "(set KEEPER_PRIVATE_KEY or private_key in the config file)"
+            )
         self.settings = settings
         self.client = client
         self.market = market
         self.signer = Signer(settings.private_key)
         self.executor = InventoryExecutor(
-            client, self.signer, NonceManager(client, self.signer.address),
+            client,
+            self.signer,
+            NonceManager(client, self.signer.address),
             FeePolicy(settings.max_fee_gwei, settings.max_priority_fee_gwei),
-            pool=market.pool, chain_id=chain_id, receipt_timeout_s=settings.receipt_timeout_s,
+            pool=market.pool,
+            chain_id=chain_id,
+            receipt_timeout_s=settings.receipt_timeout_s,
             dry_run=settings.dry_run,
         )
-        self.discovery = BorrowerDiscovery(client, market.pool, settings.start_block,
-                                           settings.log_range)
+        self.discovery = BorrowerDiscovery(
+            client, market.pool, settings.start_block, settings.log_range
+        )
         self.on_block = on_block
         self.last_block = -1
         # account -> first block at which a plan for it may be tried again
@@ -113,9 +127,14 @@ class KeeperLoop:
     async def run(self, stop: asyncio.Event) -> None:
         """Loop until ``stop`` is set; blocks that arrive mid-cycle coalesce to the newest."""
         self._base_unit = await read_base_currency_unit(self.client, self.market)
-        log.info("keeper_started", keeper=self.signer.address, pool=self.market.pool,
-                 rpc=self.client.label, dry_run=self.settings.dry_run,
-                 start_block=self.settings.start_block)
+        log.info(
+            "keeper_started",
+            keeper=self.signer.address,
+            pool=self.market.pool,
+            rpc=self.client.label,
+            dry_run=self.settings.dry_run,
+            start_block=self.settings.start_block,
+        )
         while not stop.is_set():
             try:
                 head = await self.client.block_number()
@@ -136,20 +155,36 @@ class KeeperLoop:
         t0 = time.perf_counter()
         new = await self.discovery.advance(head)
         accounts = sorted(self.discovery.borrowers)
-        data, failed = await read_account_data(self.client, self.market, accounts, head,
-                                               self.settings.batch_size)
+        data, failed = await read_account_data(
+            self.client, self.market, accounts, head, self.settings.batch_size
+        )
         if failed:
-            log.warning("account_reads_failed", block=head, count=len(failed),
-                        sample=next(iter(failed.values())).args[0])
+            log.warning(
+                "account_reads_failed",
+                block=head,
+                count=len(failed),
+                sample=next(iter(failed.values())).args[0],
+            )
         candidates = sorted(
-            (d for d in data.values()
-             if is_liquidatable(d.health_factor) and d.total_debt_base > 0
-             and d.total_collateral_base > 0),
-            key=lambda d: d.total_debt_base, reverse=True,
+            (
+                d
+                for d in data.values()
+                if is_liquidatable(d.health_factor)
+                and d.total_debt_base > 0
+                and d.total_collateral_base > 0
+            ),
+            key=lambda d: d.total_debt_base,
+            reverse=True,
         )
         report = BlockReport(head, len(accounts), len(candidates), 0)
-        log.info("block_checked", block=head, new_borrowers=len(new), accounts=len(accounts),
-                 candidates=len(candidates), ms=round((time.perf_counter() - t0) * 1000, 1))
+        log.info(
+            "block_checked",
+            block=head,
+            new_borrowers=len(new),
+            accounts=len(accounts),
+            candidates=len(candidates),
+            ms=round((time.perf_counter() - t0) * 1000, 1),
+        )
         if not candidates:
             return report
         reserves = {r.asset: r for r in await read_reserves(self.client, self.market, head)}
@@ -163,22 +198,35 @@ class KeeperLoop:
             result = await self._plan(account, head, reserves, prices)
             if isinstance(result, Skip):
                 report.skips.append(result)
-                log.info("liquidation_skipped", block=head, account=result.account,
-                         reason=result.reason, health_factor=format_wad(account.health_factor))
+                log.info(
+                    "liquidation_skipped",
+                    block=head,
+                    account=result.account,
+                    reason=result.reason,
+                    health_factor=format_wad(account.health_factor),
+                )
                 continue
             report.plans += 1
             outcome = await self._execute(result, reserves)
             if outcome is not None:
                 report.outcomes.append(outcome)
             if outcome is None or outcome.status in ("simulation_failed", "reverted"):
-                self._cooldown[account.account] = head + 1 + self.settings.failed_plan_cooldown_blocks
+                self._cooldown[account.account] = (
+                    head + 1 + self.settings.failed_plan_cooldown_blocks
+                )
         return report
 
-    async def _plan(self, account: AccountData, head: int, reserves: dict[str, ReserveInfo],
-                    prices: dict[str, int]) -> LiquidationPlan | Skip:
+    async def _plan(
+        self,
+        account: AccountData,
+        head: int,
+        reserves: dict[str, ReserveInfo],
+        prices: dict[str, int],
+    ) -> LiquidationPlan | Skip:
         assets = list(reserves)
-        positions = await read_user_reserves(self.client, self.market, account.account, assets,
-                                             head)
+        positions = await read_user_reserves(
+            self.client, self.market, account.account, assets, head
+        )
         emode = await read_user_emode(self.client, self.market, account.account, assets, head)
         inventory = await read_balances(self.client, self.signer.address, assets)
         return choose_liquidation(
@@ -190,19 +238,29 @@ class KeeperLoop:
             prices=prices,
             inventory=inventory,
             min_profit_base=int(self.settings.min_profit_usd * self._base_unit),
-            emode=None if emode is None else EModeTerms(emode.category, emode.liquidation_bonus,
-                                                        emode.price_source),
+            emode=None
+            if emode is None
+            else EModeTerms(emode.category, emode.liquidation_bonus, emode.price_source),
             reserve_emode=None if emode is None else emode.reserve_categories,
         )
 
-    async def _execute(self, plan: LiquidationPlan, reserves: dict[str, ReserveInfo]) -> Outcome | None:
+    async def _execute(
+        self, plan: LiquidationPlan, reserves: dict[str, ReserveInfo]
+    ) -> Outcome | None:
         coll, debt = reserves[plan.collateral_asset], reserves[plan.debt_asset]
         try:
             outcome = await self.executor.execute(plan)
         except TransactionError as exc:
-            log.error("liquidation_attempt", outcome="error", account=plan.account,
-                      collateral=coll.symbol, debt=debt.symbol, debt_to_cover=plan.debt_to_cover,
-                      reason=str(exc), block=plan.block)
+            log.error(  # noqa: TRY400 - the attempt line, not a traceback
+                "liquidation_attempt",
+                outcome="error",
+                account=plan.account,
+                collateral=coll.symbol,
+                debt=debt.symbol,
+                debt_to_cover=plan.debt_to_cover,
+                reason=str(exc),
+                block=plan.block,
+            )
             return None
         log.info(
             "liquidation_attempt",

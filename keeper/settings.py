@@ -11,10 +11,9 @@ from __future__ import annotations
 import re
 import tomllib
 from decimal import Decimal
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from eth_utils import is_hex_address, to_checksum_address
+from eth_utils.address import is_hex_address, to_checksum_address
 from pydantic import AfterValidator, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
@@ -27,6 +26,7 @@ from keeper.errors import ConfigError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+    from pathlib import Path
 
 _KEY_RE = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
 _URL_RE = re.compile(r"^(https?|wss?)://[^\s/]+", re.IGNORECASE)
@@ -77,9 +77,7 @@ class Settings(BaseSettings):
     batch_size: int = Field(default=200, ge=1, le=5000, description="calls per JSON-RPC batch")
     receipt_timeout_s: float = Field(default=120.0, gt=0, description="wait for a receipt")
     max_fee_gwei: Decimal = Field(default=Decimal(500), gt=0, description="cap on maxFeePerGas")
-    max_priority_fee_gwei: Decimal = Field(
-        default=Decimal(3), ge=0, description="cap on the tip"
-    )
+    max_priority_fee_gwei: Decimal = Field(default=Decimal(3), ge=0, description="cap on the tip")
     failed_plan_cooldown_blocks: int = Field(
         default=20, ge=0, description="blocks to leave an account alone after a failed simulation"
     )
@@ -127,7 +125,9 @@ def _describe(error: Mapping[str, Any]) -> str:
     kind = error.get("type", "")
     if kind == "missing":
         hint = _FIX_HINTS.get(key, "a value")
-        return f"{key}: missing; set KEEPER_{key.upper()} or `{key} = ...` in the config file ({hint})"
+        return (
+            f"{key}: missing; set KEEPER_{key.upper()} or `{key} = ...` in the config file ({hint})"
+        )
     if kind == "extra_forbidden":
         return f"{key}: unknown setting; remove it or check its spelling"
     msg = str(error.get("msg", "invalid value")).removeprefix("Value error, ")

@@ -12,13 +12,15 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, cast
 
-from eth_abi import decode, encode
-from eth_utils import (
+from eth_abi.abi import decode, encode
+from eth_utils.abi import (
+    abi_to_signature,
+    collapse_if_tuple,
     event_abi_to_log_topic,
     function_abi_to_4byte_selector,
-    to_checksum_address,
+    get_abi_output_types,
 )
-from eth_utils.abi import abi_to_signature, collapse_if_tuple, get_abi_output_types
+from eth_utils.address import to_checksum_address
 
 from keeper.errors import KeeperError
 
@@ -79,7 +81,9 @@ class Codec:
         try:
             return self._functions[name]
         except KeyError:
-            raise KeeperError(f"no function {name} in ABI (overloads need their signature)") from None
+            raise KeeperError(
+                f"no function {name} in ABI (overloads need their signature)"
+            ) from None
 
     def encode(self, fn: str, *args: Any) -> str:
         """0x-hex calldata of ``fn(*args)``."""
@@ -100,7 +104,9 @@ class Codec:
 
     def decode_log(self, log: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
         """``(event name, args)`` of a log this ABI knows, else None."""
-        topics: list[str] = [t if isinstance(t, str) else "0x" + bytes(t).hex() for t in log["topics"]]
+        topics: list[str] = [
+            t if isinstance(t, str) else "0x" + bytes(t).hex() for t in log["topics"]
+        ]
         if not topics:
             return None
         entry = self.events_by_topic.get(topics[0].lower())

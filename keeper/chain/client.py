@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 import aiohttp
 from hexbytes import HexBytes
@@ -44,7 +44,9 @@ def _classify(method: str, error: dict[str, Any]) -> RpcError:
     message = str(error.get("message", "unknown error"))
     data = error.get("data")
     if code in _REVERT_CODES or "revert" in message.lower():
-        return ContractRevertError(message, method=method, data=data if isinstance(data, str) else None)
+        return ContractRevertError(
+            message, method=method, data=data if isinstance(data, str) else None
+        )
     lowered = message.lower()
     if code == 429 or "rate limit" in lowered or "timeout" in lowered or "timed out" in lowered:
         return TransientRpcError(message, method=method, code=code)
@@ -73,7 +75,7 @@ class ChainClient:
         """Close the HTTP session."""
         await self._provider.disconnect()
 
-    async def __aenter__(self) -> ChainClient:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -93,14 +95,16 @@ class ChainClient:
     async def _post_once(self, method: str, params: Sequence[Any]) -> Any:
         self.calls[method] += 1
         try:
-            response = await self._provider.make_request(method, list(params))  # type: ignore[arg-type]
+            response = await self._provider.make_request(method, list(params))
         except TimeoutError:
             raise TransientRpcError("request timed out", method=method) from None
         except aiohttp.ClientResponseError as exc:
             err_cls = TransientRpcError if exc.status == 429 or exc.status >= 500 else RpcError
             raise err_cls(f"HTTP {exc.status}", method=method, code=exc.status) from None
         except (aiohttp.ClientError, ConnectionError) as exc:
-            raise TransientRpcError(f"connection failed ({type(exc).__name__})", method=method) from None
+            raise TransientRpcError(
+                f"connection failed ({type(exc).__name__})", method=method
+            ) from None
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise TransientRpcError("unreadable answer", method=method) from None
         if not isinstance(response, dict):
@@ -134,29 +138,12 @@ class ChainClient:
             err_cls = TransientRpcError if exc.status == 429 or exc.status >= 500 else RpcError
             raise err_cls(f"HTTP {exc.status}", method="batch", code=exc.status) from None
         except (aiohttp.ClientError, ConnectionError) as exc:
-            raise TransientRpcError(f"connection failed ({type(exc).__name__})", method="batch") from None
+            raise TransientRpcError(
+                f"connection failed ({type(exc).__name__})", method="batch"
+            ) from None
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise TransientRpcError("unreadable batch answer", method="batch") from None
-        if not isinstance(raw, list):
-            error = raw.get("error") if isinstance(raw, dict) else None
-            if isinstance(error, dict):
-                raise _classify("batch", error)
-            raise TransientRpcError("malformed batch answer", method="batch")
-        if len(raw) != len(calls):
-            raise TransientRpcError(
-                f"batch answered {len(raw)} of {len(calls)} calls", method="batch"
-            )
-        results: list[Any] = []
-        for (method, _), item in zip(calls, raw, strict=True):
-            if not isinstance(item, dict):
-                raise TransientRpcError("malformed batch item", method=method)
-            if item.get("error"):
-                results.append(_classify(method, dict(item["error"])))
-            elif "result" in item:
-                results.append(item["result"])
-            else:
-                raise TransientRpcError("batch item without result", method=method)
-        return results
+        return _parse_batch(calls, raw)
 
     async def batch(self, calls: Sequence[tuple[str, Sequence[Any]]]) -> list[Any]:
         """Send calls as one JSON-RPC batch; each item is its result or an :class:`RpcError`.
@@ -194,14 +181,22 @@ class ChainClient:
         """Logs in an inclusive block range."""
         result = await self.request(
             "eth_getLogs",
-            [{"address": address, "topics": topics, "fromBlock": hex(from_block),
-              "toBlock": hex(to_block)}],
+            [
+                {
+                    "address": address,
+                    "topics": topics,
+                    "fromBlock": hex(from_block),
+                    "toBlock": hex(to_block),
+                }
+            ],
         )
         if not isinstance(result, list):
             raise TransientRpcError("malformed logs answer", method="eth_getLogs")
         return result
 
-    async def call(self, to: str, data: str, block: BlockId = "latest", sender: str | None = None) -> bytes:
+    async def call(
+        self, to: str, data: str, block: BlockId = "latest", sender: str | None = None
+    ) -> bytes:
         """``eth_call``; raises ContractRevertError on a revert."""
         tx: dict[str, Any] = {"to": to, "data": data}
         if sender is not None:
@@ -214,7 +209,9 @@ class ChainClient:
 
     async def get_transaction_count(self, address: str, block: BlockId = "pending") -> int:
         """The account's nonce at ``block``."""
-        return int(await self.request("eth_getTransactionCount", [address, _block_param(block)]), 16)
+        return int(
+            await self.request("eth_getTransactionCount", [address, _block_param(block)]), 16
+        )
 
     async def estimate_gas(self, tx: dict[str, Any]) -> int:
         """``eth_estimateGas``; raises ContractRevertError when the transaction would revert."""
@@ -248,3 +245,25 @@ class ChainClient:
                 return None
             await asyncio.sleep(delay)
             delay = min(delay * 2, poll_s)
+
+
+def _parse_batch(calls: Sequence[tuple[str, Sequence[Any]]], raw: Any) -> list[Any]:
+    """Per-call results of a batch answer, or raise for an unusable one."""
+    if not isinstance(raw, list):
+        error = raw.get("error") if isinstance(raw, dict) else None
+        if isinstance(error, dict):
+            raise _classify("batch", error)
+        raise TransientRpcError("malformed batch answer", method="batch")
+    if len(raw) != len(calls):
+        raise TransientRpcError(f"batch answered {len(raw)} of {len(calls)} calls", method="batch")
+    results: list[Any] = []
+    for (method, _), item in zip(calls, raw, strict=True):
+        if not isinstance(item, dict):
+            raise TransientRpcError("malformed batch item", method=method)
+        if item.get("error"):
+            results.append(_classify(method, dict(item["error"])))
+        elif "result" in item:
+            results.append(item["result"])
+        else:
+            raise TransientRpcError("batch item without result", method=method)
+    return results

@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from eth_utils import keccak, to_checksum_address
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 
 from keeper.devnet.artifacts import npm_artifact, own_artifact
 from keeper.devnet.deployer import CALL_GAS, Deployer, codec_of
@@ -24,8 +25,15 @@ from keeper.devnet.market_spec import (
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-_LIBRARIES = ("SupplyLogic", "BorrowLogic", "LiquidationLogic", "EModeLogic", "BridgeLogic",
-              "PoolLogic", "ConfiguratorLogic")
+_LIBRARIES = (
+    "SupplyLogic",
+    "BorrowLogic",
+    "LiquidationLogic",
+    "EModeLogic",
+    "BridgeLogic",
+    "PoolLogic",
+    "ConfiguratorLogic",
+)
 INIT_RESERVES_GAS = 25_000_000
 MARKET_ID = "keeper-devnet"
 
@@ -88,8 +96,9 @@ async def deploy_market(
     (pool,) = await dep.read(provider, provider_c, "getPool")
 
     configurator_impl = await dep.deploy(admin, npm_artifact("PoolConfigurator"), [], libs)
-    await dep.call_fn(admin, provider, provider_c, "setPoolConfiguratorImpl", configurator_impl,
-                      gas=5_000_000)
+    await dep.call_fn(
+        admin, provider, provider_c, "setPoolConfiguratorImpl", configurator_impl, gas=5_000_000
+    )
     (configurator,) = await dep.read(provider, provider_c, "getPoolConfigurator")
 
     data_provider = await dep.deploy(admin, npm_artifact("AaveProtocolDataProvider"), [provider])
@@ -101,14 +110,22 @@ async def deploy_market(
     assets: dict[str, AssetInfo] = {}
     for spec in reserves:
         token = await dep.deploy(admin, token_art, [spec.name, spec.symbol, spec.decimals])
-        feed = await dep.deploy(admin, feed_art, [PRICE_DECIMALS, f"{spec.symbol} / USD", spec.price])
+        feed = await dep.deploy(
+            admin, feed_art, [PRICE_DECIMALS, f"{spec.symbol} / USD", spec.price]
+        )
         assets[spec.symbol] = AssetInfo(spec.symbol, token, spec.decimals, feed)
 
     oracle = await dep.deploy(
         admin,
         npm_artifact("AaveOracle"),
-        [provider, [a.address for a in assets.values()], [a.feed for a in assets.values()],
-         "0x" + "00" * 20, "0x" + "00" * 20, 10**PRICE_DECIMALS],
+        [
+            provider,
+            [a.address for a in assets.values()],
+            [a.feed for a in assets.values()],
+            "0x" + "00" * 20,
+            "0x" + "00" * 20,
+            10**PRICE_DECIMALS,
+        ],
     )
     await dep.call_fn(admin, provider, provider_c, "setPriceOracle", oracle)
 
@@ -122,38 +139,91 @@ async def deploy_market(
         strategy = await dep.deploy(
             admin,
             npm_artifact("DefaultReserveInterestRateStrategy"),
-            [provider, spec.optimal_usage, spec.base_rate, spec.slope1, spec.slope2, 0, 0, 0, 0,
-             2 * 10**26],
+            [
+                provider,
+                spec.optimal_usage,
+                spec.base_rate,
+                spec.slope1,
+                spec.slope2,
+                0,
+                0,
+                0,
+                0,
+                2 * 10**26,
+            ],
         )
         s = spec.symbol
-        inputs.append((
-            a_impl, s_impl, v_impl, spec.decimals, strategy, assets[s].address, treasury,
-            "0x" + "00" * 20, f"Aave Devnet {s}", f"aDev{s}", f"Aave Devnet Variable Debt {s}",
-            f"variableDebtDev{s}", f"Aave Devnet Stable Debt {s}", f"stableDebtDev{s}", b"",
-        ))
+        inputs.append(
+            (
+                a_impl,
+                s_impl,
+                v_impl,
+                spec.decimals,
+                strategy,
+                assets[s].address,
+                treasury,
+                "0x" + "00" * 20,
+                f"Aave Devnet {s}",
+                f"aDev{s}",
+                f"Aave Devnet Variable Debt {s}",
+                f"variableDebtDev{s}",
+                f"Aave Devnet Stable Debt {s}",
+                f"stableDebtDev{s}",
+                b"",
+            )
+        )
     conf_c = codec_of(npm_artifact("PoolConfigurator"))
     await dep.call_fn(admin, configurator, conf_c, "initReserves", inputs, gas=INIT_RESERVES_GAS)
 
     for spec in reserves:
         asset = assets[spec.symbol].address
-        await dep.call_fn(admin, configurator, conf_c, "configureReserveAsCollateral", asset,
-                          spec.ltv, spec.liquidation_threshold, spec.liquidation_bonus)
+        await dep.call_fn(
+            admin,
+            configurator,
+            conf_c,
+            "configureReserveAsCollateral",
+            asset,
+            spec.ltv,
+            spec.liquidation_threshold,
+            spec.liquidation_bonus,
+        )
         await dep.call_fn(admin, configurator, conf_c, "setReserveBorrowing", asset, True)
         await dep.call_fn(admin, configurator, conf_c, "setReserveFlashLoaning", asset, True)
-        await dep.call_fn(admin, configurator, conf_c, "setReserveFactor", asset,
-                          spec.reserve_factor, gas=CALL_GAS)
-        await dep.call_fn(admin, configurator, conf_c, "setLiquidationProtocolFee", asset,
-                          spec.liquidation_protocol_fee)
-    await dep.call_fn(admin, configurator, conf_c, "updateFlashloanPremiumTotal",
-                      FLASHLOAN_PREMIUM_TOTAL)
-    await dep.call_fn(admin, configurator, conf_c, "updateFlashloanPremiumToProtocol",
-                      FLASHLOAN_PREMIUM_TO_PROTOCOL)
+        await dep.call_fn(
+            admin,
+            configurator,
+            conf_c,
+            "setReserveFactor",
+            asset,
+            spec.reserve_factor,
+            gas=CALL_GAS,
+        )
+        await dep.call_fn(
+            admin,
+            configurator,
+            conf_c,
+            "setLiquidationProtocolFee",
+            asset,
+            spec.liquidation_protocol_fee,
+        )
+    await dep.call_fn(
+        admin, configurator, conf_c, "updateFlashloanPremiumTotal", FLASHLOAN_PREMIUM_TOTAL
+    )
+    await dep.call_fn(
+        admin,
+        configurator,
+        conf_c,
+        "updateFlashloanPremiumToProtocol",
+        FLASHLOAN_PREMIUM_TO_PROTOCOL,
+    )
 
     dp_c = codec_of(npm_artifact("AaveProtocolDataProvider"))
     for info in assets.values():
-        a_tok, s_tok, v_tok = await dep.read(data_provider, dp_c, "getReserveTokensAddresses",
-                                             info.address)
+        a_tok, s_tok, v_tok = await dep.read(
+            data_provider, dp_c, "getReserveTokensAddresses", info.address
+        )
         info.a_token, info.stable_debt_token, info.variable_debt_token = a_tok, s_tok, v_tok
 
-    return MarketAddresses(provider, acl, pool, configurator, oracle, data_provider, treasury,
-                           assets)
+    return MarketAddresses(
+        provider, acl, pool, configurator, oracle, data_provider, treasury, assets
+    )

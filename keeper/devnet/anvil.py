@@ -87,13 +87,19 @@ class Anvil:
         opts = self.options
         args = [
             str(anvil_binary()),
-            "--host", "127.0.0.1",
-            "--port", str(self.port),
-            "--chain-id", str(opts.chain_id),
-            "--accounts", str(opts.accounts),
-            "--balance", str(opts.balance_eth),
-            # Without this Anvil writes old states under ~/.foundry and slows down as the chain grows.
-            "--max-persisted-states", "0",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--chain-id",
+            str(opts.chain_id),
+            "--accounts",
+            str(opts.accounts),
+            "--balance",
+            str(opts.balance_eth),
+            # Else Anvil writes old states under ~/.foundry and slows down as the chain grows.
+            "--max-persisted-states",
+            "0",
         ]
         if opts.block_time is not None:
             args += ["--block-time", str(opts.block_time)]

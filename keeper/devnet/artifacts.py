@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from eth_abi import encode
+from eth_abi.abi import encode
 from eth_utils.abi import collapse_if_tuple
 
 from keeper.chain.abi import load_artifact
@@ -50,7 +50,9 @@ class Artifact:
         ctor = next((e for e in self.abi if e.get("type") == "constructor"), None)
         types = [collapse_if_tuple(dict(i)) for i in ctor["inputs"]] if ctor else []
         if len(types) != len(args):
-            raise DevnetError(f"{self.name} constructor takes {len(types)} arguments, got {len(args)}")
+            raise DevnetError(
+                f"{self.name} constructor takes {len(types)} arguments, got {len(args)}"
+            )
         return self.linked(libraries or {}) + encode(types, args).hex()
 
 

@@ -6,7 +6,8 @@ import random
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from eth_utils import keccak, to_checksum_address
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 
 from keeper.chain.abi import Codec
 from keeper.devnet.artifacts import npm_artifact
@@ -46,9 +47,7 @@ def borrower_address(seed: int, index: int) -> str:
     return str(to_checksum_address(digest[-20:]))
 
 
-def plan_positions(
-    count: int, seed: int, reserves: Sequence[ReserveSpec]
-) -> list[Position]:
+def plan_positions(count: int, seed: int, reserves: Sequence[ReserveSpec]) -> list[Position]:
     """Positions for ``count`` accounts, the same for the same seed."""
     rng = random.Random(seed)  # noqa: S311 - deterministic test data, not cryptography
     by_symbol = {r.symbol: r for r in reserves}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from eth_utils import to_checksum_address
+from eth_utils.address import to_checksum_address
 
 from keeper.chain.abi import Codec
 from keeper.errors import DevnetError, RpcError

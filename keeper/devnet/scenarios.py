@@ -34,7 +34,9 @@ class Shock:
 
 async def find_asset(client: ChainClient, pool: str, symbol: str) -> str:
     """The reserve whose token has this symbol (case-insensitive)."""
-    (assets,) = POOL.decode("getReservesList", await client.call(pool, POOL.encode("getReservesList")))
+    (assets,) = POOL.decode(
+        "getReservesList", await client.call(pool, POOL.encode("getReservesList"))
+    )
     for asset in assets:
         try:
             (sym,) = ERC20.decode("symbol", await client.call(asset, ERC20.encode("symbol")))
@@ -45,14 +47,17 @@ async def find_asset(client: ChainClient, pool: str, symbol: str) -> str:
     raise DevnetError(f"no reserve with symbol {symbol}")
 
 
-async def shock_price(client: ChainClient, provider: str, symbol: str, pct: Decimal) -> Shock:
+async def shock_price(client: ChainClient, provider: str, symbol: str, pct: Decimal | int) -> Shock:
     """Move the asset's feed by ``pct`` percent (e.g. -30), as its owner."""
+    pct = Decimal(pct)
     if pct <= -100:
         raise DevnetError("--pct must be above -100")
     market = await resolve_market(client, provider)
     asset = await find_asset(client, market.pool, symbol)
-    (feed,) = ORACLE.decode("getSourceOfAsset",
-                            await client.call(market.oracle, ORACLE.encode("getSourceOfAsset", asset)))
+    (feed,) = ORACLE.decode(
+        "getSourceOfAsset",
+        await client.call(market.oracle, ORACLE.encode("getSourceOfAsset", asset)),
+    )
     try:
         (old,) = FEED.decode("latestAnswer", await client.call(feed, FEED.encode("latestAnswer")))
         (owner,) = FEED.decode("owner", await client.call(feed, FEED.encode("owner")))
@@ -65,7 +70,10 @@ async def shock_price(client: ChainClient, provider: str, symbol: str, pct: Deci
 
 
 async def fund_account(
-    client: ChainClient, assets: Mapping[str, str], who: str, amounts: Mapping[str, int],
+    client: ChainClient,
+    assets: Mapping[str, str],
+    who: str,
+    amounts: Mapping[str, int],
     eth_wei: int = 100 * 10**18,
 ) -> None:
     """Give ``who`` native gas money and mint it devnet tokens ({symbol: token units})."""

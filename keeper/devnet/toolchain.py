@@ -23,8 +23,10 @@ def node_modules() -> Path:
 
 
 def anvil_binary() -> Path:
-    """The Anvil binary shipped inside @foundry-rs/anvil-linux-amd64 (run directly, so that
-    signals reach Anvil itself rather than a node wrapper)."""
+    """The Anvil binary shipped inside @foundry-rs/anvil-linux-amd64.
+
+    It is run directly, not through the node wrapper in .bin/, so signals reach Anvil itself.
+    """
     override = os.environ.get("KEEPER_ANVIL_BIN")
     if override:
         path = Path(override)

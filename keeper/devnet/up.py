@@ -7,40 +7,55 @@ import json
 import signal
 import sys
 import threading
-from pathlib import Path
-from types import FrameType
+from typing import TYPE_CHECKING
 
 from keeper.chain.client import ChainClient
 from keeper.devnet.anvil import DEV_ACCOUNTS, DEV_KEYS, Anvil, AnvilOptions
 from keeper.devnet.scenarios import fund_account
 from keeper.devnet.world import World, build_world, dump_state
 
+if TYPE_CHECKING:
+    from pathlib import Path
+    from types import FrameType
+
 KEEPER_INVENTORY_WHOLE = {"WETH": 5_000, "USDC": 20_000_000, "WBTC": 300}
 
 
-async def _prepare(url: str, borrowers: int, seed: int, snapshot: Path | None,
-                   fund: str) -> World:
+async def _prepare(url: str, borrowers: int, seed: int, snapshot: Path | None, fund: str) -> World:
     async with ChainClient(url) as client:
-        if snapshot is not None and (snapshot / "world.json").is_file():
-            return World.from_json((snapshot / "world.json").read_text())
         world = await build_world(client, borrowers=borrowers, seed=seed)
         assets = {s: a.address for s, a in world.market.assets.items()}
-        await fund_account(client, assets, fund, {
-            s: n * 10**world.market.assets[s].decimals for s, n in KEEPER_INVENTORY_WHOLE.items()
-        })
+        await fund_account(
+            client,
+            assets,
+            fund,
+            {
+                s: n * 10 ** world.market.assets[s].decimals
+                for s, n in KEEPER_INVENTORY_WHOLE.items()
+            },
+        )
         if snapshot is not None:
-            snapshot.mkdir(parents=True, exist_ok=True)
-            (snapshot / "world.json").write_text(world.to_json())
+            await asyncio.to_thread((snapshot / "world.json").write_text, world.to_json())
             await dump_state(client, snapshot / "state.gz")
         return world
 
 
-def devnet_up(*, borrowers: int, seed: int, port: int, block_time: float | None,
-              snapshot: Path | None, fund: str | None) -> int:
+def devnet_up(
+    *,
+    borrowers: int,
+    seed: int,
+    port: int,
+    block_time: float | None,
+    snapshot: Path | None,
+    fund: str | None,
+) -> int:
     """Start Anvil, deploy (or reload) the world, print it, and wait for a signal."""
     state = snapshot / "state.gz" if snapshot is not None else None
-    options = AnvilOptions(block_time=block_time, port=port or None,
-                           load_state=state if state is not None and state.is_file() else None)
+    options = AnvilOptions(
+        block_time=block_time,
+        port=port or None,
+        load_state=state if state is not None and state.is_file() else None,
+    )
     done = threading.Event()
 
     def on_signal(_sig: int, _frame: FrameType | None) -> None:
@@ -49,20 +64,36 @@ def devnet_up(*, borrowers: int, seed: int, port: int, block_time: float | None,
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     with Anvil(options) as anvil:
-        world = asyncio.run(_prepare(anvil.url, borrowers, seed, snapshot, fund or DEV_ACCOUNTS[1]))
-        print(json.dumps({
-            "rpc_url": anvil.url,
-            "chain_id": world.chain_id,
-            "pool_addresses_provider": world.market.pool_addresses_provider,
-            "pool": world.market.pool,
-            "oracle": world.market.oracle,
-            "data_provider": world.market.data_provider,
-            "assets": {s: {"address": a.address, "decimals": a.decimals, "feed": a.feed}
-                       for s, a in world.market.assets.items()},
-            "borrowers": len(world.borrowers),
-            "funded_keeper": fund or DEV_ACCOUNTS[1],
-            "funded_keeper_key": None if fund else DEV_KEYS[1],
-        }, indent=2), flush=True)
+        saved = snapshot / "world.json" if snapshot is not None else None
+        if saved is not None and saved.is_file():
+            world = World.from_json(saved.read_text())
+        else:
+            if snapshot is not None:
+                snapshot.mkdir(parents=True, exist_ok=True)
+            world = asyncio.run(
+                _prepare(anvil.url, borrowers, seed, snapshot, fund or DEV_ACCOUNTS[1])
+            )
+        print(
+            json.dumps(
+                {
+                    "rpc_url": anvil.url,
+                    "chain_id": world.chain_id,
+                    "pool_addresses_provider": world.market.pool_addresses_provider,
+                    "pool": world.market.pool,
+                    "oracle": world.market.oracle,
+                    "data_provider": world.market.data_provider,
+                    "assets": {
+                        s: {"address": a.address, "decimals": a.decimals, "feed": a.feed}
+                        for s, a in world.market.assets.items()
+                    },
+                    "borrowers": len(world.borrowers),
+                    "funded_keeper": fund or DEV_ACCOUNTS[1],
+                    "funded_keeper_key": None if fund else DEV_KEYS[1],
+                },
+                indent=2,
+            ),
+            flush=True,
+        )
         print("devnet up; Ctrl-C to stop", file=sys.stderr, flush=True)
         while not done.wait(0.5):
             if not anvil.running:

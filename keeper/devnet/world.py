@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 from dataclasses import dataclass, field
@@ -62,8 +63,9 @@ async def build_world(client: ChainClient, borrowers: int = 60, seed: int = 7) -
     market = await deploy_market(dep, ADMIN, DEFAULT_RESERVES)
     actions = MarketActions(dep, market)
     for spec in DEFAULT_RESERVES:
-        await actions.supply(LIQUIDITY_PROVIDER, spec.symbol,
-                             spec.liquidity_whole_tokens * 10**spec.decimals)
+        await actions.supply(
+            LIQUIDITY_PROVIDER, spec.symbol, spec.liquidity_whole_tokens * 10**spec.decimals
+        )
     positions: list[Position] = plan_positions(borrowers, seed, DEFAULT_RESERVES)
     for position in positions:
         await actions.open(position)
@@ -83,12 +85,13 @@ async def build_world(client: ChainClient, borrowers: int = 60, seed: int = 7) -
 async def dump_state(client: ChainClient, path: Path) -> None:
     """Save the chain state (gzipped JSON, as Anvil returns it) for a fast reload."""
     hex_state = await client.request("anvil_dumpState")
-    path.write_bytes(bytes.fromhex(hex_state.removeprefix("0x")))
+    await asyncio.to_thread(path.write_bytes, bytes.fromhex(hex_state.removeprefix("0x")))
 
 
 async def load_state(client: ChainClient, path: Path) -> None:
     """Load a state saved by :func:`dump_state` into a fresh Anvil."""
-    await client.request("anvil_loadState", ["0x" + path.read_bytes().hex()], retry=False)
+    data = await asyncio.to_thread(path.read_bytes)
+    await client.request("anvil_loadState", ["0x" + data.hex()], retry=False)
 
 
 def state_is_gzip(path: Path) -> bool:

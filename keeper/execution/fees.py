@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from keeper.errors import TransactionError
 
 if TYPE_CHECKING:
+    from decimal import Decimal
+
     from keeper.chain.client import ChainClient
 
 GWEI = 10**9

@@ -14,7 +14,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from eth_abi import decode
+from eth_abi.abi import decode
 from eth_abi.exceptions import DecodingError
 
 from keeper.errors import ContractRevertError, RpcError, TransactionError, TransientRpcError
@@ -78,8 +78,14 @@ class InventoryExecutor:
         """Run one plan to a final outcome; never raises for an on-chain failure."""
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
-        calldata = POOL.encode("liquidationCall", plan.collateral_asset, plan.debt_asset,
-                               plan.account, plan.debt_to_cover, False)
+        calldata = POOL.encode(
+            "liquidationCall",
+            plan.collateral_asset,
+            plan.debt_asset,
+            plan.account,
+            plan.debt_to_cover,
+            False,
+        )
         allowance = await self._allowance(plan.debt_asset)
         bundle: list[tuple[str, str]] = []
         if allowance != plan.debt_to_cover:
@@ -109,11 +115,16 @@ class InventoryExecutor:
         """For nodes without eth_simulateV1: approve first, then eth_call the liquidation."""
         if self.dry_run:
             if allowance < plan.debt_to_cover:
-                return Outcome("dry_run", plan, reason="planned; not simulated without allowance",
-                               timings_ms=timings)
+                return Outcome(
+                    "dry_run",
+                    plan,
+                    reason="planned; not simulated without allowance",
+                    timings_ms=timings,
+                )
             reason = await self._eth_call_revert(calldata)
-            return Outcome("dry_run", plan, reason=reason or "simulation ok; not sent",
-                           timings_ms=timings)
+            return Outcome(
+                "dry_run", plan, reason=reason or "simulation ok; not sent", timings_ms=timings
+            )
         t0 = time.perf_counter()
         if allowance != plan.debt_to_cover:
             await self._approve(plan.debt_asset, plan.debt_to_cover, reset_first=allowance != 0)
@@ -128,8 +139,9 @@ class InventoryExecutor:
             )
         except ContractRevertError as exc:
             await self._approve(plan.debt_asset, 0, reset_first=False)
-            return Outcome("simulation_failed", plan, reason=f"estimateGas: {exc}",
-                           timings_ms=timings)
+            return Outcome(
+                "simulation_failed", plan, reason=f"estimateGas: {exc}", timings_ms=timings
+            )
         gas_limit = estimate * GAS_PAD_NUM // GAS_PAD_DEN + GAS_PAD_ADD
         return await self._send_liquidation(plan, calldata, gas_limit, timings)
 
@@ -140,21 +152,40 @@ class InventoryExecutor:
         tx_hash, receipt = await self._send(self.pool, calldata, gas_limit)
         timings["send_and_include"] = _ms(t0)
         if receipt is None:
-            return Outcome("timeout", plan, tx_hash=tx_hash,
-                           reason=f"no receipt within {self.receipt_timeout_s}s", timings_ms=timings)
+            return Outcome(
+                "timeout",
+                plan,
+                tx_hash=tx_hash,
+                reason=f"no receipt within {self.receipt_timeout_s}s",
+                timings_ms=timings,
+            )
         gas_used = int(receipt["gasUsed"], 16)
         gas_cost = gas_used * int(receipt.get("effectiveGasPrice", "0x0"), 16)
         if int(receipt["status"], 16) != 1:
             await self._approve(plan.debt_asset, 0, reset_first=False)
-            return Outcome("reverted", plan, tx_hash=tx_hash, gas_used=gas_used,
-                           gas_cost_wei=gas_cost, reason="mined with status 0", timings_ms=timings)
+            return Outcome(
+                "reverted",
+                plan,
+                tx_hash=tx_hash,
+                gas_used=gas_used,
+                gas_cost_wei=gas_cost,
+                reason="mined with status 0",
+                timings_ms=timings,
+            )
         repaid, seized = self._liquidation_amounts(receipt, plan)
         if repaid < plan.debt_to_cover:
             # Less was pulled than approved: revoke the remainder.
             await self._approve(plan.debt_asset, 0, reset_first=False)
-        return Outcome("liquidated", plan, tx_hash=tx_hash, gas_used=gas_used,
-                       gas_cost_wei=gas_cost, debt_repaid=repaid, collateral_received=seized,
-                       timings_ms=timings)
+        return Outcome(
+            "liquidated",
+            plan,
+            tx_hash=tx_hash,
+            gas_used=gas_used,
+            gas_cost_wei=gas_cost,
+            debt_repaid=repaid,
+            collateral_received=seized,
+            timings_ms=timings,
+        )
 
     async def _simulate_bundle(self, bundle: list[tuple[str, str]]) -> int | str | None:
         """Run the calls in order in a simulated next block (``eth_simulateV1``).
@@ -165,24 +196,29 @@ class InventoryExecutor:
         calls = [{"from": self.signer.address, "to": to, "data": data} for to, data in bundle]
         try:
             result = await self.client.request(
-                "eth_simulateV1", [{"blockStateCalls": [{"calls": calls}], "validation": False},
-                                   "latest"],
+                "eth_simulateV1",
+                [{"blockStateCalls": [{"calls": calls}], "validation": False}, "latest"],
             )
         except ContractRevertError as exc:
             return f"simulation reverted: {exc}"
         except RpcError as exc:
-            if exc.code in (-32601, -32602) or "not found" in str(exc).lower() or (
-                "not supported" in str(exc).lower()
+            if (
+                exc.code in (-32601, -32602)
+                or "not found" in str(exc).lower()
+                or ("not supported" in str(exc).lower())
             ):
                 return None
             raise
         try:
             results = result[0]["calls"]
         except (KeyError, IndexError, TypeError):
-            raise TransientRpcError("malformed eth_simulateV1 answer", method="eth_simulateV1") from None
+            raise TransientRpcError(
+                "malformed eth_simulateV1 answer", method="eth_simulateV1"
+            ) from None
         if len(results) != len(bundle):
-            raise TransientRpcError("eth_simulateV1 answered the wrong number of calls",
-                                    method="eth_simulateV1")
+            raise TransientRpcError(
+                "eth_simulateV1 answered the wrong number of calls", method="eth_simulateV1"
+            )
         for index, call in enumerate(results):
             if int(call.get("status", "0x0"), 16) != 1:
                 error = call.get("error") or {}
@@ -192,7 +228,9 @@ class InventoryExecutor:
         return int(results[-1]["gasUsed"], 16)
 
     async def _allowance(self, token: str) -> int:
-        raw = await self.client.call(token, ERC20.encode("allowance", self.signer.address, self.pool))
+        raw = await self.client.call(
+            token, ERC20.encode("allowance", self.signer.address, self.pool)
+        )
         return int(ERC20.decode("allowance", raw)[0])
 
     async def _eth_call_revert(self, calldata: str) -> str | None:
@@ -206,7 +244,9 @@ class InventoryExecutor:
     async def _approve(self, token: str, amount: int, *, reset_first: bool) -> None:
         if reset_first:
             await self._approve(token, 0, reset_first=False)
-        _, receipt = await self._send(token, ERC20.encode("approve", self.pool, amount), APPROVE_GAS)
+        _, receipt = await self._send(
+            token, ERC20.encode("approve", self.pool, amount), APPROVE_GAS
+        )
         if receipt is None or int(receipt["status"], 16) != 1:
             raise TransactionError(f"approve({amount}) on {token} did not succeed")
 
@@ -239,7 +279,9 @@ class InventoryExecutor:
         receipt = await self.client.wait_for_receipt(tx_hash, timeout_s=self.receipt_timeout_s)
         return tx_hash, receipt
 
-    def _liquidation_amounts(self, receipt: dict[str, Any], plan: LiquidationPlan) -> tuple[int, int]:
+    def _liquidation_amounts(
+        self, receipt: dict[str, Any], plan: LiquidationPlan
+    ) -> tuple[int, int]:
         for entry in receipt.get("logs", []):
             if entry.get("address", "").lower() != self.pool.lower():
                 continue

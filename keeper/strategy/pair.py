@@ -47,40 +47,55 @@ def choose_liquidation(
     reserve_emode: Mapping[str, int] | None = None,
 ) -> LiquidationPlan | Skip:
     """The pair and amount with the highest expected bonus that inventory can pay for."""
-    if not is_liquidatable(health_factor):
-        return Skip(account, "healthy")
     debts = [p for p in positions if p.debt > 0 and _usable(reserves.get(p.asset))]
-    collaterals = [
-        p for p in positions
-        if p.collateral > 0 and p.used_as_collateral and _usable(reserves.get(p.asset))
-        and reserves[p.asset].liquidation_threshold > 0
+    collaterals = [p for p in positions if _seizable(p, reserves.get(p.asset))]
+    payable = [d for d in debts if inventory.get(d.asset, 0) > 0]
+    reason = (
+        "healthy"
+        if not is_liquidatable(health_factor)
+        else "no debt in an active reserve"
+        if not debts
+        else "no seizable collateral"
+        if not collaterals
+        else "no inventory of any debt asset"
+        if not payable
+        else None
+    )
+    if reason is not None:
+        return Skip(account, reason)
+    plans = [
+        _evaluate(
+            account=account,
+            health_factor=health_factor,
+            block=block,
+            debt=debt,
+            coll=coll,
+            cover=min(max_debt_to_cover(debt.debt, health_factor), inventory[debt.asset]),
+            reserves=reserves,
+            prices=prices,
+            emode=emode,
+            reserve_emode=reserve_emode or {},
+        )
+        for debt in payable
+        for coll in collaterals
     ]
-    if not debts:
-        return Skip(account, "no debt in an active reserve")
-    if not collaterals:
-        return Skip(account, "no seizable collateral")
-    best: LiquidationPlan | None = None
-    short_of_inventory = False
-    evaluated = False
-    for debt in debts:
-        available = inventory.get(debt.asset, 0)
-        if available == 0:
-            short_of_inventory = True
-            continue
-        cover = min(max_debt_to_cover(debt.debt, health_factor), available)
-        for coll in collaterals:
-            evaluated = True
-            plan = _evaluate(account, health_factor, block, debt, coll, cover, reserves, prices,
-                             emode, reserve_emode or {})
-            if plan is not None and (best is None or plan.expected_profit_base > best.expected_profit_base):
-                best = plan
-    if best is None:
-        if evaluated:
-            return Skip(account, "collateral dust only: nothing to seize (bad debt)")
-        return Skip(account, "no inventory of any debt asset" if short_of_inventory else "no pair")
+    candidates = [p for p in plans if p is not None]
+    if not candidates:
+        return Skip(account, "collateral dust only: nothing to seize (bad debt)")
+    best = max(candidates, key=lambda p: p.expected_profit_base)
     if best.expected_profit_base < min_profit_base:
         return Skip(account, f"profit {best.expected_profit_base} below minimum {min_profit_base}")
     return best
+
+
+def _seizable(position: UserReserve, reserve: ReserveInfo | None) -> bool:
+    return (
+        position.collateral > 0
+        and position.used_as_collateral
+        and reserve is not None
+        and _usable(reserve)
+        and reserve.liquidation_threshold > 0
+    )
 
 
 def _usable(reserve: ReserveInfo | None) -> bool:
@@ -88,6 +103,7 @@ def _usable(reserve: ReserveInfo | None) -> bool:
 
 
 def _evaluate(
+    *,
     account: str,
     health_factor: int,
     block: int,
@@ -102,12 +118,17 @@ def _evaluate(
     c_res, d_res = reserves[coll.asset], reserves[debt.asset]
     bonus = c_res.liquidation_bonus
     c_price, d_price = prices.get(coll.asset, 0), prices.get(debt.asset, 0)
-    if emode is not None and emode.category != 0 and reserve_emode.get(coll.asset) == emode.category:
+    if (
+        emode is not None
+        and emode.category != 0
+        and reserve_emode.get(coll.asset) == emode.category
+    ):
         bonus = emode.liquidation_bonus
         if emode.price_source is not None:
             c_price = d_price = prices.get(emode.price_source, 0)
     if c_price <= 0 or d_price <= 0 or cover <= 0:
         return None
+
     def at(amount: int) -> LiquidationAmounts:
         return liquidation_amounts(
             debt_to_cover=amount,
@@ -123,7 +144,8 @@ def _evaluate(
         )
 
     amounts = at(cover)
-    if amounts.debt_to_repay != cover:
+    limited = amounts.debt_to_repay != cover
+    if limited:
         # Collateral-limited: we will pass the smaller debt amount explicitly, and the Pool then
         # derives the collateral from that amount (a rounding step differs from the limited
         # path), so predict what it does with the amount we actually send.
@@ -142,4 +164,5 @@ def _evaluate(
         expected_profit_base=profit,
         health_factor=health_factor,
         block=block,
+        collateral_limited=limited,
     )

@@ -17,6 +17,9 @@ class LiquidationPlan:
     expected_profit_base: int  # oracle base units (USD x 1e8), before gas
     health_factor: int
     block: int
+    # True when the account's collateral, not the close factor, bounds the amount: its balance
+    # accrues interest until inclusion, so the Pool then gives at least expected_collateral.
+    collateral_limited: bool = False
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -12,6 +12,9 @@ from keeper.chain.client import ChainClient
 from keeper.devnet.anvil import DEV_ACCOUNTS, DEV_KEYS, Anvil, AnvilOptions
 from keeper.devnet.scenarios import fund_account
 from keeper.devnet.world import World, build_world, dump_state
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 BORROWERS = 120
 SEED = 11
@@ -36,6 +39,7 @@ class Devnet:
 
     @property
     def url(self) -> str:
+        """The node's HTTP endpoint."""
         return self.anvil.url
 
 
@@ -43,9 +47,12 @@ async def _deploy(url: str, state: Path) -> World:
     async with ChainClient(url) as client:
         world = await build_world(client, borrowers=BORROWERS, seed=SEED)
         assets = {s: a.address for s, a in world.market.assets.items()}
-        await fund_account(client, assets, KEEPER_ADDRESS, {
-            s: n * 10**world.market.assets[s].decimals for s, n in INVENTORY_WHOLE.items()
-        })
+        await fund_account(
+            client,
+            assets,
+            KEEPER_ADDRESS,
+            {s: n * 10 ** world.market.assets[s].decimals for s, n in INVENTORY_WHOLE.items()},
+        )
         await dump_state(client, state)
         return world
 

@@ -32,21 +32,25 @@ async def _debt_and_collateral_tokens(client, devnet, account, block="latest"):
     """Per-asset debt and aToken balances of an account."""
     out = {}
     for sym, info in devnet.world.market.assets.items():
-        out[sym] = (await balance_of(client, info.variable_debt_token, account, block),
-                    await balance_of(client, info.a_token, account, block))
+        out[sym] = (
+            await balance_of(client, info.variable_debt_token, account, block),
+            await balance_of(client, info.a_token, account, block),
+        )
     return out
 
 
 def _keeper_env(devnet) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KEEPER_")}
-    env.update({
-        "KEEPER_RPC_URL": devnet.url,
-        "KEEPER_POOL_ADDRESSES_PROVIDER": devnet.world.market.pool_addresses_provider,
-        "KEEPER_PRIVATE_KEY": KEEPER_KEY,
-        "KEEPER_CHAIN_ID": str(CHAIN_ID),
-        "KEEPER_POLL_INTERVAL_S": "0.1",
-        "KEEPER_MIN_PROFIT_USD": "1",
-    })
+    env.update(
+        {
+            "KEEPER_RPC_URL": devnet.url,
+            "KEEPER_POOL_ADDRESSES_PROVIDER": devnet.world.market.pool_addresses_provider,
+            "KEEPER_PRIVATE_KEY": KEEPER_KEY,
+            "KEEPER_CHAIN_ID": str(CHAIN_ID),
+            "KEEPER_POLL_INTERVAL_S": "0.1",
+            "KEEPER_MIN_PROFIT_USD": "1",
+        }
+    )
     if "KEEPER_NODE_MODULES" in os.environ:
         env["KEEPER_NODE_MODULES"] = os.environ["KEEPER_NODE_MODULES"]
     return env
@@ -56,25 +60,36 @@ def _keeper_env(devnet) -> dict[str, str]:
 async def test_keeper_run_subprocess_liquidates_every_liquidatable_account(devnet):
     """`keeper run` as a process: after a WETH -30% shock every account that became
     liquidatable is liquidated (its debt fell), the keeper's collateral balance rose, no healthy
-    account was touched, and SIGTERM stops the keeper with exit 0 and JSON log lines."""
+    account was touched, and SIGTERM stops the keeper with exit 0 and JSON log lines.
+    """
     async with ChainClient(devnet.url) as client:
         proc = subprocess.Popen(
             [sys.executable, "-m", "keeper", "run", "--log-format", "json"],
-            env=_keeper_env(devnet), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env=_keeper_env(devnet),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         try:
             await asyncio.sleep(2.0)  # the keeper discovers borrowers and checks the head
             assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-            shock = await shock_price(client, devnet.world.market.pool_addresses_provider,
-                                      "WETH", -30)
+            shock = await shock_price(
+                client, devnet.world.market.pool_addresses_provider, "WETH", -30
+            )
             before = await _positions(client, devnet, shock.block)
-            liquidatable = {a for a, d in before.items()
-                            if d.health_factor < WAD and d.total_collateral_base > 0}
+            liquidatable = {
+                a
+                for a, d in before.items()
+                if d.health_factor < WAD and d.total_collateral_base > 0
+            }
             assert len(liquidatable) >= 5
-            tokens_before = {a: await _debt_and_collateral_tokens(client, devnet, a, shock.block)
-                             for a in liquidatable}
-            keeper_weth_before = await balance_of(client, devnet.world.asset("WETH").address,
-                                                  KEEPER_ADDRESS, shock.block)
+            tokens_before = {
+                a: await _debt_and_collateral_tokens(client, devnet, a, shock.block)
+                for a in liquidatable
+            }
+            keeper_weth_before = await balance_of(
+                client, devnet.world.asset("WETH").address, KEEPER_ADDRESS, shock.block
+            )
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
                 events = await liquidation_events(client, devnet.world.market.pool, shock.block)
@@ -96,14 +111,18 @@ async def test_keeper_run_subprocess_liquidates_every_liquidatable_account(devne
             after = await _debt_and_collateral_tokens(client, devnet, account)
             # Interest accrues, so compare per debt asset: some debt balance fell.
             assert any(after[s][0] < tokens_before[account][s][0] for s in after), account
-        for account, data in before.items():
+        for account in before:
             if account not in liquidatable:
                 assert account not in liquidated
-        seized_weth = sum(e["liquidatedCollateralAmount"] for e in events
-                          if e["collateralAsset"] == devnet.world.asset("WETH").address)
+        seized_weth = sum(
+            e["liquidatedCollateralAmount"]
+            for e in events
+            if e["collateralAsset"] == devnet.world.asset("WETH").address
+        )
         assert seized_weth > 0
-        keeper_weth_after = await balance_of(client, devnet.world.asset("WETH").address,
-                                             KEEPER_ADDRESS)
+        keeper_weth_after = await balance_of(
+            client, devnet.world.asset("WETH").address, KEEPER_ADDRESS
+        )
         assert keeper_weth_after == keeper_weth_before + seized_weth
         lines = [line for line in err.splitlines() if '"liquidation_attempt"' in line]
         assert len(lines) == len(events)
@@ -113,11 +132,17 @@ async def test_keeper_run_subprocess_liquidates_every_liquidatable_account(devne
 
 @pytest.mark.asyncio
 async def test_keeper_in_process_amounts_match_the_pool(devnet):
-    """In process: each liquidation repays exactly the planned debt and yields the planned
-    collateral (the pure v3.0 rules agree with the Pool); approvals are not left behind."""
-    settings = load_settings(rpc_url=devnet.url,
-                             pool_addresses_provider=devnet.world.market.pool_addresses_provider,
-                             private_key=KEEPER_KEY, poll_interval_s=0.05)
+    """In process: where the close factor bounds the amount, each liquidation repays exactly the
+    planned debt and yields exactly the planned collateral (the pure v3.0 rules agree with the
+    Pool to the unit); where the collateral bounds it, the keeper never repays more nor receives
+    less than planned. No approval is left behind.
+    """
+    settings = load_settings(
+        rpc_url=devnet.url,
+        pool_addresses_provider=devnet.world.market.pool_addresses_provider,
+        private_key=KEEPER_KEY,
+        poll_interval_s=0.05,
+    )
     reports: list[BlockReport] = []
     stop = asyncio.Event()
     task = asyncio.create_task(run_keeper(settings, stop, reports.append))
@@ -135,12 +160,26 @@ async def test_keeper_in_process_amounts_match_the_pool(devnet):
         await asyncio.wait_for(task, 30)
         outcomes = [o for r in reports for o in r.outcomes]
         assert outcomes, "the WBTC shock must create liquidations"
+        exact = 0
         for o in outcomes:
             assert o.status == "liquidated", o.reason
-            assert o.debt_repaid == o.plan.debt_to_cover
-            assert o.collateral_received == o.plan.expected_collateral
+            if o.plan.collateral_limited:
+                assert o.debt_repaid <= o.plan.debt_to_cover
+                assert o.collateral_received >= o.plan.expected_collateral
+                # interest of a few seconds: far below a millionth
+                assert (
+                    o.collateral_received - o.plan.expected_collateral
+                    <= o.collateral_received // 10**6
+                )
+            else:
+                exact += 1
+                assert o.debt_repaid == o.plan.debt_to_cover
+                assert o.collateral_received == o.plan.expected_collateral
+        assert exact > 0
         from keeper.protocols.aave_v3.market import ERC20
+
         for info in devnet.world.market.assets.values():
-            raw = await client.call(info.address, ERC20.encode("allowance", KEEPER_ADDRESS,
-                                                               devnet.world.market.pool))
+            raw = await client.call(
+                info.address, ERC20.encode("allowance", KEEPER_ADDRESS, devnet.world.market.pool)
+            )
             assert ERC20.decode("allowance", raw)[0] == 0

@@ -18,12 +18,20 @@ from tests.integration.helpers import account_data
 pytestmark = pytest.mark.integration
 
 
-def _keeper(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def _keeper(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("KEEPER_")}
     if "KEEPER_NODE_MODULES" in os.environ:
         base["KEEPER_NODE_MODULES"] = os.environ["KEEPER_NODE_MODULES"]
-    return subprocess.run([sys.executable, "-m", "keeper", *args], env={**base, **(env or {})},
-                          capture_output=True, text=True, timeout=timeout, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "keeper", *args],
+        env={**base, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 async def _onchain(devnet, accounts, block):
@@ -34,12 +42,21 @@ async def _onchain(devnet, accounts, block):
 @pytest.mark.asyncio
 async def test_scan_agrees_with_get_user_account_data_for_every_account(devnet):
     """With a bound above every health factor, scan prints every borrower, and each line equals
-    getUserAccountData at that block (health factor with all 18 decimals, base totals)."""
+    getUserAccountData at that block (health factor with all 18 decimals, base totals).
+    """
     async with ChainClient(devnet.url) as client:
         block = await client.block_number()
-    result = _keeper("scan", "--rpc-url", devnet.url, "--pool-addresses-provider",
-                     devnet.world.market.pool_addresses_provider, "--below", "1000000",
-                     "--log-format", "json")
+    result = _keeper(
+        "scan",
+        "--rpc-url",
+        devnet.url,
+        "--pool-addresses-provider",
+        devnet.world.market.pool_addresses_provider,
+        "--below",
+        "1000000",
+        "--log-format",
+        "json",
+    )
     assert result.returncode == 0, result.stderr
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert {r["account"] for r in rows} == set(devnet.world.borrowers)
@@ -58,13 +75,19 @@ async def test_scan_agrees_with_get_user_account_data_for_every_account(devnet):
 @pytest.mark.asyncio
 async def test_scan_default_bound_lists_exactly_the_liquidatable(devnet):
     """After `keeper devnet shock` moves WETH by -25%, `keeper scan` (default bound 1) prints
-    exactly the accounts whose on-chain health factor is below 1."""
+    exactly the accounts whose on-chain health factor is below 1.
+    """
     shock = _keeper("devnet", "shock", "--rpc-url", devnet.url, "--asset", "WETH", "--pct", "-25")
     assert shock.returncode == 0, shock.stderr
     moved = json.loads(shock.stdout)
     assert moved["new_answer"] == 2250 * 10**8
-    result = _keeper("scan", "--rpc-url", devnet.url, "--pool-addresses-provider",
-                     devnet.world.market.pool_addresses_provider)
+    result = _keeper(
+        "scan",
+        "--rpc-url",
+        devnet.url,
+        "--pool-addresses-provider",
+        devnet.world.market.pool_addresses_provider,
+    )
     assert result.returncode == 0, result.stderr
     listed = {json.loads(line)["account"] for line in result.stdout.splitlines()}
     async with ChainClient(devnet.url) as client:
@@ -77,14 +100,29 @@ async def test_scan_default_bound_lists_exactly_the_liquidatable(devnet):
 
 def test_devnet_up_prints_addresses_reloads_snapshot_and_stops_on_signal(tmp_path):
     """`keeper devnet up --snapshot DIR` deploys and writes world.json + state.gz; a second run
-    reloads them; SIGINT stops it with exit 0 and Anvil is gone."""
+    reloads them; SIGINT stops it with exit 0 and Anvil is gone.
+    """
     snap = tmp_path / "snap"
     outputs = []
     for _ in range(2):
         env = {k: v for k, v in os.environ.items() if not k.startswith("KEEPER_")}
         proc = subprocess.Popen(
-            [sys.executable, "-m", "keeper", "devnet", "up", "--borrowers", "12", "--snapshot",
-             str(snap)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            [
+                sys.executable,
+                "-m",
+                "keeper",
+                "devnet",
+                "up",
+                "--borrowers",
+                "12",
+                "--snapshot",
+                str(snap),
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         try:
             lines = []
             deadline = time.monotonic() + 90

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from eth_abi import encode
+from eth_abi.abi import encode
 
 from keeper.chain.abi import Codec
 
@@ -11,7 +11,7 @@ FEED = Codec.named("ManualAggregator")
 
 
 def test_encode_has_the_selector_and_decode_checksums():
-    """getUserAccountData encodes with its 4-byte selector; outputs decode to ints."""
+    """GetUserAccountData encodes with its 4-byte selector; outputs decode to ints."""
     data = POOL.encode("getUserAccountData", "0x" + "ab" * 20)
     assert data.startswith("0xbf92857c")
     raw = encode(["uint256"] * 6, [1, 2, 3, 4, 5, 6])
@@ -22,8 +22,16 @@ def test_answer_updated_topic_is_chainlinks_and_decodes():
     """Our feed's AnswerUpdated has Chainlink's topic0; indexed fields decode from topics."""
     topic = FEED.topic("AnswerUpdated")
     assert topic == "0x0559884fd3a460db3073b7fc896cc77986f16e378210ded43186175bf646fc5f"
-    log = {"topics": [topic, "0x" + encode(["int256"], [-5]).hex(),
-                      "0x" + encode(["uint256"], [7]).hex()],
-           "data": "0x" + encode(["uint256"], [1234]).hex()}
-    assert FEED.decode_log(log) == ("AnswerUpdated", {"current": -5, "roundId": 7, "updatedAt": 1234})
+    log = {
+        "topics": [
+            topic,
+            "0x" + encode(["int256"], [-5]).hex(),
+            "0x" + encode(["uint256"], [7]).hex(),
+        ],
+        "data": "0x" + encode(["uint256"], [1234]).hex(),
+    }
+    assert FEED.decode_log(log) == (
+        "AnswerUpdated",
+        {"current": -5, "roundId": 7, "updatedAt": 1234},
+    )
     assert FEED.decode_log({"topics": ["0x" + "00" * 32], "data": "0x"}) is None

@@ -1,5 +1,6 @@
 """The node client retries reads on transient failures, never retries sends, and never puts
-the URL's secret parts into an error."""
+the URL's secret parts into an error.
+"""
 
 from __future__ import annotations
 
@@ -21,15 +22,20 @@ class FakeNode:
         self.seen: list[str] = []
 
     async def handle(self, request: web.Request) -> web.Response:
+        """Answer a single call from the script, or a batch with 0x1 each."""
         body = await request.json()
         if isinstance(body, list):
             self.seen.append("batch")
-            return web.json_response([{"jsonrpc": "2.0", "id": c["id"], "result": "0x1"}
-                                      for c in body])
+            return web.json_response(
+                [{"jsonrpc": "2.0", "id": c["id"], "result": "0x1"} for c in body]
+            )
         method = body["method"]
         self.seen.append(method)
-        status, payload = self.script.get(method, [(200, {"result": "0x10"})]).pop(0) \
-            if self.script.get(method) else (200, {"result": "0x10"})
+        status, payload = (
+            self.script.get(method, [(200, {"result": "0x10"})]).pop(0)
+            if self.script.get(method)
+            else (200, {"result": "0x10"})
+        )
         if status != 200:
             return web.Response(status=status, text="busy")
         return web.json_response({"jsonrpc": "2.0", "id": body["id"], **payload})  # type: ignore[dict-item]
@@ -74,10 +80,12 @@ async def test_send_raw_transaction_is_never_retried(node):
 @pytest.mark.asyncio
 async def test_errors_are_classified_and_redacted(node):
     """A revert is a ContractRevertError with its data; other JSON-RPC errors are RpcError;
-    a dead node is a TransientRpcError; no message carries the URL's secret part."""
+    a dead node is a TransientRpcError; no message carries the URL's secret part.
+    """
     fake, url = node
-    fake.script["eth_call"] = [(200, {"error": {"code": 3, "message": "execution reverted: 45",
-                                                "data": "0x08c3"}})]
+    fake.script["eth_call"] = [
+        (200, {"error": {"code": 3, "message": "execution reverted: 45", "data": "0x08c3"}})
+    ]
     fake.script["eth_getLogs"] = [(200, {"error": {"code": -32602, "message": "bad params"}})]
     async with ChainClient(url, retry_s=0.5) as client:
         with pytest.raises(ContractRevertError) as revert:

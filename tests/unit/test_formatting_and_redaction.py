@@ -29,7 +29,7 @@ def test_wad_round_trip(value):
 def test_parse_wad_rejects_bad_input():
     """Non-numbers, negatives and more than 18 decimals are refused."""
     for bad in ("abc", "-1", "0.0000000000000000001"):
-        with pytest.raises(ValueError, match="."):
+        with pytest.raises(ValueError, match=r"\S"):
             parse_wad(bad)
 
 

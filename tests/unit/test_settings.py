@@ -26,8 +26,10 @@ def _clean_env(monkeypatch):
 def test_env_beats_file_and_cli_beats_env(tmp_path, monkeypatch):
     """A TOML file sets defaults, KEEPER_* variables override it, CLI overrides win."""
     cfg = tmp_path / "k.toml"
-    cfg.write_text(f'rpc_url = "http://127.0.0.1:1/file"\npool_addresses_provider = "{PROVIDER}"\n'
-                   'start_block = 5\nmin_profit_usd = "2.5"\n')
+    cfg.write_text(
+        f'rpc_url = "http://127.0.0.1:1/file"\npool_addresses_provider = "{PROVIDER}"\n'
+        'start_block = 5\nmin_profit_usd = "2.5"\n'
+    )
     monkeypatch.setenv("KEEPER_START_BLOCK", "7")
     settings = load_settings(cfg)
     assert settings.start_block == 7
@@ -38,8 +40,9 @@ def test_env_beats_file_and_cli_beats_env(tmp_path, monkeypatch):
 
 def test_address_is_checksummed_and_key_normalised():
     """Addresses come back checksummed; a key without 0x gains it."""
-    settings = load_settings(rpc_url="http://x", pool_addresses_provider=PROVIDER.lower(),
-                             private_key="ab" * 32)
+    settings = load_settings(
+        rpc_url="http://x", pool_addresses_provider=PROVIDER.lower(), private_key="ab" * 32
+    )
     assert settings.pool_addresses_provider == PROVIDER
     assert settings.private_key is not None
     assert settings.private_key.get_secret_value() == KEY
@@ -50,11 +53,15 @@ def test_address_is_checksummed_and_key_normalised():
     [
         ({"pool_addresses_provider": PROVIDER}, "rpc_url"),
         ({"rpc_url": "http://x", "pool_addresses_provider": "0x1234"}, "pool_addresses_provider"),
-        ({"rpc_url": "http://x", "pool_addresses_provider": PROVIDER, "private_key": "zz" * 32},
-         "private_key"),
+        (
+            {"rpc_url": "http://x", "pool_addresses_provider": PROVIDER, "private_key": "zz" * 32},
+            "private_key",
+        ),
         ({"rpc_url": "ftp://x", "pool_addresses_provider": PROVIDER}, "rpc_url"),
-        ({"rpc_url": "http://x", "pool_addresses_provider": PROVIDER, "start_block": -1},
-         "start_block"),
+        (
+            {"rpc_url": "http://x", "pool_addresses_provider": PROVIDER, "start_block": -1},
+            "start_block",
+        ),
     ],
 )
 def test_invalid_values_name_the_key(overrides, key):
@@ -80,8 +87,11 @@ def test_unknown_and_upper_case_keys_in_file(tmp_path):
 
 def test_secrets_do_not_appear_in_repr():
     """repr/str of the settings hide the key and the URL."""
-    settings = load_settings(rpc_url="https://node.example/v3/SECRETTOKEN",
-                             pool_addresses_provider=PROVIDER, private_key=KEY)
+    settings = load_settings(
+        rpc_url="https://node.example/v3/SECRETTOKEN",
+        pool_addresses_provider=PROVIDER,
+        private_key=KEY,
+    )
     for text in (repr(settings), str(settings), str(settings.model_dump())):
         assert "SECRETTOKEN" not in text
         assert KEY[2:] not in text
@@ -89,18 +99,36 @@ def test_secrets_do_not_appear_in_repr():
 
 def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("KEEPER_")}
-    return subprocess.run([sys.executable, "-m", "keeper", *args], env={**base, **env},
-                          capture_output=True, text=True, timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "keeper", *args],
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 @pytest.mark.parametrize(
     ("env", "key"),
     [
         ({"KEEPER_POOL_ADDRESSES_PROVIDER": PROVIDER, "KEEPER_PRIVATE_KEY": KEY}, "rpc_url"),
-        ({"KEEPER_RPC_URL": "http://127.0.0.1:9", "KEEPER_POOL_ADDRESSES_PROVIDER": "0xnothex",
-          "KEEPER_PRIVATE_KEY": KEY}, "pool_addresses_provider"),
-        ({"KEEPER_RPC_URL": "http://127.0.0.1:9", "KEEPER_POOL_ADDRESSES_PROVIDER": PROVIDER,
-          "KEEPER_PRIVATE_KEY": "0xNOTHEX" + "ab" * 28 + "SECRET"}, "private_key"),
+        (
+            {
+                "KEEPER_RPC_URL": "http://127.0.0.1:9",
+                "KEEPER_POOL_ADDRESSES_PROVIDER": "0xnothex",
+                "KEEPER_PRIVATE_KEY": KEY,
+            },
+            "pool_addresses_provider",
+        ),
+        (
+            {
+                "KEEPER_RPC_URL": "http://127.0.0.1:9",
+                "KEEPER_POOL_ADDRESSES_PROVIDER": PROVIDER,
+                "KEEPER_PRIVATE_KEY": "0xNOTHEX" + "ab" * 28 + "SECRET",
+            },
+            "private_key",
+        ),
     ],
 )
 @pytest.mark.parametrize("command", ["run", "scan"])

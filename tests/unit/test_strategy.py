@@ -18,18 +18,27 @@ RICH = {WETH: 10**24, USDC: 10**14, WBTC: 10**12}
 
 
 def _choose(positions, **kw):
-    args = {"account": "0xabc", "health_factor": 9 * WAD // 10, "block": 1,
-            "positions": positions, "reserves": RESERVES, "prices": PRICES,
-            "inventory": RICH, "min_profit_base": 0}
+    args = {
+        "account": "0xabc",
+        "health_factor": 9 * WAD // 10,
+        "block": 1,
+        "positions": positions,
+        "reserves": RESERVES,
+        "prices": PRICES,
+        "inventory": RICH,
+        "min_profit_base": 0,
+    }
     args.update(kw)
     return choose_liquidation(**args)
 
 
 def test_picks_the_collateral_with_the_higher_bonus():
     """With equal collateral in WETH (5%) and WBTC (10%, no fee), WBTC yields more."""
-    positions = [UserReserve(WETH, 5 * 10**18, 0, 0, True),
-                 UserReserve(WBTC, 10**7 * 166, 0, 0, True),
-                 UserReserve(USDC, 0, 0, 15_000 * 10**6, False)]
+    positions = [
+        UserReserve(WETH, 5 * 10**18, 0, 0, True),
+        UserReserve(WBTC, 10**7 * 166, 0, 0, True),
+        UserReserve(USDC, 0, 0, 15_000 * 10**6, False),
+    ]
     plan = _choose(positions)
     assert isinstance(plan, LiquidationPlan)
     assert plan.collateral_asset == WBTC and plan.debt_asset == USDC
@@ -39,8 +48,10 @@ def test_picks_the_collateral_with_the_higher_bonus():
 
 def test_close_factor_half_above_095_and_inventory_cap():
     """At HF 0.97 only half the debt; with less inventory, only what the keeper holds."""
-    positions = [UserReserve(WETH, 10 * 10**18, 0, 0, True),
-                 UserReserve(USDC, 0, 0, 10_000 * 10**6, False)]
+    positions = [
+        UserReserve(WETH, 10 * 10**18, 0, 0, True),
+        UserReserve(USDC, 0, 0, 10_000 * 10**6, False),
+    ]
     plan = _choose(positions, health_factor=97 * WAD // 100)
     assert isinstance(plan, LiquidationPlan) and plan.debt_to_cover == 5_000 * 10**6
     plan = _choose(positions, health_factor=97 * WAD // 100, inventory={USDC: 1_234 * 10**6})
@@ -49,8 +60,10 @@ def test_close_factor_half_above_095_and_inventory_cap():
 
 def test_skips_with_reasons():
     """Healthy, no inventory, collateral disabled, dust, below minimum profit: each a Skip."""
-    positions = [UserReserve(WETH, 10 * 10**18, 0, 0, True),
-                 UserReserve(USDC, 0, 0, 10_000 * 10**6, False)]
+    positions = [
+        UserReserve(WETH, 10 * 10**18, 0, 0, True),
+        UserReserve(USDC, 0, 0, 10_000 * 10**6, False),
+    ]
     assert _choose(positions, health_factor=WAD) == Skip("0xabc", "healthy")
     skip = _choose(positions, inventory={})
     assert isinstance(skip, Skip) and "inventory" in skip.reason
@@ -64,9 +77,12 @@ def test_skips_with_reasons():
 
 def test_collateral_limited_plan_is_what_the_pool_does_with_that_amount():
     """When collateral is short, the plan passes the reduced debt amount, and its expected
-    collateral is computed for that explicit amount (never more than the balance)."""
-    positions = [UserReserve(WETH, 10**18, 0, 0, True),
-                 UserReserve(USDC, 0, 0, 5_000 * 10**6, False)]
+    collateral is computed for that explicit amount (never more than the balance).
+    """
+    positions = [
+        UserReserve(WETH, 10**18, 0, 0, True),
+        UserReserve(USDC, 0, 0, 5_000 * 10**6, False),
+    ]
     plan = _choose(positions, health_factor=WAD // 2)
     assert isinstance(plan, LiquidationPlan)
     assert plan.debt_to_cover < 5_000 * 10**6
@@ -75,8 +91,10 @@ def test_collateral_limited_plan_is_what_the_pool_does_with_that_amount():
 
 def test_emode_bonus_applies_to_collateral_in_the_category():
     """An account in eMode gets the category's bonus on collateral of that category."""
-    positions = [UserReserve(WETH, 10 * 10**18, 0, 0, True),
-                 UserReserve(USDC, 0, 0, 10_000 * 10**6, False)]
+    positions = [
+        UserReserve(WETH, 10 * 10**18, 0, 0, True),
+        UserReserve(USDC, 0, 0, 10_000 * 10**6, False),
+    ]
     normal = _choose(positions)
     boosted = _choose(positions, emode=EModeTerms(1, 11_000, None), reserve_emode={WETH: 1})
     assert isinstance(normal, LiquidationPlan) and isinstance(boosted, LiquidationPlan)

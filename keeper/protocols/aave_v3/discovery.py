@@ -1,4 +1,4 @@
-"""Finding borrowers from the Pool's Borrow events, from ``start_block`` on, with no lookback cap."""
+"""Finding borrowers from the Pool's Borrow events from ``start_block`` on, with no lookback."""
 
 from __future__ import annotations
 
@@ -38,7 +38,9 @@ class BorrowerDiscovery:
             end = min(to_block, self.next_block + self.span - 1)
             try:
                 logs = await self.client.get_logs(
-                    address=self.pool, topics=[BORROW_TOPIC], from_block=self.next_block,
+                    address=self.pool,
+                    topics=[BORROW_TOPIC],
+                    from_block=self.next_block,
                     to_block=end,
                 )
             except RpcError as exc:

@@ -85,8 +85,15 @@ def liquidation_amounts(
 
 def value_in_base(amount: int, price: int, decimals: int) -> int:
     """Token units to oracle base units, rounded down (as the Pool values balances)."""
-    return amount * price // 10**decimals
+    return int(amount * price // 10**decimals)
 
 
-__all__ = ["PERCENTAGE_FACTOR", "LiquidationAmounts", "close_factor", "is_liquidatable",
-           "liquidation_amounts", "max_debt_to_cover", "value_in_base"]
+__all__ = [
+    "PERCENTAGE_FACTOR",
+    "LiquidationAmounts",
+    "close_factor",
+    "is_liquidatable",
+    "liquidation_amounts",
+    "max_debt_to_cover",
+    "value_in_base",
+]

@@ -22,13 +22,13 @@ def _check(value: int) -> int:
 
 
 def percent_mul(value: int, percentage: int) -> int:
-    """value x percentage / 10_000, rounded half up (PercentageMath.percentMul)."""
+    """Value x percentage / 10_000, rounded half up (PercentageMath.percentMul)."""
     _check(value * percentage + HALF_PERCENTAGE_FACTOR)
     return (value * percentage + HALF_PERCENTAGE_FACTOR) // PERCENTAGE_FACTOR
 
 
 def percent_div(value: int, percentage: int) -> int:
-    """value x 10_000 / percentage, rounded half up (PercentageMath.percentDiv)."""
+    """Value x 10_000 / percentage, rounded half up (PercentageMath.percentDiv)."""
     if percentage == 0:
         raise ZeroDivisionError("percentDiv by zero")
     _check(value * PERCENTAGE_FACTOR + percentage // 2)
@@ -36,24 +36,24 @@ def percent_div(value: int, percentage: int) -> int:
 
 
 def wad_mul(a: int, b: int) -> int:
-    """a x b / 1e18, rounded half up (WadRayMath.wadMul)."""
+    """A x b / 1e18, rounded half up (WadRayMath.wadMul)."""
     return _check(a * b + HALF_WAD) // WAD
 
 
 def wad_div(a: int, b: int) -> int:
-    """a x 1e18 / b, rounded half up (WadRayMath.wadDiv)."""
+    """A x 1e18 / b, rounded half up (WadRayMath.wadDiv)."""
     if b == 0:
         raise ZeroDivisionError("wadDiv by zero")
     return _check(a * WAD + b // 2) // b
 
 
 def ray_mul(a: int, b: int) -> int:
-    """a x b / 1e27, rounded half up (WadRayMath.rayMul)."""
+    """A x b / 1e27, rounded half up (WadRayMath.rayMul)."""
     return _check(a * b + HALF_RAY) // RAY
 
 
 def ray_div(a: int, b: int) -> int:
-    """a x 1e27 / b, rounded half up (WadRayMath.rayDiv)."""
+    """A x 1e27 / b, rounded half up (WadRayMath.rayDiv)."""
     if b == 0:
         raise ZeroDivisionError("rayDiv by zero")
     return _check(a * RAY + b // 2) // b

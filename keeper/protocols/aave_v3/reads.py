@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from eth_utils import to_checksum_address
+from eth_utils.address import to_checksum_address
 from hexbytes import HexBytes
 
 from keeper.errors import RpcError, TransientRpcError
@@ -78,8 +78,8 @@ async def _batched_calls(
 ) -> list[bytes | RpcError]:
     out: list[bytes | RpcError] = []
     for start in range(0, len(calls), batch_size):
-        for item in await client.batch(calls[start : start + batch_size]):
-            out.append(item if isinstance(item, RpcError) else bytes(HexBytes(item)))
+        items = await client.batch(calls[start : start + batch_size])
+        out.extend(i if isinstance(i, RpcError) else bytes(HexBytes(i)) for i in items)
     return out
 
 
@@ -103,8 +103,9 @@ async def read_account_data(
     return data, failed
 
 
-async def _call(client: ChainClient, to: str, codec_fn: tuple[Any, str], *args: Any,
-                block: int | str) -> tuple[Any, ...]:
+async def _call(
+    client: ChainClient, to: str, codec_fn: tuple[Any, str], *args: Any, block: int | str
+) -> tuple[Any, ...]:
     codec, fn = codec_fn
     return tuple(codec.decode(fn, await client.call(to, codec.encode(fn, *args), block)))
 
@@ -115,19 +116,40 @@ async def read_reserves(client: ChainClient, market: Market, block: int) -> list
     reserves = []
     for asset in assets:
         (decimals, ltv, lt, bonus, _rf, _coll, _borrow, _stable, active, frozen) = await _call(
-            client, market.data_provider, (DATA_PROVIDER, "getReserveConfigurationData"), asset,
+            client,
+            market.data_provider,
+            (DATA_PROVIDER, "getReserveConfigurationData"),
+            asset,
             block=block,
         )
-        (fee,) = await _call(client, market.data_provider,
-                             (DATA_PROVIDER, "getLiquidationProtocolFee"), asset, block=block)
-        (paused,) = await _call(client, market.data_provider, (DATA_PROVIDER, "getPaused"), asset,
-                                block=block)
+        (fee,) = await _call(
+            client,
+            market.data_provider,
+            (DATA_PROVIDER, "getLiquidationProtocolFee"),
+            asset,
+            block=block,
+        )
+        (paused,) = await _call(
+            client, market.data_provider, (DATA_PROVIDER, "getPaused"), asset, block=block
+        )
         try:
             (symbol,) = await _call(client, asset, (ERC20, "symbol"), block=block)
         except RpcError:
             symbol = asset[:10]
-        reserves.append(ReserveInfo(str(asset), str(symbol), int(decimals), int(ltv), int(lt),
-                                    int(bonus), int(fee), bool(active), bool(frozen), bool(paused)))
+        reserves.append(
+            ReserveInfo(
+                str(asset),
+                str(symbol),
+                int(decimals),
+                int(ltv),
+                int(lt),
+                int(bonus),
+                int(fee),
+                bool(active),
+                bool(frozen),
+                bool(paused),
+            )
+        )
     return reserves
 
 
@@ -135,8 +157,9 @@ async def read_prices(
     client: ChainClient, market: Market, assets: Sequence[str], block: int
 ) -> dict[str, int]:
     """Oracle prices (base currency units) at ``block``."""
-    (prices,) = await _call(client, market.oracle, (ORACLE, "getAssetsPrices"), list(assets),
-                            block=block)
+    (prices,) = await _call(
+        client, market.oracle, (ORACLE, "getAssetsPrices"), list(assets), block=block
+    )
     return {a: int(p) for a, p in zip(assets, prices, strict=True)}
 
 
@@ -145,8 +168,9 @@ async def read_user_reserves(
 ) -> list[UserReserve]:
     """The account's balances in every reserve at ``block``, in one batch."""
     calls = [
-        _eth_call(market.data_provider,
-                  DATA_PROVIDER.encode("getUserReserveData", asset, account), block)
+        _eth_call(
+            market.data_provider, DATA_PROVIDER.encode("getUserReserveData", asset, account), block
+        )
         for asset in assets
     ]
     out = []
@@ -165,8 +189,13 @@ async def read_balances(
 ) -> dict[str, int]:
     """ERC-20 balances of ``holder``."""
     calls: list[tuple[str, list[Any]]] = [
-        ("eth_call", [{"to": a, "data": ERC20.encode("balanceOf", holder)},
-                      hex(block) if isinstance(block, int) else block])
+        (
+            "eth_call",
+            [
+                {"to": a, "data": ERC20.encode("balanceOf", holder)},
+                hex(block) if isinstance(block, int) else block,
+            ],
+        )
         for a in assets
     ]
     out: dict[str, int] = {}
@@ -200,8 +229,13 @@ async def read_user_emode(
     )
     categories = {}
     for asset in assets:
-        (cat,) = await _call(client, market.data_provider,
-                             (DATA_PROVIDER, "getReserveEModeCategory"), asset, block=block)
+        (cat,) = await _call(
+            client,
+            market.data_provider,
+            (DATA_PROVIDER, "getReserveEModeCategory"),
+            asset,
+            block=block,
+        )
         categories[asset] = int(cat)
     price_source = None if int(source, 16) == 0 else str(to_checksum_address(source))
     return UserEMode(int(category), int(bonus), price_source, categories)
