@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from eth_abi.abi import decode, encode
+from eth_abi.exceptions import DecodingError
 from eth_utils.abi import (
     abi_to_signature,
     collapse_if_tuple,
@@ -22,7 +23,7 @@ from eth_utils.abi import (
 )
 from eth_utils.address import to_checksum_address
 
-from keeper.errors import KeeperError
+from keeper.errors import KeeperError, TransientRpcError
 
 
 def abi_dir() -> Path:
@@ -92,10 +93,17 @@ class Codec:
         return "0x" + (selector + encode(_input_types(entry), list(args))).hex()
 
     def decode(self, fn: str, data: bytes) -> tuple[Any, ...]:
-        """The return values of ``fn``; addresses come back checksummed."""
+        """The return values of ``fn``; addresses come back checksummed.
+
+        Raises TransientRpcError for data that does not decode (a short or garbled answer).
+        """
         entry = self._fn(fn)
         types = list(get_abi_output_types(cast("Any", entry)))
-        values = decode(types, data)
+        try:
+            values = decode(types, data)
+        except (DecodingError, OverflowError, ValueError):
+            # A node that answers garbage is a node fault: skip and retry, never crash.
+            raise TransientRpcError(f"undecodable answer ({len(data)} bytes)", method=fn) from None
         return tuple(_fix_addresses(t, v) for t, v in zip(types, values, strict=True))
 
     def topic(self, event: str) -> str:

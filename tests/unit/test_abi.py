@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 from eth_abi.abi import encode
 
 from keeper.chain.abi import Codec
+from keeper.errors import TransientRpcError
 
 POOL = Codec.named("aave_v3/IPool")
 FEED = Codec.named("ManualAggregator")
@@ -35,3 +37,9 @@ def test_answer_updated_topic_is_chainlinks_and_decodes():
         {"current": -5, "roundId": 7, "updatedAt": 1234},
     )
     assert FEED.decode_log({"topics": ["0x" + "00" * 32], "data": "0x"}) is None
+
+
+def test_garbled_answer_is_a_transient_rpc_error():
+    """An answer that does not decode is a node fault the loop skips, not a crash."""
+    with pytest.raises(TransientRpcError, match="undecodable"):
+        POOL.decode("getUserAccountData", b"\x01\x02")

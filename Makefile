@@ -1,0 +1,45 @@
+# The two commands of the README, plus helpers. Every target installs what it needs first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+
+.PHONY: demo test lint unit integration contracts setup clean
+
+demo: setup
+	$(BIN)/keeper demo
+
+# The test command (CI runs exactly this): static checks, then every test.
+test: setup lint
+	$(BIN)/pytest
+
+lint: setup
+	$(BIN)/ruff check keeper tests
+	$(BIN)/ruff format --check keeper tests
+	$(BIN)/mypy
+
+unit: setup
+	$(BIN)/pytest tests/unit
+
+integration: setup
+	$(BIN)/pytest tests/integration
+
+# Rebuild contracts_abi/ from contracts/ with the pinned solc (the result is committed).
+contracts: node_modules/.installed
+	npm run -s build:contracts
+
+setup: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $@
+
+# `npm ci` cannot be used: the registry has no entries for @foundry-rs/anvil's other-platform
+# optional packages, so the lockfile cannot list them; `npm install` keeps the lockfile as is.
+node_modules/.installed: package.json package-lock.json
+	npm install --no-audit --no-fund --loglevel=error
+	touch $@
+
+clean:
+	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache
