@@ -183,3 +183,38 @@ async def test_keeper_in_process_amounts_match_the_pool(devnet):
                 info.address, ERC20.encode("allowance", KEEPER_ADDRESS, devnet.world.market.pool)
             )
             assert ERC20.decode("allowance", raw)[0] == 0
+
+
+@pytest.mark.asyncio
+async def test_dry_run_simulates_but_never_sends(devnet):
+    """With dry_run the keeper plans and simulates every liquidation but sends no transaction:
+    the keeper's nonce stays put and the Pool sees no liquidation.
+    """
+    settings = load_settings(
+        rpc_url=devnet.url,
+        pool_addresses_provider=devnet.world.market.pool_addresses_provider,
+        private_key=KEEPER_KEY,
+        poll_interval_s=0.05,
+        dry_run=True,
+        min_profit_usd=1,
+    )
+    reports: list[BlockReport] = []
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_keeper(settings, stop, reports.append))
+    async with ChainClient(devnet.url) as client:
+        nonce = await client.get_transaction_count(KEEPER_ADDRESS, "latest")
+        while not reports:
+            await asyncio.sleep(0.05)
+        shock = await shock_price(client, devnet.world.market.pool_addresses_provider, "WETH", -30)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not any(
+            r.block >= shock.block and r.outcomes for r in reports
+        ):
+            await asyncio.sleep(0.05)
+        stop.set()
+        await asyncio.wait_for(task, 30)
+        outcomes = [o for r in reports for o in r.outcomes]
+        assert outcomes
+        assert all(o.status == "dry_run" and o.reason.startswith("simulation ok") for o in outcomes)
+        assert await client.get_transaction_count(KEEPER_ADDRESS, "latest") == nonce
+        assert await liquidation_events(client, devnet.world.market.pool, shock.block) == []

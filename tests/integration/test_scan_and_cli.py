@@ -162,3 +162,37 @@ def test_demo_runs_end_to_end():
     assert "summary" in result.stdout
     assert "accounts liquidated" in result.stdout
     assert "still liquidatable (collateral over $1)  0" in result.stdout
+
+
+def test_wrong_chain_id_refuses_to_start_and_dead_node_exits_1(devnet):
+    """A node on another chain than the config says: exit 2 naming chain_id, before any
+    transaction. An unreachable node: exit 1 with a one-line error, no traceback.
+    """
+    env = {
+        "KEEPER_RPC_URL": devnet.url,
+        "KEEPER_POOL_ADDRESSES_PROVIDER": devnet.world.market.pool_addresses_provider,
+        "KEEPER_PRIVATE_KEY": "0x" + "cd" * 32,
+        "KEEPER_CHAIN_ID": "1",
+    }
+    wrong = _keeper("run", env=env)
+    assert wrong.returncode == 2, wrong.stderr
+    assert "chain_id" in wrong.stderr and "31337" in wrong.stderr
+    dead = _keeper(
+        "scan",
+        env={
+            **env,
+            "KEEPER_CHAIN_ID": "31337",
+            "KEEPER_RPC_URL": "http://127.0.0.1:9/TOKEN",
+            "KEEPER_RPC_RETRY_S": "0.5",
+        },
+    )
+    assert dead.returncode == 1, dead.stderr
+    assert "Traceback" not in dead.stderr
+    assert "TOKEN" not in dead.stderr and "cd" * 32 not in dead.stderr
+
+
+def test_no_contract_at_provider_is_a_config_error(devnet):
+    """A pool_addresses_provider with no contract behind it: exit 2 naming the key."""
+    result = _keeper("scan", "--rpc-url", devnet.url, "--pool-addresses-provider", "0x" + "12" * 20)
+    assert result.returncode == 2, result.stderr
+    assert "pool_addresses_provider" in result.stderr
