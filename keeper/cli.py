@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
     from keeper.settings import Settings
 
-EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
+EXIT_OK, EXIT_FAILURE, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
 # The devnet's PoolAddressesProvider: the first contract Anvil's account 0 deploys, so the same
 # on every fresh devnet (checked by a test).
 DEVNET_PROVIDER = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
@@ -138,7 +138,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     try:
         asyncio.run(_until_signal(lambda stop: run_keeper(settings, stop)))
     except asyncio.CancelledError:
-        structlog.get_logger("keeper").warning("forced_exit")
+        structlog.get_logger("keeper").warning("forced_exit", reason="second signal")
+        return EXIT_INTERRUPTED
     return EXIT_OK
 
 
@@ -226,4 +227,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         _fail(EXIT_FAILURE, f"{type(exc).__name__}: {exc}")
     except KeyboardInterrupt:
         print(f"keeper: interrupted after {time.monotonic() - started:.1f}s", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
