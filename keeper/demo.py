@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from keeper.chain.client import ChainClient
 from keeper.devnet.anvil import CHAIN_ID, DEV_ACCOUNTS, DEV_KEYS, Anvil
-from keeper.devnet.scenarios import fund_account, shock_price
+from keeper.devnet.scenarios import fund_keeper, shock_price
 from keeper.devnet.world import World, build_world
 from keeper.errors import KeeperError
 from keeper.protocols.aave_v3.liquidation import value_in_base
@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     from keeper.execution.outcome import Outcome
 
 KEEPER_ADDRESS, KEEPER_KEY = DEV_ACCOUNTS[1], DEV_KEYS[1]
-INVENTORY_WHOLE = {"WETH": 5_000, "USDC": 20_000_000, "WBTC": 300}
 WAD = 10**18
 SETTLE_TIMEOUT_S = 120.0
 MIN_PROFIT_USD = Decimal(1)
@@ -57,12 +56,7 @@ async def demo(
         world = await build_world(client, borrowers=borrowers, seed=seed)
         market = await resolve_market(client, world.market.pool_addresses_provider)
         by_symbol = {s: a.address for s, a in world.market.assets.items()}
-        await fund_account(
-            client,
-            by_symbol,
-            KEEPER_ADDRESS,
-            {s: n * 10 ** world.market.assets[s].decimals for s, n in INVENTORY_WHOLE.items()},
-        )
+        await fund_keeper(client, world.market, KEEPER_ADDRESS)
         head = await client.block_number()
         data, _ = await read_account_data(client, market, world.borrowers, head, 200)
         near = sum(1 for d in data.values() if d.health_factor < 11 * WAD // 10)

@@ -16,8 +16,11 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from keeper.chain.client import ChainClient
+    from keeper.devnet.aave_market import MarketAddresses
 
 FEED = Codec.named("ManualAggregator")
+# What a devnet keeper account gets to liquidate from, in whole tokens.
+KEEPER_INVENTORY_WHOLE = {"WETH": 5_000, "USDC": 20_000_000, "WBTC": 300}
 
 
 @dataclass(frozen=True)
@@ -84,3 +87,18 @@ async def fund_account(
     for symbol, amount in amounts.items():
         await dep.call_fn(who, assets[symbol], token, "mint(address,uint256)", who, amount)
     await client.request("anvil_stopImpersonatingAccount", [who])
+
+
+async def fund_keeper(
+    client: ChainClient,
+    market: MarketAddresses,
+    who: str,
+    whole_tokens: Mapping[str, int] = KEEPER_INVENTORY_WHOLE,
+) -> None:
+    """Fund a keeper account with gas money and an inventory of every listed token."""
+    await fund_account(
+        client,
+        {s: a.address for s, a in market.assets.items()},
+        who,
+        {s: n * 10 ** market.assets[s].decimals for s, n in whole_tokens.items()},
+    )

@@ -11,29 +11,18 @@ from typing import TYPE_CHECKING
 
 from keeper.chain.client import ChainClient
 from keeper.devnet.anvil import DEV_ACCOUNTS, DEV_KEYS, Anvil, AnvilOptions
-from keeper.devnet.scenarios import fund_account
+from keeper.devnet.scenarios import fund_keeper
 from keeper.devnet.world import World, build_world, dump_state
 
 if TYPE_CHECKING:
     from pathlib import Path
     from types import FrameType
 
-KEEPER_INVENTORY_WHOLE = {"WETH": 5_000, "USDC": 20_000_000, "WBTC": 300}
-
 
 async def _prepare(url: str, borrowers: int, seed: int, snapshot: Path | None, fund: str) -> World:
     async with ChainClient(url) as client:
         world = await build_world(client, borrowers=borrowers, seed=seed)
-        assets = {s: a.address for s, a in world.market.assets.items()}
-        await fund_account(
-            client,
-            assets,
-            fund,
-            {
-                s: n * 10 ** world.market.assets[s].decimals
-                for s, n in KEEPER_INVENTORY_WHOLE.items()
-            },
-        )
+        await fund_keeper(client, world.market, fund)
         if snapshot is not None:
             await asyncio.to_thread((snapshot / "world.json").write_text, world.to_json())
             await dump_state(client, snapshot / "state.gz")

@@ -10,7 +10,7 @@ import pytest
 
 from keeper.chain.client import ChainClient
 from keeper.devnet.anvil import DEV_ACCOUNTS, DEV_KEYS, Anvil, AnvilOptions
-from keeper.devnet.scenarios import fund_account
+from keeper.devnet.scenarios import fund_keeper
 from keeper.devnet.world import World, build_world, dump_state
 
 if TYPE_CHECKING:
@@ -19,7 +19,6 @@ if TYPE_CHECKING:
 BORROWERS = 120
 SEED = 11
 KEEPER_ADDRESS, KEEPER_KEY = DEV_ACCOUNTS[1], DEV_KEYS[1]
-INVENTORY_WHOLE = {"WETH": 5_000, "USDC": 20_000_000, "WBTC": 300}
 
 
 @dataclass
@@ -46,13 +45,7 @@ class Devnet:
 async def _deploy(url: str, state: Path) -> World:
     async with ChainClient(url) as client:
         world = await build_world(client, borrowers=BORROWERS, seed=SEED)
-        assets = {s: a.address for s, a in world.market.assets.items()}
-        await fund_account(
-            client,
-            assets,
-            KEEPER_ADDRESS,
-            {s: n * 10 ** world.market.assets[s].decimals for s, n in INVENTORY_WHOLE.items()},
-        )
+        await fund_keeper(client, world.market, KEEPER_ADDRESS)
         await dump_state(client, state)
         return world
 
