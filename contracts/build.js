@@ -52,6 +52,10 @@ const AAVE_ABIS = {
   IAaveOracle: 'interfaces/IAaveOracle.sol/IAaveOracle.json',
   IPoolDataProvider: 'interfaces/IPoolDataProvider.sol/IPoolDataProvider.json',
   IERC20Detailed: 'dependencies/openzeppelin/contracts/IERC20Detailed.sol/IERC20Detailed.json',
+  IPoolConfigurator: 'interfaces/IPoolConfigurator.sol/IPoolConfigurator.json',
+  IAToken: 'interfaces/IAToken.sol/IAToken.json',
+  IStableDebtToken: 'interfaces/IStableDebtToken.sol/IStableDebtToken.json',
+  IVariableDebtToken: 'interfaces/IVariableDebtToken.sol/IVariableDebtToken.json',
 };
 
 function extractAave() {

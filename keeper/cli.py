@@ -20,7 +20,7 @@ import structlog
 from keeper import __version__
 from keeper.errors import ConfigError, KeeperError
 from keeper.ops.logging import configure_logging
-from keeper.risk.health import parse_wad
+from keeper.risk.display import parse_wad
 from keeper.settings import load_settings
 
 if TYPE_CHECKING:

@@ -35,7 +35,7 @@ from keeper.protocols.aave_v3.reads import (
     read_user_emode,
     read_user_reserves,
 )
-from keeper.risk.health import format_base, format_wad
+from keeper.risk.display import format_base, format_wad
 from keeper.strategy.pair import EModeTerms, choose_liquidation
 from keeper.strategy.plan import LiquidationPlan, Skip
 

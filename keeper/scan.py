@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from keeper.protocols.aave_v3.discovery import BorrowerDiscovery
 from keeper.protocols.aave_v3.reads import read_account_data
-from keeper.risk.health import format_wad
+from keeper.risk.display import format_wad
 from keeper.runner import connect
 
 if TYPE_CHECKING:

@@ -57,3 +57,25 @@ def ray_div(a: int, b: int) -> int:
     if b == 0:
         raise ZeroDivisionError("rayDiv by zero")
     return _check(a * RAY + b // 2) // b
+
+
+SECONDS_PER_YEAR = 365 * 24 * 3600
+
+
+def linear_interest(rate: int, last_update: int, now: int) -> int:
+    """MathUtils.calculateLinearInterest: 1 + rate x dt / year, in ray (floor division)."""
+    return RAY + _check(rate * (now - last_update)) // SECONDS_PER_YEAR
+
+
+def compounded_interest(rate: int, last_update: int, now: int) -> int:
+    """MathUtils.calculateCompoundedInterest: the three-term binomial approximation, in ray."""
+    exp = now - last_update
+    if exp == 0:
+        return RAY
+    exp_minus_one = exp - 1
+    exp_minus_two = exp - 2 if exp > 2 else 0
+    base_power_two = ray_mul(rate, rate) // (SECONDS_PER_YEAR * SECONDS_PER_YEAR)
+    base_power_three = ray_mul(base_power_two, rate) // SECONDS_PER_YEAR
+    second_term = _check(exp * exp_minus_one * base_power_two) // 2
+    third_term = _check(exp * exp_minus_one * exp_minus_two * base_power_three) // 6
+    return RAY + (rate * exp) // SECONDS_PER_YEAR + second_term + third_term

@@ -1,0 +1,203 @@
+"""Reading reserve and account state at one pinned block, in JSON-RPC batches.
+
+An account is returned only when every read for it succeeded at that block; otherwise it is
+reported as failed (and stays dirty upstream), so the health engine never sees half an account.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from eth_utils.address import to_checksum_address
+from hexbytes import HexBytes
+
+from keeper.chain.abi import Codec
+from keeper.errors import RpcError
+from keeper.protocols.aave_v3.config import ReserveConfig, is_borrowing, is_using_as_collateral
+from keeper.protocols.aave_v3.market import ORACLE, POOL
+from keeper.protocols.aave_v3.state import AccountState, EModeCategory, ReserveState, StableDebt
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from keeper.chain.client import ChainClient
+    from keeper.protocols.aave_v3.market import Market
+
+ATOKEN = Codec.named("aave_v3/IAToken")
+STABLE_DEBT = Codec.named("aave_v3/IStableDebtToken")
+VARIABLE_DEBT = Codec.named("aave_v3/IVariableDebtToken")
+
+Call = tuple[str, list[Any]]
+
+
+def eth_call(to: str, data: str, block: int) -> Call:
+    """One eth_call request for a batch, pinned to ``block``."""
+    return ("eth_call", [{"to": to, "data": data}, hex(block)])
+
+
+async def run_calls(
+    client: ChainClient, calls: Sequence[Call], batch_size: int
+) -> list[bytes | RpcError]:
+    """Results of eth_calls in order: bytes, or the RpcError of that one call."""
+    out: list[bytes | RpcError] = []
+    for start in range(0, len(calls), batch_size):
+        items = await client.batch(calls[start : start + batch_size])
+        out.extend(i if isinstance(i, RpcError) else bytes(HexBytes(i)) for i in items)
+    return out
+
+
+def _ok(raw: bytes | RpcError) -> bytes:
+    if isinstance(raw, RpcError):
+        raise raw
+    return raw
+
+
+async def read_reserve_list(client: ChainClient, market: Market, block: int) -> list[str]:
+    """The listed reserves' assets."""
+    raw = await client.call(market.pool, POOL.encode("getReservesList"), block)
+    return [str(a) for a in POOL.decode("getReservesList", raw)[0]]
+
+
+async def read_reserve_states(
+    client: ChainClient, market: Market, assets: Sequence[str], block: int
+) -> list[ReserveState]:
+    """``getReserveData`` of each asset at ``block`` (one batch); raises on any failure."""
+    calls = [eth_call(market.pool, POOL.encode("getReserveData", a), block) for a in assets]
+    results = await run_calls(client, calls, len(calls) or 1)
+    states = []
+    for asset, raw in zip(assets, results, strict=True):
+        ((config,), li, lr, vbi, vbr, _sbr, last, rid, a_tok, s_tok, v_tok, *_rest) = POOL.decode(
+            "getReserveData", _ok(raw)
+        )[0]
+        states.append(
+            ReserveState(
+                asset=asset,
+                index=int(rid),
+                config=ReserveConfig.decode(int(config)),
+                liquidity_index=int(li),
+                liquidity_rate=int(lr),
+                variable_borrow_index=int(vbi),
+                variable_borrow_rate=int(vbr),
+                last_update=int(last),
+                a_token=str(to_checksum_address(a_tok)),
+                stable_debt_token=str(to_checksum_address(s_tok)),
+                variable_debt_token=str(to_checksum_address(v_tok)),
+            )
+        )
+    return states
+
+
+async def read_emode_categories(
+    client: ChainClient, market: Market, ids: Sequence[int], block: int
+) -> dict[int, EModeCategory]:
+    """``getEModeCategoryData`` of each category id at ``block``."""
+    calls = [eth_call(market.pool, POOL.encode("getEModeCategoryData", i), block) for i in ids]
+    out: dict[int, EModeCategory] = {}
+    for cid, raw in zip(ids, await run_calls(client, calls, len(calls) or 1), strict=True):
+        ((ltv, lt, bonus, source, _label),) = POOL.decode("getEModeCategoryData", _ok(raw))
+        price_source = None if int(source, 16) == 0 else str(to_checksum_address(source))
+        out[cid] = EModeCategory(cid, int(ltv), int(lt), int(bonus), price_source)
+    return out
+
+
+async def read_prices(
+    client: ChainClient, market: Market, assets: Sequence[str], block: int
+) -> dict[str, int]:
+    """The market oracle's price of each asset at ``block`` (one call)."""
+    raw = await client.call(market.oracle, ORACLE.encode("getAssetsPrices", list(assets)), block)
+    (prices,) = ORACLE.decode("getAssetsPrices", raw)
+    return {a: int(p) for a, p in zip(assets, prices, strict=True)}
+
+
+async def read_account_states(
+    client: ChainClient,
+    market: Market,
+    reserves: Sequence[ReserveState],
+    accounts: Sequence[str],
+    block: int,
+    batch_size: int,
+) -> tuple[dict[str, AccountState], dict[str, RpcError]]:
+    """Every account's bitmap, eMode and scaled balances at ``block``: (states, failures)."""
+    by_index = {r.index: r for r in reserves}
+    failed: dict[str, RpcError] = {}
+    # Round 1: which reserves each account uses, and its eMode.
+    calls: list[Call] = []
+    for a in accounts:
+        calls.append(eth_call(market.pool, POOL.encode("getUserConfiguration", a), block))
+        calls.append(eth_call(market.pool, POOL.encode("getUserEMode", a), block))
+    results = await run_calls(client, calls, batch_size)
+    states: dict[str, AccountState] = {}
+    for k, a in enumerate(accounts):
+        conf_raw, emode_raw = results[2 * k], results[2 * k + 1]
+        if isinstance(conf_raw, RpcError) or isinstance(emode_raw, RpcError):
+            failed[a] = conf_raw if isinstance(conf_raw, RpcError) else emode_raw  # type: ignore[assignment]
+            continue
+        ((config,),) = POOL.decode("getUserConfiguration", conf_raw)
+        (emode,) = POOL.decode("getUserEMode", emode_raw)
+        states[a] = AccountState(a, int(config), int(emode), block=block)
+    # Round 2: scaled balances of the reserves in use.
+    wanted: list[tuple[str, str, int]] = []  # (account, kind, reserve index)
+    calls = []
+    for a, state in states.items():
+        for i, reserve in by_index.items():
+            if is_using_as_collateral(state.user_config, i):
+                wanted.append((a, "collateral", i))
+                calls.append(eth_call(reserve.a_token, ATOKEN.encode("scaledBalanceOf", a), block))
+            if is_borrowing(state.user_config, i):
+                wanted.append((a, "variable", i))
+                calls.append(
+                    eth_call(
+                        reserve.variable_debt_token,
+                        VARIABLE_DEBT.encode("scaledBalanceOf", a),
+                        block,
+                    )
+                )
+                wanted.append((a, "stable", i))
+                calls.append(
+                    eth_call(
+                        reserve.stable_debt_token,
+                        STABLE_DEBT.encode("principalBalanceOf", a),
+                        block,
+                    )
+                )
+    results = await run_calls(client, calls, batch_size)
+    stable_holders: list[tuple[str, int, int]] = []
+    for (a, kind, i), raw in zip(wanted, results, strict=True):
+        if isinstance(raw, RpcError):
+            failed[a] = raw
+            continue
+        (value,) = ATOKEN.decode("scaledBalanceOf", raw)
+        if kind == "collateral":
+            states[a].scaled_collateral[i] = int(value)
+        elif kind == "variable":
+            states[a].scaled_variable_debt[i] = int(value)
+        elif int(value) != 0:
+            stable_holders.append((a, i, int(value)))
+    # Round 3: rate and timestamp of stable debts (rare: most markets disable stable borrowing).
+    calls = []
+    for a, i, _ in stable_holders:
+        token = by_index[i].stable_debt_token
+        calls.append(eth_call(token, STABLE_DEBT.encode("getUserStableRate", a), block))
+        calls.append(eth_call(token, STABLE_DEBT.encode("getUserLastUpdated", a), block))
+    results = await run_calls(client, calls, batch_size)
+    for k, (a, i, principal) in enumerate(stable_holders):
+        rate_raw, ts_raw = results[2 * k], results[2 * k + 1]
+        if isinstance(rate_raw, RpcError) or isinstance(ts_raw, RpcError):
+            failed[a] = rate_raw if isinstance(rate_raw, RpcError) else ts_raw  # type: ignore[assignment]
+            continue
+        (rate,) = STABLE_DEBT.decode("getUserStableRate", rate_raw)
+        (ts,) = STABLE_DEBT.decode("getUserLastUpdated", ts_raw)
+        states[a].stable_debt[i] = StableDebt(principal, int(rate), int(ts))
+    for a in failed:
+        states.pop(a, None)
+    return states, failed
+
+
+__all__ = [
+    "read_account_states",
+    "read_emode_categories",
+    "read_prices",
+    "read_reserve_list",
+    "read_reserve_states",
+    "run_calls",
+]
