@@ -1,17 +1,18 @@
-"""The market's state as the Pool stores it: reserves, eMode categories, and per-account scaled
-balances. Plain data; the chain readers fill it, the pure health code reads it.
+"""The market's state as the Pool stores it: reserves, eMode categories, scaled balances.
+
+Plain data; the chain readers fill it, the pure health code reads it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from keeper.protocols.aave_v3.config import ReserveConfig
-from keeper.protocols.aave_v3.math import (
-    compounded_interest,
-    linear_interest,
-    ray_mul,
-)
+from typing import TYPE_CHECKING
+
+from keeper.protocols.aave_v3.math import compounded_interest, linear_interest, ray_mul
+
+if TYPE_CHECKING:
+    from keeper.protocols.aave_v3.config import ReserveConfig
 
 
 @dataclass(slots=True)

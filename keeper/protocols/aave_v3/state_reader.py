@@ -114,13 +114,29 @@ async def read_account_states(
     market: Market,
     reserves: Sequence[ReserveState],
     accounts: Sequence[str],
+    *,
     block: int,
     batch_size: int,
 ) -> tuple[dict[str, AccountState], dict[str, RpcError]]:
     """Every account's bitmap, eMode and scaled balances at ``block``: (states, failures)."""
-    by_index = {r.index: r for r in reserves}
     failed: dict[str, RpcError] = {}
-    # Round 1: which reserves each account uses, and its eMode.
+    states = await _read_configs(client, market, accounts, block, batch_size, failed)
+    stable = await _read_balances(client, reserves, states, block, batch_size, failed)
+    await _read_stable_terms(client, reserves, states, stable, block, batch_size, failed)
+    for a in failed:
+        states.pop(a, None)
+    return states, failed
+
+
+async def _read_configs(
+    client: ChainClient,
+    market: Market,
+    accounts: Sequence[str],
+    block: int,
+    batch_size: int,
+    failed: dict[str, RpcError],
+) -> dict[str, AccountState]:
+    """Round 1: which reserves each account uses, and its eMode."""
     calls: list[Call] = []
     for a in accounts:
         calls.append(eth_call(market.pool, POOL.encode("getUserConfiguration", a), block))
@@ -129,68 +145,87 @@ async def read_account_states(
     states: dict[str, AccountState] = {}
     for k, a in enumerate(accounts):
         conf_raw, emode_raw = results[2 * k], results[2 * k + 1]
-        if isinstance(conf_raw, RpcError) or isinstance(emode_raw, RpcError):
-            failed[a] = conf_raw if isinstance(conf_raw, RpcError) else emode_raw  # type: ignore[assignment]
-            continue
-        ((config,),) = POOL.decode("getUserConfiguration", conf_raw)
-        (emode,) = POOL.decode("getUserEMode", emode_raw)
-        states[a] = AccountState(a, int(config), int(emode), block=block)
-    # Round 2: scaled balances of the reserves in use.
+        if isinstance(conf_raw, RpcError):
+            failed[a] = conf_raw
+        elif isinstance(emode_raw, RpcError):
+            failed[a] = emode_raw
+        else:
+            ((config,),) = POOL.decode("getUserConfiguration", conf_raw)
+            (emode,) = POOL.decode("getUserEMode", emode_raw)
+            states[a] = AccountState(a, int(config), int(emode), block=block)
+    return states
+
+
+async def _read_balances(
+    client: ChainClient,
+    reserves: Sequence[ReserveState],
+    states: dict[str, AccountState],
+    block: int,
+    batch_size: int,
+    failed: dict[str, RpcError],
+) -> list[tuple[str, int, int]]:
+    """Round 2: scaled balances of the reserves in use; returns stable principals to complete."""
     wanted: list[tuple[str, str, int]] = []  # (account, kind, reserve index)
-    calls = []
+    calls: list[Call] = []
     for a, state in states.items():
-        for i, reserve in by_index.items():
-            if is_using_as_collateral(state.user_config, i):
-                wanted.append((a, "collateral", i))
-                calls.append(eth_call(reserve.a_token, ATOKEN.encode("scaledBalanceOf", a), block))
-            if is_borrowing(state.user_config, i):
-                wanted.append((a, "variable", i))
+        for r in reserves:
+            if is_using_as_collateral(state.user_config, r.index):
+                wanted.append((a, "collateral", r.index))
+                calls.append(eth_call(r.a_token, ATOKEN.encode("scaledBalanceOf", a), block))
+            if is_borrowing(state.user_config, r.index):
+                wanted.append((a, "variable", r.index))
                 calls.append(
                     eth_call(
-                        reserve.variable_debt_token,
-                        VARIABLE_DEBT.encode("scaledBalanceOf", a),
-                        block,
+                        r.variable_debt_token, VARIABLE_DEBT.encode("scaledBalanceOf", a), block
                     )
                 )
-                wanted.append((a, "stable", i))
+                wanted.append((a, "stable", r.index))
                 calls.append(
                     eth_call(
-                        reserve.stable_debt_token,
-                        STABLE_DEBT.encode("principalBalanceOf", a),
-                        block,
+                        r.stable_debt_token, STABLE_DEBT.encode("principalBalanceOf", a), block
                     )
                 )
-    results = await run_calls(client, calls, batch_size)
-    stable_holders: list[tuple[str, int, int]] = []
-    for (a, kind, i), raw in zip(wanted, results, strict=True):
+    stable: list[tuple[str, int, int]] = []
+    for (a, kind, i), raw in zip(wanted, await run_calls(client, calls, batch_size), strict=True):
         if isinstance(raw, RpcError):
             failed[a] = raw
             continue
-        (value,) = ATOKEN.decode("scaledBalanceOf", raw)
+        value = int(ATOKEN.decode("scaledBalanceOf", raw)[0])
         if kind == "collateral":
-            states[a].scaled_collateral[i] = int(value)
+            states[a].scaled_collateral[i] = value
         elif kind == "variable":
-            states[a].scaled_variable_debt[i] = int(value)
-        elif int(value) != 0:
-            stable_holders.append((a, i, int(value)))
-    # Round 3: rate and timestamp of stable debts (rare: most markets disable stable borrowing).
-    calls = []
-    for a, i, _ in stable_holders:
-        token = by_index[i].stable_debt_token
-        calls.append(eth_call(token, STABLE_DEBT.encode("getUserStableRate", a), block))
-        calls.append(eth_call(token, STABLE_DEBT.encode("getUserLastUpdated", a), block))
+            states[a].scaled_variable_debt[i] = value
+        elif value != 0:
+            stable.append((a, i, value))
+    return stable
+
+
+async def _read_stable_terms(
+    client: ChainClient,
+    reserves: Sequence[ReserveState],
+    states: dict[str, AccountState],
+    stable: list[tuple[str, int, int]],
+    block: int,
+    batch_size: int,
+    failed: dict[str, RpcError],
+) -> None:
+    """Round 3: rate and timestamp of stable debts (rare: most markets disable them)."""
+    tokens = {r.index: r.stable_debt_token for r in reserves}
+    calls: list[Call] = []
+    for a, i, _ in stable:
+        calls.append(eth_call(tokens[i], STABLE_DEBT.encode("getUserStableRate", a), block))
+        calls.append(eth_call(tokens[i], STABLE_DEBT.encode("getUserLastUpdated", a), block))
     results = await run_calls(client, calls, batch_size)
-    for k, (a, i, principal) in enumerate(stable_holders):
+    for k, (a, i, principal) in enumerate(stable):
         rate_raw, ts_raw = results[2 * k], results[2 * k + 1]
-        if isinstance(rate_raw, RpcError) or isinstance(ts_raw, RpcError):
-            failed[a] = rate_raw if isinstance(rate_raw, RpcError) else ts_raw  # type: ignore[assignment]
-            continue
-        (rate,) = STABLE_DEBT.decode("getUserStableRate", rate_raw)
-        (ts,) = STABLE_DEBT.decode("getUserLastUpdated", ts_raw)
-        states[a].stable_debt[i] = StableDebt(principal, int(rate), int(ts))
-    for a in failed:
-        states.pop(a, None)
-    return states, failed
+        if isinstance(rate_raw, RpcError):
+            failed[a] = rate_raw
+        elif isinstance(ts_raw, RpcError):
+            failed[a] = ts_raw
+        else:
+            (rate,) = STABLE_DEBT.decode("getUserStableRate", rate_raw)
+            (ts,) = STABLE_DEBT.decode("getUserLastUpdated", ts_raw)
+            states[a].stable_debt[i] = StableDebt(principal, int(rate), int(ts))
 
 
 __all__ = [
