@@ -6,7 +6,6 @@ Plain data; the chain readers fill it, the pure health code reads it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
 from typing import TYPE_CHECKING
 
 from keeper.protocols.aave_v3.math import compounded_interest, linear_interest, ray_mul
