@@ -42,6 +42,7 @@ class EModeView:
     ltv: int
     liquidation_threshold: int
     price: int  # 0 when the category has no price source
+    price_source: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +58,20 @@ class MarketView:
         reserves = tuple(
             r if r is None or r.asset != asset else _replace_price(r, price) for r in self.reserves
         )
-        return MarketView(self.timestamp, reserves, self.emodes)
+        emodes = {
+            cid: e
+            if e.price_source != asset
+            else EModeView(e.ltv, e.liquidation_threshold, price, e.price_source)
+            for cid, e in self.emodes.items()
+        }
+        return MarketView(self.timestamp, reserves, emodes)
+
+    def reserve_index(self, asset: str) -> int | None:
+        """The index of the reserve of ``asset``, if listed."""
+        for i, r in enumerate(self.reserves):
+            if r is not None and r.asset == asset:
+                return i
+        return None
 
 
 def _replace_price(view: ReserveView, price: int) -> ReserveView:
@@ -98,6 +112,7 @@ def build_view(
             c.ltv,
             c.liquidation_threshold,
             prices.get(c.price_source, 0) if c.price_source is not None else 0,
+            c.price_source,
         )
         for cid, c in emodes.items()
     }

@@ -27,11 +27,12 @@ class Market:
     pool: str
     oracle: str
     data_provider: str
+    configurator: str
 
 
 async def resolve_market(client: ChainClient, provider: str, block: BlockId = "latest") -> Market:
     """Read the Pool, oracle and data provider addresses; fail clearly if this is no provider."""
-    calls = [("getPool",), ("getPriceOracle",), ("getPoolDataProvider",)]
+    calls = [("getPool",), ("getPriceOracle",), ("getPoolDataProvider",), ("getPoolConfigurator",)]
     results: list[str] = []
     for (fn,) in calls:
         try:
@@ -47,4 +48,4 @@ async def resolve_market(client: ChainClient, provider: str, block: BlockId = "l
         if address == _ZERO:
             raise ConfigError(f"pool_addresses_provider {provider}: {fn}() is not set")
         results.append(str(address))
-    return Market(provider, results[0], results[1], results[2])
+    return Market(provider, *results)

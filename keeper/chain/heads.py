@@ -1,0 +1,139 @@
+"""Following the chain head as (number, hash, parent hash), with reorg detection.
+
+Each new block's parent hash must be the hash we hold for the block before it. When it is not,
+the tracker walks back until the node's hash and ours agree again: that block is the common
+ancestor, and everything above it was orphaned.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from keeper.errors import TransientRpcError
+
+if TYPE_CHECKING:
+    from keeper.chain.client import ChainClient
+
+HEADER_BATCH = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Header:
+    """What the keeper keeps of a block."""
+
+    number: int
+    hash: str
+    parent_hash: str
+    timestamp: int
+
+    @classmethod
+    def from_rpc(cls, block: dict[str, Any]) -> Header:
+        """From an ``eth_getBlockByNumber`` answer."""
+        try:
+            return cls(
+                int(block["number"], 16),
+                str(block["hash"]),
+                str(block["parentHash"]),
+                int(block["timestamp"], 16),
+            )
+        except (KeyError, TypeError, ValueError):
+            raise TransientRpcError(
+                "malformed block header", method="eth_getBlockByNumber"
+            ) from None
+
+
+@dataclass(frozen=True, slots=True)
+class Advance:
+    """New canonical headers since the last call; ``ancestor`` is set after a reorg."""
+
+    headers: list[Header]
+    ancestor: int | None = None
+
+
+class HeadTracker:
+    """Remembers the hashes of the last ``depth`` blocks."""
+
+    def __init__(self, client: ChainClient, depth: int = 256) -> None:
+        self.client = client
+        self.depth = depth
+        self._hashes: OrderedDict[int, str] = OrderedDict()
+        self.head: Header | None = None
+
+    def _remember(self, header: Header) -> None:
+        self._hashes[header.number] = header.hash
+        self._hashes.move_to_end(header.number)
+        while len(self._hashes) > self.depth:
+            self._hashes.popitem(last=False)
+        self.head = header
+
+    async def headers(self, first: int, last: int) -> list[Header]:
+        """Headers ``first..last`` in batches; raises if any is missing."""
+        out: list[Header] = []
+        for start in range(first, last + 1, HEADER_BATCH):
+            numbers = range(start, min(last, start + HEADER_BATCH - 1) + 1)
+            answers = await self.client.batch(
+                [("eth_getBlockByNumber", [hex(n), False]) for n in numbers]
+            )
+            for n, answer in zip(numbers, answers, strict=True):
+                if not isinstance(answer, dict):
+                    raise TransientRpcError(
+                        f"block {n} not available", method="eth_getBlockByNumber"
+                    )
+                out.append(Header.from_rpc(answer))
+        return out
+
+    async def start(self, number: int) -> Header:
+        """Begin at block ``number``."""
+        (header,) = await self.headers(number, number)
+        self._hashes.clear()
+        self._remember(header)
+        return header
+
+    async def advance(self, target: int) -> Advance:
+        """Bring the tracker to block ``target`` (the node's head)."""
+        if self.head is None:
+            return Advance([await self.start(target)])
+        ancestor: int | None = None
+        first = self.head.number + 1
+        if target <= self.head.number:
+            (same,) = await self.headers(target, target)
+            if same.hash == self._hashes.get(target):
+                return Advance([])
+            first = target  # the head moved back or sideways: find where we agree
+            ancestor = await self._common_ancestor(target - 1)
+        else:
+            (next_header,) = await self.headers(first, first)
+            if next_header.parent_hash != self._hashes.get(self.head.number):
+                ancestor = await self._common_ancestor(self.head.number)
+        if ancestor is not None:
+            for n in [n for n in self._hashes if n > ancestor]:
+                del self._hashes[n]
+            first = ancestor + 1
+        new = await self.headers(first, target)
+        previous = self._hashes.get(first - 1)
+        for header in new:
+            if previous is not None and header.parent_hash != previous:
+                # The chain moved while we read it; the next call starts over from what we hold.
+                raise TransientRpcError(
+                    "chain changed during header fetch", method="eth_getBlockByNumber"
+                )
+            previous = header.hash
+        for header in new:
+            self._remember(header)
+        return Advance(new, ancestor)
+
+    async def _common_ancestor(self, start: int) -> int:
+        """The highest block at or below ``start`` whose hash the node and we agree on."""
+        number = start
+        floor = min(self._hashes, default=start)
+        while number >= floor:
+            ours = self._hashes.get(number)
+            (theirs,) = await self.headers(number, number)
+            if ours is not None and theirs.hash == ours:
+                return number
+            number -= 1
+        raise TransientRpcError(
+            f"reorg deeper than {self.depth} blocks", method="eth_getBlockByNumber"
+        )

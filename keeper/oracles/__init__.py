@@ -1,0 +1,1 @@
+"""Price sources behind the market oracle: feeds, their events and their staleness."""

@@ -1,0 +1,221 @@
+"""Keeping an Aave V3 market's state in memory, block by block.
+
+Events only mark things dirty; dirty accounts and reserves are re-read in batches pinned to the
+new block. Discovery has no lookback window: every account that ever touched the market since
+``start_block`` is known. A reorg rolls the tracker back to the common ancestor: accounts first
+seen in orphaned blocks are forgotten and every account those blocks touched is re-read.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import structlog
+
+from keeper.chain.logs import LogFetcher
+from keeper.oracles.feeds import FeedRegistry
+from keeper.protocols.aave_v3.events import Effects, EventDecoder
+from keeper.protocols.aave_v3.state_reader import (
+    read_account_states,
+    read_emode_categories,
+    read_prices,
+    read_reserve_list,
+    read_reserve_states,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    from keeper.chain.client import ChainClient
+    from keeper.chain.heads import Header
+    from keeper.errors import RpcError
+    from keeper.protocols.aave_v3.market import Market
+    from keeper.protocols.aave_v3.state import AccountState, EModeCategory, ReserveState
+
+log = structlog.get_logger(__name__)
+REORG_MEMORY = 256
+
+
+@dataclass
+class SyncResult:
+    """What one step of the tracker changed."""
+
+    block: int
+    timestamp: int
+    accounts: dict[str, AccountState] = field(default_factory=dict)  # re-read this step
+    removed: set[str] = field(default_factory=set)
+    answers: list[tuple[str, int]] = field(default_factory=list)  # (asset, answer) from events
+    prices_changed: dict[str, int] = field(default_factory=dict)
+    market_changed: bool = False  # reserves, eMode categories or prices moved
+    failed: dict[str, RpcError] = field(default_factory=dict)
+
+
+class MarketTracker:
+    """The market's reserves, eMode categories, prices and accounts at ``self.block``."""
+
+    def __init__(
+        self,
+        client: ChainClient,
+        market: Market,
+        *,
+        start_block: int,
+        batch_size: int,
+        log_span: int,
+        on_progress: Callable[[int, int, int], None] | None = None,
+    ) -> None:
+        self.client = client
+        self.market = market
+        self.start_block = start_block
+        self.batch_size = batch_size
+        self.logs = LogFetcher(client, log_span, on_progress)
+        self.decoder = EventDecoder(market.pool, market.configurator, market.oracle)
+        self.feeds = FeedRegistry()
+        self.reserves: dict[str, ReserveState] = {}
+        self.emodes: dict[int, EModeCategory] = {}
+        self.prices: dict[str, int] = {}
+        self.accounts: dict[str, AccountState] = {}
+        self.first_seen: dict[str, int] = {}
+        self.touched: dict[int, set[str]] = {}
+        self.dirty: set[str] = set()
+        self.dirty_reserves: set[str] = set()
+        self.reload_market = False
+        self.block = -1
+        self.timestamp = 0
+
+    # -- startup -------------------------------------------------------------------------------
+
+    async def bootstrap(self, head: Header) -> SyncResult:
+        """Load the market at ``head`` and every account since ``start_block``."""
+        await self._load_market(head.number)
+        started = time.perf_counter()
+        logs = await self.logs.fetch(
+            self.decoder.addresses(), self.decoder.topics(), self.start_block, head.number
+        )
+        effects = self.decoder.apply(logs)
+        self._discover(effects)
+        log.info(
+            "backfill_done",
+            blocks=head.number - self.start_block + 1,
+            logs=len(logs),
+            accounts=len(self.first_seen),
+            splits=self.logs.splits,
+            s=round(time.perf_counter() - started, 2),
+        )
+        self.block, self.timestamp = head.number, head.timestamp
+        self.dirty = set(self.first_seen)
+        result = SyncResult(head.number, head.timestamp, market_changed=True)
+        await self._refresh_accounts(result)
+        return result
+
+    async def _load_market(self, block: int) -> None:
+        assets = await read_reserve_list(self.client, self.market, block)
+        states = await read_reserve_states(self.client, self.market, assets, block)
+        self.reserves = {r.asset: r for r in states}
+        categories = sorted({r.config.emode_category for r in states} - {0})
+        self.emodes = await read_emode_categories(self.client, self.market, categories, block)
+        self.prices = await read_prices(self.client, self.market, assets, block)
+        await self.feeds.load(self.client, self.market, assets, block)
+        self.decoder.a_tokens = {r.a_token.lower() for r in states}
+        self.decoder.feeds = self.feeds.emitters()
+        self.reload_market = False
+        self.dirty_reserves.clear()
+
+    # -- per block -----------------------------------------------------------------------------
+
+    async def advance(self, headers: list[Header]) -> SyncResult:
+        """Apply the logs of ``headers`` (consecutive, canonical) and re-read what they touched."""
+        first, last = headers[0], headers[-1]
+        logs = await self.logs.fetch(
+            self.decoder.addresses(), self.decoder.topics(), first.number, last.number
+        )
+        effects = self.decoder.apply(logs)
+        self._discover(effects)
+        result = SyncResult(last.number, last.timestamp)
+        for _block, emitter, answer, updated_at in effects.answers:
+            for asset in self.feeds.on_answer(emitter, updated_at):
+                if answer > 0:
+                    result.answers.append((asset, answer))
+        self.block, self.timestamp = last.number, last.timestamp
+        if effects.config_changed or effects.sources_changed or self.reload_market:
+            await self._load_market(last.number)
+            result.market_changed = True
+        else:
+            self.dirty_reserves |= effects.reserves
+            if self.dirty_reserves:
+                for state in await read_reserve_states(
+                    self.client, self.market, sorted(self.dirty_reserves), last.number
+                ):
+                    self.reserves[state.asset] = state
+                self.dirty_reserves.clear()
+                result.market_changed = True
+            prices = await read_prices(self.client, self.market, list(self.reserves), last.number)
+            result.prices_changed = {a: p for a, p in prices.items() if self.prices.get(a) != p}
+            if result.prices_changed:
+                result.market_changed = True
+            self.prices = prices
+        self.dirty |= effects.accounts()
+        await self._refresh_accounts(result)
+        return result
+
+    def _discover(self, effects: Effects) -> None:
+        for block in sorted(effects.touched):
+            accounts = effects.touched[block]
+            for account in accounts:
+                self.first_seen.setdefault(account, block)
+            self.touched.setdefault(block, set()).update(accounts)
+        for old in [b for b in self.touched if b < self.block - REORG_MEMORY]:
+            del self.touched[old]
+
+    async def _refresh_accounts(self, result: SyncResult) -> None:
+        if not self.dirty:
+            return
+        wanted = sorted(self.dirty)
+        states, failed = await read_account_states(
+            self.client,
+            self.market,
+            list(self.reserves.values()),
+            wanted,
+            block=self.block,
+            batch_size=self.batch_size,
+        )
+        self.accounts.update(states)
+        result.accounts.update(states)
+        result.failed.update(failed)
+        self.dirty = set(failed)  # failed reads stay dirty and are retried next block
+        missing = sorted({s.emode for s in states.values()} - set(self.emodes) - {0})
+        if missing:
+            self.emodes.update(
+                await read_emode_categories(self.client, self.market, missing, self.block)
+            )
+            result.market_changed = True
+        if failed:
+            log.warning("account_reads_failed", block=self.block, count=len(failed))
+
+    # -- reorgs --------------------------------------------------------------------------------
+
+    def rollback(self, ancestor: int) -> set[str]:
+        """Forget what blocks above ``ancestor`` brought; return the accounts forgotten."""
+        orphaned = [b for b in self.touched if b > ancestor]
+        for block in orphaned:
+            self.dirty |= self.touched.pop(block)
+        removed = {a for a, b in self.first_seen.items() if b > ancestor}
+        for account in removed:
+            del self.first_seen[account]
+            self.accounts.pop(account, None)
+            self.dirty.discard(account)
+        self.reload_market = True
+        self.block = ancestor
+        log.warning(
+            "reorg_rollback",
+            ancestor=ancestor,
+            orphaned_blocks=len(orphaned),
+            forgotten=len(removed),
+            to_reread=len(self.dirty),
+        )
+        return removed
+
+    def reserve_list(self) -> Iterable[ReserveState]:
+        """Listed reserves."""
+        return self.reserves.values()

@@ -1,0 +1,116 @@
+"""The incremental health engine: every account's exact account data, kept current.
+
+Accounts are indexed by the reserves they use (and their eMode category), so a price update
+recomputes only the accounts exposed to that asset, with no RPC call at all. A new block's
+timestamp re-accrues every reserve once, then every account with a position is recomputed.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import TYPE_CHECKING
+
+from keeper.protocols.aave_v3.config import used_reserve_indices
+from keeper.protocols.aave_v3.health import MarketView, account_data, build_view
+from keeper.protocols.aave_v3.math import WAD
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
+    from keeper.protocols.aave_v3.reads import AccountData
+    from keeper.protocols.aave_v3.state import AccountState, EModeCategory, ReserveState
+
+
+class HealthEngine:
+    """Account data for every tracked account, recomputed only where something moved."""
+
+    def __init__(self) -> None:
+        self.view: MarketView | None = None
+        self.accounts: dict[str, AccountState] = {}
+        self.data: dict[str, AccountData] = {}
+        self._by_reserve: dict[int, set[str]] = defaultdict(set)
+        self._by_emode: dict[int, set[str]] = defaultdict(set)
+        self._positions: set[str] = set()
+        self.recomputed = 0  # accounts recomputed since start (for tests and metrics)
+
+    def set_market(
+        self,
+        reserves: Iterable[ReserveState],
+        emodes: Mapping[int, EModeCategory],
+        prices: Mapping[str, int],
+        timestamp: int,
+    ) -> None:
+        """Accrue the market to ``timestamp`` with these prices (no account is recomputed)."""
+        self.view = build_view(list(reserves), emodes, prices, timestamp)
+
+    def upsert(self, states: Iterable[AccountState]) -> None:
+        """Take fresh account states, re-index them and recompute them."""
+        for state in states:
+            self._unindex(state.address)
+            self.accounts[state.address] = state
+            for i in used_reserve_indices(state.user_config):
+                self._by_reserve[i].add(state.address)
+            if state.emode:
+                self._by_emode[state.emode].add(state.address)
+            if state.user_config:
+                self._positions.add(state.address)
+            self._compute(state.address)
+
+    def remove(self, accounts: Iterable[str]) -> None:
+        """Forget accounts (a reorg orphaned them)."""
+        for account in accounts:
+            self._unindex(account)
+            self.accounts.pop(account, None)
+            self.data.pop(account, None)
+
+    def _unindex(self, account: str) -> None:
+        old = self.accounts.get(account)
+        if old is None:
+            return
+        for i in used_reserve_indices(old.user_config):
+            self._by_reserve[i].discard(account)
+        if old.emode:
+            self._by_emode[old.emode].discard(account)
+        self._positions.discard(account)
+
+    def _compute(self, account: str) -> None:
+        if self.view is None:
+            raise RuntimeError("set_market must come before accounts")
+        self.data[account] = account_data(self.accounts[account], self.view)
+        self.recomputed += 1
+
+    def recompute_all(self) -> int:
+        """Recompute every account with a position (balances accrue with time, debt or not)."""
+        for account in self._positions:
+            self._compute(account)
+        return len(self._positions)
+
+    def exposed(self, asset: str) -> set[str]:
+        """Accounts whose account data depends on ``asset``'s price."""
+        if self.view is None:
+            return set()
+        out: set[str] = set()
+        index = self.view.reserve_index(asset)
+        if index is not None:
+            out |= self._by_reserve.get(index, set())
+        for cid, emode in self.view.emodes.items():
+            if emode.price_source == asset:
+                out |= self._by_emode.get(cid, set())
+        return out
+
+    def on_price(self, asset: str, price: int) -> set[str]:
+        """Apply a new price: recompute only the exposed accounts. Touches no node."""
+        if self.view is None:
+            return set()
+        self.view = self.view.with_price(asset, price)
+        exposed = self.exposed(asset)
+        for account in exposed:
+            self._compute(account)
+        return exposed
+
+    def below(self, threshold: int = WAD) -> list[AccountData]:
+        """Accounts with health factor under ``threshold``, lowest first."""
+        return sorted(
+            (d for d in self.data.values() if d.health_factor < threshold),
+            key=lambda d: d.health_factor,
+        )
