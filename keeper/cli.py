@@ -72,6 +72,11 @@ def build_parser() -> argparse.ArgumentParser:
     scan = sub.add_parser("scan", help="print accounts below a health factor as JSON lines")
     _market_options(scan)
     scan.add_argument("--below", type=_wad, default=10**18, help="health factor bound (default 1)")
+    scan.add_argument(
+        "--verify",
+        action="store_true",
+        help="also read getUserAccountData for every account; exit 1 on a difference",
+    )
 
     demo = sub.add_parser("demo", help="devnet + borrowers + price shock + keeper, end to end")
     demo.add_argument("--borrowers", type=int, default=60)
@@ -148,12 +153,23 @@ def _cmd_scan(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     configure_logging(settings.log_level, settings.log_format)
-    result = asyncio.run(scan(settings, args.below))
+    result = asyncio.run(scan(settings, args.below, verify=args.verify))
     for row in result.rows:
         print(json.dumps(row.as_json()))
-    if result.failed:
-        structlog.get_logger("keeper").error("scan_incomplete", unreadable=len(result.failed))
+    logger = structlog.get_logger("keeper")
+    if result.unreadable:
+        logger.error("scan_incomplete", block=result.block, unreadable=len(result.unreadable))
         return EXIT_FAILURE
+    if args.verify:
+        logger.info(
+            "scan_verified",
+            block=result.block,
+            accounts=result.accounts,
+            mismatches=result.mismatches,
+            unverified=len(result.unverified),
+        )
+        if result.mismatches or result.unverified:
+            return EXIT_FAILURE
     return EXIT_OK
 
 

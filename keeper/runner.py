@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -21,13 +20,12 @@ from keeper.execution.fees import FeePolicy
 from keeper.execution.inventory import InventoryExecutor
 from keeper.execution.nonces import NonceManager
 from keeper.execution.signer import Signer
-from keeper.protocols.aave_v3.discovery import BorrowerDiscovery
+from keeper.monitor import MarketMonitor
 from keeper.protocols.aave_v3.liquidation import is_liquidatable
 from keeper.protocols.aave_v3.market import Market, resolve_market
 from keeper.protocols.aave_v3.reads import (
     AccountData,
     ReserveInfo,
-    read_account_data,
     read_balances,
     read_base_currency_unit,
     read_prices,
@@ -115,9 +113,7 @@ class KeeperLoop:
             receipt_timeout_s=settings.receipt_timeout_s,
             dry_run=settings.dry_run,
         )
-        self.discovery = BorrowerDiscovery(
-            client, market.pool, settings.start_block, settings.log_range
-        )
+        self.monitor = MarketMonitor(client, market, settings)
         self.on_block = on_block
         self.last_block = -1
         # account -> first block at which a plan for it may be tried again
@@ -135,12 +131,17 @@ class KeeperLoop:
             dry_run=self.settings.dry_run,
             start_block=self.settings.start_block,
         )
+        await self.monitor.start()
+        self.last_block = self.monitor.block
+        report = await self._act(self.monitor.block, 0, stop)
+        if self.on_block is not None:
+            self.on_block(report)
         while not stop.is_set():
             try:
-                head = await self.client.block_number()
-                if head > self.last_block:
-                    report = await self.process_block(head, stop)
-                    self.last_block = head
+                step = await self.monitor.step()
+                if step is not None:
+                    report = await self._act(step.block, step.ms, stop)
+                    self.last_block = step.block
                     if self.on_block is not None:
                         self.on_block(report)
             except RpcError as exc:
@@ -148,42 +149,34 @@ class KeeperLoop:
                 log.warning("block_skipped", error=str(exc))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.settings.poll_interval_s)
-        log.info("keeper_stopped", last_block=self.last_block)
-
-    async def process_block(self, head: int, stop: asyncio.Event) -> BlockReport:
-        """Discover, check every borrower at ``head``, and act on the liquidatable ones."""
-        t0 = time.perf_counter()
-        new = await self.discovery.advance(head)
-        accounts = sorted(self.discovery.borrowers)
-        data, failed = await read_account_data(
-            self.client, self.market, accounts, head, self.settings.batch_size
+        log.info(
+            "keeper_stopped", last_block=self.last_block, health_mismatches=self.monitor.mismatches
         )
-        if failed:
-            log.warning(
-                "account_reads_failed",
-                block=head,
-                count=len(failed),
-                sample=next(iter(failed.values())).args[0],
-            )
+
+    async def _act(self, head: int, sync_ms: float, stop: asyncio.Event) -> BlockReport:
+        """Confirm the engine's candidates on chain and liquidate them."""
+        engine = self.monitor.engine
+        local = [d for d in engine.below() if d.total_debt_base > 0 and d.total_collateral_base > 0]
+        # Every candidate, plus a rotating sample, is checked against getUserAccountData.
+        sample = self.monitor.sample(self.settings.reconcile_sample)
+        onchain = await self.monitor.reconcile([d.account for d in local] + sample)
         candidates = sorted(
             (
-                d
-                for d in data.values()
-                if is_liquidatable(d.health_factor)
-                and d.total_debt_base > 0
-                and d.total_collateral_base > 0
+                onchain[d.account]
+                for d in local
+                if d.account in onchain and is_liquidatable(onchain[d.account].health_factor)
             ),
             key=lambda d: d.total_debt_base,
             reverse=True,
         )
-        report = BlockReport(head, len(accounts), len(candidates), 0)
+        report = BlockReport(head, len(engine.data), len(candidates), 0)
         log.info(
             "block_checked",
             block=head,
-            new_borrowers=len(new),
-            accounts=len(accounts),
+            accounts=len(engine.data),
             candidates=len(candidates),
-            ms=round((time.perf_counter() - t0) * 1000, 1),
+            sync_ms=sync_ms,
+            health_mismatches=self.monitor.mismatches,
         )
         if not candidates:
             return report

@@ -1,17 +1,20 @@
-"""``keeper scan``: one pass over every borrower, reporting those below a health factor."""
+"""``keeper scan``: every account's exact health at the head, from the local engine.
+
+With ``verify`` every account is also read with ``getUserAccountData`` at the same block; the
+on-chain values are printed beside the local ones and any difference fails the scan.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from keeper.protocols.aave_v3.discovery import BorrowerDiscovery
-from keeper.protocols.aave_v3.reads import read_account_data
+from keeper.monitor import MarketMonitor
 from keeper.risk.display import format_wad
 from keeper.runner import connect
 
 if TYPE_CHECKING:
-    from keeper.errors import RpcError
+    from keeper.protocols.aave_v3.reads import AccountData
     from keeper.settings import Settings
 
 
@@ -19,45 +22,58 @@ if TYPE_CHECKING:
 class ScanRow:
     """One account's line of output."""
 
-    account: str
-    health_factor: int
-    total_collateral_base: int
-    total_debt_base: int
+    data: AccountData
+    onchain: AccountData | None = None
 
-    def as_json(self) -> dict[str, str | int]:
+    def as_json(self) -> dict[str, object]:
         """The JSON object printed for this row."""
-        return {
-            "account": self.account,
-            "health_factor": format_wad(self.health_factor),
-            "total_collateral_base": self.total_collateral_base,
-            "total_debt_base": self.total_debt_base,
-        }
+        out: dict[str, object] = _json(self.data)
+        if self.onchain is not None:
+            out["onchain"] = _json(self.onchain)
+            out["match"] = self.onchain == self.data
+        return out
 
 
-@dataclass(frozen=True)
+def _json(d: AccountData) -> dict[str, object]:
+    return {
+        "account": d.account,
+        "health_factor": format_wad(d.health_factor),
+        "total_collateral_base": d.total_collateral_base,
+        "total_debt_base": d.total_debt_base,
+    }
+
+
+@dataclass
 class ScanResult:
-    """Rows below the threshold, plus what could not be read."""
+    """Rows below the bound, and the verification outcome."""
 
     block: int
     accounts: int
     rows: list[ScanRow]
-    failed: dict[str, RpcError]
+    mismatches: int = 0
+    unverified: list[str] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)  # state could not be read: not shown
 
 
-async def scan(settings: Settings, below: int) -> ScanResult:
-    """Every borrower since ``start_block`` with health factor < ``below`` (wad), at the head."""
+async def scan(settings: Settings, below: int, *, verify: bool = False) -> ScanResult:
+    """Accounts with health factor < ``below`` (wad) at the head, lowest first."""
     client, _, market = await connect(settings)
     try:
-        head = await client.block_number()
-        discovery = BorrowerDiscovery(client, market.pool, settings.start_block, settings.log_range)
-        await discovery.advance(head)
-        accounts = sorted(discovery.borrowers)
-        data, failed = await read_account_data(client, market, accounts, head, settings.batch_size)
+        monitor = MarketMonitor(client, market, settings)
+        await monitor.start()
+        data = monitor.engine.data
+        onchain: dict[str, AccountData] = {}
+        if verify:
+            onchain = await monitor.reconcile(sorted(data))
     finally:
         await client.close()
     rows = [
-        ScanRow(d.account, d.health_factor, d.total_collateral_base, d.total_debt_base)
+        ScanRow(d, onchain.get(d.account) if verify else None)
         for d in sorted(data.values(), key=lambda d: d.health_factor)
         if d.health_factor < below
     ]
-    return ScanResult(head, len(accounts), rows, failed)
+    result = ScanResult(monitor.block, len(data), rows, unreadable=sorted(monitor.tracker.dirty))
+    if verify:
+        result.mismatches = monitor.mismatches
+        result.unverified = sorted(set(data) - set(onchain))
+    return result

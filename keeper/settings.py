@@ -78,6 +78,15 @@ class Settings(BaseSettings):
     receipt_timeout_s: float = Field(default=120.0, gt=0, description="wait for a receipt")
     max_fee_gwei: Decimal = Field(default=Decimal(500), gt=0, description="cap on maxFeePerGas")
     max_priority_fee_gwei: Decimal = Field(default=Decimal(3), ge=0, description="cap on the tip")
+    reconcile_sample: int = Field(
+        default=16,
+        ge=0,
+        le=10_000,
+        description="accounts per block checked against getUserAccountData (besides candidates)",
+    )
+    oracle_heartbeat_s: int = Field(
+        default=3600, ge=1, description="a feed not updated for this long is reported stale"
+    )
     failed_plan_cooldown_blocks: int = Field(
         default=20, ge=0, description="blocks to leave an account alone after a failed simulation"
     )

@@ -16,9 +16,11 @@ from eth_utils.crypto import keccak
 from keeper.devnet.artifacts import npm_artifact, own_artifact
 from keeper.devnet.deployer import CALL_GAS, Deployer, codec_of
 from keeper.devnet.market_spec import (
+    DEFAULT_EMODES,
     FLASHLOAN_PREMIUM_TO_PROTOCOL,
     FLASHLOAN_PREMIUM_TOTAL,
     PRICE_DECIMALS,
+    EModeSpec,
     ReserveSpec,
 )
 
@@ -36,6 +38,7 @@ _LIBRARIES = (
 )
 INIT_RESERVES_GAS = 25_000_000
 MARKET_ID = "keeper-devnet"
+_ZERO_ADDRESS = "0x" + "00" * 20
 
 
 @dataclass
@@ -71,7 +74,10 @@ def treasury_address() -> str:
 
 
 async def deploy_market(
-    dep: Deployer, admin: str, reserves: Sequence[ReserveSpec]
+    dep: Deployer,
+    admin: str,
+    reserves: Sequence[ReserveSpec],
+    emodes: Sequence[EModeSpec] = DEFAULT_EMODES,
 ) -> MarketAddresses:
     """Deploy tokens, feeds and a fully configured Aave V3 market; ``admin`` holds every role."""
     provider_art = npm_artifact("PoolAddressesProvider")
@@ -175,6 +181,30 @@ async def deploy_market(
     conf_c = codec_of(npm_artifact("PoolConfigurator"))
     await dep.call_fn(admin, configurator, conf_c, "initReserves", inputs, gas=INIT_RESERVES_GAS)
 
+    await _configure(dep, admin, configurator, reserves, emodes, assets)
+
+    dp_c = codec_of(npm_artifact("AaveProtocolDataProvider"))
+    for info in assets.values():
+        a_tok, s_tok, v_tok = await dep.read(
+            data_provider, dp_c, "getReserveTokensAddresses", info.address
+        )
+        info.a_token, info.stable_debt_token, info.variable_debt_token = a_tok, s_tok, v_tok
+
+    return MarketAddresses(
+        provider, acl, pool, configurator, oracle, data_provider, treasury, assets
+    )
+
+
+async def _configure(
+    dep: Deployer,
+    admin: str,
+    configurator: str,
+    reserves: Sequence[ReserveSpec],
+    emodes: Sequence[EModeSpec],
+    assets: dict[str, AssetInfo],
+) -> None:
+    """Risk parameters, borrowing, flash loans, fees and eMode: what initReserves leaves off."""
+    conf_c = codec_of(npm_artifact("PoolConfigurator"))
     for spec in reserves:
         asset = assets[spec.symbol].address
         await dep.call_fn(
@@ -206,6 +236,28 @@ async def deploy_market(
             asset,
             spec.liquidation_protocol_fee,
         )
+    for emode in emodes:
+        await dep.call_fn(
+            admin,
+            configurator,
+            conf_c,
+            "setEModeCategory",
+            emode.id,
+            emode.ltv,
+            emode.liquidation_threshold,
+            emode.liquidation_bonus,
+            _ZERO_ADDRESS,
+            emode.label,
+        )
+        for symbol in emode.members:
+            await dep.call_fn(
+                admin,
+                configurator,
+                conf_c,
+                "setAssetEModeCategory",
+                assets[symbol].address,
+                emode.id,
+            )
     await dep.call_fn(
         admin, configurator, conf_c, "updateFlashloanPremiumTotal", FLASHLOAN_PREMIUM_TOTAL
     )
@@ -215,15 +267,4 @@ async def deploy_market(
         conf_c,
         "updateFlashloanPremiumToProtocol",
         FLASHLOAN_PREMIUM_TO_PROTOCOL,
-    )
-
-    dp_c = codec_of(npm_artifact("AaveProtocolDataProvider"))
-    for info in assets.values():
-        a_tok, s_tok, v_tok = await dep.read(
-            data_provider, dp_c, "getReserveTokensAddresses", info.address
-        )
-        info.a_token, info.stable_debt_token, info.variable_debt_token = a_tok, s_tok, v_tok
-
-    return MarketAddresses(
-        provider, acl, pool, configurator, oracle, data_provider, treasury, assets
     )

@@ -86,3 +86,20 @@ DEFAULT_RESERVES: tuple[ReserveSpec, ...] = (
 FLASHLOAN_PREMIUM_TOTAL = 5  # bps (0.05%)
 FLASHLOAN_PREMIUM_TO_PROTOCOL = 0
 PRICE_DECIMALS = 8
+
+
+@dataclass(frozen=True)
+class EModeSpec:
+    """An efficiency-mode category and its member assets."""
+
+    id: int
+    ltv: int
+    liquidation_threshold: int
+    liquidation_bonus: int
+    label: str
+    members: tuple[str, ...]
+
+
+DEFAULT_EMODES: tuple[EModeSpec, ...] = (
+    EModeSpec(1, 9000, 9300, 10300, "ETH-BTC (devnet)", ("WETH", "WBTC")),
+)

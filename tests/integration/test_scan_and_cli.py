@@ -196,3 +196,38 @@ def test_no_contract_at_provider_is_a_config_error(devnet):
     result = _keeper("scan", "--rpc-url", devnet.url, "--pool-addresses-provider", "0x" + "12" * 20)
     assert result.returncode == 2, result.stderr
     assert "pool_addresses_provider" in result.stderr
+
+
+def test_scan_verify_agrees_with_the_pool_after_time_and_price_moves(devnet):
+    """`keeper scan --verify` computes every account locally, reads getUserAccountData for all of
+    them at the same block, prints both, and exits 0 because they are equal to the wei; even
+    after a 90-day time warp and a price move.
+    """
+    asyncio.run(_warp(devnet.url, 90 * 86400))
+    shock = _keeper("devnet", "shock", "--rpc-url", devnet.url, "--asset", "WBTC", "--pct", "-12")
+    assert shock.returncode == 0, shock.stderr
+    result = _keeper(
+        "scan",
+        "--rpc-url",
+        devnet.url,
+        "--pool-addresses-provider",
+        devnet.world.market.pool_addresses_provider,
+        "--below",
+        "1000000",
+        "--verify",
+        "--log-format",
+        "json",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(rows) == len(devnet.world.borrowers)
+    assert all(
+        r["match"] is True and r["onchain"]["health_factor"] == r["health_factor"] for r in rows
+    )
+    assert '"mismatches": 0' in result.stderr
+
+
+async def _warp(url: str, seconds: int) -> None:
+    async with ChainClient(url) as client:
+        await client.request("evm_increaseTime", [seconds])
+        await client.request("evm_mine", [])

@@ -1,0 +1,196 @@
+"""The market monitor: head tracking, the market tracker and the health engine, wired.
+
+``start`` backfills and builds every account's exact account data; each ``step`` follows the
+head (rolling back on a reorg), applies the new blocks, and leaves the engine current. The
+``reconcile`` check compares local account data with ``getUserAccountData`` at the same block:
+any difference is a bug, logged loudly and counted.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import structlog
+
+from keeper.chain.heads import Header, HeadTracker
+from keeper.protocols.aave_v3.reads import AccountData, read_account_data
+from keeper.protocols.aave_v3.tracker import MarketTracker
+from keeper.risk.display import format_wad
+from keeper.risk.engine import HealthEngine
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from keeper.chain.client import ChainClient
+    from keeper.protocols.aave_v3.market import Market
+    from keeper.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class Step:
+    """One advance of the monitor."""
+
+    block: int
+    timestamp: int
+    reorg_ancestor: int | None = None
+    reread: int = 0
+    price_updates: int = 0
+    recomputed: int = 0
+    ms: float = 0.0
+    removed: set[str] = field(default_factory=set)
+
+
+class BackfillProgress:
+    """A progress bar on a TTY, a log line every few seconds otherwise."""
+
+    def __init__(self, every_s: float = 5.0) -> None:
+        self.tty = sys.stderr.isatty()
+        self.every_s = every_s
+        self._last = 0.0
+        self._first: int | None = None
+
+    def __call__(self, start: int, end: int, last: int) -> None:
+        """Called after each fetched range."""
+        if self._first is None:
+            self._first = start
+        total = max(1, last - self._first + 1)
+        done = end - self._first + 1
+        if self.tty:
+            width = 30
+            filled = width * done // total
+            sys.stderr.write(
+                f"\rbackfill [{'#' * filled}{'.' * (width - filled)}] {done}/{total} blocks"
+            )
+            if end >= last:
+                sys.stderr.write("\n")
+            sys.stderr.flush()
+            return
+        now = time.monotonic()
+        if now - self._last >= self.every_s or end >= last:
+            self._last = now
+            log.info("backfill_progress", block=end, to_block=last, pct=100 * done // total)
+
+
+class MarketMonitor:
+    """Exact account data of every account of one market, kept current block by block."""
+
+    def __init__(self, client: ChainClient, market: Market, settings: Settings) -> None:
+        self.client = client
+        self.market = market
+        self.settings = settings
+        self.heads = HeadTracker(client)
+        self.tracker = MarketTracker(
+            client,
+            market,
+            start_block=settings.start_block,
+            batch_size=settings.batch_size,
+            log_span=settings.log_range,
+            on_progress=BackfillProgress(),
+        )
+        self.engine = HealthEngine()
+        self.mismatches = 0
+        self._sample_cursor = 0
+
+    @property
+    def block(self) -> int:
+        """The block the state is at."""
+        return self.tracker.block
+
+    async def start(self, at: int | None = None) -> Header:
+        """Backfill from ``start_block`` and compute every account at the head (or ``at``)."""
+        number = at if at is not None else await self.client.block_number()
+        head = await self.heads.start(number)
+        result = await self.tracker.bootstrap(head)
+        self.engine.set_market(
+            self.tracker.reserves.values(), self.tracker.emodes, self.tracker.prices, head.timestamp
+        )
+        self.engine.upsert(result.accounts.values())
+        log.info("monitor_started", block=head.number, accounts=len(self.engine.data))
+        return head
+
+    async def step(self) -> Step | None:
+        """Follow the head; None when there is no new block."""
+        started = time.perf_counter()
+        advance = await self.heads.advance(await self.client.block_number())
+        removed: set[str] = set()
+        if advance.ancestor is not None:
+            removed = self.tracker.rollback(advance.ancestor)
+            self.engine.remove(removed)
+        if not advance.headers:
+            return None
+        result = await self.tracker.advance(advance.headers)
+        engine = self.engine
+        for asset, price in result.answers:
+            engine.on_price(asset, price)  # react to the feed at once, before the block's reads
+        engine.set_market(
+            self.tracker.reserves.values(),
+            self.tracker.emodes,
+            self.tracker.prices,
+            result.timestamp,
+        )
+        engine.upsert(result.accounts.values())
+        recomputed = engine.recompute_all()
+        return Step(
+            result.block,
+            result.timestamp,
+            advance.ancestor,
+            len(result.accounts),
+            len(result.answers),
+            recomputed,
+            round((time.perf_counter() - started) * 1000, 1),
+            removed,
+        )
+
+    def sample(self, size: int) -> list[str]:
+        """The next ``size`` accounts of a rotating sample over all accounts."""
+        accounts = sorted(self.engine.data)
+        if not accounts or size <= 0:
+            return []
+        out = [
+            accounts[(self._sample_cursor + k) % len(accounts)]
+            for k in range(min(size, len(accounts)))
+        ]
+        self._sample_cursor = (self._sample_cursor + size) % len(accounts)
+        return out
+
+    async def reconcile(self, accounts: Sequence[str]) -> dict[str, AccountData]:
+        """``getUserAccountData`` at the monitor's block for ``accounts``; log every mismatch.
+
+        Returns the on-chain data of the accounts that could be read.
+        """
+        block = self.tracker.block
+        onchain, _failed = await read_account_data(
+            self.client, self.market, list(accounts), block, self.settings.batch_size
+        )
+        for account, chain in onchain.items():
+            local = self.engine.data.get(account)
+            if local != chain:
+                self.mismatches += 1
+                log.error(
+                    "health_mismatch",
+                    block=block,
+                    account=account,
+                    local_health_factor=format_wad(local.health_factor) if local else None,
+                    onchain_health_factor=format_wad(chain.health_factor),
+                    local=_fields(local),
+                    onchain=_fields(chain),
+                )
+        return onchain
+
+
+def _fields(data: AccountData | None) -> dict[str, int] | None:
+    if data is None:
+        return None
+    return {
+        "total_collateral_base": data.total_collateral_base,
+        "total_debt_base": data.total_debt_base,
+        "available_borrows_base": data.available_borrows_base,
+        "current_liquidation_threshold": data.current_liquidation_threshold,
+        "ltv": data.ltv,
+        "health_factor": data.health_factor,
+    }
