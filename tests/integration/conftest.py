@@ -16,7 +16,7 @@ from keeper.devnet.world import World, build_world, dump_state
 if TYPE_CHECKING:
     from pathlib import Path
 
-BORROWERS = 120
+BORROWERS = 220
 SEED = 11
 KEEPER_ADDRESS, KEEPER_KEY = DEV_ACCOUNTS[1], DEV_KEYS[1]
 
