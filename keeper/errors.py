@@ -7,6 +7,7 @@
     ├── RpcError                the node answered with an error, or not at all
     │   └── TransientRpcError   worth retrying: timeout, connection reset, 429, 5xx
     ├── ContractRevertError     an eth_call reverted (reason attached when the node gave one)
+    ├── ChainError              the chain itself misbehaved (a reorg deeper than remembered)
     ├── DevnetError             the local Anvil devnet could not start or deploy
     ├── SimulationRevertedError a transaction's dry run reverted; nothing was sent
     └── TransactionError        a sent transaction failed or could not be tracked
@@ -45,6 +46,10 @@ class ContractRevertError(RpcError):
     def __init__(self, message: str, *, method: str, data: str | None = None) -> None:
         super().__init__(message, method=method, code=3)
         self.data = data
+
+
+class ChainError(KeeperError):
+    """The chain changed in a way that invalidates what we hold."""
 
 
 class DevnetError(KeeperError):

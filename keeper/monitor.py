@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from keeper.chain.heads import Header, HeadTracker
+from keeper.chain.heads import DeepReorgError, Header, HeadTracker
 from keeper.protocols.aave_v3.reads import AccountData, read_account_data
 from keeper.protocols.aave_v3.tracker import MarketTracker
 from keeper.risk.display import format_wad
@@ -84,17 +84,39 @@ class MarketMonitor:
         self.market = market
         self.settings = settings
         self.heads = HeadTracker(client)
-        self.tracker = MarketTracker(
-            client,
-            market,
-            start_block=settings.start_block,
-            batch_size=settings.batch_size,
-            log_span=settings.log_range,
-            on_progress=BackfillProgress(),
-        )
+        self.tracker = self._new_tracker()
         self.engine = HealthEngine()
         self.mismatches = 0
         self._sample_cursor = 0
+
+    def _new_tracker(self) -> MarketTracker:
+        return MarketTracker(
+            self.client,
+            self.market,
+            start_block=self.settings.start_block,
+            batch_size=self.settings.batch_size,
+            log_span=self.settings.log_range,
+            on_progress=BackfillProgress(),
+        )
+
+    async def _rebuild(self, reason: str, started: float) -> Step:
+        """A reorg deeper than remembered: forget everything and start over at the head."""
+        log.error("deep_reorg_rebuild", reason=reason)
+        before = set(self.engine.data)
+        self.heads = HeadTracker(self.client)
+        self.tracker = self._new_tracker()
+        self.engine = HealthEngine()
+        head = await self.start()
+        return Step(
+            head.number,
+            head.timestamp,
+            -1,
+            len(self.engine.data),
+            0,
+            len(self.engine.data),
+            round((time.perf_counter() - started) * 1000, 1),
+            before - set(self.engine.data),
+        )
 
     @property
     def block(self) -> int:
@@ -116,7 +138,10 @@ class MarketMonitor:
     async def step(self) -> Step | None:
         """Follow the head; None when there is no new block."""
         started = time.perf_counter()
-        advance = await self.heads.advance(await self.client.block_number())
+        try:
+            advance = await self.heads.advance(await self.client.block_number())
+        except DeepReorgError as exc:
+            return await self._rebuild(str(exc), started)
         removed: set[str] = set()
         if advance.ancestor is not None:
             removed = self.tracker.rollback(advance.ancestor)

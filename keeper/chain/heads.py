@@ -11,12 +11,16 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from keeper.errors import TransientRpcError
+from keeper.errors import ChainError, TransientRpcError
 
 if TYPE_CHECKING:
     from keeper.chain.client import ChainClient
 
 HEADER_BATCH = 100
+
+
+class DeepReorgError(ChainError):
+    """The chain changed below the oldest block we remember: rebuild from scratch."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +138,4 @@ class HeadTracker:
             if ours is not None and theirs.hash == ours:
                 return number
             number -= 1
-        raise TransientRpcError(
-            f"reorg deeper than {self.depth} blocks", method="eth_getBlockByNumber"
-        )
+        raise DeepReorgError(f"reorg below block {floor}, the oldest block remembered")

@@ -43,7 +43,7 @@ class Market:
         self.new_accounts = 0
 
     def asset(self, symbol: str) -> str:
-        return self.world.market.assets[symbol].address
+        return str(self.world.market.assets[symbol].address)
 
     async def price(self, symbol: str) -> int:
         feed = self.world.market.assets[symbol].feed
@@ -54,12 +54,8 @@ class Market:
         )
 
     async def units(self, symbol: str, usd: int) -> int:
-        return (
-            usd
-            * 10**8
-            * 10 ** self.world.market.assets[symbol].decimals
-            // await self.price(symbol)
-        )
+        decimals: int = self.world.market.assets[symbol].decimals
+        return int(usd * 10**8 * 10**decimals // await self.price(symbol))
 
     async def pool(self, who: str, fn: str, *args) -> None:
         await self.dep.call_fn(who, self.world.market.pool, POOL, fn, *args)

@@ -1,0 +1,111 @@
+"""Reorgs leave the engine equal to a fresh rebuild; price updates cost no RPC call."""
+
+from __future__ import annotations
+
+import pytest
+
+from keeper.chain.client import ChainClient
+from keeper.devnet.borrowers import MarketActions, borrower_address
+from keeper.devnet.deployer import Deployer
+from keeper.devnet.scenarios import FEED
+from keeper.monitor import MarketMonitor
+from keeper.protocols.aave_v3.market import resolve_market
+from keeper.settings import load_settings
+
+pytestmark = pytest.mark.integration
+
+
+async def _monitor(client: ChainClient, devnet) -> MarketMonitor:
+    market = await resolve_market(client, devnet.world.market.pool_addresses_provider)
+    settings = load_settings(rpc_url=devnet.url, pool_addresses_provider=market.addresses_provider)
+    monitor = MarketMonitor(client, market, settings)
+    await monitor.start()
+    return monitor
+
+
+async def _open(actions: MarketActions, dep: Deployer, who: str, supply: str, borrow: str) -> None:
+    await dep.set_balance(who, 10**18)
+    await actions.supply(
+        who,
+        supply,
+        10 * 10 ** actions.market.assets[supply].decimals if supply != "USDC" else 50_000 * 10**6,
+    )
+    await actions.borrow(
+        who,
+        borrow,
+        1_000 * 10**6 if borrow == "USDC" else 10 ** (actions.market.assets[borrow].decimals - 2),
+    )
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("method", ["anvil_rollback", "anvil_reorg"])
+async def test_reorg_state_equals_fresh_rebuild(devnet, method):
+    """Blocks the engine has applied are orphaned (rolled back, or replaced by an Anvil reorg)
+    and a different history follows: the engine detects the parent-hash mismatch, forgets the
+    orphaned accounts, re-reads the touched ones, and then equals a monitor built from scratch.
+    """
+    async with ChainClient(devnet.url) as client:
+        dep = Deployer(client)
+        await dep.impersonate_all()
+        actions = MarketActions(dep, devnet.world.market)
+        monitor = await _monitor(client, devnet)
+        base = monitor.block
+        orphan = borrower_address(4242, 0)
+        victim = devnet.world.borrowers[0]
+        await _open(actions, dep, orphan, "WETH", "USDC")
+        await actions.supply(victim, "USDC", 1_234 * 10**6)
+        step = await monitor.step()
+        assert step is not None and orphan in monitor.engine.data
+        depth = step.block - base
+        if method == "anvil_rollback":
+            await client.request("anvil_rollback", [depth])
+        else:
+            await client.request("anvil_reorg", [depth, []])
+        survivor = borrower_address(4242, 1)
+        await _open(actions, dep, survivor, "WBTC", "WETH")
+        weth = devnet.world.asset("WETH")
+        await dep.transact(devnet.world.admin, weth.feed, FEED.encode("setAnswer", 2_900 * 10**8))
+        step = await monitor.step()
+        assert step is not None and step.reorg_ancestor is not None
+        assert step.reorg_ancestor <= base + (depth if method == "anvil_reorg" else 0)
+        assert orphan not in monitor.engine.data and orphan not in monitor.tracker.first_seen
+        assert survivor in monitor.engine.data
+        fresh = await _monitor(client, devnet)
+        assert fresh.block == monitor.block
+        assert monitor.engine.data == fresh.engine.data
+        assert set(monitor.tracker.accounts) == set(fresh.tracker.accounts)
+        assert monitor.tracker.prices == fresh.tracker.prices
+
+
+@pytest.mark.asyncio
+async def test_price_update_recomputes_only_exposed_accounts_without_rpc(devnet):
+    """A feed's new answer recomputes exactly the accounts holding that asset (collateral or
+    debt) and makes no request to the node; after the block is applied, those accounts equal
+    getUserAccountData.
+    """
+    async with ChainClient(devnet.url) as client:
+        monitor = await _monitor(client, devnet)
+        engine = monitor.engine
+        wbtc = devnet.world.asset("WBTC")
+        exposed = engine.exposed(wbtc.address)
+        assert 0 < len(exposed) < len(engine.data)
+        before_calls = dict(client.calls)
+        before_count = engine.recomputed
+        before = {a: engine.data[a] for a in engine.data}
+        changed = engine.on_price(wbtc.address, 45_000 * 10**8)
+        assert dict(client.calls) == before_calls, "a price update must not touch the node"
+        assert changed == exposed
+        assert engine.recomputed - before_count == len(exposed)
+        for account, data in engine.data.items():
+            if account not in exposed:
+                assert data is before[account]
+        moved = [a for a in exposed if engine.data[a].health_factor != before[a].health_factor]
+        assert moved
+        await Deployer(client).transact(
+            devnet.world.admin, wbtc.feed, FEED.encode("setAnswer", 45_000 * 10**8)
+        )
+        step = await monitor.step()
+        assert step is not None and step.price_updates == 1
+        onchain = await monitor.reconcile(sorted(exposed))
+        assert all(engine.data[a] == onchain[a] for a in exposed)
+        assert monitor.mismatches == 0
