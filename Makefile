@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint unit integration contracts setup clean
+.PHONY: demo test lint unit integration bench contracts setup clean
 
 demo: setup
 	$(BIN)/keeper demo
@@ -13,8 +13,8 @@ test: setup lint
 	$(BIN)/pytest
 
 lint: setup
-	$(BIN)/ruff check keeper tests
-	$(BIN)/ruff format --check keeper tests
+	$(BIN)/ruff check keeper tests bench
+	$(BIN)/ruff format --check keeper tests bench
 	$(BIN)/mypy
 
 unit: setup
@@ -22,6 +22,9 @@ unit: setup
 
 integration: setup
 	$(BIN)/pytest tests/integration
+
+bench: setup
+	$(BIN)/python bench/run.py
 
 # Rebuild contracts_abi/ from contracts/ with the pinned solc (the result is committed).
 contracts: node_modules/.installed
