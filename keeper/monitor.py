@@ -171,6 +171,10 @@ class MarketMonitor:
             removed,
         )
 
+    def stale_feeds(self) -> dict[str, int]:
+        """Assets whose feed has not updated within ``oracle_heartbeat_s``: asset -> age (s)."""
+        return self.tracker.feeds.stale(self.tracker.timestamp, self.settings.oracle_heartbeat_s)
+
     def sample(self, size: int) -> list[str]:
         """The next ``size`` accounts of a rotating sample over all accounts."""
         accounts = sorted(self.engine.data)

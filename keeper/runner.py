@@ -118,6 +118,7 @@ class KeeperLoop:
         self.last_block = -1
         # account -> first block at which a plan for it may be tried again
         self._cooldown: dict[str, int] = {}
+        self._stale: set[str] = set()
         self._base_unit = 0
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -170,6 +171,18 @@ class KeeperLoop:
             reverse=True,
         )
         report = BlockReport(head, len(engine.data), len(candidates), 0)
+        stale = self.monitor.stale_feeds()
+        if set(stale) != self._stale:
+            self._stale = set(stale)
+            if stale:
+                log.warning(
+                    "stale_feeds",
+                    block=head,
+                    ages_s=stale,
+                    heartbeat_s=self.settings.oracle_heartbeat_s,
+                )
+            else:
+                log.info("feeds_fresh", block=head)
         log.info(
             "block_checked",
             block=head,
