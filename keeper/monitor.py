@@ -51,7 +51,7 @@ class BackfillProgress:
     def __init__(self, every_s: float = 5.0) -> None:
         self.tty = sys.stderr.isatty()
         self.every_s = every_s
-        self._last = 0.0
+        self._last = float("-inf")  # the first range is always reported
         self._first: int | None = None
 
     def __call__(self, start: int, end: int, last: int) -> None:

@@ -8,7 +8,6 @@ It checks health with ``getUserAccountData`` in batches; the exact local engine 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -148,11 +147,26 @@ class KeeperLoop:
             except RpcError as exc:
                 # Skip this head: nothing is sent on partial data; the next head retries.
                 log.warning("block_skipped", error=str(exc))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.settings.poll_interval_s)
+            await self._wait_next(stop)
         log.info(
             "keeper_stopped", last_block=self.last_block, health_mismatches=self.monitor.mismatches
         )
+
+    async def _wait_next(self, stop: asyncio.Event) -> None:
+        """Until a new head is announced (WebSocket), the poll interval passes, or stop."""
+        waiters = [
+            asyncio.ensure_future(stop.wait()),
+            asyncio.ensure_future(self.client.next_head(self.settings.poll_interval_s)),
+        ]
+        try:
+            done, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if not task.cancelled() and isinstance(task.exception(), RpcError):
+                    log.warning("head_wait_failed", error=str(task.exception()))
+        finally:
+            for task in waiters:
+                task.cancel()
+            await asyncio.gather(*waiters, return_exceptions=True)
 
     async def _act(self, head: int, sync_ms: float, stop: asyncio.Event) -> BlockReport:
         """Confirm the engine's candidates on chain and liquidate them."""

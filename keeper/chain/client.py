@@ -23,6 +23,7 @@ from tenacity import (
 )
 
 from keeper.chain.provider import RedactedHTTPProvider, make_web3
+from keeper.chain.ws import WebSocketTransport
 from keeper.errors import ContractRevertError, RpcError, TransientRpcError
 
 if TYPE_CHECKING:
@@ -59,14 +60,46 @@ class ChainClient:
     """One node endpoint. Every request has a deadline; reads retry for ``retry_s`` seconds."""
 
     def __init__(self, url: str, *, timeout_s: float = 10.0, retry_s: float = 20.0) -> None:
-        self.w3: AsyncWeb3[Any] = make_web3(url, timeout_s)
-        provider = self.w3.provider
-        if not isinstance(provider, RedactedHTTPProvider):  # pragma: no cover - factory invariant
-            raise TypeError("make_web3 must build a RedactedHTTPProvider")
-        self._provider = provider
-        self.label = provider.label
+        self._provider: RedactedHTTPProvider | WebSocketTransport
+        self.w3: AsyncWeb3[Any] | None = None
+        if url.lower().startswith(("ws://", "wss://")):
+            self._provider = WebSocketTransport(url, timeout_s)
+        else:
+            self.w3 = make_web3(url, timeout_s)
+            provider = self.w3.provider
+            if not isinstance(provider, RedactedHTTPProvider):  # pragma: no cover - invariant
+                raise TypeError("make_web3 must build a RedactedHTTPProvider")
+            self._provider = provider
+        self.label = self._provider.label
         self._retry_s = retry_s
+        self._subscribed = False
         self.calls: collections.Counter[str] = collections.Counter()
+
+    @property
+    def streams_heads(self) -> bool:
+        """True when new heads arrive by subscription (a ws:// endpoint)."""
+        return isinstance(self._provider, WebSocketTransport)
+
+    async def next_head(self, timeout_s: float) -> int | None:
+        """Wait up to ``timeout_s`` for a new head; the newest number, or None.
+
+        Over WebSocket this returns as soon as the node announces a block (``newHeads``); over
+        HTTP it just waits, and the caller polls ``eth_blockNumber``.
+        """
+        provider = self._provider
+        if not isinstance(provider, WebSocketTransport):
+            await asyncio.sleep(timeout_s)
+            return None
+        if not self._subscribed:
+            await provider.subscribe_new_heads()
+            self._subscribed = True
+        try:
+            number = await asyncio.wait_for(provider.heads.get(), timeout_s)
+        except TimeoutError:
+            return None
+        while not provider.heads.empty():  # coalesce to the newest head
+            number = max(number, provider.heads.get_nowait())
+        return number
 
     def __repr__(self) -> str:
         return f"<ChainClient {self.label}>"

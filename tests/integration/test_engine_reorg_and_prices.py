@@ -109,3 +109,25 @@ async def test_price_update_recomputes_only_exposed_accounts_without_rpc(devnet)
         onchain = await monitor.reconcile(sorted(exposed))
         assert all(engine.data[a] == onchain[a] for a in exposed)
         assert monitor.mismatches == 0
+
+
+@pytest.mark.asyncio
+async def test_reconciliation_logs_and_counts_a_difference(devnet):
+    """If local state ever differs from the Pool (here: a corrupted balance), reconciliation
+    logs an error with both values and counts it.
+    """
+    from structlog.testing import capture_logs
+
+    async with ChainClient(devnet.url) as client:
+        monitor = await _monitor(client, devnet)
+        account = devnet.world.borrowers[0]
+        state = monitor.engine.accounts[account]
+        index = next(iter(state.scaled_collateral))
+        state.scaled_collateral[index] += 10**6
+        monitor.engine.upsert([state])
+        with capture_logs() as logs:
+            await monitor.reconcile([account, devnet.world.borrowers[1]])
+        assert monitor.mismatches == 1
+        (event,) = [e for e in logs if e["event"] == "health_mismatch"]
+        assert event["log_level"] == "error" and event["account"] == account
+        assert event["local"] != event["onchain"]

@@ -218,3 +218,38 @@ async def test_dry_run_simulates_but_never_sends(devnet):
         assert all(o.status == "dry_run" and o.reason.startswith("simulation ok") for o in outcomes)
         assert await client.get_transaction_count(KEEPER_ADDRESS, "latest") == nonce
         assert await liquidation_events(client, devnet.world.market.pool, shock.block) == []
+
+
+@pytest.mark.asyncio
+async def test_keeper_over_websocket_reacts_to_new_heads(devnet):
+    """With a ws:// URL every request goes over one WebSocket and new heads arrive by
+    subscription: with a 30 s poll interval the keeper still liquidates right after a shock.
+    """
+    ws_url = devnet.url.replace("http://", "ws://")
+    settings = load_settings(
+        rpc_url=ws_url,
+        pool_addresses_provider=devnet.world.market.pool_addresses_provider,
+        private_key=KEEPER_KEY,
+        poll_interval_s=30,
+        min_profit_usd=1,
+    )
+    reports: list[BlockReport] = []
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_keeper(settings, stop, reports.append))
+    async with ChainClient(devnet.url) as client:
+        deadline = time.monotonic() + 30
+        while not reports and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert reports, "the keeper did not start"
+        await asyncio.sleep(0.5)  # let it subscribe
+        shock = await shock_price(client, devnet.world.market.pool_addresses_provider, "WETH", -30)
+        started = time.monotonic()
+        while time.monotonic() - started < 15:
+            if await liquidation_events(client, devnet.world.market.pool, shock.block):
+                break
+            await asyncio.sleep(0.05)
+        reacted = time.monotonic() - started
+        stop.set()
+        await asyncio.wait_for(task, 30)
+        assert await liquidation_events(client, devnet.world.market.pool, shock.block)
+        assert reacted < 10, "a new head must wake the keeper long before the 30 s poll"

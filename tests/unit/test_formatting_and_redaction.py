@@ -52,6 +52,7 @@ async def test_client_and_signer_reprs_hide_secrets():
     """The client shows a redacted URL; the signer shows its address only."""
     client = ChainClient("https://node.example/v2/KEY123")
     try:
+        assert client.w3 is not None
         assert "KEY123" not in repr(client) and "KEY123" not in str(client.w3.provider)
         assert "KEY123" not in repr(client.w3.provider)
     finally:
