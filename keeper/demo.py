@@ -17,7 +17,8 @@ from keeper.devnet.world import World, build_world
 from keeper.errors import KeeperError
 from keeper.protocols.aave_v3.liquidation import value_in_base
 from keeper.protocols.aave_v3.market import Market, resolve_market
-from keeper.protocols.aave_v3.reads import read_account_data, read_prices
+from keeper.protocols.aave_v3.reads import read_account_data
+from keeper.protocols.aave_v3.state_reader import read_prices
 from keeper.risk.display import format_base, format_wad
 from keeper.runner import BlockReport, run_keeper
 from keeper.settings import load_settings

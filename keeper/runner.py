@@ -27,7 +27,6 @@ from keeper.protocols.aave_v3.reads import (
     ReserveInfo,
     read_balances,
     read_base_currency_unit,
-    read_prices,
     read_reserves,
     read_user_emode,
     read_user_reserves,
@@ -208,7 +207,7 @@ class KeeperLoop:
         if not candidates:
             return report
         reserves = {r.asset: r for r in await read_reserves(self.client, self.market, head)}
-        prices = await read_prices(self.client, self.market, list(reserves), head)
+        prices = dict(self.monitor.tracker.prices)  # read at this block by the tracker
         for account in candidates:
             if stop.is_set():
                 break

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING
 from eth_utils.address import to_checksum_address
 
 from keeper.chain.abi import Codec
+from keeper.chain.batch import eth_call, run_calls
 from keeper.errors import RpcError
 from keeper.protocols.aave_v3.market import ORACLE
-from keeper.protocols.aave_v3.state_reader import eth_call, run_calls
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

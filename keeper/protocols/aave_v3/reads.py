@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from eth_utils.address import to_checksum_address
 from hexbytes import HexBytes
 
+from keeper.chain.batch import eth_call, run_calls
 from keeper.errors import RpcError, TransientRpcError
 from keeper.protocols.aave_v3.market import DATA_PROVIDER, ERC20, ORACLE, POOL
 
@@ -69,26 +70,12 @@ class UserReserve:
         return self.stable_debt + self.variable_debt
 
 
-def _eth_call(to: str, data: str, block: int) -> tuple[str, list[Any]]:
-    return ("eth_call", [{"to": to, "data": data}, hex(block)])
-
-
-async def _batched_calls(
-    client: ChainClient, calls: Sequence[tuple[str, list[Any]]], batch_size: int
-) -> list[bytes | RpcError]:
-    out: list[bytes | RpcError] = []
-    for start in range(0, len(calls), batch_size):
-        items = await client.batch(calls[start : start + batch_size])
-        out.extend(i if isinstance(i, RpcError) else bytes(HexBytes(i)) for i in items)
-    return out
-
-
 async def read_account_data(
     client: ChainClient, market: Market, accounts: Sequence[str], block: int, batch_size: int
 ) -> tuple[dict[str, AccountData], dict[str, RpcError]]:
     """``getUserAccountData`` for every account at ``block``: (data, failures)."""
-    calls = [_eth_call(market.pool, POOL.encode("getUserAccountData", a), block) for a in accounts]
-    results = await _batched_calls(client, calls, batch_size)
+    calls = [eth_call(market.pool, POOL.encode("getUserAccountData", a), block) for a in accounts]
+    results = await run_calls(client, calls, batch_size)
     data: dict[str, AccountData] = {}
     failed: dict[str, RpcError] = {}
     for account, raw in zip(accounts, results, strict=True):
@@ -153,28 +140,18 @@ async def read_reserves(client: ChainClient, market: Market, block: int) -> list
     return reserves
 
 
-async def read_prices(
-    client: ChainClient, market: Market, assets: Sequence[str], block: int
-) -> dict[str, int]:
-    """Oracle prices (base currency units) at ``block``."""
-    (prices,) = await _call(
-        client, market.oracle, (ORACLE, "getAssetsPrices"), list(assets), block=block
-    )
-    return {a: int(p) for a, p in zip(assets, prices, strict=True)}
-
-
 async def read_user_reserves(
     client: ChainClient, market: Market, account: str, assets: Sequence[str], block: int
 ) -> list[UserReserve]:
     """The account's balances in every reserve at ``block``, in one batch."""
     calls = [
-        _eth_call(
+        eth_call(
             market.data_provider, DATA_PROVIDER.encode("getUserReserveData", asset, account), block
         )
         for asset in assets
     ]
     out = []
-    for asset, raw in zip(assets, await _batched_calls(client, calls, len(calls)), strict=True):
+    for asset, raw in zip(assets, await run_calls(client, calls, len(calls)), strict=True):
         if isinstance(raw, RpcError):
             raise raw
         (a_bal, stable, variable, _p, _s, _r, _rate, _ts, used) = DATA_PROVIDER.decode(

@@ -6,12 +6,12 @@ reported as failed (and stays dirty upstream), so the health engine never sees h
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from eth_utils.address import to_checksum_address
-from hexbytes import HexBytes
 
 from keeper.chain.abi import Codec
+from keeper.chain.batch import Call, eth_call, run_calls
 from keeper.errors import RpcError
 from keeper.protocols.aave_v3.config import ReserveConfig, is_borrowing, is_using_as_collateral
 from keeper.protocols.aave_v3.market import ORACLE, POOL
@@ -26,24 +26,6 @@ if TYPE_CHECKING:
 ATOKEN = Codec.named("aave_v3/IAToken")
 STABLE_DEBT = Codec.named("aave_v3/IStableDebtToken")
 VARIABLE_DEBT = Codec.named("aave_v3/IVariableDebtToken")
-
-Call = tuple[str, list[Any]]
-
-
-def eth_call(to: str, data: str, block: int) -> Call:
-    """One eth_call request for a batch, pinned to ``block``."""
-    return ("eth_call", [{"to": to, "data": data}, hex(block)])
-
-
-async def run_calls(
-    client: ChainClient, calls: Sequence[Call], batch_size: int
-) -> list[bytes | RpcError]:
-    """Results of eth_calls in order: bytes, or the RpcError of that one call."""
-    out: list[bytes | RpcError] = []
-    for start in range(0, len(calls), batch_size):
-        items = await client.batch(calls[start : start + batch_size])
-        out.extend(i if isinstance(i, RpcError) else bytes(HexBytes(i)) for i in items)
-    return out
 
 
 def _ok(raw: bytes | RpcError) -> bytes:

@@ -1,0 +1,32 @@
+"""Many ``eth_call``s pinned to one block, sent as JSON-RPC batches."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from hexbytes import HexBytes
+
+from keeper.errors import RpcError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from keeper.chain.client import ChainClient
+
+Call = tuple[str, list[Any]]
+
+
+def eth_call(to: str, data: str, block: int) -> Call:
+    """One eth_call request for a batch, pinned to ``block``."""
+    return ("eth_call", [{"to": to, "data": data}, hex(block)])
+
+
+async def run_calls(
+    client: ChainClient, calls: Sequence[Call], batch_size: int
+) -> list[bytes | RpcError]:
+    """Results in order: the returned bytes, or the RpcError of that one call."""
+    out: list[bytes | RpcError] = []
+    for start in range(0, len(calls), batch_size):
+        items = await client.batch(calls[start : start + batch_size])
+        out.extend(i if isinstance(i, RpcError) else bytes(HexBytes(i)) for i in items)
+    return out
