@@ -216,5 +216,4 @@ __all__ = [
     "read_prices",
     "read_reserve_list",
     "read_reserve_states",
-    "run_calls",
 ]
