@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
+import tempfile
 import time
 from collections import defaultdict
 from decimal import Decimal
+from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from keeper.chain.client import ChainClient
@@ -49,7 +51,14 @@ async def _liquidatable(
 
 
 async def demo(
-    url: str, *, borrowers: int, seed: int, symbol: str, pct: Decimal, out: TextIO
+    url: str,
+    *,
+    borrowers: int,
+    seed: int,
+    symbol: str,
+    pct: Decimal,
+    out: TextIO,
+    journal: Path,
 ) -> int:
     """Run the whole story against the Anvil at ``url``; return the exit code."""
     t_start = time.perf_counter()
@@ -75,6 +84,7 @@ async def demo(
             chain_id=CHAIN_ID,
             poll_interval_s=0.1,
             min_profit_usd=MIN_PROFIT_USD,
+            journal_path=str(journal),
         )
         reports: asyncio.Queue[BlockReport] = asyncio.Queue()
         stop = asyncio.Event()
@@ -215,8 +225,16 @@ def _summary(
 
 def run_demo(borrowers: int, seed: int, symbol: str, pct: Decimal, out: TextIO = sys.stdout) -> int:
     """Start a devnet, run the demo on it, always stop it."""
-    with Anvil() as anvil:
+    with Anvil() as anvil, tempfile.TemporaryDirectory(prefix="keeper-demo-") as tmp:
         _say(out, f"Anvil devnet on {anvil.url} (pid {anvil.pid})")
         return asyncio.run(
-            demo(anvil.url, borrowers=borrowers, seed=seed, symbol=symbol, pct=pct, out=out)
+            demo(
+                anvil.url,
+                borrowers=borrowers,
+                seed=seed,
+                symbol=symbol,
+                pct=pct,
+                out=out,
+                journal=Path(tmp) / "journal.sqlite",
+            )
         )

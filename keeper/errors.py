@@ -11,7 +11,9 @@
     ├── DevnetError             the local Anvil devnet could not start or deploy
     ├── SimulationRevertedError a transaction's dry run reverted; nothing was sent
     └── TransactionError        a sent transaction failed or could not be tracked
-        └── TransactionRevertedError  mined with status 0
+        ├── TransactionRevertedError  mined with status 0
+        ├── UnderpricedError          the node refused our fees (replacement too cheap)
+        └── NonceTooLowError          the nonce was used, and not by any transaction of ours
 
 Code catches the narrowest class it can handle; anything else is a bug and is allowed to surface.
 """
@@ -71,3 +73,11 @@ class TransactionRevertedError(TransactionError):
         super().__init__(f"transaction {tx_hash} reverted (gas used {gas_used})")
         self.tx_hash = tx_hash
         self.gas_used = gas_used
+
+
+class UnderpricedError(TransactionError):
+    """The node refused the transaction's fees (e.g. a replacement below +10%)."""
+
+
+class NonceTooLowError(TransactionError):
+    """The nonce is already used on chain by a transaction we did not sign (or lost track of)."""

@@ -17,7 +17,8 @@ from keeper.chain.client import ChainClient
 from keeper.errors import ConfigError, RpcError, TransactionError
 from keeper.execution.fees import FeePolicy
 from keeper.execution.inventory import InventoryExecutor
-from keeper.execution.nonces import NonceManager
+from keeper.execution.journal import Journal
+from keeper.execution.sender import TxSender
 from keeper.execution.signer import Signer
 from keeper.monitor import MarketMonitor
 from keeper.protocols.aave_v3.liquidation import is_liquidatable
@@ -101,13 +102,19 @@ class KeeperLoop:
         self.client = client
         self.market = market
         self.signer = Signer(settings.private_key)
-        self.executor = InventoryExecutor(
+        self.journal = Journal(settings.journal_path, chain_id)
+        self.sender = TxSender(
             client,
             self.signer,
-            NonceManager(client, self.signer.address),
+            self.journal,
             FeePolicy(settings.max_fee_gwei, settings.max_priority_fee_gwei),
-            pool=market.pool,
             chain_id=chain_id,
+            stuck_blocks=settings.replace_after_blocks,
+        )
+        self.executor = InventoryExecutor(
+            client,
+            self.sender,
+            pool=market.pool,
             receipt_timeout_s=settings.receipt_timeout_s,
             dry_run=settings.dry_run,
         )
@@ -122,6 +129,8 @@ class KeeperLoop:
     async def run(self, stop: asyncio.Event) -> None:
         """Loop until ``stop`` is set; blocks that arrive mid-cycle coalesce to the newest."""
         self._base_unit = await read_base_currency_unit(self.client, self.market)
+        if not self.settings.dry_run:
+            await self.sender.reconcile(timeout_s=self.settings.receipt_timeout_s)
         log.info(
             "keeper_started",
             keeper=self.signer.address,
@@ -309,7 +318,11 @@ async def run_keeper(
     """Connect and run the loop until ``stop`` is set."""
     client, chain_id, market = await connect(settings)
     try:
-        await KeeperLoop(settings, client, chain_id, market, on_block).run(stop)
+        loop = KeeperLoop(settings, client, chain_id, market, on_block)
+        try:
+            await loop.run(stop)
+        finally:
+            loop.journal.close()
     finally:
         await client.close()
 

@@ -87,6 +87,13 @@ class Settings(BaseSettings):
     oracle_heartbeat_s: int = Field(
         default=3600, ge=1, description="a feed not updated for this long is reported stale"
     )
+    journal_path: str = Field(
+        default="keeper-journal.sqlite",
+        description="SQLite write-ahead journal of every signed transaction (keep it on a volume)",
+    )
+    replace_after_blocks: int = Field(
+        default=2, ge=1, description="replace a transaction not mined after this many blocks"
+    )
     failed_plan_cooldown_blocks: int = Field(
         default=20, ge=0, description="blocks to leave an account alone after a failed simulation"
     )

@@ -40,12 +40,51 @@ class FeePolicy:
         self.max_tip = gwei_to_wei(max_priority_fee_gwei)
 
     async def quote(self, client: ChainClient) -> Fees:
-        """Fees for a transaction to be included in the next block or two."""
-        block = await client.get_block("latest")
-        base_fee = int(block.get("baseFeePerGas", "0x0"), 16)
-        tip = min(await client.max_priority_fee(), self.max_tip)
+        """Fees for a transaction to be included in the next block or two, within the caps."""
+        base_fee, tip = await self._base_and_tip(client)
         if base_fee + tip > self.max_fee:
             raise GasCeilingError(
                 f"base fee {base_fee} wei + tip exceeds max_fee_gwei ({self.max_fee} wei)"
             )
         return Fees(min(2 * base_fee + tip, self.max_fee), tip)
+
+    async def quote_uncapped(self, client: ChainClient) -> Fees:
+        """2 x base fee + tip, before the max-fee cap (a replacement caps it itself)."""
+        base_fee, tip = await self._base_and_tip(client)
+        return Fees(2 * base_fee + tip, tip)
+
+    async def _base_and_tip(self, client: ChainClient) -> tuple[int, int]:
+        block = await client.get_block("latest")
+        base_fee = int(block.get("baseFeePerGas", "0x0"), 16)
+        return base_fee, min(await client.max_priority_fee(), self.max_tip)
+
+
+# geth's txpool refuses a replacement unless both fee fields rise by at least 10%; we bump by
+# 12.5% (the minimum most clients and relays accept), rounding up.
+BUMP_NUM, BUMP_DEN = 1125, 1000
+
+
+def bumped(old: Fees, quote: Fees, cap_max_fee: int, cap_tip: int) -> Fees | None:
+    """Fees for a replacement at the same nonce, or None if the caps forbid one.
+
+    Each field is the larger of (old x 1.125, rounded up) and the current quote, then capped;
+    a replacement that cannot raise both fields by the full 12.5% would be refused by the
+    node, so None is returned instead of a doomed transaction.
+    """
+    tip = max(
+        -(-old.max_priority_fee_per_gas * BUMP_NUM // BUMP_DEN), quote.max_priority_fee_per_gas
+    )
+    fee = max(-(-old.max_fee_per_gas * BUMP_NUM // BUMP_DEN), quote.max_fee_per_gas)
+    tip, fee = min(tip, cap_tip), min(fee, cap_max_fee)
+    tip = min(tip, fee)
+    if not is_valid_replacement(old, Fees(fee, tip)):
+        return None
+    return Fees(fee, tip)
+
+
+def is_valid_replacement(old: Fees, new: Fees) -> bool:
+    """True if ``new`` raises both fee caps by at least 12.5% over ``old``."""
+    return (
+        new.max_fee_per_gas * BUMP_DEN >= old.max_fee_per_gas * BUMP_NUM
+        and new.max_priority_fee_per_gas * BUMP_DEN >= old.max_priority_fee_per_gas * BUMP_NUM
+    )

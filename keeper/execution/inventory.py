@@ -23,9 +23,7 @@ from keeper.protocols.aave_v3.market import ERC20, POOL
 
 if TYPE_CHECKING:
     from keeper.chain.client import ChainClient
-    from keeper.execution.fees import FeePolicy
-    from keeper.execution.nonces import NonceManager
-    from keeper.execution.signer import Signer
+    from keeper.execution.sender import TxSender
     from keeper.strategy.plan import LiquidationPlan
 
 log = structlog.get_logger(__name__)
@@ -56,21 +54,16 @@ class InventoryExecutor:
     def __init__(
         self,
         client: ChainClient,
-        signer: Signer,
-        nonces: NonceManager,
-        fees: FeePolicy,
+        sender: TxSender,
         *,
         pool: str,
-        chain_id: int,
         receipt_timeout_s: float,
         dry_run: bool,
     ) -> None:
         self.client = client
-        self.signer = signer
-        self.nonces = nonces
-        self.fees = fees
+        self.sender = sender
+        self.signer = sender.signer
         self.pool = pool
-        self.chain_id = chain_id
         self.receipt_timeout_s = receipt_timeout_s
         self.dry_run = dry_run
 
@@ -250,34 +243,20 @@ class InventoryExecutor:
         if receipt is None or int(receipt["status"], 16) != 1:
             raise TransactionError(f"approve({amount}) on {token} did not succeed")
 
-    async def _send(self, to: str, data: str, gas_limit: int) -> tuple[str, dict[str, Any] | None]:
-        fees = await self.fees.quote(self.client)
-        async with self.nonces.lock:
-            nonce = await self.nonces.take()
-            tx = {
-                "type": 2,
-                "chainId": self.chain_id,
-                "nonce": nonce,
-                "to": to,
-                "data": data,
-                "value": 0,
-                "gas": gas_limit,
-                "maxFeePerGas": fees.max_fee_per_gas,
-                "maxPriorityFeePerGas": fees.max_priority_fee_per_gas,
-            }
-            raw, tx_hash = self.signer.sign(tx)
-            try:
-                await self.client.send_raw_transaction(raw)
-            except TransientRpcError:
-                # The node may or may not have it: keep the nonce used and look for the receipt.
-                log.warning("send_unconfirmed", tx_hash=tx_hash, nonce=nonce)
-            except RpcError as exc:
-                self.nonces.release(nonce)
-                if "nonce" in str(exc).lower():
-                    await self.nonces.resync()
-                raise TransactionError(f"send of nonce {nonce} refused: {exc}") from None
-        receipt = await self.client.wait_for_receipt(tx_hash, timeout_s=self.receipt_timeout_s)
-        return tx_hash, receipt
+    async def _send(
+        self,
+        to: str,
+        data: str,
+        gas_limit: int,
+        purpose: str = "liquidation",
+        meta: dict[str, Any] | None = None,
+    ) -> tuple[str, dict[str, Any] | None]:
+        """Send through the journaled sender and wait for the nonce to settle."""
+        sent = await self.sender.send(to, data, gas_limit, purpose=purpose, meta=meta)
+        settled = await self.sender.settle(sent, timeout_s=self.receipt_timeout_s)
+        if settled.status == "dropped":
+            raise TransactionError(f"nonce {sent.nonce}: {settled.note}")
+        return settled.tx_hash or sent.hashes[-1], settled.receipt
 
     def _liquidation_amounts(
         self, receipt: dict[str, Any], plan: LiquidationPlan

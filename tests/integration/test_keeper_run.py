@@ -39,7 +39,7 @@ async def _debt_and_collateral_tokens(client, devnet, account, block="latest"):
     return out
 
 
-def _keeper_env(devnet) -> dict[str, str]:
+def _keeper_env(devnet, journal) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KEEPER_")}
     env.update(
         {
@@ -49,6 +49,7 @@ def _keeper_env(devnet) -> dict[str, str]:
             "KEEPER_CHAIN_ID": str(CHAIN_ID),
             "KEEPER_POLL_INTERVAL_S": "0.1",
             "KEEPER_MIN_PROFIT_USD": "1",
+            "KEEPER_JOURNAL_PATH": str(journal),
         }
     )
     if "KEEPER_NODE_MODULES" in os.environ:
@@ -57,7 +58,7 @@ def _keeper_env(devnet) -> dict[str, str]:
 
 
 @pytest.mark.asyncio
-async def test_keeper_run_subprocess_liquidates_every_liquidatable_account(devnet):
+async def test_keeper_run_subprocess_liquidates_every_liquidatable_account(devnet, tmp_path):
     """`keeper run` as a process: after a WETH -30% shock every account that became
     liquidatable is liquidated (its debt fell), the keeper's collateral balance rose, no healthy
     account was touched, and SIGTERM stops the keeper with exit 0 and JSON log lines.
@@ -65,7 +66,7 @@ async def test_keeper_run_subprocess_liquidates_every_liquidatable_account(devne
     async with ChainClient(devnet.url) as client:
         proc = subprocess.Popen(
             [sys.executable, "-m", "keeper", "run", "--log-format", "json"],
-            env=_keeper_env(devnet),
+            env=_keeper_env(devnet, tmp_path / "journal.sqlite"),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -131,7 +132,7 @@ async def test_keeper_run_subprocess_liquidates_every_liquidatable_account(devne
 
 
 @pytest.mark.asyncio
-async def test_keeper_in_process_amounts_match_the_pool(devnet):
+async def test_keeper_in_process_amounts_match_the_pool(devnet, tmp_path):
     """In process: where the close factor bounds the amount, each liquidation repays exactly the
     planned debt and yields exactly the planned collateral (the pure v3.0 rules agree with the
     Pool to the unit); where the collateral bounds it, the keeper never repays more nor receives
@@ -141,6 +142,7 @@ async def test_keeper_in_process_amounts_match_the_pool(devnet):
         rpc_url=devnet.url,
         pool_addresses_provider=devnet.world.market.pool_addresses_provider,
         private_key=KEEPER_KEY,
+        journal_path=str(tmp_path / "journal.sqlite"),
         poll_interval_s=0.05,
     )
     reports: list[BlockReport] = []
@@ -186,7 +188,7 @@ async def test_keeper_in_process_amounts_match_the_pool(devnet):
 
 
 @pytest.mark.asyncio
-async def test_dry_run_simulates_but_never_sends(devnet):
+async def test_dry_run_simulates_but_never_sends(devnet, tmp_path):
     """With dry_run the keeper plans and simulates every liquidation but sends no transaction:
     the keeper's nonce stays put and the Pool sees no liquidation.
     """
@@ -194,6 +196,7 @@ async def test_dry_run_simulates_but_never_sends(devnet):
         rpc_url=devnet.url,
         pool_addresses_provider=devnet.world.market.pool_addresses_provider,
         private_key=KEEPER_KEY,
+        journal_path=str(tmp_path / "journal.sqlite"),
         poll_interval_s=0.05,
         dry_run=True,
         min_profit_usd=1,
@@ -221,7 +224,7 @@ async def test_dry_run_simulates_but_never_sends(devnet):
 
 
 @pytest.mark.asyncio
-async def test_keeper_over_websocket_reacts_to_new_heads(devnet):
+async def test_keeper_over_websocket_reacts_to_new_heads(devnet, tmp_path):
     """With a ws:// URL every request goes over one WebSocket and new heads arrive by
     subscription: with a 30 s poll interval the keeper still liquidates right after a shock.
     """
@@ -230,6 +233,7 @@ async def test_keeper_over_websocket_reacts_to_new_heads(devnet):
         rpc_url=ws_url,
         pool_addresses_provider=devnet.world.market.pool_addresses_provider,
         private_key=KEEPER_KEY,
+        journal_path=str(tmp_path / "journal.sqlite"),
         poll_interval_s=30,
         min_profit_usd=1,
     )

@@ -1,0 +1,200 @@
+"""The write-ahead journal of every transaction the keeper signs (SQLite, WAL mode).
+
+A transaction is written here, raw bytes included, *before* it is broadcast, and every change of
+its fate after. After a crash the journal says exactly which nonces are in flight and with which
+signed bytes, so the keeper never signs a second transaction for a nonce it may already have
+used, and never leaves a gap.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+Status = Literal["signed", "broadcast", "mined", "reverted", "replaced", "lost", "dropped"]
+OPEN: tuple[Status, ...] = ("signed", "broadcast")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS txs (
+    tx_hash     TEXT PRIMARY KEY,
+    chain_id    INTEGER NOT NULL,
+    sender      TEXT NOT NULL,
+    nonce       INTEGER NOT NULL,
+    raw         BLOB NOT NULL,
+    to_address  TEXT NOT NULL,
+    data        TEXT NOT NULL,
+    gas_limit   INTEGER NOT NULL,
+    max_fee     INTEGER NOT NULL,
+    tip         INTEGER NOT NULL,
+    purpose     TEXT NOT NULL,
+    meta        TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    block       INTEGER,
+    note        TEXT,
+    created_at  REAL NOT NULL,
+    updated_at  REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS txs_nonce ON txs (chain_id, sender, nonce);
+"""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One signed transaction as journaled."""
+
+    tx_hash: str
+    sender: str
+    nonce: int
+    raw: bytes
+    to: str
+    data: str
+    gas_limit: int
+    max_fee: int
+    tip: int
+    purpose: str
+    meta: dict[str, Any]
+    status: Status
+    block: int | None
+    note: str | None
+
+
+class Journal:
+    """Durable record of signed transactions; every write is committed before it returns."""
+
+    def __init__(self, path: Path | str, chain_id: int) -> None:
+        self.path = str(path)
+        self.chain_id = chain_id
+        self._db = sqlite3.connect(self.path, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")  # durable before broadcast, not just fast
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        """Close the database."""
+        self._db.close()
+
+    def record_signed(
+        self,
+        *,
+        tx_hash: str,
+        sender: str,
+        nonce: int,
+        raw: bytes,
+        to: str,
+        data: str,
+        gas_limit: int,
+        max_fee: int,
+        tip: int,
+        purpose: str,
+        meta: dict[str, Any],
+    ) -> None:
+        """Write a signed transaction before it is broadcast."""
+        now = time.time()
+        self._db.execute(
+            "INSERT INTO txs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                tx_hash,
+                self.chain_id,
+                sender,
+                nonce,
+                raw,
+                to,
+                data,
+                gas_limit,
+                max_fee,
+                tip,
+                purpose,
+                json.dumps(meta, default=str),
+                "signed",
+                None,
+                None,
+                now,
+                now,
+            ),
+        )
+
+    def mark(
+        self, tx_hash: str, status: Status, *, block: int | None = None, note: str | None = None
+    ) -> None:
+        """Record a transaction's new fate."""
+        self._db.execute(
+            "UPDATE txs SET status=?, block=COALESCE(?, block), note=COALESCE(?, note), "
+            "updated_at=? WHERE tx_hash=?",
+            (status, block, note, time.time(), tx_hash),
+        )
+
+    def open_entries(self, sender: str) -> list[Entry]:
+        """Transactions whose fate is not known yet, oldest nonce first."""
+        rows = self._db.execute(
+            "SELECT * FROM txs WHERE chain_id=? AND sender=? "
+            "AND status IN ('signed','broadcast') ORDER BY nonce, created_at",
+            (self.chain_id, sender),
+        ).fetchall()
+        return [_entry(r) for r in rows]
+
+    def at_nonce(self, sender: str, nonce: int) -> list[Entry]:
+        """Every attempt at one nonce, oldest first."""
+        rows = self._db.execute(
+            "SELECT * FROM txs WHERE chain_id=? AND sender=? AND nonce=? ORDER BY created_at",
+            (self.chain_id, sender, nonce),
+        ).fetchall()
+        return [_entry(r) for r in rows]
+
+    def highest_nonce(self, sender: str) -> int | None:
+        """The highest nonce ever signed for ``sender``."""
+        row = self._db.execute(
+            "SELECT MAX(nonce) FROM txs WHERE chain_id=? AND sender=?", (self.chain_id, sender)
+        ).fetchone()
+        return None if row is None or row[0] is None else int(row[0])
+
+    def entries(self, sender: str) -> list[Entry]:
+        """Everything journaled for ``sender``, in signing order."""
+        rows = self._db.execute(
+            "SELECT * FROM txs WHERE chain_id=? AND sender=? ORDER BY nonce, created_at",
+            (self.chain_id, sender),
+        ).fetchall()
+        return [_entry(r) for r in rows]
+
+
+def _entry(row: tuple[Any, ...]) -> Entry:
+    (
+        tx_hash,
+        _chain_id,
+        sender,
+        nonce,
+        raw,
+        to,
+        data,
+        gas_limit,
+        max_fee,
+        tip,
+        purpose,
+        meta,
+        status,
+        block,
+        note,
+        _c,
+        _u,
+    ) = row
+    return Entry(
+        tx_hash,
+        sender,
+        nonce,
+        bytes(raw),
+        to,
+        data,
+        gas_limit,
+        max_fee,
+        tip,
+        purpose,
+        json.loads(meta),
+        status,
+        block,
+        note,
+    )

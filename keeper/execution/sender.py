@@ -1,0 +1,314 @@
+"""Signing, broadcasting and tracking transactions: the only code that uses the key.
+
+Every transaction is journaled before broadcast. Broadcast errors are resolved by looking up our
+own hash ("already known" and "nonce too low" often mean the transaction is already in), never by
+a blind resend with a new nonce. While a transaction waits, each new block is checked: once it
+has waited ``stuck_blocks`` blocks, or the base fee has risen above its max fee, it is replaced at
+the same nonce with both fee caps raised by at least 12.5%, up to the configured caps. Whichever
+attempt is mined settles the nonce; the others are journaled as replaced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+import structlog
+
+from keeper.errors import (
+    NonceTooLowError,
+    RpcError,
+    TransactionError,
+    TransientRpcError,
+    UnderpricedError,
+)
+from keeper.execution.fees import Fees, bumped
+from keeper.execution.nonces import NonceManager
+
+if TYPE_CHECKING:
+    from keeper.chain.client import ChainClient
+    from keeper.execution.fees import FeePolicy
+    from keeper.execution.journal import Entry, Journal
+    from keeper.execution.signer import Signer
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class Sent:
+    """A nonce in flight and every attempt at it (latest last)."""
+
+    nonce: int
+    to: str
+    data: str
+    gas_limit: int
+    purpose: str
+    meta: dict[str, Any]
+    hashes: list[str] = field(default_factory=list)
+    fees: list[Fees] = field(default_factory=list)
+    sent_at_block: int = 0
+
+
+@dataclass
+class Settled:
+    """How a nonce ended."""
+
+    status: Literal["mined", "reverted", "dropped", "timeout"]
+    tx_hash: str | None
+    receipt: dict[str, Any] | None
+    replacements: int = 0
+    note: str = ""
+
+
+def _classify_send_error(exc: RpcError) -> str:
+    text = str(exc).lower()
+    if "already known" in text or "known transaction" in text or "already imported" in text:
+        return "known"
+    if "nonce too low" in text or "nonce is too low" in text or "oldnonce" in text:
+        return "nonce_low"
+    if "underpriced" in text or "fee too low" in text or "replacement" in text:
+        return "underpriced"
+    return "other"
+
+
+class TxSender:
+    """One key's transactions: sign, journal, broadcast, track, replace, settle."""
+
+    def __init__(
+        self,
+        client: ChainClient,
+        signer: Signer,
+        journal: Journal,
+        fees: FeePolicy,
+        *,
+        chain_id: int,
+        stuck_blocks: int = 2,
+        poll_s: float = 0.25,
+    ) -> None:
+        self.client = client
+        self.signer = signer
+        self.journal = journal
+        self.fees = fees
+        self.chain_id = chain_id
+        self.stuck_blocks = stuck_blocks
+        self.poll_s = poll_s
+        self.nonces = NonceManager(client, signer.address)
+
+    # -- start-up ------------------------------------------------------------------------------
+
+    async def reconcile(self, *, timeout_s: float = 120.0) -> list[Settled]:
+        """Settle what the journal holds open (after a crash), then align the nonce counter.
+
+        Open nonces whose attempts are still unknown to the chain are re-broadcast with the exact
+        bytes already signed (the same transaction, so never a double send) and tracked to an end.
+        """
+        settled: list[Settled] = []
+        by_nonce: dict[int, list[Entry]] = {}
+        for entry in self.journal.open_entries(self.signer.address):
+            by_nonce.setdefault(entry.nonce, []).append(entry)
+        for nonce, entries in sorted(by_nonce.items()):
+            every = self.journal.at_nonce(self.signer.address, nonce)
+            last = every[-1]
+            sent = Sent(
+                nonce,
+                last.to,
+                last.data,
+                last.gas_limit,
+                last.purpose,
+                last.meta,
+                [e.tx_hash for e in every],
+                [Fees(e.max_fee, e.tip) for e in every],
+            )
+            receipt_hash = await self._find_receipt(sent)
+            if receipt_hash is None and await self._nonce_used(nonce) is False:
+                for entry in entries:
+                    if entry.tx_hash == last.tx_hash:
+                        await self._broadcast_raw(entry.raw, entry.tx_hash, nonce)
+            sent.sent_at_block = await self.client.block_number()
+            settled.append(await self.settle(sent, timeout_s=timeout_s))
+        await self.nonces.resync()
+        highest = self.journal.highest_nonce(self.signer.address)
+        if highest is not None and not self.journal.open_entries(self.signer.address):
+            pending = await self.client.get_transaction_count(self.signer.address, "pending")
+            if pending <= highest:
+                log.warning("journal_ahead_of_node", journal_nonce=highest, node_nonce=pending)
+        if settled:
+            log.info(
+                "journal_reconciled", nonces=len(settled), outcomes=[s.status for s in settled]
+            )
+        return settled
+
+    # -- sending -------------------------------------------------------------------------------
+
+    async def send(
+        self,
+        to: str,
+        data: str,
+        gas_limit: int,
+        *,
+        purpose: str,
+        meta: dict[str, Any] | None = None,
+    ) -> Sent:
+        """Sign, journal and broadcast a new transaction at the next nonce."""
+        fees = await self.fees.quote(self.client)
+        block = await self.client.block_number()
+        async with self.nonces.lock:
+            nonce = await self.nonces.take()
+            sent = Sent(nonce, to, data, gas_limit, purpose, meta or {}, sent_at_block=block)
+            try:
+                await self._attempt(sent, fees)
+            except TransactionError:
+                if (
+                    not sent.hashes
+                    or self.journal.at_nonce(self.signer.address, nonce)[-1].status == "dropped"
+                ):
+                    self.nonces.release(nonce)
+                raise
+        return sent
+
+    async def _attempt(self, sent: Sent, fees: Fees) -> str:
+        tx = {
+            "type": 2,
+            "chainId": self.chain_id,
+            "nonce": sent.nonce,
+            "to": sent.to,
+            "data": sent.data,
+            "value": 0,
+            "gas": sent.gas_limit,
+            "maxFeePerGas": fees.max_fee_per_gas,
+            "maxPriorityFeePerGas": fees.max_priority_fee_per_gas,
+        }
+        raw, tx_hash = self.signer.sign(tx)
+        self.journal.record_signed(
+            tx_hash=tx_hash,
+            sender=self.signer.address,
+            nonce=sent.nonce,
+            raw=raw,
+            to=sent.to,
+            data=sent.data,
+            gas_limit=sent.gas_limit,
+            max_fee=fees.max_fee_per_gas,
+            tip=fees.max_priority_fee_per_gas,
+            purpose=sent.purpose,
+            meta=sent.meta,
+        )
+        sent.hashes.append(tx_hash)
+        sent.fees.append(fees)
+        await self._broadcast_raw(raw, tx_hash, sent.nonce)
+        return tx_hash
+
+    async def _broadcast_raw(self, raw: bytes, tx_hash: str, nonce: int) -> None:
+        try:
+            await self.client.send_raw_transaction(raw)
+        except TransientRpcError:
+            # The node may or may not have it; tracking will find out by hash.
+            log.warning("broadcast_unconfirmed", tx_hash=tx_hash, nonce=nonce)
+        except RpcError as exc:
+            kind = _classify_send_error(exc)
+            if kind == "known":
+                pass
+            elif kind == "nonce_low":
+                if await self.client.get_receipt(tx_hash) is None:
+                    self.journal.mark(tx_hash, "dropped", note=str(exc))
+                    await self.nonces.resync()
+                    raise NonceTooLowError(f"nonce {nonce} already used: {exc}") from None
+            elif kind == "underpriced":
+                self.journal.mark(tx_hash, "dropped", note=str(exc))
+                raise UnderpricedError(f"nonce {nonce}: {exc}") from None
+            else:
+                self.journal.mark(tx_hash, "dropped", note=str(exc))
+                raise TransactionError(f"broadcast of nonce {nonce} refused: {exc}") from None
+        self.journal.mark(tx_hash, "broadcast")
+
+    # -- tracking ------------------------------------------------------------------------------
+
+    async def _find_receipt(self, sent: Sent) -> str | None:
+        for tx_hash in reversed(sent.hashes):
+            if await self.client.get_receipt(tx_hash) is not None:
+                return tx_hash
+        return None
+
+    async def _nonce_used(self, nonce: int) -> bool:
+        return await self.client.get_transaction_count(self.signer.address, "latest") > nonce
+
+    async def settle(self, sent: Sent, *, timeout_s: float) -> Settled:
+        """Wait for one attempt at ``sent.nonce`` to be mined, replacing it while it is stuck."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        last_attempt_block = sent.sent_at_block
+        delay = min(0.005, self.poll_s)
+        while True:
+            outcome = await self._look(sent)
+            if outcome is not None:
+                return outcome
+            if loop.time() >= deadline:
+                return Settled(
+                    "timeout",
+                    sent.hashes[-1],
+                    None,
+                    len(sent.hashes) - 1,
+                    "still pending; the journal keeps it for the next start",
+                )
+            head = await self.client.get_block("latest")
+            number = int(head["number"], 16)
+            stuck = number - last_attempt_block >= self.stuck_blocks
+            priced_out = int(head.get("baseFeePerGas", "0x0"), 16) > sent.fees[-1].max_fee_per_gas
+            if (stuck or priced_out) and await self._replace(sent):
+                last_attempt_block = number
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.poll_s)
+
+    async def _look(self, sent: Sent) -> Settled | None:
+        """The nonce's end if it has one: an attempt mined, or the nonce taken by another tx."""
+        for tx_hash in reversed(sent.hashes):
+            receipt = await self.client.get_receipt(tx_hash)
+            if receipt is not None:
+                return self._finish(sent, tx_hash, receipt)
+        if not await self._nonce_used(sent.nonce):
+            return None
+        # Mined between our two looks? Check once more before calling it dropped.
+        for tx_hash in reversed(sent.hashes):
+            receipt = await self.client.get_receipt(tx_hash)
+            if receipt is not None:
+                return self._finish(sent, tx_hash, receipt)
+        for tx_hash in sent.hashes:
+            self.journal.mark(tx_hash, "dropped", note="nonce used by another transaction")
+        return Settled(
+            "dropped",
+            None,
+            None,
+            len(sent.hashes) - 1,
+            "nonce used by a transaction not in the journal",
+        )
+
+    async def _replace(self, sent: Sent) -> bool:
+        quote = await self.fees.quote_uncapped(self.client)
+        new = bumped(sent.fees[-1], quote, self.fees.max_fee, self.fees.max_tip)
+        if new is None:
+            return False
+        try:
+            tx_hash = await self._attempt(sent, new)
+        except UnderpricedError as exc:
+            log.warning("replacement_refused", nonce=sent.nonce, error=str(exc))
+            return False
+        except NonceTooLowError:
+            return False  # the nonce got mined meanwhile; the next look settles it
+        log.info(
+            "transaction_replaced",
+            nonce=sent.nonce,
+            tx_hash=tx_hash,
+            max_fee=new.max_fee_per_gas,
+            tip=new.max_priority_fee_per_gas,
+            attempt=len(sent.hashes),
+        )
+        return True
+
+    def _finish(self, sent: Sent, tx_hash: str, receipt: dict[str, Any]) -> Settled:
+        ok = int(receipt.get("status", "0x0"), 16) == 1
+        block = int(receipt["blockNumber"], 16)
+        self.journal.mark(tx_hash, "mined" if ok else "reverted", block=block)
+        for other in sent.hashes:
+            if other != tx_hash:
+                self.journal.mark(other, "replaced", note=f"nonce settled by {tx_hash}")
+        return Settled("mined" if ok else "reverted", tx_hash, receipt, len(sent.hashes) - 1)
