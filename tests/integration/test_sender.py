@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+from decimal import Decimal
 
 import pytest
 from pydantic import SecretStr
@@ -27,7 +28,7 @@ async def _sender(client: ChainClient, journal_path, max_fee_gwei: int = 500) ->
         client,
         Signer(SecretStr(KEEPER_KEY)),
         Journal(journal_path, chain_id),
-        FeePolicy(max_fee_gwei, 5),
+        FeePolicy(Decimal(max_fee_gwei), Decimal(5)),
         chain_id=chain_id,
         stuck_blocks=2,
         poll_s=0.05,

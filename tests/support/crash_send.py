@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from decimal import Decimal
 
 from pydantic import SecretStr
 
@@ -26,7 +27,7 @@ async def main(url: str, key: str, journal: str, token: str, spender: str, when:
         client,
         Signer(SecretStr(key)),
         Journal(journal, await client.chain_id()),
-        FeePolicy(500, 5),
+        FeePolicy(Decimal(500), Decimal(5)),
         chain_id=await client.chain_id(),
     )
     if when == "before":
