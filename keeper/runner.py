@@ -33,6 +33,12 @@ from keeper.protocols.aave_v3.reads import (
     read_user_reserves,
 )
 from keeper.risk.display import format_base, format_wad
+from keeper.strategy.gas import (
+    APPROVE_GAS_ESTIMATE,
+    LIQUIDATION_GAS_ESTIMATE,
+    GasPricing,
+    net_after_gas,
+)
 from keeper.strategy.pair import EModeTerms, choose_liquidation
 from keeper.strategy.plan import LiquidationPlan, Skip
 
@@ -43,6 +49,7 @@ if TYPE_CHECKING:
     from keeper.settings import Settings
 
 log = structlog.get_logger(__name__)
+WRAPPED_NATIVE_SYMBOLS = {"WETH", "WMATIC", "WPOL", "WAVAX", "WBNB", "WXDAI", "WMNT", "WS", "WFTM"}
 
 
 @dataclass
@@ -217,13 +224,15 @@ class KeeperLoop:
             return report
         reserves = {r.asset: r for r in await read_reserves(self.client, self.market, head)}
         prices = dict(self.monitor.tracker.prices)  # read at this block by the tracker
+        base_fee, tip = await self.sender.fees.base_and_tip(self.client)
+        pricing = GasPricing(base_fee + tip, prices[self._native_asset(reserves)])
         for account in candidates:
             if stop.is_set():
                 break
             if self._cooldown.get(account.account, 0) > head:
                 report.skips.append(Skip(account.account, "cooling down after a failed simulation"))
                 continue
-            result = await self._plan(account, head, reserves, prices)
+            result = await self._plan(account, head, reserves, prices, pricing)
             if isinstance(result, Skip):
                 report.skips.append(result)
                 log.info(
@@ -235,7 +244,7 @@ class KeeperLoop:
                 )
                 continue
             report.plans += 1
-            outcome = await self._execute(result, reserves)
+            outcome = await self._execute(result, reserves, pricing)
             if outcome is not None:
                 report.outcomes.append(outcome)
             if outcome is None or outcome.status in ("simulation_failed", "reverted"):
@@ -250,6 +259,7 @@ class KeeperLoop:
         head: int,
         reserves: dict[str, ReserveInfo],
         prices: dict[str, int],
+        pricing: GasPricing,
     ) -> LiquidationPlan | Skip:
         assets = list(reserves)
         positions = await read_user_reserves(
@@ -265,19 +275,46 @@ class KeeperLoop:
             reserves=reserves,
             prices=prices,
             inventory=inventory,
-            min_profit_base=int(self.settings.min_profit_usd * self._base_unit),
+            min_profit_base=self._min_profit_base(),
+            gas_cost_base=pricing.cost_base(LIQUIDATION_GAS_ESTIMATE + APPROVE_GAS_ESTIMATE),
             emode=None
             if emode is None
             else EModeTerms(emode.category, emode.liquidation_bonus, emode.price_source),
             reserve_emode=None if emode is None else emode.reserve_categories,
         )
 
+    def _min_profit_base(self) -> int:
+        return int(self.settings.min_profit_usd * self._base_unit)
+
+    def _native_asset(self, reserves: dict[str, ReserveInfo]) -> str:
+        """The reserve that prices the native token (gas): configured, or the wrapped native."""
+        wanted = self.settings.native_price_asset
+        if wanted is not None:
+            if wanted not in reserves:
+                raise ConfigError(f"native_price_asset: {wanted} is not a reserve of this market")
+            return wanted
+        for asset, info in reserves.items():
+            if info.symbol.upper() in WRAPPED_NATIVE_SYMBOLS:
+                return asset
+        raise ConfigError(
+            "native_price_asset: no wrapped-native reserve found; set native_price_asset to the "
+            "reserve whose price is the chain's native token price"
+        )
+
     async def _execute(
-        self, plan: LiquidationPlan, reserves: dict[str, ReserveInfo]
+        self, plan: LiquidationPlan, reserves: dict[str, ReserveInfo], pricing: GasPricing
     ) -> Outcome | None:
         coll, debt = reserves[plan.collateral_asset], reserves[plan.debt_asset]
+        minimum = self._min_profit_base()
+
+        def guard(gas: int) -> str | None:
+            net = net_after_gas(plan.gross_profit_base, gas, pricing)
+            if net < minimum:
+                return f"profit after simulated gas ({gas}) is {net}, below minimum {minimum}"
+            return None
+
         try:
-            outcome = await self.executor.execute(plan)
+            outcome = await self.executor.execute(plan, guard)
         except TransactionError as exc:
             log.error(  # noqa: TRY400 - the attempt line, not a traceback
                 "liquidation_attempt",

@@ -87,6 +87,10 @@ class Settings(BaseSettings):
     oracle_heartbeat_s: int = Field(
         default=3600, ge=1, description="a feed not updated for this long is reported stale"
     )
+    native_price_asset: Address | None = Field(
+        default=None,
+        description="reserve whose price prices the chain's native token (default: WETH-like)",
+    )
     journal_path: str = Field(
         default="keeper-journal.sqlite",
         description="SQLite write-ahead journal of every signed transaction (keep it on a volume)",

@@ -41,7 +41,7 @@ class FeePolicy:
 
     async def quote(self, client: ChainClient) -> Fees:
         """Fees for a transaction to be included in the next block or two, within the caps."""
-        base_fee, tip = await self._base_and_tip(client)
+        base_fee, tip = await self.base_and_tip(client)
         if base_fee + tip > self.max_fee:
             raise GasCeilingError(
                 f"base fee {base_fee} wei + tip exceeds max_fee_gwei ({self.max_fee} wei)"
@@ -50,10 +50,11 @@ class FeePolicy:
 
     async def quote_uncapped(self, client: ChainClient) -> Fees:
         """2 x base fee + tip, before the max-fee cap (a replacement caps it itself)."""
-        base_fee, tip = await self._base_and_tip(client)
+        base_fee, tip = await self.base_and_tip(client)
         return Fees(2 * base_fee + tip, tip)
 
-    async def _base_and_tip(self, client: ChainClient) -> tuple[int, int]:
+    async def base_and_tip(self, client: ChainClient) -> tuple[int, int]:
+        """The latest base fee and the tip we would pay (node's suggestion within the cap)."""
         block = await client.get_block("latest")
         base_fee = int(block.get("baseFeePerGas", "0x0"), 16)
         return base_fee, min(await client.max_priority_fee(), self.max_tip)

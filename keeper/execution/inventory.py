@@ -22,6 +22,8 @@ from keeper.execution.outcome import Outcome
 from keeper.protocols.aave_v3.market import ERC20, POOL
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from keeper.chain.client import ChainClient
     from keeper.execution.sender import TxSender
     from keeper.strategy.plan import LiquidationPlan
@@ -67,8 +69,14 @@ class InventoryExecutor:
         self.receipt_timeout_s = receipt_timeout_s
         self.dry_run = dry_run
 
-    async def execute(self, plan: LiquidationPlan) -> Outcome:
-        """Run one plan to a final outcome; never raises for an on-chain failure."""
+    async def execute(
+        self, plan: LiquidationPlan, guard: Callable[[int], str | None] | None = None
+    ) -> Outcome:
+        """Run one plan to a final outcome; never raises for an on-chain failure.
+
+        ``guard`` gets the simulated gas of everything this plan would send and returns a reason
+        to refuse (the profit after that gas is too low), or None to go ahead.
+        """
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         calldata = POOL.encode(
@@ -92,6 +100,10 @@ class InventoryExecutor:
             return await self._execute_without_bundle_simulation(plan, calldata, allowance, timings)
         if isinstance(simulation, str):
             return Outcome("simulation_failed", plan, reason=simulation, timings_ms=timings)
+        total_gas, liquidation_gas = simulation
+        refusal = guard(total_gas) if guard is not None else None
+        if refusal is not None:
+            return Outcome("not_sent", plan, reason=refusal, timings_ms=timings)
         if self.dry_run:
             return Outcome("dry_run", plan, reason="simulation ok; not sent", timings_ms=timings)
 
@@ -99,7 +111,7 @@ class InventoryExecutor:
         if allowance != plan.debt_to_cover:
             await self._approve(plan.debt_asset, plan.debt_to_cover, reset_first=allowance != 0)
         timings["approve"] = _ms(t0)
-        gas_limit = simulation * SIM_GAS_PAD_NUM // SIM_GAS_PAD_DEN + SIM_GAS_PAD_ADD
+        gas_limit = liquidation_gas * SIM_GAS_PAD_NUM // SIM_GAS_PAD_DEN + SIM_GAS_PAD_ADD
         return await self._send_liquidation(plan, calldata, gas_limit, timings)
 
     async def _execute_without_bundle_simulation(
@@ -180,11 +192,11 @@ class InventoryExecutor:
             timings_ms=timings,
         )
 
-    async def _simulate_bundle(self, bundle: list[tuple[str, str]]) -> int | str | None:
+    async def _simulate_bundle(self, bundle: list[tuple[str, str]]) -> tuple[int, int] | str | None:
         """Run the calls in order in a simulated next block (``eth_simulateV1``).
 
-        Returns the last call's gas used on success, the first failure's reason as a string,
-        or None when the node does not offer eth_simulateV1.
+        Returns (gas of all calls, gas of the last call) on success, the first failure's reason
+        as a string, or None when the node does not offer eth_simulateV1.
         """
         calls = [{"from": self.signer.address, "to": to, "data": data} for to, data in bundle]
         try:
@@ -218,7 +230,7 @@ class InventoryExecutor:
                 what = "liquidationCall" if index == len(bundle) - 1 else "approve"
                 detail = error.get("message", "reverted") if isinstance(error, dict) else "reverted"
                 return f"{what} reverted in simulation: {detail} {_revert_reason(call)}".strip()
-        return int(results[-1]["gasUsed"], 16)
+        return sum(int(c["gasUsed"], 16) for c in results), int(results[-1]["gasUsed"], 16)
 
     async def _allowance(self, token: str) -> int:
         raw = await self.client.call(

@@ -6,7 +6,7 @@ returns the most valuable plan, or a Skip naming the reason.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from keeper.protocols.aave_v3.liquidation import (
@@ -43,10 +43,16 @@ def choose_liquidation(
     prices: Mapping[str, int],
     inventory: Mapping[str, int],
     min_profit_base: int,
+    gas_cost_base: int = 0,
     emode: EModeTerms | None = None,
     reserve_emode: Mapping[str, int] | None = None,
 ) -> LiquidationPlan | Skip:
-    """The pair and amount with the highest expected bonus that inventory can pay for."""
+    """The pair and amount with the highest expected profit that inventory can pay for.
+
+    Profit is the collateral's value minus the debt repaid, at oracle prices, minus
+    ``gas_cost_base`` (the estimated gas, in the same base units); below ``min_profit_base``
+    the account is skipped.
+    """
     debts = [p for p in positions if p.debt > 0 and _usable(reserves.get(p.asset))]
     collaterals = [p for p in positions if _seizable(p, reserves.get(p.asset))]
     payable = [d for d in debts if inventory.get(d.asset, 0) > 0]
@@ -83,9 +89,14 @@ def choose_liquidation(
     if not candidates:
         return Skip(account, "collateral dust only: nothing to seize (bad debt)")
     best = max(candidates, key=lambda p: p.expected_profit_base)
-    if best.expected_profit_base < min_profit_base:
-        return Skip(account, f"profit {best.expected_profit_base} below minimum {min_profit_base}")
-    return best
+    net = best.expected_profit_base - gas_cost_base
+    if net < min_profit_base:
+        return Skip(
+            account,
+            f"profit {best.expected_profit_base} minus gas {gas_cost_base} below minimum "
+            f"{min_profit_base}",
+        )
+    return replace(best, expected_profit_base=net, gross_profit_base=best.expected_profit_base)
 
 
 def _seizable(position: UserReserve, reserve: ReserveInfo | None) -> bool:

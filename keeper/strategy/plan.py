@@ -14,12 +14,13 @@ class LiquidationPlan:
     debt_asset: str
     debt_to_cover: int
     expected_collateral: int
-    expected_profit_base: int  # oracle base units (USD x 1e8), before gas
+    expected_profit_base: int  # oracle base units (USD x 1e8), after the estimated gas
     health_factor: int
     block: int
     # True when the account's collateral, not the close factor, bounds the amount: its balance
     # accrues interest until inclusion, so the Pool then gives at least expected_collateral.
     collateral_limited: bool = False
+    gross_profit_base: int = 0  # collateral received minus debt repaid, before gas
 
 
 @dataclass(frozen=True)

@@ -257,3 +257,66 @@ async def test_keeper_over_websocket_reacts_to_new_heads(devnet, tmp_path):
         await asyncio.wait_for(task, 30)
         assert await liquidation_events(client, devnet.world.market.pool, shock.block)
         assert reacted < 10, "a new head must wake the keeper long before the 30 s poll"
+
+
+@pytest.mark.asyncio
+async def test_no_liquidation_is_sent_at_a_loss_when_gas_is_dear(devnet, tmp_path):
+    """The shock lands in a block with a 5,000 gwei base fee: liquidations whose bonus does not
+    pay for their gas are skipped, and every liquidation that is sent nets a profit after the
+    gas it really paid; its gross profit is exactly what the plan predicted.
+    """
+    settings = load_settings(
+        rpc_url=devnet.url,
+        pool_addresses_provider=devnet.world.market.pool_addresses_provider,
+        private_key=KEEPER_KEY,
+        journal_path=str(tmp_path / "journal.sqlite"),
+        poll_interval_s=0.05,
+        min_profit_usd=0,
+        max_fee_gwei=50_000,
+    )
+    reports: list[BlockReport] = []
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_keeper(settings, stop, reports.append))
+    async with ChainClient(devnet.url) as client:
+        while not reports:
+            await asyncio.sleep(0.05)
+        await client.request("anvil_setNextBlockBaseFeePerGas", [hex(5_000 * 10**9)])
+        shock = await shock_price(client, devnet.world.market.pool_addresses_provider, "WETH", -30)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if any(r.block > shock.block and r.plans == 0 for r in reports):
+                break
+            await asyncio.sleep(0.1)
+        stop.set()
+        await asyncio.wait_for(task, 30)
+        outcomes = [o for r in reports for o in r.outcomes if r.block >= shock.block]
+        skips = [s for r in reports for s in r.skips if r.block >= shock.block]
+        assert any("gas" in s.reason for s in skips), "dear gas must make some liquidations skip"
+        assert any(o.status == "liquidated" for o in outcomes), "large ones still pay for gas"
+        prices = await read_prices_at(client, devnet, await client.block_number())
+        decimals = {a.address: a.decimals for a in devnet.world.market.assets.values()}
+        native = prices[devnet.world.asset("WETH").address]
+        for o in outcomes:
+            if o.status != "liquidated":
+                assert o.status == "not_sent" and "gas" in o.reason, o.reason
+                continue
+            gross = (
+                o.collateral_received
+                * prices[o.plan.collateral_asset]
+                // 10 ** decimals[o.plan.collateral_asset]
+                - o.debt_repaid * prices[o.plan.debt_asset] // 10 ** decimals[o.plan.debt_asset]
+            )
+            gas_cost = o.gas_cost_wei * native // 10**18
+            assert gross - gas_cost >= 0, f"a liquidation lost money: {gross} - {gas_cost}"
+            if not o.plan.collateral_limited:
+                assert gross == o.plan.gross_profit_base
+
+
+async def read_prices_at(client, devnet, block):
+    from keeper.protocols.aave_v3.market import resolve_market
+    from keeper.protocols.aave_v3.state_reader import read_prices
+
+    market = await resolve_market(client, devnet.world.market.pool_addresses_provider)
+    return await read_prices(
+        client, market, [a.address for a in devnet.world.market.assets.values()], block
+    )
