@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from keeper.execution.signer import Signer
 
 log = structlog.get_logger(__name__)
+DROP_GRACE_S = 3.0
 
 
 @dataclass
@@ -238,10 +239,19 @@ class TxSender:
         deadline = loop.time() + timeout_s
         last_attempt_block = sent.sent_at_block
         delay = min(0.005, self.poll_s)
+        used_since: float | None = None
         while True:
             outcome = await self._look(sent)
-            if outcome is not None:
+            if isinstance(outcome, Settled):
                 return outcome
+            if outcome == "nonce_used":
+                # A node can count the nonce before it serves the receipt (or one replica of a
+                # load-balanced endpoint lags another): only a lasting absence means "dropped".
+                used_since = used_since if used_since is not None else loop.time()
+                if loop.time() - used_since >= DROP_GRACE_S:
+                    return self._dropped(sent)
+            else:
+                used_since = None
             if loop.time() >= deadline:
                 return Settled(
                     "timeout",
@@ -259,19 +269,19 @@ class TxSender:
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.poll_s)
 
-    async def _look(self, sent: Sent) -> Settled | None:
-        """The nonce's end if it has one: an attempt mined, or the nonce taken by another tx."""
+    async def _look(self, sent: Sent) -> Settled | Literal["nonce_used"] | None:
+        """How the nonce stands: settled, counted without a receipt of ours yet, or pending.
+
+        Returns the Settled end if an attempt is mined, "nonce_used" when the node counts the
+        nonce but serves no receipt of ours (yet), and None while it is simply pending.
+        """
         for tx_hash in reversed(sent.hashes):
             receipt = await self.client.get_receipt(tx_hash)
             if receipt is not None:
                 return self._finish(sent, tx_hash, receipt)
-        if not await self._nonce_used(sent.nonce):
-            return None
-        # Mined between our two looks? Check once more before calling it dropped.
-        for tx_hash in reversed(sent.hashes):
-            receipt = await self.client.get_receipt(tx_hash)
-            if receipt is not None:
-                return self._finish(sent, tx_hash, receipt)
+        return "nonce_used" if await self._nonce_used(sent.nonce) else None
+
+    def _dropped(self, sent: Sent) -> Settled:
         for tx_hash in sent.hashes:
             self.journal.mark(tx_hash, "dropped", note="nonce used by another transaction")
         return Settled(
