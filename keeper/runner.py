@@ -247,7 +247,7 @@ class KeeperLoop:
             outcome = await self._execute(result, reserves, pricing)
             if outcome is not None:
                 report.outcomes.append(outcome)
-            if outcome is None or outcome.status in ("simulation_failed", "reverted"):
+            if outcome is None or outcome.status in ("simulation_failed", "reverted", "lost"):
                 self._cooldown[account.account] = (
                     head + 1 + self.settings.failed_plan_cooldown_blocks
                 )
@@ -342,6 +342,7 @@ class KeeperLoop:
             gas_used=outcome.gas_used,
             tx_hash=outcome.tx_hash,
             reason=outcome.reason or None,
+            winner_tx=outcome.winner_tx,
             timings_ms=outcome.timings_ms,
         )
         return outcome

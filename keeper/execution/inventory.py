@@ -34,6 +34,7 @@ APPROVE_GAS = 100_000
 # accrual is skipped and comes out low; the mined call then needs more. Pad generously: only
 # gas used is paid.
 GAS_PAD_NUM, GAS_PAD_DEN, GAS_PAD_ADD = 3, 2, 150_000
+LIQUIDATION_TOPIC = POOL.topic("LiquidationCall")
 # eth_simulateV1 measures gas in a real next block, so a smaller pad suffices.
 SIM_GAS_PAD_NUM, SIM_GAS_PAD_DEN, SIM_GAS_PAD_ADD = 5, 4, 50_000
 
@@ -168,14 +169,16 @@ class InventoryExecutor:
         gas_cost = gas_used * int(receipt.get("effectiveGasPrice", "0x0"), 16)
         if int(receipt["status"], 16) != 1:
             await self._approve(plan.debt_asset, 0, reset_first=False)
+            winner = await self._winner(plan, receipt)
             return Outcome(
-                "reverted",
+                "lost" if winner else "reverted",
                 plan,
                 tx_hash=tx_hash,
                 gas_used=gas_used,
                 gas_cost_wei=gas_cost,
-                reason="mined with status 0",
+                reason=f"beaten by {winner}" if winner else "mined with status 0",
                 timings_ms=timings,
+                winner_tx=winner,
             )
         repaid, seized = self._liquidation_amounts(receipt, plan)
         if repaid < plan.debt_to_cover:
@@ -269,6 +272,28 @@ class InventoryExecutor:
         if settled.status == "dropped":
             raise TransactionError(f"nonce {sent.nonce}: {settled.note}")
         return settled.tx_hash or sent.hashes[-1], settled.receipt
+
+    async def _winner(self, plan: LiquidationPlan, receipt: dict[str, Any]) -> str | None:
+        """The competitor's transaction, if another liquidator got to the account first.
+
+        Looks for a LiquidationCall of the same account by someone else in the blocks since we
+        planned, or earlier in our own block.
+        """
+        block = int(receipt["blockNumber"], 16)
+        index = int(receipt.get("transactionIndex", "0x0"), 16)
+        logs = await self.client.get_logs(
+            address=self.pool,
+            topics=[LIQUIDATION_TOPIC, None, None, "0x" + "00" * 12 + plan.account[2:].lower()],
+            from_block=min(plan.block + 1, block),
+            to_block=block,
+        )
+        for entry in logs:
+            decoded = POOL.decode_log(entry)
+            if decoded is None or decoded[1]["liquidator"] == self.signer.address:
+                continue
+            if int(entry["blockNumber"], 16) < block or int(entry["transactionIndex"], 16) < index:
+                return str(entry["transactionHash"])
+        return None
 
     def _liquidation_amounts(
         self, receipt: dict[str, Any], plan: LiquidationPlan

@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING, Literal
 if TYPE_CHECKING:
     from keeper.strategy.plan import LiquidationPlan
 
-Status = Literal["liquidated", "reverted", "simulation_failed", "not_sent", "timeout", "dry_run"]
+Status = Literal[
+    "liquidated", "lost", "reverted", "simulation_failed", "not_sent", "timeout", "dry_run"
+]
 
 
 @dataclass
@@ -23,4 +25,5 @@ class Outcome:
     debt_repaid: int = 0
     collateral_received: int = 0
     reason: str = ""
+    winner_tx: str | None = None  # the competitor's transaction, when we lost the race
     timings_ms: dict[str, float] = field(default_factory=dict)
