@@ -5,7 +5,7 @@ winner's transaction, and nothing else breaks.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -28,7 +28,7 @@ COMPETITOR = DEV_ACCOUNTS[2]
 MAX_UINT = 2**256 - 1
 
 
-async def _pending(client: ChainClient) -> list[dict]:
+async def _pending(client: ChainClient) -> list[dict[str, Any]]:
     content = await client.request("txpool_content")
     return [tx for by_nonce in content.get("pending", {}).values() for tx in by_nonce.values()]
 
