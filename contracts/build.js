@@ -70,6 +70,24 @@ function extractAave() {
   }
 }
 
+// The Uniswap V3 interfaces the keeper calls at run time (quotes for flash liquidations).
+const UNISWAP_ABIS = {
+  IQuoterV2: '@uniswap/v3-periphery/artifacts/contracts/interfaces/IQuoterV2.sol/IQuoterV2.json',
+  ISwapRouter: '@uniswap/v3-periphery/artifacts/contracts/interfaces/ISwapRouter.sol/ISwapRouter.json',
+};
+
+function extractUniswap() {
+  const dir = path.join(outDir, 'uniswap_v3');
+  fs.mkdirSync(dir, { recursive: true });
+  for (const [name, rel] of Object.entries(UNISWAP_ABIS)) {
+    const a = JSON.parse(fs.readFileSync(path.join(root, 'node_modules', rel), 'utf8'));
+    const out = { contractName: name, source: rel.split('/artifacts/')[0], abi: a.abi };
+    fs.writeFileSync(path.join(dir, `${name}.json`), JSON.stringify(out, null, 2) + '\n');
+    process.stdout.write(`contracts_abi/uniswap_v3/${name}.json\n`);
+  }
+}
+
 fs.mkdirSync(outDir, { recursive: true });
 compileOwn();
 extractAave();
+extractUniswap();

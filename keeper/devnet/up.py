@@ -75,6 +75,14 @@ def devnet_up(
                         s: {"address": a.address, "decimals": a.decimals, "feed": a.feed}
                         for s, a in world.market.assets.items()
                     },
+                    "uniswap_v3": None
+                    if world.uniswap is None
+                    else {
+                        "factory": world.uniswap.factory,
+                        "router": world.uniswap.router,
+                        "quoter": world.uniswap.quoter,
+                        "pools": world.uniswap.pools,
+                    },
                     "borrowers": len(world.borrowers),
                     "funded_keeper": fund or DEV_ACCOUNTS[1],
                     "funded_keeper_key": None if fund else DEV_KEYS[1],

@@ -13,6 +13,7 @@ from keeper.devnet.anvil import CHAIN_ID, DEV_ACCOUNTS
 from keeper.devnet.borrowers import MarketActions, Position, plan_positions
 from keeper.devnet.deployer import Deployer
 from keeper.devnet.market_spec import DEFAULT_RESERVES
+from keeper.devnet.uniswap import UniswapV3, deploy_uniswap
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -35,6 +36,7 @@ class World:
     borrowers: list[str] = field(default_factory=list)
     profiles: dict[str, str] = field(default_factory=dict)
     deploy_block: int = 0
+    uniswap: UniswapV3 | None = None
 
     def to_json(self) -> str:
         """The world as pretty JSON (addresses checksummed)."""
@@ -44,6 +46,9 @@ class World:
     def from_json(cls, text: str) -> World:
         """Inverse of :meth:`to_json`."""
         data: dict[str, Any] = json.loads(text)
+        uniswap = data.pop("uniswap", None)
+        if uniswap is not None:
+            data["uniswap"] = UniswapV3(**uniswap)
         market = dict(data.pop("market"))
         assets = {k: AssetInfo(**v) for k, v in market.pop("assets").items()}
         return cls(market=MarketAddresses(**market, assets=assets), **data)
@@ -61,6 +66,9 @@ async def build_world(client: ChainClient, borrowers: int = 60, seed: int = 7) -
     dep = Deployer(client)
     await dep.impersonate_all()
     market = await deploy_market(dep, ADMIN, DEFAULT_RESERVES)
+    uniswap = await deploy_uniswap(
+        dep, ADMIN, market, {s.symbol: s.price for s in DEFAULT_RESERVES}
+    )
     actions = MarketActions(dep, market)
     for spec in DEFAULT_RESERVES:
         await actions.supply(
@@ -79,6 +87,7 @@ async def build_world(client: ChainClient, borrowers: int = 60, seed: int = 7) -
         borrowers=[p.address for p in positions if p.borrows],
         profiles={p.address: p.profile for p in positions},
         deploy_block=head,
+        uniswap=uniswap,
     )
 
 

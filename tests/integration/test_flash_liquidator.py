@@ -1,0 +1,126 @@
+"""Our FlashLiquidator contract on the devnet: safe by construction, profitable when it runs."""
+
+from __future__ import annotations
+
+import pytest
+from eth_utils.crypto import keccak
+
+from keeper.chain.abi import Codec
+from keeper.chain.client import ChainClient
+from keeper.devnet.anvil import DEV_ACCOUNTS
+from keeper.devnet.artifacts import own_artifact
+from keeper.devnet.deployer import Deployer
+from keeper.devnet.scenarios import shock_price
+from keeper.errors import ContractRevertError, DevnetError
+from keeper.monitor import MarketMonitor
+from keeper.protocols.aave_v3.market import ERC20, POOL, resolve_market
+from keeper.settings import load_settings
+from tests.integration.conftest import KEEPER_ADDRESS
+from tests.integration.helpers import balance_of
+
+pytestmark = pytest.mark.integration
+LIQUIDATOR = Codec.named("FlashLiquidator")
+STRANGER = DEV_ACCOUNTS[2]
+
+
+async def _setup(client: ChainClient, devnet):
+    """Deploy the liquidator from the keeper's account; shock WBTC; pick a WBTC-collateral
+    account with HF < 0.95 whose debt is USDC.
+    """
+    dep = Deployer(client)
+    await dep.impersonate_all()
+    liquidator = await dep.deploy(
+        KEEPER_ADDRESS,
+        own_artifact("FlashLiquidator"),
+        [devnet.world.market.pool, devnet.world.uniswap.router],
+    )
+    await shock_price(client, devnet.world.market.pool_addresses_provider, "WBTC", -35)
+    market = await resolve_market(client, devnet.world.market.pool_addresses_provider)
+    monitor = MarketMonitor(
+        client,
+        market,
+        load_settings(rpc_url=devnet.url, pool_addresses_provider=market.addresses_provider),
+    )
+    await monitor.start()
+    wbtc, usdc = devnet.world.asset("WBTC"), devnet.world.asset("USDC")
+    for data in monitor.engine.below(95 * 10**16):
+        state = monitor.engine.accounts[data.account]
+        reserves = {r.asset: r for r in monitor.tracker.reserves.values()}
+        coll = {reserves[a].index for a in (wbtc.address,)}
+        if (
+            state.scaled_collateral.get(next(iter(coll)), 0) > 0
+            and state.scaled_variable_debt.get(reserves[usdc.address].index, 0) > 0
+            and data.total_debt_base > 500 * 10**8
+        ):
+            debt = await balance_of(client, usdc.variable_debt_token, data.account)
+            return dep, liquidator, data.account, wbtc.address, usdc.address, debt
+    pytest.fail("no WBTC-collateral, USDC-debt account below 0.95")
+
+
+def _liquidate(liquidator_args, **overrides):
+    args = {"swap_fee": 3000, "min_out": 0, "min_profit": 0, **overrides}
+    coll, debt, user, amount = liquidator_args
+    return LIQUIDATOR.encode(
+        "liquidate", coll, debt, user, amount, args["swap_fee"], args["min_out"], args["min_profit"]
+    )
+
+
+@pytest.mark.asyncio
+async def test_flash_liquidation_pays_the_owner_and_leaves_no_allowance(devnet):
+    """The owner liquidates with zero capital: the profit lands with the owner, the position's
+    debt fell, and the contract keeps neither tokens nor allowances.
+    """
+    async with ChainClient(devnet.url) as client:
+        dep, liquidator, user, wbtc, usdc, debt = await _setup(client, devnet)
+        before = await balance_of(client, usdc, KEEPER_ADDRESS)
+        await dep.transact(
+            KEEPER_ADDRESS, liquidator, _liquidate((wbtc, usdc, user, debt // 2)), gas=3_000_000
+        )
+        profit = await balance_of(client, usdc, KEEPER_ADDRESS) - before
+        assert profit > 0
+        assert await balance_of(client, devnet.world.asset("USDC").variable_debt_token, user) < debt
+        for token in (wbtc, usdc):
+            assert await balance_of(client, token, liquidator) == 0
+            for spender in (devnet.world.market.pool, devnet.world.uniswap.router):
+                raw = await client.call(token, ERC20.encode("allowance", liquidator, spender))
+                assert ERC20.decode("allowance", raw)[0] == 0
+
+
+def _selector(signature: str) -> str:
+    return "0x" + keccak(text=signature)[:4].hex()
+
+
+async def _revert_data(client: ChainClient, sender: str, to: str, data: str) -> str:
+    with pytest.raises(ContractRevertError) as err:
+        await client.call(to, data, "latest", sender=sender)
+    return err.value.data or ""
+
+
+@pytest.mark.asyncio
+async def test_the_contract_refuses_what_it_must(devnet):
+    """A stranger cannot call liquidate (NotOwner); the callback refuses a caller other than the
+    Pool (NotPool) and a flash loan it did not start (BadInitiator); a swap below the minimum
+    output reverts in the router; a profit below the minimum reverts (InsufficientProfit).
+    """
+    async with ChainClient(devnet.url) as client:
+        dep, liquidator, user, wbtc, usdc, debt = await _setup(client, devnet)
+        args = (wbtc, usdc, user, debt // 2)
+        data = await _revert_data(client, STRANGER, liquidator, _liquidate(args))
+        assert data.startswith(_selector("NotOwner()"))
+        callback = LIQUIDATOR.encode("executeOperation", usdc, 10**6, 0, liquidator, b"")
+        data = await _revert_data(client, STRANGER, liquidator, callback)
+        assert data.startswith(_selector("NotPool()"))
+        spoof = POOL.encode("flashLoanSimple", liquidator, usdc, 10**6, b"", 0)
+        data = await _revert_data(client, STRANGER, devnet.world.market.pool, spoof)
+        assert data.startswith(_selector("BadInitiator()"))
+        data = await _revert_data(
+            client, KEEPER_ADDRESS, liquidator, _liquidate(args, min_out=10**30)
+        )
+        assert bytes.fromhex(data[10:]).rstrip(b"\0").endswith(b"Too little received")
+        data = await _revert_data(
+            client, KEEPER_ADDRESS, liquidator, _liquidate(args, min_profit=10**30)
+        )
+        assert data.startswith(_selector("InsufficientProfit(uint256,uint256)"))
+        with pytest.raises(DevnetError, match="reverted"):
+            await dep.transact(STRANGER, liquidator, _liquidate(args), gas=3_000_000)
+        await dep.transact(KEEPER_ADDRESS, liquidator, _liquidate(args), gas=3_000_000)
