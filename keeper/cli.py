@@ -84,6 +84,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--asset", default="WETH", help="asset whose price drops")
     demo.add_argument("--pct", type=_decimal, default=Decimal(-30), help="price move in percent")
 
+    deploy = sub.add_parser(
+        "deploy-liquidator",
+        help="deploy our FlashLiquidator from the keeper's key; print its address",
+    )
+    _market_options(deploy)
+    deploy.add_argument("--router", required=True, help="Uniswap V3 SwapRouter address")
+
     devnet = sub.add_parser("devnet", help="a local Anvil chain with a real Aave V3 market")
     dsub = devnet.add_subparsers(dest="devnet_command", required=True)
     up = dsub.add_parser("up", help="start, deploy, print addresses, run until Ctrl-C")
@@ -173,6 +180,16 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_deploy_liquidator(args: argparse.Namespace) -> int:
+    from keeper.execution.deploy import deploy_liquidator  # noqa: PLC0415
+
+    settings = _settings(args)
+    configure_logging(settings.log_level, settings.log_format)
+    address = asyncio.run(deploy_liquidator(settings, args.router))
+    print(json.dumps({"flash_liquidator": address}))
+    return EXIT_OK
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from keeper.demo import run_demo  # noqa: PLC0415
 
@@ -230,6 +247,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "run": _cmd_run,
         "scan": _cmd_scan,
         "demo": _cmd_demo,
+        "deploy-liquidator": _cmd_deploy_liquidator,
         "devnet:up": _cmd_devnet_up,
         "devnet:shock": _cmd_devnet_shock,
     }

@@ -13,16 +13,19 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from keeper.chain.abi import Codec
 from keeper.chain.client import ChainClient
 from keeper.errors import ConfigError, RpcError, TransactionError
 from keeper.execution.fees import FeePolicy
+from keeper.execution.flash import FlashExecutor
 from keeper.execution.inventory import InventoryExecutor
 from keeper.execution.journal import Journal
+from keeper.execution.outcome import Outcome
 from keeper.execution.sender import TxSender
 from keeper.execution.signer import Signer
 from keeper.monitor import MarketMonitor
 from keeper.protocols.aave_v3.liquidation import is_liquidatable
-from keeper.protocols.aave_v3.market import Market, resolve_market
+from keeper.protocols.aave_v3.market import POOL, Market, resolve_market
 from keeper.protocols.aave_v3.reads import (
     AccountData,
     ReserveInfo,
@@ -33,8 +36,10 @@ from keeper.protocols.aave_v3.reads import (
     read_user_reserves,
 )
 from keeper.risk.display import format_base, format_wad
+from keeper.strategy.flash import flash_terms, units_to_base
 from keeper.strategy.gas import (
     APPROVE_GAS_ESTIMATE,
+    FLASH_GAS_ESTIMATE,
     LIQUIDATION_GAS_ESTIMATE,
     GasPricing,
     net_after_gas,
@@ -45,10 +50,10 @@ from keeper.strategy.plan import LiquidationPlan, Skip
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from keeper.execution.outcome import Outcome
     from keeper.settings import Settings
 
 log = structlog.get_logger(__name__)
+QUOTER = Codec.named("uniswap_v3/IQuoterV2")
 WRAPPED_NATIVE_SYMBOLS = {"WETH", "WMATIC", "WPOL", "WAVAX", "WBNB", "WXDAI", "WMNT", "WS", "WFTM"}
 
 
@@ -125,6 +130,23 @@ class KeeperLoop:
             receipt_timeout_s=settings.receipt_timeout_s,
             dry_run=settings.dry_run,
         )
+        self.flash: FlashExecutor | None = None
+        if settings.execution_mode == "flash":
+            if settings.flash_liquidator is None or settings.uniswap_quoter is None:
+                raise ConfigError(
+                    'flash_liquidator, uniswap_quoter: execution_mode = "flash" needs both '
+                    "(deploy the contract with `keeper deploy-liquidator`)"
+                )
+            self.flash = FlashExecutor(
+                client,
+                self.sender,
+                liquidator=settings.flash_liquidator,
+                pool=market.pool,
+                swap_fee=settings.swap_fee,
+                receipt_timeout_s=settings.receipt_timeout_s,
+                dry_run=settings.dry_run,
+            )
+        self._premium_bps = 0
         self.monitor = MarketMonitor(client, market, settings)
         self.on_block = on_block
         self.last_block = -1
@@ -136,6 +158,9 @@ class KeeperLoop:
     async def run(self, stop: asyncio.Event) -> None:
         """Loop until ``stop`` is set; blocks that arrive mid-cycle coalesce to the newest."""
         self._base_unit = await read_base_currency_unit(self.client, self.market)
+        if self.flash is not None:
+            raw = await self.client.call(self.market.pool, POOL.encode("FLASHLOAN_PREMIUM_TOTAL"))
+            self._premium_bps = int(POOL.decode("FLASHLOAN_PREMIUM_TOTAL", raw)[0])
         if not self.settings.dry_run:
             await self.sender.reconcile(timeout_s=self.settings.receipt_timeout_s)
         log.info(
@@ -266,7 +291,15 @@ class KeeperLoop:
             self.client, self.market, account.account, assets, head
         )
         emode = await read_user_emode(self.client, self.market, account.account, assets, head)
-        inventory = await read_balances(self.client, self.signer.address, assets)
+        if self.flash is not None:
+            inventory = dict.fromkeys(assets, 2**255)  # flash-borrowed: no inventory limit
+        else:
+            inventory = await read_balances(self.client, self.signer.address, assets)
+        gas_estimate = (
+            FLASH_GAS_ESTIMATE
+            if self.flash is not None
+            else LIQUIDATION_GAS_ESTIMATE + APPROVE_GAS_ESTIMATE
+        )
         return choose_liquidation(
             account=account.account,
             health_factor=account.health_factor,
@@ -276,12 +309,74 @@ class KeeperLoop:
             prices=prices,
             inventory=inventory,
             min_profit_base=self._min_profit_base(),
-            gas_cost_base=pricing.cost_base(LIQUIDATION_GAS_ESTIMATE + APPROVE_GAS_ESTIMATE),
+            gas_cost_base=pricing.cost_base(gas_estimate),
             emode=None
             if emode is None
             else EModeTerms(emode.category, emode.liquidation_bonus, emode.price_source),
             reserve_emode=None if emode is None else emode.reserve_categories,
         )
+
+    async def _execute_flash(
+        self, plan: LiquidationPlan, reserves: dict[str, ReserveInfo], pricing: GasPricing
+    ) -> Outcome:
+        """Quote the swap at this block, set the terms, and run the flash liquidation."""
+        flash, quoter = self.flash, self.settings.uniswap_quoter
+        if flash is None or quoter is None:  # pragma: no cover - checked at construction
+            raise ConfigError("flash mode is not configured")
+        same = plan.collateral_asset == plan.debt_asset
+        quote = 0
+        if not same:
+            raw = await self.client.call(
+                quoter,
+                QUOTER.encode(
+                    "quoteExactInputSingle",
+                    (
+                        plan.collateral_asset,
+                        plan.debt_asset,
+                        plan.expected_collateral,
+                        self.settings.swap_fee,
+                        0,
+                    ),
+                ),
+            )
+            quote = int(QUOTER.decode("quoteExactInputSingle", raw)[0])
+        debt = reserves[plan.debt_asset]
+        debt_price = self.monitor.tracker.prices[plan.debt_asset]
+        minimum = self._min_profit_base()
+        terms = flash_terms(
+            debt_to_cover=plan.debt_to_cover,
+            collateral_received=plan.expected_collateral,
+            same_asset=same,
+            quote_out=quote,
+            premium_bps=self._premium_bps,
+            slippage_bps=self.settings.max_slippage_bps,
+            debt_price=debt_price,
+            debt_decimals=debt.decimals,
+            min_profit_base=minimum,
+            gas_cost_base=pricing.cost_base(FLASH_GAS_ESTIMATE),
+        )
+        if terms.profit_at_min < terms.min_profit:
+            return Outcome(
+                "not_sent",
+                plan,
+                reason=(
+                    f"flash profit at the worst accepted swap ({terms.profit_at_min}) is below "
+                    f"minimum profit plus gas ({terms.min_profit}), in {debt.symbol} units"
+                ),
+            )
+
+        def guard(gas: int) -> str | None:
+            net = units_to_base(terms.profit_at_min, debt_price, debt.decimals) - pricing.cost_base(
+                gas
+            )
+            if net < minimum:
+                return f"flash profit after simulated gas ({gas}) is {net}, below minimum {minimum}"
+            return None
+
+        outcome = await flash.execute_flash(plan, terms, guard)
+        outcome.expected_profit = terms.profit_at_quote
+        outcome.reason = outcome.reason or f"quote {terms.swap_out_quote}, premium {terms.premium}"
+        return outcome
 
     def _min_profit_base(self) -> int:
         return int(self.settings.min_profit_usd * self._base_unit)
@@ -314,7 +409,10 @@ class KeeperLoop:
             return None
 
         try:
-            outcome = await self.executor.execute(plan, guard)
+            if self.flash is not None:
+                outcome = await self._execute_flash(plan, reserves, pricing)
+            else:
+                outcome = await self.executor.execute(plan, guard)
         except TransactionError as exc:
             log.error(  # noqa: TRY400 - the attempt line, not a traceback
                 "liquidation_attempt",

@@ -87,6 +87,18 @@ class Settings(BaseSettings):
     oracle_heartbeat_s: int = Field(
         default=3600, ge=1, description="a feed not updated for this long is reported stale"
     )
+    execution_mode: Literal["inventory", "flash"] = Field(
+        default="inventory",
+        description="pay from the keeper's tokens, or flash-borrow through flash_liquidator",
+    )
+    flash_liquidator: Address | None = Field(
+        default=None, description="our FlashLiquidator (deploy with `keeper deploy-liquidator`)"
+    )
+    uniswap_quoter: Address | None = Field(default=None, description="Uniswap V3 QuoterV2")
+    swap_fee: int = Field(default=3000, description="Uniswap V3 pool fee tier for the swap")
+    max_slippage_bps: int = Field(
+        default=50, ge=0, le=2000, description="accepted shortfall of the swap against its quote"
+    )
     native_price_asset: Address | None = Field(
         default=None,
         description="reserve whose price prices the chain's native token (default: WETH-like)",

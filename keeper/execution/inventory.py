@@ -35,8 +35,10 @@ APPROVE_GAS = 100_000
 # gas used is paid.
 GAS_PAD_NUM, GAS_PAD_DEN, GAS_PAD_ADD = 3, 2, 150_000
 LIQUIDATION_TOPIC = POOL.topic("LiquidationCall")
-# eth_simulateV1 measures gas in a real next block, so a smaller pad suffices.
-SIM_GAS_PAD_NUM, SIM_GAS_PAD_DEN, SIM_GAS_PAD_ADD = 5, 4, 50_000
+# eth_simulateV1 reports gas used net of storage refunds, and nested calls only get 63/64 of
+# what is left at each level: the limit must exceed the used figure by a wide margin (the mined
+# transaction pays only what it uses).
+SIM_GAS_PAD_NUM, SIM_GAS_PAD_DEN, SIM_GAS_PAD_ADD = 3, 2, 100_000
 
 
 def _revert_reason(call: dict[str, Any]) -> str:
@@ -66,6 +68,7 @@ class InventoryExecutor:
         self.client = client
         self.sender = sender
         self.signer = sender.signer
+        self.liquidator = sender.signer.address  # who the Pool sees as liquidator
         self.pool = pool
         self.receipt_timeout_s = receipt_timeout_s
         self.dry_run = dry_run
@@ -112,7 +115,7 @@ class InventoryExecutor:
         if allowance != plan.debt_to_cover:
             await self._approve(plan.debt_asset, plan.debt_to_cover, reset_first=allowance != 0)
         timings["approve"] = _ms(t0)
-        gas_limit = liquidation_gas * SIM_GAS_PAD_NUM // SIM_GAS_PAD_DEN + SIM_GAS_PAD_ADD
+        gas_limit = await self.gas_limit(self.pool, calldata, liquidation_gas)
         return await self._send_liquidation(plan, calldata, gas_limit, timings)
 
     async def _execute_without_bundle_simulation(
@@ -235,6 +238,21 @@ class InventoryExecutor:
                 return f"{what} reverted in simulation: {detail} {_revert_reason(call)}".strip()
         return sum(int(c["gasUsed"], 16) for c in results), int(results[-1]["gasUsed"], 16)
 
+    async def gas_limit(self, to: str, calldata: str, simulated_gas: int) -> int:
+        """A limit that covers gross gas: padded simulation, or the node's estimate if higher.
+
+        eth_estimateGas searches for a limit that executes (refunds and 63/64 included) but may
+        run at a stale timestamp on some nodes; the padded simulation covers that case.
+        """
+        padded = simulated_gas * SIM_GAS_PAD_NUM // SIM_GAS_PAD_DEN + SIM_GAS_PAD_ADD
+        try:
+            estimate = await self.client.estimate_gas(
+                {"from": self.signer.address, "to": to, "data": calldata}
+            )
+        except RpcError:
+            return padded
+        return max(padded, estimate * GAS_PAD_NUM // GAS_PAD_DEN)
+
     async def _allowance(self, token: str) -> int:
         raw = await self.client.call(
             token, ERC20.encode("allowance", self.signer.address, self.pool)
@@ -289,7 +307,7 @@ class InventoryExecutor:
         )
         for entry in logs:
             decoded = POOL.decode_log(entry)
-            if decoded is None or decoded[1]["liquidator"] == self.signer.address:
+            if decoded is None or decoded[1]["liquidator"] == self.liquidator:
                 continue
             if int(entry["blockNumber"], 16) < block or int(entry["transactionIndex"], 16) < index:
                 return str(entry["transactionHash"])
@@ -305,7 +323,7 @@ class InventoryExecutor:
             if decoded is None or decoded[0] != "LiquidationCall":
                 continue
             args = decoded[1]
-            if args["user"] == plan.account and args["liquidator"] == self.signer.address:
+            if args["user"] == plan.account and args["liquidator"] == self.liquidator:
                 return int(args["debtToCover"]), int(args["liquidatedCollateralAmount"])
         raise TransactionError(f"receipt {receipt.get('transactionHash')} has no LiquidationCall")
 

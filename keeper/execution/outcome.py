@@ -26,4 +26,6 @@ class Outcome:
     collateral_received: int = 0
     reason: str = ""
     winner_tx: str | None = None  # the competitor's transaction, when we lost the race
+    realized_profit: int | None = None  # flash mode: debt-asset units paid to the owner
+    expected_profit: int | None = None  # flash mode: the same, predicted from the quote
     timings_ms: dict[str, float] = field(default_factory=dict)

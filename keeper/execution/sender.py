@@ -180,6 +180,8 @@ class TxSender:
             "maxFeePerGas": fees.max_fee_per_gas,
             "maxPriorityFeePerGas": fees.max_priority_fee_per_gas,
         }
+        if not sent.to:
+            del tx["to"]  # contract creation
         raw, tx_hash = self.signer.sign(tx)
         self.journal.record_signed(
             tx_hash=tx_hash,

@@ -9,6 +9,8 @@ WEI_PER_NATIVE = 10**18
 # plus an approval when the allowance must change.
 LIQUIDATION_GAS_ESTIMATE = 450_000
 APPROVE_GAS_ESTIMATE = 60_000
+# A flash liquidation adds the flash loan and a Uniswap V3 swap to the liquidation itself.
+FLASH_GAS_ESTIMATE = 750_000
 
 
 @dataclass(frozen=True)

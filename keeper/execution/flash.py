@@ -1,0 +1,156 @@
+"""Liquidations with zero capital through our FlashLiquidator contract.
+
+Per plan: simulate the exact ``liquidate`` call in a simulated next block -> check the profit
+after the simulated gas -> send through the journaled sender -> read the LiquidationCall and the
+contract's Liquidated event. The contract's own ``minProfit`` check is the real guard: if prices
+or the pool move before inclusion, the transaction reverts instead of losing money.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from keeper.chain.abi import Codec
+from keeper.errors import ContractRevertError
+from keeper.execution.inventory import InventoryExecutor
+from keeper.execution.outcome import Outcome
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from keeper.chain.client import ChainClient
+    from keeper.execution.sender import TxSender
+    from keeper.strategy.flash import FlashTerms
+    from keeper.strategy.plan import LiquidationPlan
+
+LIQUIDATOR = Codec.named("FlashLiquidator")
+
+
+class FlashExecutor(InventoryExecutor):
+    """Executes plans through the flash liquidator; the keeper needs only gas money."""
+
+    def __init__(
+        self,
+        client: ChainClient,
+        sender: TxSender,
+        *,
+        liquidator: str,
+        pool: str,
+        swap_fee: int,
+        receipt_timeout_s: float,
+        dry_run: bool,
+    ) -> None:
+        super().__init__(
+            client, sender, pool=pool, receipt_timeout_s=receipt_timeout_s, dry_run=dry_run
+        )
+        self.contract = liquidator
+        self.liquidator = liquidator
+        self.swap_fee = swap_fee
+
+    async def execute_flash(
+        self,
+        plan: LiquidationPlan,
+        terms: FlashTerms,
+        guard: Callable[[int], str | None] | None = None,
+    ) -> Outcome:
+        """Run one flash liquidation to a final outcome."""
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        calldata = LIQUIDATOR.encode(
+            "liquidate",
+            plan.collateral_asset,
+            plan.debt_asset,
+            plan.account,
+            plan.debt_to_cover,
+            self.swap_fee,
+            terms.min_swap_out,
+            terms.min_profit,
+        )
+        simulation = await self._simulate_bundle([(self.contract, calldata)])
+        timings["simulate"] = _ms(t0)
+        if simulation is None:
+            reason = await self._eth_call_revert_to(self.contract, calldata)
+            if reason is not None:
+                return Outcome("simulation_failed", plan, reason=reason, timings_ms=timings)
+            gas = await self.client.estimate_gas(
+                {"from": self.signer.address, "to": self.contract, "data": calldata}
+            )
+            simulation = (gas, gas)
+        if isinstance(simulation, str):
+            return Outcome("simulation_failed", plan, reason=simulation, timings_ms=timings)
+        total_gas, _ = simulation
+        refusal = guard(total_gas) if guard is not None else None
+        if refusal is not None:
+            return Outcome("not_sent", plan, reason=refusal, timings_ms=timings)
+        if self.dry_run:
+            return Outcome("dry_run", plan, reason="simulation ok; not sent", timings_ms=timings)
+        gas_limit = await self.gas_limit(self.contract, calldata, total_gas)
+        t0 = time.perf_counter()
+        tx_hash, receipt = await self._send(
+            self.contract, calldata, gas_limit, "flash_liquidation", {"account": plan.account}
+        )
+        timings["send_and_include"] = _ms(t0)
+        if receipt is None:
+            return Outcome(
+                "timeout",
+                plan,
+                tx_hash=tx_hash,
+                timings_ms=timings,
+                reason=f"no receipt within {self.receipt_timeout_s}s",
+            )
+        return await self._flash_outcome(plan, tx_hash, receipt, timings)
+
+    async def _flash_outcome(
+        self,
+        plan: LiquidationPlan,
+        tx_hash: str,
+        receipt: dict[str, Any],
+        timings: dict[str, float],
+    ) -> Outcome:
+        gas_used = int(receipt["gasUsed"], 16)
+        gas_cost = gas_used * int(receipt.get("effectiveGasPrice", "0x0"), 16)
+        if int(receipt["status"], 16) != 1:
+            winner = await self._winner(plan, receipt)
+            return Outcome(
+                "lost" if winner else "reverted",
+                plan,
+                tx_hash=tx_hash,
+                gas_used=gas_used,
+                gas_cost_wei=gas_cost,
+                timings_ms=timings,
+                reason=f"beaten by {winner}" if winner else "mined with status 0",
+                winner_tx=winner,
+            )
+        repaid, seized = self._liquidation_amounts(receipt, plan)
+        return Outcome(
+            "liquidated",
+            plan,
+            tx_hash=tx_hash,
+            gas_used=gas_used,
+            gas_cost_wei=gas_cost,
+            debt_repaid=repaid,
+            collateral_received=seized,
+            timings_ms=timings,
+            realized_profit=self._profit(receipt),
+        )
+
+    async def _eth_call_revert_to(self, to: str, calldata: str) -> str | None:
+        try:
+            await self.client.call(to, calldata, "latest", sender=self.signer.address)
+        except ContractRevertError as exc:
+            return f"{exc} {exc.data or ''}".strip()
+        return None
+
+    def _profit(self, receipt: dict[str, Any]) -> int | None:
+        for entry in receipt.get("logs", []):
+            if str(entry.get("address", "")).lower() != self.contract.lower():
+                continue
+            decoded = LIQUIDATOR.decode_log(entry)
+            if decoded is not None and decoded[0] == "Liquidated":
+                return int(decoded[1]["profit"])
+        return None
+
+
+def _ms(since: float) -> float:
+    return round((time.perf_counter() - since) * 1000, 2)
