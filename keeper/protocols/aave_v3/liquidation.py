@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from keeper.protocols.aave_v3.math import PERCENTAGE_FACTOR, WAD, percent_div, percent_mul
+from keeper.protocols.aave_v3.math import (
+    PERCENTAGE_FACTOR,
+    WAD,
+    percent_div,
+    percent_mul,
+    ray_div,
+    ray_mul,
+)
 
 DEFAULT_LIQUIDATION_CLOSE_FACTOR = 5_000  # bps, while HF > the threshold below
 MAX_LIQUIDATION_CLOSE_FACTOR = 10_000
@@ -83,6 +90,26 @@ def liquidation_amounts(
     return LiquidationAmounts(debt_needed, collateral_amount - fee, fee)
 
 
+def protocol_fee_transferred(
+    *,
+    protocol_fee: int,
+    collateral_to_liquidator: int,
+    user_scaled_collateral: int,
+    liquidity_index: int,
+) -> int:
+    """The protocol fee the treasury really receives.
+
+    The Pool clamps it to what is left of the user's scaled aToken balance after the
+    liquidator's share is burned (1 wei of ray imprecision on exhausted positions).
+    """
+    if protocol_fee == 0:
+        return 0
+    remaining = user_scaled_collateral - ray_div(collateral_to_liquidator, liquidity_index)
+    if ray_div(protocol_fee, liquidity_index) > remaining:
+        return ray_mul(remaining, liquidity_index)
+    return protocol_fee
+
+
 def value_in_base(amount: int, price: int, decimals: int) -> int:
     """Token units to oracle base units, rounded down (as the Pool values balances)."""
     return int(amount * price // 10**decimals)
@@ -95,5 +122,6 @@ __all__ = [
     "is_liquidatable",
     "liquidation_amounts",
     "max_debt_to_cover",
+    "protocol_fee_transferred",
     "value_in_base",
 ]
