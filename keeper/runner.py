@@ -44,7 +44,7 @@ from keeper.strategy.gas import (
     GasPricing,
     net_after_gas,
 )
-from keeper.strategy.pair import EModeTerms, choose_liquidation
+from keeper.strategy.pair import EModeTerms, PoolRules, choose_liquidation
 from keeper.strategy.plan import LiquidationPlan, Skip
 
 if TYPE_CHECKING:
@@ -314,6 +314,7 @@ class KeeperLoop:
             if emode is None
             else EModeTerms(emode.category, emode.liquidation_bonus, emode.price_source),
             reserve_emode=None if emode is None else emode.reserve_categories,
+            rules=PoolRules(self.settings.pool_version, account.total_debt_base),
         )
 
     async def _execute_flash(

@@ -99,6 +99,10 @@ class Settings(BaseSettings):
     max_slippage_bps: int = Field(
         default=50, ge=0, le=2000, description="accepted shortfall of the swap against its quote"
     )
+    pool_version: Literal["3.0", "3.3"] = Field(
+        default="3.0",
+        description="liquidation rules of the deployed Pool: 3.0 (v3.0-v3.2) or 3.3 (v3.3+)",
+    )
     native_price_asset: Address | None = Field(
         default=None,
         description="reserve whose price prices the chain's native token (default: WETH-like)",

@@ -7,13 +7,16 @@ returns the most valuable plan, or a Skip naming the reason.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from keeper.protocols.aave_v3.liquidation import (
+    MIN_LEFTOVER_BASE,
     LiquidationAmounts,
     is_liquidatable,
+    leaves_dust_v33,
     liquidation_amounts,
     max_debt_to_cover,
+    max_debt_to_cover_v33,
     value_in_base,
 )
 from keeper.strategy.plan import LiquidationPlan, Skip
@@ -22,6 +25,14 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from keeper.protocols.aave_v3.reads import ReserveInfo, UserReserve
+
+
+@dataclass(frozen=True)
+class PoolRules:
+    """Which Pool version's liquidation rules apply, and what v3.3 needs to apply them."""
+
+    version: Literal["3.0", "3.3"] = "3.0"
+    total_debt_base: int = 0  # the account's total debt (getUserAccountData)
 
 
 @dataclass(frozen=True)
@@ -46,6 +57,7 @@ def choose_liquidation(
     gas_cost_base: int = 0,
     emode: EModeTerms | None = None,
     reserve_emode: Mapping[str, int] | None = None,
+    rules: PoolRules | None = None,
 ) -> LiquidationPlan | Skip:
     """The pair and amount with the highest expected profit that inventory can pay for.
 
@@ -76,7 +88,8 @@ def choose_liquidation(
             block=block,
             debt=debt,
             coll=coll,
-            cover=min(max_debt_to_cover(debt.debt, health_factor), inventory[debt.asset]),
+            available=inventory[debt.asset],
+            rules=rules,
             reserves=reserves,
             prices=prices,
             emode=emode,
@@ -113,20 +126,15 @@ def _usable(reserve: ReserveInfo | None) -> bool:
     return reserve is not None and reserve.active and not reserve.paused
 
 
-def _evaluate(
-    *,
-    account: str,
-    health_factor: int,
-    block: int,
-    debt: UserReserve,
+def _terms(
     coll: UserReserve,
-    cover: int,
-    reserves: Mapping[str, ReserveInfo],
+    debt: UserReserve,
+    c_res: ReserveInfo,
     prices: Mapping[str, int],
     emode: EModeTerms | None,
     reserve_emode: Mapping[str, int],
-) -> LiquidationPlan | None:
-    c_res, d_res = reserves[coll.asset], reserves[debt.asset]
+) -> tuple[int, int, int]:
+    """(liquidation bonus, collateral price, debt price), eMode applied."""
     bonus = c_res.liquidation_bonus
     c_price, d_price = prices.get(coll.asset, 0), prices.get(debt.asset, 0)
     if (
@@ -137,7 +145,55 @@ def _evaluate(
         bonus = emode.liquidation_bonus
         if emode.price_source is not None:
             c_price = d_price = prices.get(emode.price_source, 0)
-    if c_price <= 0 or d_price <= 0 or cover <= 0:
+    return bonus, c_price, d_price
+
+
+def _max_debt(
+    debt: UserReserve,
+    coll: UserReserve,
+    health_factor: int,
+    c_res: ReserveInfo,
+    d_res: ReserveInfo,
+    c_price: int,
+    d_price: int,
+    rules: PoolRules | None,
+) -> int:
+    """The close-factor cap of the Pool version in force."""
+    if rules is None or rules.version != "3.3":
+        return max_debt_to_cover(debt.debt, health_factor)
+    return max_debt_to_cover_v33(
+        user_reserve_debt=debt.debt,
+        health_factor=health_factor,
+        reserve_debt_base=value_in_base(debt.debt, d_price, d_res.decimals),
+        reserve_collateral_base=value_in_base(coll.collateral, c_price, c_res.decimals),
+        total_debt_base=rules.total_debt_base,
+        debt_price=d_price,
+        debt_decimals=d_res.decimals,
+    )
+
+
+def _evaluate(
+    *,
+    account: str,
+    health_factor: int,
+    block: int,
+    debt: UserReserve,
+    coll: UserReserve,
+    available: int,
+    rules: PoolRules | None,
+    reserves: Mapping[str, ReserveInfo],
+    prices: Mapping[str, int],
+    emode: EModeTerms | None,
+    reserve_emode: Mapping[str, int],
+) -> LiquidationPlan | None:
+    c_res, d_res = reserves[coll.asset], reserves[debt.asset]
+    bonus, c_price, d_price = _terms(coll, debt, c_res, prices, emode, reserve_emode)
+    if c_price <= 0 or d_price <= 0:
+        return None
+    v33 = rules is not None and rules.version == "3.3"
+    max_debt = _max_debt(debt, coll, health_factor, c_res, d_res, c_price, d_price, rules)
+    cover = min(max_debt, available)
+    if cover <= 0:
         return None
 
     def at(amount: int) -> LiquidationAmounts:
@@ -152,9 +208,31 @@ def _evaluate(
             debt_decimals=d_res.decimals,
             liquidation_bonus=bonus,
             liquidation_protocol_fee=c_res.liquidation_protocol_fee,
+            max_debt=max_debt,
+        )
+
+    def dust(a: LiquidationAmounts) -> bool:
+        return v33 and leaves_dust_v33(
+            amounts=a,
+            user_reserve_debt=debt.debt,
+            user_collateral=coll.collateral,
+            debt_price=d_price,
+            debt_decimals=d_res.decimals,
+            collateral_price=c_price,
+            collateral_decimals=c_res.decimals,
         )
 
     amounts = at(cover)
+    if dust(amounts):
+        # v3.3 refuses a partial liquidation that leaves dust: repay it all if allowed, else
+        # leave just over the threshold of debt behind.
+        keep = -(-(MIN_LEFTOVER_BASE + 1) * 10**d_res.decimals // d_price)
+        cover = debt.debt if max_debt >= debt.debt and available >= debt.debt else debt.debt - keep
+        if cover <= 0:
+            return None
+        amounts = at(min(cover, available))
+        if dust(amounts):
+            return None
     limited = amounts.debt_to_repay != cover
     if limited:
         # Collateral-limited: we will pass the smaller debt amount explicitly, and the Pool then

@@ -101,3 +101,63 @@ def test_invariants(debt, coll, cp, dp, cd, dd, bonus, fee, hf):
     # half-up adds a collateral unit: the liquidator may gain those, never more.
     repaid = Fraction((out.debt_to_repay + 2) * dp, 10**dd)
     assert received <= repaid * Fraction(bonus, 10_000) + Fraction(2 * cp, 10**cd)
+
+
+def test_v33_small_positions_are_fully_liquidatable():
+    """v3.3: below 2,000 USD of reserve debt or collateral the whole reserve debt may be
+    repaid even at HF 0.99; large positions keep the 50%-of-total-debt cap.
+    """
+    from keeper.protocols.aave_v3.liquidation import max_debt_to_cover_v33
+
+    common = {
+        "health_factor": 99 * WAD // 100,
+        "total_debt_base": 10_000 * 10**8,
+        "debt_price": 10**8,
+        "debt_decimals": 6,
+    }
+    small = max_debt_to_cover_v33(
+        user_reserve_debt=1_500 * 10**6,
+        reserve_debt_base=1_500 * 10**8,
+        reserve_collateral_base=50_000 * 10**8,
+        **common,
+    )
+    assert small == 1_500 * 10**6
+    large = max_debt_to_cover_v33(
+        user_reserve_debt=8_000 * 10**6,
+        reserve_debt_base=8_000 * 10**8,
+        reserve_collateral_base=50_000 * 10**8,
+        **common,
+    )
+    assert large == 5_000 * 10**6  # half of the total debt, not of this reserve
+    low_hf = max_debt_to_cover_v33(
+        user_reserve_debt=8_000 * 10**6,
+        reserve_debt_base=8_000 * 10**8,
+        reserve_collateral_base=50_000 * 10**8,
+        **{**common, "health_factor": 9 * WAD // 10},
+    )
+    assert low_hf == 8_000 * 10**6
+
+
+def test_v33_dust_rule():
+    """A partial liquidation leaving under 1,000 USD of debt or collateral is refused; taking
+    all the debt or all the collateral is always allowed.
+    """
+    from keeper.protocols.aave_v3.liquidation import LiquidationAmounts, leaves_dust_v33
+
+    units = {
+        "debt_price": 10**8,
+        "debt_decimals": 6,
+        "collateral_price": 2_000 * 10**8,
+        "collateral_decimals": 18,
+    }
+    partial = LiquidationAmounts(4_500 * 10**6, 2 * 10**18, 0)
+    assert leaves_dust_v33(
+        amounts=partial, user_reserve_debt=5_000 * 10**6, user_collateral=10 * 10**18, **units
+    )  # 500 USD of debt left
+    assert not leaves_dust_v33(
+        amounts=partial, user_reserve_debt=6_000 * 10**6, user_collateral=10 * 10**18, **units
+    )
+    full = LiquidationAmounts(5_000 * 10**6, 2 * 10**18, 0)
+    assert not leaves_dust_v33(
+        amounts=full, user_reserve_debt=5_000 * 10**6, user_collateral=10 * 10**18, **units
+    )

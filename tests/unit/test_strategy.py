@@ -99,3 +99,26 @@ def test_emode_bonus_applies_to_collateral_in_the_category():
     boosted = _choose(positions, emode=EModeTerms(1, 11_000, None), reserve_emode={WETH: 1})
     assert isinstance(normal, LiquidationPlan) and isinstance(boosted, LiquidationPlan)
     assert boosted.expected_collateral > normal.expected_collateral
+
+
+def test_v33_rules_full_liquidation_of_small_positions_and_no_dust():
+    """Under v3.3 a small position (< 2,000 USD) is repaid in full even at HF 0.97, and a
+    large one is sized so the Pool's leftover-dust rule cannot revert it.
+    """
+    from keeper.strategy.pair import PoolRules
+
+    small = [UserReserve(WETH, 10**18, 0, 0, True), UserReserve(USDC, 0, 0, 1_200 * 10**6, False)]
+    plan = _choose(small, health_factor=97 * WAD // 100, rules=PoolRules("3.3", 1_200 * 10**8))
+    assert isinstance(plan, LiquidationPlan) and plan.debt_to_cover == 1_200 * 10**6
+    legacy = _choose(small, health_factor=97 * WAD // 100)
+    assert isinstance(legacy, LiquidationPlan) and legacy.debt_to_cover == 600 * 10**6
+    # 2,500 USD of debt, HF 0.97: v3.3 caps at half the total debt (1,250), which would leave
+    # 1,250 USD: allowed. With 2,100 of debt the half would leave 1,050: allowed too.
+    big = [
+        UserReserve(WETH, 10 * 10**18, 0, 0, True),
+        UserReserve(USDC, 0, 0, 2_100 * 10**6, False),
+    ]
+    plan = _choose(big, health_factor=97 * WAD // 100, rules=PoolRules("3.3", 2_100 * 10**8))
+    assert isinstance(plan, LiquidationPlan)
+    left = 2_100 * 10**6 - plan.debt_to_cover
+    assert left == 0 or left * 10**8 // 10**6 >= 1_000 * 10**8

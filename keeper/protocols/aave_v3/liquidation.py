@@ -60,6 +60,7 @@ def liquidation_amounts(
     debt_decimals: int,
     liquidation_bonus: int,
     liquidation_protocol_fee: int,
+    max_debt: int | None = None,
 ) -> LiquidationAmounts:
     """What ``liquidationCall(..., debt_to_cover, false)`` would do, to the unit.
 
@@ -68,7 +69,8 @@ def liquidation_amounts(
     """
     if collateral_price <= 0 or debt_price <= 0:
         raise ValueError("prices must be positive")
-    max_debt = max_debt_to_cover(user_debt, health_factor)
+    if max_debt is None:  # v3.0.x close factor; v3.3 callers pass their own cap
+        max_debt = max_debt_to_cover(user_debt, health_factor)
     actual_debt = min(debt_to_cover, max_debt)
     debt_unit = 10**debt_decimals
     collateral_unit = 10**collateral_decimals
@@ -125,3 +127,57 @@ __all__ = [
     "protocol_fee_transferred",
     "value_in_base",
 ]
+
+
+# Pool v3.3+ (aave-v3-origin) rules. Amounts in the oracle's base currency (USD x 1e8).
+MIN_BASE_MAX_CLOSE_FACTOR_THRESHOLD = 2_000 * 10**8
+MIN_LEFTOVER_BASE = MIN_BASE_MAX_CLOSE_FACTOR_THRESHOLD // 2
+
+
+def max_debt_to_cover_v33(
+    *,
+    user_reserve_debt: int,
+    health_factor: int,
+    reserve_debt_base: int,
+    reserve_collateral_base: int,
+    total_debt_base: int,
+    debt_price: int,
+    debt_decimals: int,
+) -> int:
+    """The most of one reserve's debt a v3.3 Pool lets one call repay.
+
+    The whole reserve debt, unless the position is large (this debt and this collateral both
+    worth >= 2,000 USD) and HF > 0.95; then at most half of the account's *total* debt.
+    """
+    if (
+        reserve_collateral_base >= MIN_BASE_MAX_CLOSE_FACTOR_THRESHOLD
+        and reserve_debt_base >= MIN_BASE_MAX_CLOSE_FACTOR_THRESHOLD
+        and health_factor > CLOSE_FACTOR_HF_THRESHOLD
+    ):
+        half_total = percent_mul(total_debt_base, DEFAULT_LIQUIDATION_CLOSE_FACTOR)
+        if reserve_debt_base > half_total:
+            return int(half_total * 10**debt_decimals // debt_price)
+    return user_reserve_debt
+
+
+def leaves_dust_v33(
+    *,
+    amounts: LiquidationAmounts,
+    user_reserve_debt: int,
+    user_collateral: int,
+    debt_price: int,
+    debt_decimals: int,
+    collateral_price: int,
+    collateral_decimals: int,
+) -> bool:
+    """True when a v3.3 Pool would revert MUST_NOT_LEAVE_DUST.
+
+    That is a partial liquidation leaving under 1,000 USD of this debt or of this collateral;
+    taking all of either is always allowed.
+    """
+    taken = amounts.collateral_to_liquidator + amounts.protocol_fee
+    if amounts.debt_to_repay >= user_reserve_debt or taken >= user_collateral:
+        return False
+    debt_left = int((user_reserve_debt - amounts.debt_to_repay) * debt_price // 10**debt_decimals)
+    coll_left = int((user_collateral - taken) * collateral_price // 10**collateral_decimals)
+    return debt_left < MIN_LEFTOVER_BASE or coll_left < MIN_LEFTOVER_BASE
