@@ -18,6 +18,7 @@ from keeper.chain.client import ChainClient
 from keeper.errors import ConfigError, RpcError, TransactionError
 from keeper.execution.fees import FeePolicy
 from keeper.execution.flash import FlashExecutor
+from keeper.execution.fork import ForkNode
 from keeper.execution.inventory import InventoryExecutor
 from keeper.execution.journal import Journal
 from keeper.execution.outcome import Outcome
@@ -114,38 +115,19 @@ class KeeperLoop:
         self.client = client
         self.market = market
         self.signer = Signer(settings.private_key)
-        self.journal = Journal(settings.journal_path, chain_id)
-        self.sender = TxSender(
-            client,
-            self.signer,
-            self.journal,
-            FeePolicy(settings.max_fee_gwei, settings.max_priority_fee_gwei),
-            chain_id=chain_id,
-            stuck_blocks=settings.replace_after_blocks,
-        )
-        self.executor = InventoryExecutor(
-            client,
-            self.sender,
-            pool=market.pool,
-            receipt_timeout_s=settings.receipt_timeout_s,
-            dry_run=settings.dry_run,
-        )
-        self.flash: FlashExecutor | None = None
-        if settings.execution_mode == "flash":
-            if settings.flash_liquidator is None or settings.uniswap_quoter is None:
-                raise ConfigError(
-                    'flash_liquidator, uniswap_quoter: execution_mode = "flash" needs both '
-                    "(deploy the contract with `keeper deploy-liquidator`)"
-                )
-            self.flash = FlashExecutor(
-                client,
-                self.sender,
-                liquidator=settings.flash_liquidator,
-                pool=market.pool,
-                swap_fee=settings.swap_fee,
-                receipt_timeout_s=settings.receipt_timeout_s,
-                dry_run=settings.dry_run,
+        self.chain_id = chain_id
+        if settings.execution_mode == "flash" and (
+            settings.flash_liquidator is None or settings.uniswap_quoter is None
+        ):
+            raise ConfigError(
+                'flash_liquidator, uniswap_quoter: execution_mode = "flash" needs both '
+                "(deploy the contract with `keeper deploy-liquidator`)"
             )
+        # A dry run journals apart and sends only to its fork (built in run()).
+        journal = settings.journal_path + (".dry-run" if settings.dry_run else "")
+        self.journal = Journal(journal, chain_id)
+        self.fork: ForkNode | None = ForkNode(settings, chain_id) if settings.dry_run else None
+        self._build_execution(client)
         self._premium_bps = 0
         self.monitor = MarketMonitor(client, market, settings)
         self.on_block = on_block
@@ -155,14 +137,55 @@ class KeeperLoop:
         self._stale: set[str] = set()
         self._base_unit = 0
 
+    def _build_execution(self, exec_client: ChainClient) -> None:
+        """The sender and executors, bound to the node they send to (the fork in a dry run)."""
+        settings = self.settings
+        self.sender = TxSender(
+            exec_client,
+            self.signer,
+            self.journal,
+            FeePolicy(settings.max_fee_gwei, settings.max_priority_fee_gwei),
+            chain_id=self.chain_id,
+            stuck_blocks=settings.replace_after_blocks,
+        )
+        self.executor = InventoryExecutor(
+            exec_client,
+            self.sender,
+            pool=self.market.pool,
+            receipt_timeout_s=settings.receipt_timeout_s,
+            dry_run=False,
+        )
+        self.flash: FlashExecutor | None = None
+        if settings.execution_mode == "flash" and settings.flash_liquidator is not None:
+            self.flash = FlashExecutor(
+                exec_client,
+                self.sender,
+                liquidator=settings.flash_liquidator,
+                pool=self.market.pool,
+                swap_fee=settings.swap_fee,
+                receipt_timeout_s=settings.receipt_timeout_s,
+                dry_run=False,
+            )
+
     async def run(self, stop: asyncio.Event) -> None:
         """Loop until ``stop`` is set; blocks that arrive mid-cycle coalesce to the newest."""
+        try:
+            await self._run(stop)
+        finally:
+            if self.fork is not None:
+                await self.fork.stop()
+
+    async def _run(self, stop: asyncio.Event) -> None:
         self._base_unit = await read_base_currency_unit(self.client, self.market)
+        if self.fork is not None:
+            fork_client = await self.fork.start(
+                await self.client.block_number(), self.signer.address
+            )
+            self._build_execution(fork_client)
         if self.flash is not None:
             raw = await self.client.call(self.market.pool, POOL.encode("FLASHLOAN_PREMIUM_TOTAL"))
             self._premium_bps = int(POOL.decode("FLASHLOAN_PREMIUM_TOTAL", raw)[0])
-        if not self.settings.dry_run:
-            await self.sender.reconcile(timeout_s=self.settings.receipt_timeout_s)
+        await self.sender.reconcile(timeout_s=self.settings.receipt_timeout_s)
         log.info(
             "keeper_started",
             keeper=self.signer.address,
@@ -208,6 +231,21 @@ class KeeperLoop:
                 task.cancel()
             await asyncio.gather(*waiters, return_exceptions=True)
 
+    def _report_stale(self, head: int) -> None:
+        """Log when the set of stale feeds changes (not every block)."""
+        stale = self.monitor.stale_feeds()
+        if set(stale) != self._stale:
+            self._stale = set(stale)
+            if stale:
+                log.warning(
+                    "stale_feeds",
+                    block=head,
+                    ages_s=stale,
+                    heartbeat_s=self.settings.oracle_heartbeat_s,
+                )
+            else:
+                log.info("feeds_fresh", block=head)
+
     async def _act(self, head: int, sync_ms: float, stop: asyncio.Event) -> BlockReport:
         """Confirm the engine's candidates on chain and liquidate them."""
         engine = self.monitor.engine
@@ -225,18 +263,7 @@ class KeeperLoop:
             reverse=True,
         )
         report = BlockReport(head, len(engine.data), len(candidates), 0)
-        stale = self.monitor.stale_feeds()
-        if set(stale) != self._stale:
-            self._stale = set(stale)
-            if stale:
-                log.warning(
-                    "stale_feeds",
-                    block=head,
-                    ages_s=stale,
-                    heartbeat_s=self.settings.oracle_heartbeat_s,
-                )
-            else:
-                log.info("feeds_fresh", block=head)
+        self._report_stale(head)
         log.info(
             "block_checked",
             block=head,
@@ -249,6 +276,8 @@ class KeeperLoop:
             return report
         reserves = {r.asset: r for r in await read_reserves(self.client, self.market, head)}
         prices = dict(self.monitor.tracker.prices)  # read at this block by the tracker
+        if self.fork is not None:
+            await self.fork.reset(head)  # the dry run acts on the real chain's state at head
         base_fee, tip = await self.sender.fees.base_and_tip(self.client)
         pricing = GasPricing(base_fee + tip, prices[self._native_asset(reserves)])
         for account in candidates:

@@ -18,6 +18,7 @@ from keeper.runner import BlockReport, run_keeper
 from keeper.settings import load_settings
 from tests.integration.conftest import KEEPER_ADDRESS, KEEPER_KEY
 from tests.integration.helpers import account_data, balance_of, liquidation_events
+from tests.support.rpc_proxy import RpcProxy
 
 pytestmark = pytest.mark.integration
 WAD = 10**18
@@ -189,28 +190,30 @@ async def test_keeper_in_process_amounts_match_the_pool(devnet, tmp_path):
 
 
 @pytest.mark.asyncio
-async def test_dry_run_simulates_but_never_sends(devnet, tmp_path):
-    """With dry_run the keeper plans and simulates every liquidation but sends no transaction:
-    the keeper's nonce stays put and the Pool sees no liquidation.
+async def test_dry_run_liquidates_on_a_fork_and_the_node_sees_reads_only(devnet, tmp_path):
+    """With dry_run the keeper forks the configured node into its own Anvil and liquidates
+    there: a recording proxy in front of the node sees no eth_sendRawTransaction (nor any other
+    send), the real chain shows no liquidation and the keeper's nonce is unchanged, while the
+    fork mined the liquidations and their profit is reported.
     """
-    settings = load_settings(
-        rpc_url=devnet.url,
-        pool_addresses_provider=devnet.world.market.pool_addresses_provider,
-        private_key=KEEPER_KEY,
-        journal_path=str(tmp_path / "journal.sqlite"),
-        poll_interval_s=0.05,
-        dry_run=True,
-        min_profit_usd=1,
-    )
-    reports: list[BlockReport] = []
-    stop = asyncio.Event()
-    task = asyncio.create_task(run_keeper(settings, stop, reports.append))
-    async with ChainClient(devnet.url) as client:
+    async with RpcProxy(devnet.url) as proxy, ChainClient(devnet.url) as client:
+        settings = load_settings(
+            rpc_url=proxy.url,
+            pool_addresses_provider=devnet.world.market.pool_addresses_provider,
+            private_key=KEEPER_KEY,
+            journal_path=str(tmp_path / "journal.sqlite"),
+            poll_interval_s=0.05,
+            dry_run=True,
+            min_profit_usd=1,
+        )
+        reports: list[BlockReport] = []
+        stop = asyncio.Event()
+        task = asyncio.create_task(run_keeper(settings, stop, reports.append))
         nonce = await client.get_transaction_count(KEEPER_ADDRESS, "latest")
         while not reports:
             await asyncio.sleep(0.05)
         shock = await shock_price(client, devnet.world.market.pool_addresses_provider, "WETH", -30)
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not any(
             r.block >= shock.block and r.outcomes for r in reports
         ):
@@ -218,10 +221,15 @@ async def test_dry_run_simulates_but_never_sends(devnet, tmp_path):
         stop.set()
         await asyncio.wait_for(task, 30)
         outcomes = [o for r in reports for o in r.outcomes]
-        assert outcomes
-        assert all(o.status == "dry_run" and o.reason.startswith("simulation ok") for o in outcomes)
+        liquidated = [o for o in outcomes if o.status == "liquidated"]
+        assert liquidated, [o.reason for o in outcomes]
+        assert all(o.debt_repaid > 0 and o.collateral_received > 0 for o in liquidated)
+        sends = {"eth_sendRawTransaction", "eth_sendTransaction"} & set(proxy.forwarded)
+        assert not sends, f"the real node received {sends}"
         assert await client.get_transaction_count(KEEPER_ADDRESS, "latest") == nonce
         assert await liquidation_events(client, devnet.world.market.pool, shock.block) == []
+        for o in liquidated:
+            assert await client.get_receipt(o.tx_hash) is None
 
 
 @pytest.mark.asyncio
