@@ -229,6 +229,7 @@ async def test_dry_run_liquidates_on_a_fork_and_the_node_sees_reads_only(devnet,
         assert await client.get_transaction_count(KEEPER_ADDRESS, "latest") == nonce
         assert await liquidation_events(client, devnet.world.market.pool, shock.block) == []
         for o in liquidated:
+            assert o.tx_hash is not None
             assert await client.get_receipt(o.tx_hash) is None
 
 
