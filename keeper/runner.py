@@ -458,6 +458,8 @@ class KeeperLoop:
         log.info(
             "liquidation_attempt",
             outcome=outcome.status,
+            dry_run_fork=self.fork is not None,
+            realized_profit=outcome.realized_profit,
             block=plan.block,
             account=plan.account,
             health_factor=format_wad(plan.health_factor),

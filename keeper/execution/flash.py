@@ -8,6 +8,7 @@ or the pool move before inclusion, the transaction reverts instead of losing mon
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -88,7 +89,15 @@ class FlashExecutor(InventoryExecutor):
         gas_limit = await self.gas_limit(self.contract, calldata, total_gas)
         t0 = time.perf_counter()
         tx_hash, receipt = await self._send(
-            self.contract, calldata, gas_limit, "flash_liquidation", {"account": plan.account}
+            self.contract,
+            calldata,
+            gas_limit,
+            "flash_liquidation",
+            {
+                **dataclasses.asdict(plan),
+                "min_swap_out": terms.min_swap_out,
+                "min_profit": terms.min_profit,
+            },
         )
         timings["send_and_include"] = _ms(t0)
         if receipt is None:

@@ -10,6 +10,7 @@ An approval that is not fully used is revoked, so no allowance is left behind. N
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -158,7 +159,9 @@ class InventoryExecutor:
         self, plan: LiquidationPlan, calldata: str, gas_limit: int, timings: dict[str, float]
     ) -> Outcome:
         t0 = time.perf_counter()
-        tx_hash, receipt = await self._send(self.pool, calldata, gas_limit)
+        tx_hash, receipt = await self._send(
+            self.pool, calldata, gas_limit, "liquidation", dataclasses.asdict(plan)
+        )
         timings["send_and_include"] = _ms(t0)
         if receipt is None:
             return Outcome(
