@@ -144,7 +144,9 @@ class KeeperLoop:
             exec_client,
             self.signer,
             self.journal,
-            FeePolicy(settings.max_fee_gwei, settings.max_priority_fee_gwei),
+            FeePolicy(
+                settings.max_fee_gwei, settings.max_priority_fee_gwei, settings.priority_fee_gwei
+            ),
             chain_id=self.chain_id,
             stuck_blocks=settings.replace_after_blocks,
         )
@@ -201,6 +203,13 @@ class KeeperLoop:
             self.on_block(report)
         while not stop.is_set():
             try:
+                for settled in await self.sender.check_open():
+                    log.info(
+                        "open_transaction_settled",
+                        status=settled.status,
+                        tx_hash=settled.tx_hash,
+                        replacements=settled.replacements,
+                    )
                 step = await self.monitor.step()
                 if step is not None:
                     report = await self._act(step.block, step.ms, stop)

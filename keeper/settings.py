@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     batch_size: int = Field(default=200, ge=1, le=5000, description="calls per JSON-RPC batch")
     receipt_timeout_s: float = Field(default=120.0, gt=0, description="wait for a receipt")
     max_fee_gwei: Decimal = Field(default=Decimal(500), gt=0, description="cap on maxFeePerGas")
+    priority_fee_gwei: Decimal | None = Field(
+        default=None, ge=0, description="fixed tip; default: the node's suggestion (capped)"
+    )
     max_priority_fee_gwei: Decimal = Field(default=Decimal(3), ge=0, description="cap on the tip")
     reconcile_sample: int = Field(
         default=16,

@@ -34,7 +34,9 @@ async def deploy_liquidator(settings: Settings, router: str) -> str:
             client,
             Signer(settings.private_key),
             journal,
-            FeePolicy(settings.max_fee_gwei, settings.max_priority_fee_gwei),
+            FeePolicy(
+                settings.max_fee_gwei, settings.max_priority_fee_gwei, settings.priority_fee_gwei
+            ),
             chain_id=chain_id,
         )
         await sender.reconcile(timeout_s=settings.receipt_timeout_s)

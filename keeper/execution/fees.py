@@ -35,9 +35,15 @@ def gwei_to_wei(value: Decimal) -> int:
 class FeePolicy:
     """Quotes fees from the latest block and the node's suggested tip."""
 
-    def __init__(self, max_fee_gwei: Decimal, max_priority_fee_gwei: Decimal) -> None:
+    def __init__(
+        self,
+        max_fee_gwei: Decimal,
+        max_priority_fee_gwei: Decimal,
+        priority_fee_gwei: Decimal | None = None,
+    ) -> None:
         self.max_fee = gwei_to_wei(max_fee_gwei)
         self.max_tip = gwei_to_wei(max_priority_fee_gwei)
+        self.fixed_tip = None if priority_fee_gwei is None else gwei_to_wei(priority_fee_gwei)
 
     async def quote(self, client: ChainClient) -> Fees:
         """Fees for a transaction to be included in the next block or two, within the caps."""
@@ -57,7 +63,8 @@ class FeePolicy:
         """The latest base fee and the tip we would pay (node's suggestion within the cap)."""
         block = await client.get_block("latest")
         base_fee = int(block.get("baseFeePerGas", "0x0"), 16)
-        return base_fee, min(await client.max_priority_fee(), self.max_tip)
+        tip = self.fixed_tip if self.fixed_tip is not None else await client.max_priority_fee()
+        return base_fee, min(tip, self.max_tip)
 
 
 # geth's txpool refuses a replacement unless both fee fields rise by at least 10%; we bump by

@@ -95,6 +95,7 @@ class TxSender:
         self.stuck_blocks = stuck_blocks
         self.poll_s = poll_s
         self.nonces = NonceManager(client, signer.address)
+        self._watched: dict[int, int] = {}  # open nonce -> block we last touched it
 
     # -- start-up ------------------------------------------------------------------------------
 
@@ -139,6 +140,40 @@ class TxSender:
                 "journal_reconciled", nonces=len(settled), outcomes=[s.status for s in settled]
             )
         return settled
+
+    async def check_open(self) -> list[Settled]:
+        """One look, each block, at transactions left open (a settle that timed out).
+
+        Mined or dropped ones are settled in the journal; one still pending for
+        ``stuck_blocks`` blocks since we last touched it is replaced with higher fees.
+        """
+        out: list[Settled] = []
+        head = await self.client.block_number()
+        nonces = sorted({e.nonce for e in self.journal.open_entries(self.signer.address)})
+        for nonce in nonces:
+            every = self.journal.at_nonce(self.signer.address, nonce)
+            last = every[-1]
+            sent = Sent(
+                nonce,
+                last.to,
+                last.data,
+                last.gas_limit,
+                last.purpose,
+                last.meta,
+                [e.tx_hash for e in every if e.status != "dropped"],
+                [Fees(e.max_fee, e.tip) for e in every if e.status != "dropped"],
+            )
+            if not sent.hashes:
+                continue
+            outcome = await self._look(sent)
+            if isinstance(outcome, Settled):
+                out.append(outcome)
+                self._watched.pop(nonce, None)
+                continue
+            since = self._watched.setdefault(nonce, head)
+            if head - since >= self.stuck_blocks and await self._replace(sent):
+                self._watched[nonce] = head
+        return out
 
     # -- sending -------------------------------------------------------------------------------
 

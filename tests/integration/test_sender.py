@@ -126,3 +126,32 @@ async def test_crash_leaves_no_double_send_and_no_gap(devnet, tmp_path, when):
         entries = sender.journal.entries(KEEPER_ADDRESS)
         assert [(e.nonce, e.status) for e in entries] == [(nonce, "mined"), (nonce + 1, "mined")]
         assert await client.get_transaction_count(KEEPER_ADDRESS, "latest") == nonce + 2
+
+
+@pytest.mark.asyncio
+async def test_a_timed_out_transaction_is_still_tracked_block_by_block(devnet, tmp_path):
+    """A settle that times out leaves the transaction open in the journal; the per-block check
+    replaces it once it is stuck and settles it when it is mined: nothing is lost track of.
+    """
+    async with ChainClient(devnet.url) as client:
+        sender = await _sender(client, tmp_path / "j.sqlite")
+        await client.request("evm_setAutomine", [False])
+        nonce = await client.get_transaction_count(KEEPER_ADDRESS, "latest")
+        token, data = _approve(devnet, 4242)
+        sent = await sender.send(token, data, 100_000, purpose="approve")
+        await client.request("anvil_setNextBlockBaseFeePerGas", [hex(40 * GWEI)])
+        await client.request("evm_mine", [])
+        first = await sender.settle(sent, timeout_s=0.01)
+        assert first.status == "timeout"
+        open_now = sender.journal.open_entries(KEEPER_ADDRESS)
+        assert open_now and {e.nonce for e in open_now} == {nonce}
+        settled = []
+        for _ in range(8):
+            settled = await sender.check_open()
+            if settled:
+                break
+            await client.request("evm_mine", [])
+        assert [s.status for s in settled] == ["mined"]
+        assert settled[0].replacements >= 1
+        assert sender.journal.open_entries(KEEPER_ADDRESS) == []
+        assert await client.get_transaction_count(KEEPER_ADDRESS, "latest") == nonce + 1

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+from typing import TYPE_CHECKING, cast
+
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from keeper.execution.fees import Fees, bumped, is_valid_replacement
+from keeper.execution.fees import FeePolicy, Fees, GasCeilingError, bumped, is_valid_replacement
+
+if TYPE_CHECKING:
+    from keeper.chain.client import ChainClient
 
 GWEI = 10**9
 
@@ -49,3 +56,25 @@ def test_every_bump_is_a_valid_replacement_within_caps(fee, tip, base):
         assert is_valid_replacement(Fees(fee, tip), new)
         assert new.max_fee_per_gas <= cap_fee and new.max_priority_fee_per_gas <= cap_tip
         assert new.max_priority_fee_per_gas <= new.max_fee_per_gas
+
+
+class _Node:
+    async def get_block(self, block):
+        return {"baseFeePerGas": hex(10 * GWEI)}
+
+    async def max_priority_fee(self):
+        return 7 * GWEI
+
+
+@pytest.mark.asyncio
+async def test_tip_from_settings_or_node_within_caps():
+    """The tip is the fixed setting when given, else the node's suggestion; both capped;
+    max fee = 2 x base fee + tip, capped; a base fee above the cap refuses to quote.
+    """
+    node = cast("ChainClient", _Node())
+    assert await FeePolicy(Decimal(500), Decimal(5)).quote(node) == Fees(25 * GWEI, 5 * GWEI)
+    fixed = FeePolicy(Decimal(500), Decimal(5), Decimal(2))
+    assert await fixed.quote(node) == Fees(22 * GWEI, 2 * GWEI)
+    assert await FeePolicy(Decimal(21), Decimal(5)).quote(node) == Fees(21 * GWEI, 5 * GWEI)
+    with pytest.raises(GasCeilingError):
+        await FeePolicy(Decimal(12), Decimal(5)).quote(node)
