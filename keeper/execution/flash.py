@@ -108,41 +108,10 @@ class FlashExecutor(InventoryExecutor):
                 timings_ms=timings,
                 reason=f"no receipt within {self.receipt_timeout_s}s",
             )
-        return await self._flash_outcome(plan, tx_hash, receipt, timings)
-
-    async def _flash_outcome(
-        self,
-        plan: LiquidationPlan,
-        tx_hash: str,
-        receipt: dict[str, Any],
-        timings: dict[str, float],
-    ) -> Outcome:
-        gas_used = int(receipt["gasUsed"], 16)
-        gas_cost = gas_used * int(receipt.get("effectiveGasPrice", "0x0"), 16)
-        if int(receipt["status"], 16) != 1:
-            winner = await self._winner(plan, receipt)
-            return Outcome(
-                "lost" if winner else "reverted",
-                plan,
-                tx_hash=tx_hash,
-                gas_used=gas_used,
-                gas_cost_wei=gas_cost,
-                timings_ms=timings,
-                reason=f"beaten by {winner}" if winner else "mined with status 0",
-                winner_tx=winner,
-            )
-        repaid, seized = self._liquidation_amounts(receipt, plan)
-        return Outcome(
-            "liquidated",
-            plan,
-            tx_hash=tx_hash,
-            gas_used=gas_used,
-            gas_cost_wei=gas_cost,
-            debt_repaid=repaid,
-            collateral_received=seized,
-            timings_ms=timings,
-            realized_profit=self._profit(receipt),
-        )
+        outcome = await self._outcome(plan, tx_hash, receipt, timings)
+        if outcome.status == "liquidated":
+            outcome.realized_profit = self._profit(receipt)
+        return outcome
 
     async def _eth_call_revert_to(self, to: str, calldata: str) -> str | None:
         try:

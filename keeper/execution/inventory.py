@@ -171,10 +171,23 @@ class InventoryExecutor:
                 reason=f"no receipt within {self.receipt_timeout_s}s",
                 timings_ms=timings,
             )
+        outcome = await self._outcome(plan, tx_hash, receipt, timings)
+        if outcome.status != "liquidated" or outcome.debt_repaid < plan.debt_to_cover:
+            # Reverted, or less was pulled than approved: revoke what is left of the approval.
+            await self._approve(plan.debt_asset, 0, reset_first=False)
+        return outcome
+
+    async def _outcome(
+        self,
+        plan: LiquidationPlan,
+        tx_hash: str,
+        receipt: dict[str, Any],
+        timings: dict[str, float],
+    ) -> Outcome:
+        """What a mined liquidation did: amounts from its event, or who beat us if it reverted."""
         gas_used = int(receipt["gasUsed"], 16)
         gas_cost = gas_used * int(receipt.get("effectiveGasPrice", "0x0"), 16)
         if int(receipt["status"], 16) != 1:
-            await self._approve(plan.debt_asset, 0, reset_first=False)
             winner = await self._winner(plan, receipt)
             return Outcome(
                 "lost" if winner else "reverted",
@@ -187,9 +200,6 @@ class InventoryExecutor:
                 winner_tx=winner,
             )
         repaid, seized = self._liquidation_amounts(receipt, plan)
-        if repaid < plan.debt_to_cover:
-            # Less was pulled than approved: revoke the remainder.
-            await self._approve(plan.debt_asset, 0, reset_first=False)
         return Outcome(
             "liquidated",
             plan,

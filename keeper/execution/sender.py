@@ -110,22 +110,12 @@ class TxSender:
         for entry in self.journal.open_entries(self.signer.address):
             by_nonce.setdefault(entry.nonce, []).append(entry)
         for nonce, entries in sorted(by_nonce.items()):
-            every = self.journal.at_nonce(self.signer.address, nonce)
-            last = every[-1]
-            sent = Sent(
-                nonce,
-                last.to,
-                last.data,
-                last.gas_limit,
-                last.purpose,
-                last.meta,
-                [e.tx_hash for e in every],
-                [Fees(e.max_fee, e.tip) for e in every],
-            )
+            sent = self._from_journal(nonce)
+            last_hash = sent.hashes[-1]
             receipt_hash = await self._find_receipt(sent)
             if receipt_hash is None and await self._nonce_used(nonce) is False:
                 for entry in entries:
-                    if entry.tx_hash == last.tx_hash:
+                    if entry.tx_hash == last_hash:
                         await self._broadcast_raw(entry.raw, entry.tx_hash, nonce)
             sent.sent_at_block = await self.client.block_number()
             settled.append(await self.settle(sent, timeout_s=timeout_s))
@@ -141,6 +131,23 @@ class TxSender:
             )
         return settled
 
+    def _from_journal(self, nonce: int) -> Sent:
+        """A nonce in flight as the journal holds it (attempts the node refused left out)."""
+        every = [
+            e for e in self.journal.at_nonce(self.signer.address, nonce) if e.status != "dropped"
+        ] or self.journal.at_nonce(self.signer.address, nonce)
+        last = every[-1]
+        return Sent(
+            nonce,
+            last.to,
+            last.data,
+            last.gas_limit,
+            last.purpose,
+            last.meta,
+            [e.tx_hash for e in every],
+            [Fees(e.max_fee, e.tip) for e in every],
+        )
+
     async def check_open(self) -> list[Settled]:
         """One look, each block, at transactions left open (a settle that timed out).
 
@@ -151,18 +158,7 @@ class TxSender:
         head = await self.client.block_number()
         nonces = sorted({e.nonce for e in self.journal.open_entries(self.signer.address)})
         for nonce in nonces:
-            every = self.journal.at_nonce(self.signer.address, nonce)
-            last = every[-1]
-            sent = Sent(
-                nonce,
-                last.to,
-                last.data,
-                last.gas_limit,
-                last.purpose,
-                last.meta,
-                [e.tx_hash for e in every if e.status != "dropped"],
-                [Fees(e.max_fee, e.tip) for e in every if e.status != "dropped"],
-            )
+            sent = self._from_journal(nonce)
             if not sent.hashes:
                 continue
             outcome = await self._look(sent)
