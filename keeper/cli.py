@@ -84,6 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--asset", default="WETH", help="asset whose price drops")
     demo.add_argument("--pct", type=_decimal, default=Decimal(-30), help="price move in percent")
 
+    check = sub.add_parser(
+        "check-config", help="validate, connect, check the chain; print settings (redacted)"
+    )
+    _market_options(check)
+
     deploy = sub.add_parser(
         "deploy-liquidator",
         help="deploy our FlashLiquidator from the keeper's key; print its address",
@@ -180,6 +185,15 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_check_config(args: argparse.Namespace) -> int:
+    from keeper.checks import check_config  # noqa: PLC0415
+
+    settings = _settings(args)
+    configure_logging(settings.log_level, settings.log_format)
+    print(json.dumps(asyncio.run(check_config(settings)), indent=2))
+    return EXIT_OK
+
+
 def _cmd_deploy_liquidator(args: argparse.Namespace) -> int:
     from keeper.execution.deploy import deploy_liquidator  # noqa: PLC0415
 
@@ -248,6 +262,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "scan": _cmd_scan,
         "demo": _cmd_demo,
         "deploy-liquidator": _cmd_deploy_liquidator,
+        "check-config": _cmd_check_config,
         "devnet:up": _cmd_devnet_up,
         "devnet:shock": _cmd_devnet_shock,
     }

@@ -24,6 +24,7 @@ from keeper.execution.journal import Journal
 from keeper.execution.outcome import Outcome
 from keeper.execution.sender import TxSender
 from keeper.execution.signer import Signer
+from keeper.keys import resolve_key
 from keeper.monitor import MarketMonitor
 from keeper.protocols.aave_v3.liquidation import is_liquidatable
 from keeper.protocols.aave_v3.market import POOL, Market, resolve_market
@@ -106,15 +107,10 @@ class KeeperLoop:
         market: Market,
         on_block: Callable[[BlockReport], None] | None = None,
     ) -> None:
-        if settings.private_key is None:
-            raise ConfigError(
-                "private_key: missing; `keeper run` needs the keeper's key "
-                "(set KEEPER_PRIVATE_KEY or private_key in the config file)"
-            )
         self.settings = settings
         self.client = client
         self.market = market
-        self.signer = Signer(settings.private_key)
+        self.signer = Signer(resolve_key(settings))
         self.chain_id = chain_id
         if settings.execution_mode == "flash" and (
             settings.flash_liquidator is None or settings.uniswap_quoter is None

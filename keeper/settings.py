@@ -14,7 +14,14 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from eth_utils.address import is_hex_address, to_checksum_address
-from pydantic import AfterValidator, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
@@ -61,6 +68,15 @@ class Settings(BaseSettings):
     pool_addresses_provider: Address = Field(description="Aave V3 PoolAddressesProvider")
     private_key: SecretStr | None = Field(
         default=None, description="hex key of the keeper account; needed by `run`"
+    )
+    private_key_file: str | None = Field(
+        default=None, description="file holding the hex key (instead of private_key)"
+    )
+    keystore_file: str | None = Field(
+        default=None, description="encrypted JSON keystore (eth-account) holding the key"
+    )
+    keystore_password_file: str | None = Field(
+        default=None, description="file holding the keystore's password"
     )
     chain_id: int | None = Field(default=None, ge=1, description="refuse a node on another chain")
     start_block: int = Field(default=0, ge=0, description="first block of account discovery")
@@ -133,14 +149,40 @@ class Settings(BaseSettings):
     @field_validator("private_key")
     @classmethod
     def _key(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is None:
-            return None
-        raw = value.get_secret_value().strip()
-        if not _KEY_RE.match(raw):
-            raise ValueError("expected 64 hex digits (optionally prefixed with 0x)")
-        if int(raw, 16) == 0:
-            raise ValueError("the zero key is not a valid private key")
-        return SecretStr(raw if raw.startswith("0x") else "0x" + raw)
+        return _check_key(value)
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> Settings:
+        sources = [
+            n
+            for n in ("private_key", "private_key_file", "keystore_file")
+            if getattr(self, n) is not None
+        ]
+        if len(sources) > 1:
+            raise ValueError(f"give one key source, not {' and '.join(sources)}")
+        if (self.keystore_file is None) != (self.keystore_password_file is None):
+            raise ValueError("keystore_file and keystore_password_file go together")
+        return self
+
+
+def _check_key(value: SecretStr | None) -> SecretStr | None:
+    """A 32-byte hex key, normalised to 0x-prefixed; the value itself never in the message."""
+    if value is None:
+        return None
+    raw = value.get_secret_value().strip()
+    if not _KEY_RE.match(raw):
+        raise ValueError("expected 64 hex digits (optionally prefixed with 0x)")
+    if int(raw, 16) == 0:
+        raise ValueError("the zero key is not a valid private key")
+    return SecretStr(raw if raw.startswith("0x") else "0x" + raw)
+
+
+def check_key(value: SecretStr) -> SecretStr:
+    """Validate a key read from elsewhere (a file); raises ValueError without the value."""
+    checked = _check_key(value)
+    if checked is None:  # pragma: no cover - a SecretStr in, a SecretStr out
+        raise ValueError("no key")
+    return checked
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from keeper.execution.fees import FeePolicy
 from keeper.execution.journal import Journal
 from keeper.execution.sender import TxSender
 from keeper.execution.signer import Signer
+from keeper.keys import resolve_key
 from keeper.runner import connect
 
 if TYPE_CHECKING:
@@ -23,8 +24,6 @@ DEPLOY_GAS = 2_000_000
 
 async def deploy_liquidator(settings: Settings, router: str) -> str:
     """Deploy FlashLiquidator(pool, router); return its address."""
-    if settings.private_key is None:
-        raise ConfigError("private_key: missing; the liquidator is deployed from the keeper's key")
     if not is_hex_address(router):
         raise ConfigError("--router: expected the Uniswap V3 SwapRouter address (0x + 40 hex)")
     client, chain_id, market = await connect(settings)
@@ -32,7 +31,7 @@ async def deploy_liquidator(settings: Settings, router: str) -> str:
     try:
         sender = TxSender(
             client,
-            Signer(settings.private_key),
+            Signer(resolve_key(settings)),
             journal,
             FeePolicy(
                 settings.max_fee_gwei, settings.max_priority_fee_gwei, settings.priority_fee_gwei

@@ -31,7 +31,7 @@ class RpcProxy:
     async def __aenter__(self) -> Self:
         self._session = aiohttp.ClientSession()
         app = web.Application(client_max_size=64 * 1024 * 1024)
-        app.router.add_post("/", self._handle)
+        app.router.add_post("/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         self.port = free_port()

@@ -1,0 +1,78 @@
+"""``keeper check-config``: validate, connect, and show the effective settings, secrets redacted."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from pydantic import SecretStr
+
+from keeper.chain.abi import Codec
+from keeper.chain.redact import redact_url
+from keeper.errors import ConfigError
+from keeper.execution.signer import Signer
+from keeper.keys import resolve_key
+from keeper.runner import connect
+
+if TYPE_CHECKING:
+    from keeper.chain.client import ChainClient
+    from keeper.settings import Settings
+
+LIQUIDATOR = Codec.named("FlashLiquidator")
+REDACTED = "**redacted**"
+
+
+def effective_settings(settings: Settings) -> dict[str, Any]:
+    """Every setting as JSON-friendly values; secrets replaced, URLs reduced to host and port."""
+    out: dict[str, Any] = {}
+    for name, value in settings.model_dump().items():
+        if name == "rpc_url" and isinstance(value, SecretStr):
+            out[name] = redact_url(value.get_secret_value())
+        elif isinstance(value, SecretStr):
+            out[name] = REDACTED
+        elif isinstance(value, Decimal):
+            out[name] = str(value)
+        else:
+            out[name] = value
+    return out
+
+
+async def _has_code(client: ChainClient, address: str) -> bool:
+    code = await client.request("eth_getCode", [address, "latest"])
+    return isinstance(code, str) and len(code) > 2
+
+
+async def check_config(settings: Settings) -> dict[str, Any]:
+    """Raise ConfigError (exit 2) on anything wrong; return a report of what was checked."""
+    key_address = None
+    if any(
+        getattr(settings, n) is not None
+        for n in ("private_key", "private_key_file", "keystore_file")
+    ):
+        key_address = Signer(resolve_key(settings)).address
+    client, chain_id, market = await connect(settings)
+    try:
+        head = await client.block_number()
+        if settings.execution_mode == "flash":
+            for name in ("flash_liquidator", "uniswap_quoter"):
+                address = getattr(settings, name)
+                if address is None or not await _has_code(client, address):
+                    raise ConfigError(f"{name}: no contract at {address} on chain {chain_id}")
+            raw = await client.call(str(settings.flash_liquidator), LIQUIDATOR.encode("owner"))
+            (owner,) = LIQUIDATOR.decode("owner", raw)
+            if key_address is not None and owner != key_address:
+                raise ConfigError(
+                    f"flash_liquidator: owned by {owner}, not by the keeper's key {key_address}"
+                )
+    finally:
+        await client.close()
+    return {
+        "ok": True,
+        "chain_id": chain_id,
+        "head_block": head,
+        "node": client.label,
+        "pool": market.pool,
+        "oracle": market.oracle,
+        "keeper_address": key_address,
+        "settings": effective_settings(settings),
+    }
