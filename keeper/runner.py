@@ -8,6 +8,7 @@ It checks health with ``getUserAccountData`` in batches; the exact local engine 
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -26,7 +27,9 @@ from keeper.execution.sender import TxSender
 from keeper.execution.signer import Signer
 from keeper.keys import resolve_key
 from keeper.monitor import MarketMonitor
-from keeper.protocols.aave_v3.liquidation import is_liquidatable
+from keeper.ops.metrics import Metrics
+from keeper.ops.server import OpsServer, Status
+from keeper.protocols.aave_v3.liquidation import is_liquidatable, value_in_base
 from keeper.protocols.aave_v3.market import POOL, Market, resolve_market
 from keeper.protocols.aave_v3.reads import (
     AccountData,
@@ -126,6 +129,10 @@ class KeeperLoop:
         self._build_execution(client)
         self._premium_bps = 0
         self.monitor = MarketMonitor(client, market, settings)
+        self.metrics = Metrics()
+        self.status = Status(dry_run=settings.dry_run, max_head_age_s=settings.max_head_age_s)
+        client.on_request = self.metrics.observe_rpc
+        self._step_started = 0.0
         self.on_block = on_block
         self.last_block = -1
         # account -> first block at which a plan for it may be tried again
@@ -167,11 +174,25 @@ class KeeperLoop:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Loop until ``stop`` is set; blocks that arrive mid-cycle coalesce to the newest."""
+        server = None
+        if self.settings.ops_port is not None:
+            server = OpsServer(
+                self.status, self.metrics, self.settings.ops_host, self.settings.ops_port
+            )
+            port = await server.start()
+            log.info(
+                "ops_endpoint",
+                url=f"http://{self.settings.ops_host}:{port}",
+                paths=["/healthz", "/status", "/metrics"],
+            )
         try:
             await self._run(stop)
         finally:
+            self.status.stages = dict.fromkeys(self.status.stages, False)
             if self.fork is not None:
                 await self.fork.stop()
+            if server is not None:
+                await server.stop()
 
     async def _run(self, stop: asyncio.Event) -> None:
         self._base_unit = await read_base_currency_unit(self.client, self.market)
@@ -192,9 +213,11 @@ class KeeperLoop:
             dry_run=self.settings.dry_run,
             start_block=self.settings.start_block,
         )
-        await self.monitor.start()
+        head = await self.monitor.start()
         self.last_block = self.monitor.block
+        self._step_started = time.perf_counter()
         report = await self._act(self.monitor.block, 0, stop)
+        self._record(head.number, head.timestamp, report)
         if self.on_block is not None:
             self.on_block(report)
         while not stop.is_set():
@@ -206,9 +229,11 @@ class KeeperLoop:
                         tx_hash=settled.tx_hash,
                         replacements=settled.replacements,
                     )
+                self._step_started = time.perf_counter()
                 step = await self.monitor.step()
                 if step is not None:
                     report = await self._act(step.block, step.ms, stop)
+                    self._record(step.block, step.timestamp, report)
                     self.last_block = step.block
                     if self.on_block is not None:
                         self.on_block(report)
@@ -235,6 +260,25 @@ class KeeperLoop:
             for task in waiters:
                 task.cancel()
             await asyncio.gather(*waiters, return_exceptions=True)
+
+    def _record(self, block: int, timestamp: int, report: BlockReport) -> None:
+        """Status and metrics after a processed head."""
+        engine = self.monitor.engine
+        with_debt = [d.health_factor for d in engine.data.values() if d.total_debt_base > 0]
+        status, metrics = self.status, self.metrics
+        status.head_block, status.head_timestamp = block, timestamp
+        status.last_step_at = time.time()
+        status.accounts, status.candidates = len(engine.data), report.candidates
+        status.stages = {"monitor": True, "execution": True}
+        metrics.head_block.set(block)
+        metrics.head_lag.set(max(0.0, time.time() - timestamp))
+        metrics.blocks.inc()
+        metrics.accounts.set(len(engine.data))
+        metrics.candidates.set(report.candidates)
+        metrics.mismatches.set(self.monitor.mismatches)
+        metrics.health_buckets(with_debt)
+        for skip in report.skips:
+            metrics.skips.labels(_skip_kind(skip.reason)).inc()
 
     def _report_stale(self, head: int) -> None:
         """Log when the set of stale feeds changes (not every block)."""
@@ -413,6 +457,29 @@ class KeeperLoop:
         outcome.reason = outcome.reason or f"quote {terms.swap_out_quote}, premium {terms.premium}"
         return outcome
 
+    def _count(self, outcome: Outcome, reserves: dict[str, ReserveInfo]) -> None:
+        """Metrics of one attempt: outcome, gas, realised profit, reaction latency."""
+        metrics = self.metrics
+        metrics.attempts.labels(outcome.status).inc()
+        metrics.gas_spent.inc(outcome.gas_cost_wei)
+        if outcome.tx_hash is not None and self._step_started:
+            sent = max(
+                self.executor.last_sent_at,
+                self.flash.last_sent_at if self.flash is not None else 0.0,
+            )
+            if sent > self._step_started:
+                metrics.reaction.observe(sent - self._step_started)
+        if outcome.status == "liquidated" and self._base_unit:
+            plan, prices = outcome.plan, self.monitor.tracker.prices
+            gross = value_in_base(
+                outcome.collateral_received,
+                prices[plan.collateral_asset],
+                reserves[plan.collateral_asset].decimals,
+            ) - value_in_base(
+                outcome.debt_repaid, prices[plan.debt_asset], reserves[plan.debt_asset].decimals
+            )
+            metrics.profit.inc(max(0, gross) / self._base_unit)  # display only, not money math
+
     def _min_profit_base(self) -> int:
         return int(self.settings.min_profit_usd * self._base_unit)
 
@@ -460,6 +527,7 @@ class KeeperLoop:
                 block=plan.block,
             )
             return None
+        self._count(outcome, reserves)
         log.info(
             "liquidation_attempt",
             outcome=outcome.status,
@@ -501,3 +569,20 @@ async def run_keeper(
 
 
 __all__ = ["BlockReport", "KeeperLoop", "connect", "run_keeper"]
+
+
+def _skip_kind(reason: str) -> str:
+    """A low-cardinality label for a skip reason."""
+    for needle, kind in (
+        ("gas", "unprofitable"),
+        ("below minimum", "unprofitable"),
+        ("dust", "dust"),
+        ("inventory", "no_inventory"),
+        ("cooling", "cooldown"),
+        ("collateral", "no_collateral"),
+        ("debt", "no_debt"),
+        ("healthy", "healthy"),
+    ):
+        if needle in reason:
+            return kind
+    return "other"

@@ -136,6 +136,16 @@ class Settings(BaseSettings):
     failed_plan_cooldown_blocks: int = Field(
         default=20, ge=0, description="blocks to leave an account alone after a failed simulation"
     )
+    ops_host: str = Field(default="127.0.0.1", description="address of /healthz /status /metrics")
+    ops_port: int | None = Field(
+        default=9464,
+        ge=0,
+        le=65535,
+        description="port of the ops endpoint (0: any free; unset: off)",
+    )
+    max_head_age_s: float = Field(
+        default=120.0, gt=0, description="/healthz fails when no new head came for this long"
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
+import time
 from typing import TYPE_CHECKING, Any, Self
 
 import aiohttp
@@ -27,7 +28,7 @@ from keeper.chain.ws import WebSocketTransport
 from keeper.errors import ContractRevertError, RpcError, TransientRpcError
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from web3 import AsyncWeb3
 
@@ -74,6 +75,12 @@ class ChainClient:
         self._retry_s = retry_s
         self._subscribed = False
         self.calls: collections.Counter[str] = collections.Counter()
+        # Observability hook: (method, seconds, ok) after every request or batch.
+        self.on_request: Callable[[str, float, bool], None] | None = None
+
+    def _observe(self, method: str, started: float, ok: bool) -> None:
+        if self.on_request is not None:
+            self.on_request(method, time.perf_counter() - started, ok)
 
     @property
     def streams_heads(self) -> bool:
@@ -126,6 +133,16 @@ class ChainClient:
         )
 
     async def _post_once(self, method: str, params: Sequence[Any]) -> Any:
+        started = time.perf_counter()
+        try:
+            result = await self._post_raw(method, params)
+        except RpcError as exc:
+            self._observe(method, started, isinstance(exc, ContractRevertError))
+            raise
+        self._observe(method, started, True)
+        return result
+
+    async def _post_raw(self, method: str, params: Sequence[Any]) -> Any:
         self.calls[method] += 1
         try:
             response = await self._provider.make_request(method, list(params))
@@ -158,6 +175,16 @@ class ChainClient:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _batch_once(self, calls: Sequence[tuple[str, Sequence[Any]]]) -> list[Any]:
+        started = time.perf_counter()
+        try:
+            result = await self._batch_raw(calls)
+        except RpcError:
+            self._observe("batch", started, False)
+            raise
+        self._observe("batch", started, True)
+        return result
+
+    async def _batch_raw(self, calls: Sequence[tuple[str, Sequence[Any]]]) -> list[Any]:
         for method, _ in calls:
             self.calls[method] += 1
         self.calls["<batch>"] += 1

@@ -70,6 +70,7 @@ class InventoryExecutor:
         self.sender = sender
         self.signer = sender.signer
         self.liquidator = sender.signer.address  # who the Pool sees as liquidator
+        self.last_sent_at = 0.0  # perf_counter() of the latest broadcast (reaction latency)
         self.pool = pool
         self.receipt_timeout_s = receipt_timeout_s
         self.dry_run = dry_run
@@ -299,6 +300,7 @@ class InventoryExecutor:
     ) -> tuple[str, dict[str, Any] | None]:
         """Send through the journaled sender and wait for the nonce to settle."""
         sent = await self.sender.send(to, data, gas_limit, purpose=purpose, meta=meta)
+        self.last_sent_at = time.perf_counter()
         settled = await self.sender.settle(sent, timeout_s=self.receipt_timeout_s)
         if settled.status == "dropped":
             raise TransactionError(f"nonce {sent.nonce}: {settled.note}")

@@ -8,11 +8,13 @@ import signal
 import subprocess
 import sys
 import time
+from typing import Any
 
+import aiohttp
 import pytest
 
 from keeper.chain.client import ChainClient
-from keeper.devnet.anvil import CHAIN_ID
+from keeper.devnet.anvil import CHAIN_ID, free_port
 from keeper.devnet.scenarios import shock_price
 from keeper.runner import BlockReport, run_keeper
 from keeper.settings import load_settings
@@ -40,6 +42,21 @@ async def _debt_and_collateral_tokens(client, devnet, account, block="latest"):
     return out
 
 
+OPS_PORT = free_port()
+
+
+async def _ops(port: int) -> tuple[int, dict[str, Any], str]:
+    """/healthz status code, /status JSON and /metrics text of a running keeper."""
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"http://127.0.0.1:{port}/healthz") as resp:
+            health = resp.status
+        async with session.get(f"http://127.0.0.1:{port}/status") as resp:
+            status = await resp.json()
+        async with session.get(f"http://127.0.0.1:{port}/metrics") as resp:
+            metrics = await resp.text()
+    return health, status, metrics
+
+
 def _keeper_env(devnet, journal) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KEEPER_")}
     env.update(
@@ -51,6 +68,7 @@ def _keeper_env(devnet, journal) -> dict[str, str]:
             "KEEPER_POLL_INTERVAL_S": "0.1",
             "KEEPER_MIN_PROFIT_USD": "1",
             "KEEPER_JOURNAL_PATH": str(journal),
+            "KEEPER_OPS_PORT": str(OPS_PORT),
         }
     )
     if "KEEPER_NODE_MODULES" in os.environ:
@@ -99,6 +117,7 @@ async def test_keeper_run_subprocess_liquidates_every_liquidatable_account(devne
                     break
                 await asyncio.sleep(0.3)
             await asyncio.sleep(1.0)  # let follow-up liquidations of the same block settle
+            ops = await _ops(OPS_PORT)
         finally:
             proc.send_signal(signal.SIGTERM)
             out, err = proc.communicate(timeout=30)
@@ -131,6 +150,21 @@ async def test_keeper_run_subprocess_liquidates_every_liquidatable_account(devne
         odd = [x for x in lines if '"outcome": "liquidated"' not in x or '"tx_hash": "0x' not in x]
         assert odd == []
         assert KEEPER_KEY[2:] not in out + err
+        health, status, metrics = ops
+        assert health == 200
+        assert status["head_block"] >= shock.block and status["accounts"] > 0
+        assert status["healthy"] is True and status["stages"] == {
+            "monitor": True,
+            "execution": True,
+        }
+        assert (
+            f'keeper_liquidation_attempts_total{{outcome="liquidated"}} {float(len(events))}'
+            in metrics
+        )
+        assert "keeper_rpc_latency_seconds_count" in metrics
+        assert "keeper_reaction_latency_seconds_count" in metrics
+        assert 'keeper_accounts_by_health_factor{bucket="ge_2"}' in metrics
+        assert KEEPER_KEY[2:] not in metrics
 
 
 @pytest.mark.asyncio
