@@ -27,6 +27,7 @@ from keeper.execution.sender import TxSender
 from keeper.execution.signer import Signer
 from keeper.keys import resolve_key
 from keeper.monitor import MarketMonitor
+from keeper.ops.alerts import Alerts, parse_webhooks
 from keeper.ops.metrics import Metrics
 from keeper.ops.server import OpsServer, Status
 from keeper.protocols.aave_v3.liquidation import is_liquidatable, value_in_base
@@ -130,9 +131,15 @@ class KeeperLoop:
         self._premium_bps = 0
         self.monitor = MarketMonitor(client, market, settings)
         self.metrics = Metrics()
+        self.alerts = Alerts(
+            parse_webhooks(settings.alert_webhooks),
+            dedup_s=settings.alert_dedup_s,
+            per_minute=settings.alert_per_minute,
+        )
         self.status = Status(dry_run=settings.dry_run, max_head_age_s=settings.max_head_age_s)
         client.on_request = self.metrics.observe_rpc
         self._step_started = 0.0
+        self._next_gas_check = 0
         self.on_block = on_block
         self.last_block = -1
         # account -> first block at which a plan for it may be tried again
@@ -185,9 +192,11 @@ class KeeperLoop:
                 url=f"http://{self.settings.ops_host}:{port}",
                 paths=["/healthz", "/status", "/metrics"],
             )
+        await self.alerts.start()
         try:
             await self._run(stop)
         finally:
+            await self.alerts.stop()
             self.status.stages = dict.fromkeys(self.status.stages, False)
             if self.fork is not None:
                 await self.fork.stop()
@@ -214,6 +223,7 @@ class KeeperLoop:
             start_block=self.settings.start_block,
         )
         head = await self.monitor.start()
+        await self._check_gas_money(head.number)
         self.last_block = self.monitor.block
         self._step_started = time.perf_counter()
         report = await self._act(self.monitor.block, 0, stop)
@@ -234,6 +244,7 @@ class KeeperLoop:
                 if step is not None:
                     report = await self._act(step.block, step.ms, stop)
                     self._record(step.block, step.timestamp, report)
+                    await self._check_gas_money(step.block)
                     self.last_block = step.block
                     if self.on_block is not None:
                         self.on_block(report)
@@ -260,6 +271,21 @@ class KeeperLoop:
             for task in waiters:
                 task.cancel()
             await asyncio.gather(*waiters, return_exceptions=True)
+
+    async def _check_gas_money(self, block: int) -> None:
+        """Every 10 blocks: alert when the keeper's native balance runs low."""
+        if block < self._next_gas_check:
+            return
+        self._next_gas_check = block + 10
+        balance = await self.client.get_balance(self.signer.address)
+        threshold = int(self.settings.low_gas_balance_eth * 10**18)
+        if balance < threshold:
+            self.alerts.alert(
+                "low_gas",
+                self.signer.address,
+                f"low gas balance: {self.signer.address} holds {balance / 10**18:.4f} "
+                f"(alert below {self.settings.low_gas_balance_eth})",
+            )
 
     def _record(self, block: int, timestamp: int, report: BlockReport) -> None:
         """Status and metrics after a processed head."""
@@ -461,6 +487,21 @@ class KeeperLoop:
         """Metrics of one attempt: outcome, gas, realised profit, reaction latency."""
         metrics = self.metrics
         metrics.attempts.labels(outcome.status).inc()
+        plan = outcome.plan
+        if outcome.status == "liquidated":
+            self.alerts.alert(
+                "won",
+                outcome.tx_hash or plan.account,
+                f"liquidated {plan.account}: repaid {outcome.debt_repaid} of "
+                f"{plan.debt_asset}, received {outcome.collateral_received} of "
+                f"{plan.collateral_asset} (tx {outcome.tx_hash})",
+            )
+        elif outcome.status in ("lost", "reverted"):
+            self.alerts.alert(
+                "lost",
+                plan.account,
+                f"liquidation of {plan.account} {outcome.status}: {outcome.reason}",
+            )
         metrics.gas_spent.inc(outcome.gas_cost_wei)
         if outcome.tx_hash is not None and self._step_started:
             sent = max(
@@ -470,7 +511,7 @@ class KeeperLoop:
             if sent > self._step_started:
                 metrics.reaction.observe(sent - self._step_started)
         if outcome.status == "liquidated" and self._base_unit:
-            plan, prices = outcome.plan, self.monitor.tracker.prices
+            prices = self.monitor.tracker.prices
             gross = value_in_base(
                 outcome.collateral_received,
                 prices[plan.collateral_asset],

@@ -146,6 +146,15 @@ class Settings(BaseSettings):
     max_head_age_s: float = Field(
         default=120.0, gt=0, description="/healthz fails when no new head came for this long"
     )
+    alert_webhooks: list[SecretStr] = Field(
+        default_factory=list,
+        description='chat webhooks as "format:url", format slack, discord or telegram',
+    )
+    alert_dedup_s: float = Field(default=600.0, ge=0, description="same alert at most once per")
+    alert_per_minute: int = Field(default=20, ge=1, description="alerts sent per minute at most")
+    low_gas_balance_eth: Decimal = Field(
+        default=Decimal("0.05"), ge=0, description="alert when the keeper's gas money is below"
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
 
