@@ -8,6 +8,7 @@ It checks health with ``getUserAccountData`` in batches; the exact local engine 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -59,6 +60,10 @@ if TYPE_CHECKING:
     from keeper.settings import Settings
 
 log = structlog.get_logger(__name__)
+CRASH_WINDOW_S = 600.0
+CRASH_LOOP_COUNT = 5
+CRASH_BACKOFF_S = 0.5
+CRASH_BACKOFF_MAX_S = 30.0
 QUOTER = Codec.named("uniswap_v3/IQuoterV2")
 WRAPPED_NATIVE_SYMBOLS = {"WETH", "WMATIC", "WPOL", "WAVAX", "WBNB", "WXDAI", "WMNT", "WS", "WFTM"}
 
@@ -140,6 +145,7 @@ class KeeperLoop:
         client.on_request = self.metrics.observe_rpc
         self._step_started = 0.0
         self._next_gas_check = 0
+        self._crashes: list[float] = []
         self.on_block = on_block
         self.last_block = -1
         # account -> first block at which a plan for it may be tried again
@@ -251,6 +257,10 @@ class KeeperLoop:
             except RpcError as exc:
                 # Skip this head: nothing is sent on partial data; the next head retries.
                 log.warning("block_skipped", error=str(exc))
+            except Exception:
+                log.exception("stage_crashed", stage="keeper_loop", block=self.last_block)
+                await self._crashed(stop)
+                continue
             await self._wait_next(stop)
         log.info(
             "keeper_stopped", last_block=self.last_block, health_mismatches=self.monitor.mismatches
@@ -287,6 +297,26 @@ class KeeperLoop:
                 f"(alert below {self.settings.low_gas_balance_eth})",
             )
 
+    async def _crashed(self, stop: asyncio.Event) -> None:
+        """After a bug or an unexpected failure (logged whole): mark the stage, back off.
+
+        Five crashes within ten minutes is a crash loop: it is alerted, and /healthz reports
+        unhealthy until the loop has run cleanly for ten minutes.
+        """
+        now = time.monotonic()
+        self._crashes = [t for t in self._crashes if now - t < CRASH_WINDOW_S] + [now]
+        self.status.stages["keeper_loop"] = False
+        if len(self._crashes) >= CRASH_LOOP_COUNT:
+            self.alerts.alert(
+                "crash_loop",
+                "keeper_loop",
+                f"crash loop: {len(self._crashes)} crashes in "
+                f"{CRASH_WINDOW_S // 60:.0f} min; the keeper keeps restarting",
+            )
+        backoff = min(CRASH_BACKOFF_MAX_S, CRASH_BACKOFF_S * 2 ** (len(self._crashes) - 1))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), backoff)
+
     def _record(self, block: int, timestamp: int, report: BlockReport) -> None:
         """Status and metrics after a processed head."""
         engine = self.monitor.engine
@@ -295,7 +325,12 @@ class KeeperLoop:
         status.head_block, status.head_timestamp = block, timestamp
         status.last_step_at = time.time()
         status.accounts, status.candidates = len(engine.data), report.candidates
-        status.stages = {"monitor": True, "execution": True}
+        crash_loop = len([t for t in self._crashes if time.monotonic() - t < CRASH_WINDOW_S])
+        status.stages = {
+            "monitor": True,
+            "execution": True,
+            "keeper_loop": crash_loop < CRASH_LOOP_COUNT,
+        }
         metrics.head_block.set(block)
         metrics.head_lag.set(max(0.0, time.time() - timestamp))
         metrics.blocks.inc()

@@ -1,0 +1,77 @@
+"""A stage that fails is logged, restarted with backoff, and a crash loop is alerted."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from structlog.testing import capture_logs
+
+from keeper.chain.client import ChainClient
+from keeper.devnet.scenarios import shock_price
+from keeper.runner import KeeperLoop, connect
+from keeper.settings import load_settings
+from tests.integration.conftest import KEEPER_KEY
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.mark.asyncio
+async def test_a_crashing_stage_restarts_and_a_crash_loop_is_reported(
+    devnet, tmp_path, monkeypatch
+):
+    """The loop's step raises an unexpected error six times: each is logged with its traceback,
+    the loop restarts with growing backoff, the crash loop marks the keeper unhealthy and is
+    alerted; afterwards the keeper still liquidates after a shock.
+    """
+    monkeypatch.setattr("keeper.runner.CRASH_BACKOFF_S", 0.01)
+    settings = load_settings(
+        rpc_url=devnet.url,
+        pool_addresses_provider=devnet.world.market.pool_addresses_provider,
+        private_key=KEEPER_KEY,
+        journal_path=str(tmp_path / "j.sqlite"),
+        poll_interval_s=0.05,
+        min_profit_usd=1,
+        alert_webhooks=["slack:http://127.0.0.1:9/hook"],
+    )
+    client, chain_id, market = await connect(settings)
+    keeper = KeeperLoop(settings, client, chain_id, market)
+    real_step = keeper.monitor.step
+    failures = {"left": 6}
+    alerted: list[str] = []
+    keeper.alerts.alert = lambda kind, key, text: alerted.append(kind) or True  # type: ignore[method-assign,func-returns-value]
+
+    async def flaky_step():
+        if failures["left"] > 0:
+            failures["left"] -= 1
+            raise RuntimeError("injected stage failure")
+        return await real_step()
+
+    keeper.monitor.step = flaky_step  # type: ignore[method-assign]
+    stop = asyncio.Event()
+    with capture_logs() as logs:
+        task = asyncio.create_task(keeper.run(stop))
+        deadline = time.monotonic() + 30
+        while failures["left"] > 0 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert failures["left"] == 0
+        assert keeper.status.stages.get("keeper_loop") is False
+        assert keeper.status.healthy()[0] is False
+        assert "crash_loop" in alerted
+        async with ChainClient(devnet.url) as chain:
+            shock = await shock_price(
+                chain, devnet.world.market.pool_addresses_provider, "WETH", -30
+            )
+            while time.monotonic() < deadline and keeper.last_block <= shock.block:
+                await asyncio.sleep(0.05)
+        stop.set()
+        await asyncio.wait_for(task, 30)
+    crashes = [e for e in logs if e["event"] == "stage_crashed"]
+    assert len(crashes) == 6 and all(e.get("exc_info") for e in crashes)
+    attempts = [
+        e for e in logs if e["event"] == "liquidation_attempt" and e.get("outcome") == "liquidated"
+    ]
+    assert attempts, "the keeper must work again after the crashes"
+    keeper.journal.close()
+    await client.close()
