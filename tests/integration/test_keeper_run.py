@@ -153,10 +153,8 @@ async def test_keeper_run_subprocess_liquidates_every_liquidatable_account(devne
         health, status, metrics = ops
         assert health == 200
         assert status["head_block"] >= shock.block and status["accounts"] > 0
-        assert status["healthy"] is True and status["stages"] == {
-            "monitor": True,
-            "execution": True,
-        }
+        assert status["healthy"] is True
+        assert status["stages"] == {"monitor": True, "execution": True, "keeper_loop": True}
         assert (
             f'keeper_liquidation_attempts_total{{outcome="liquidated"}} {float(len(events))}'
             in metrics
