@@ -396,7 +396,9 @@ class KeeperLoop:
             if self._cooldown.get(account.account, 0) > head:
                 report.skips.append(Skip(account.account, "cooling down after a failed simulation"))
                 continue
+            t_plan = time.perf_counter()
             result = await self._plan(account, head, reserves, prices, pricing)
+            plan_ms = round((time.perf_counter() - t_plan) * 1000, 2)
             if isinstance(result, Skip):
                 report.skips.append(result)
                 log.info(
@@ -408,7 +410,9 @@ class KeeperLoop:
                 )
                 continue
             report.plans += 1
-            outcome = await self._execute(result, reserves, pricing)
+            outcome = await self._execute(
+                result, reserves, pricing, {"detect": sync_ms, "plan": plan_ms}
+            )
             if outcome is not None:
                 report.outcomes.append(outcome)
             if outcome is None or outcome.status in ("simulation_failed", "reverted", "lost"):
@@ -575,7 +579,11 @@ class KeeperLoop:
         )
 
     async def _execute(
-        self, plan: LiquidationPlan, reserves: dict[str, ReserveInfo], pricing: GasPricing
+        self,
+        plan: LiquidationPlan,
+        reserves: dict[str, ReserveInfo],
+        pricing: GasPricing,
+        phases: dict[str, float],
     ) -> Outcome | None:
         coll, debt = reserves[plan.collateral_asset], reserves[plan.debt_asset]
         minimum = self._min_profit_base()
@@ -622,7 +630,7 @@ class KeeperLoop:
             tx_hash=outcome.tx_hash,
             reason=outcome.reason or None,
             winner_tx=outcome.winner_tx,
-            timings_ms=outcome.timings_ms,
+            timings_ms={**phases, **outcome.timings_ms},
         )
         return outcome
 

@@ -87,7 +87,6 @@ class FlashExecutor(InventoryExecutor):
         if self.dry_run:
             return Outcome("dry_run", plan, reason="simulation ok; not sent", timings_ms=timings)
         gas_limit = await self.gas_limit(self.contract, calldata, total_gas)
-        t0 = time.perf_counter()
         tx_hash, receipt = await self._send(
             self.contract,
             calldata,
@@ -99,7 +98,7 @@ class FlashExecutor(InventoryExecutor):
                 "min_profit": terms.min_profit,
             },
         )
-        timings["send_and_include"] = _ms(t0)
+        timings["send"], timings["include"] = self.last_send_ms, self.last_include_ms
         if receipt is None:
             return Outcome(
                 "timeout",

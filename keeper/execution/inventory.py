@@ -71,6 +71,8 @@ class InventoryExecutor:
         self.signer = sender.signer
         self.liquidator = sender.signer.address  # who the Pool sees as liquidator
         self.last_sent_at = 0.0  # perf_counter() of the latest broadcast (reaction latency)
+        self.last_send_ms = 0.0  # signing + journaling + broadcast of the latest transaction
+        self.last_include_ms = 0.0  # broadcast to receipt
         self.pool = pool
         self.receipt_timeout_s = receipt_timeout_s
         self.dry_run = dry_run
@@ -159,11 +161,10 @@ class InventoryExecutor:
     async def _send_liquidation(
         self, plan: LiquidationPlan, calldata: str, gas_limit: int, timings: dict[str, float]
     ) -> Outcome:
-        t0 = time.perf_counter()
         tx_hash, receipt = await self._send(
             self.pool, calldata, gas_limit, "liquidation", dataclasses.asdict(plan)
         )
-        timings["send_and_include"] = _ms(t0)
+        timings["send"], timings["include"] = self.last_send_ms, self.last_include_ms
         if receipt is None:
             return Outcome(
                 "timeout",
@@ -299,9 +300,12 @@ class InventoryExecutor:
         meta: dict[str, Any] | None = None,
     ) -> tuple[str, dict[str, Any] | None]:
         """Send through the journaled sender and wait for the nonce to settle."""
+        t0 = time.perf_counter()
         sent = await self.sender.send(to, data, gas_limit, purpose=purpose, meta=meta)
         self.last_sent_at = time.perf_counter()
         settled = await self.sender.settle(sent, timeout_s=self.receipt_timeout_s)
+        self.last_send_ms = round((self.last_sent_at - t0) * 1000, 2)
+        self.last_include_ms = round((time.perf_counter() - self.last_sent_at) * 1000, 2)
         if settled.status == "dropped":
             raise TransactionError(f"nonce {sent.nonce}: {settled.note}")
         return settled.tx_hash or sent.hashes[-1], settled.receipt

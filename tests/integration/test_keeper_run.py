@@ -148,6 +148,8 @@ async def test_keeper_run_subprocess_liquidates_every_liquidatable_account(devne
         lines = [line for line in err.splitlines() if '"liquidation_attempt"' in line]
         assert len(lines) == len(events), [x for x in lines if '"liquidated"' not in x]
         odd = [x for x in lines if '"outcome": "liquidated"' not in x or '"tx_hash": "0x' not in x]
+        for phase in ("detect", "plan", "simulate", "send", "include"):
+            assert all(f'"{phase}": ' in x for x in lines), phase
         assert odd == []
         assert KEEPER_KEY[2:] not in out + err
         health, status, metrics = ops

@@ -146,3 +146,13 @@ def test_cli_wrong_chain_id_refuses_to_start():
     bad_flag = _cli("scan", "--below", "abc", env={})
     assert bad_flag.returncode == 2
     assert "--below" in bad_flag.stderr
+
+
+@pytest.mark.parametrize("name", ["devnet.toml", "ethereum.example.toml", "arbitrum.example.toml"])
+def test_shipped_configs_load(name):
+    """Every config file shipped in config/ is valid as it stands."""
+    from pathlib import Path
+
+    settings = load_settings(Path(__file__).resolve().parents[2] / "config" / name)
+    assert settings.pool_addresses_provider.startswith("0x")
+    assert settings.private_key is None
