@@ -29,6 +29,7 @@ from keeper.execution.signer import Signer
 from keeper.keys import resolve_key
 from keeper.monitor import MarketMonitor
 from keeper.ops.alerts import Alerts, parse_webhooks
+from keeper.ops.breakers import BreakerInputs, Breakers
 from keeper.ops.metrics import Metrics
 from keeper.ops.server import OpsServer, Status
 from keeper.protocols.aave_v3.liquidation import is_liquidatable, value_in_base
@@ -61,6 +62,7 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 CRASH_WINDOW_S = 600.0
+FAILURE_MEMORY_BLOCKS = 20  # the failures breaker forgets failures this many blocks old
 CRASH_LOOP_COUNT = 5
 CRASH_BACKOFF_S = 0.5
 CRASH_BACKOFF_MAX_S = 30.0
@@ -136,6 +138,9 @@ class KeeperLoop:
         self._premium_bps = 0
         self.monitor = MarketMonitor(client, market, settings)
         self.metrics = Metrics()
+        self.breakers = Breakers(max_consecutive_failures=settings.breaker_max_consecutive_failures)
+        self._consecutive_failures = 0
+        self._last_failure_block = -(10**9)
         self.alerts = Alerts(
             parse_webhooks(settings.alert_webhooks),
             dedup_s=settings.alert_dedup_s,
@@ -317,6 +322,34 @@ class KeeperLoop:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), backoff)
 
+    async def _check_breakers(self, head: int) -> None:
+        """Evaluate every breaker at this head; report trips and clears once each."""
+        if head - self._last_failure_block >= FAILURE_MEMORY_BLOCKS:
+            self._consecutive_failures = 0
+        base_fee, tip = await self.sender.fees.base_and_tip(self.client)
+        changes = self.breakers.evaluate(
+            BreakerInputs(
+                stale_feeds=self.monitor.stale_feeds(),
+                base_fee_wei=base_fee,
+                tip_wei=tip,
+                max_fee_wei=self.sender.fees.max_fee,
+                consecutive_failures=self._consecutive_failures,
+            )
+        )
+        for change in changes:
+            self.metrics.breakers.labels(change.name).set(1 if change.tripped else 0)
+            word = "tripped" if change.tripped else "cleared"
+            if change.tripped:
+                log.warning(
+                    "breaker_tripped", breaker=change.name, reason=change.reason, block=head
+                )
+            else:
+                log.info("breaker_cleared", breaker=change.name, block=head)
+            self.alerts.alert(
+                f"breaker_{word}", change.name, f"breaker {change.name} {word}: {change.reason}"
+            )
+        self.status.breakers = self.breakers.tripped
+
     def _record(self, block: int, timestamp: int, report: BlockReport) -> None:
         """Status and metrics after a processed head."""
         engine = self.monitor.engine
@@ -382,7 +415,18 @@ class KeeperLoop:
             sync_ms=sync_ms,
             health_mismatches=self.monitor.mismatches,
         )
+        await self._check_breakers(head)
         if not candidates:
+            return report
+        if self.breakers.tripped:
+            names = ", ".join(sorted(self.breakers.tripped))
+            report.skips.extend(Skip(d.account, f"breaker tripped: {names}") for d in candidates)
+            log.warning(
+                "sending_paused",
+                block=head,
+                breakers=self.breakers.tripped,
+                candidates=len(candidates),
+            )
             return report
         reserves = {r.asset: r for r in await read_reserves(self.client, self.market, head)}
         prices = dict(self.monitor.tracker.prices)  # read at this block by the tracker
@@ -526,6 +570,11 @@ class KeeperLoop:
         """Metrics of one attempt: outcome, gas, realised profit, reaction latency."""
         metrics = self.metrics
         metrics.attempts.labels(outcome.status).inc()
+        if outcome.status in ("reverted", "lost", "timeout"):
+            self._consecutive_failures += 1
+            self._last_failure_block = outcome.plan.block
+        elif outcome.status == "liquidated":
+            self._consecutive_failures = 0
         plan = outcome.plan
         if outcome.status == "liquidated":
             self.alerts.alert(

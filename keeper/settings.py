@@ -155,6 +155,9 @@ class Settings(BaseSettings):
     low_gas_balance_eth: Decimal = Field(
         default=Decimal("0.05"), ge=0, description="alert when the keeper's gas money is below"
     )
+    breaker_max_consecutive_failures: int = Field(
+        default=3, ge=1, description="pause sending after this many failed or lost liquidations"
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
 

@@ -1,0 +1,77 @@
+"""Circuit breakers: conditions under which the keeper stops sending (monitoring goes on).
+
+Each breaker is evaluated from plain inputs every processed head; it trips while its condition
+holds and clears by itself when the condition clears. Tripping and clearing are reported once
+each (log line, alert, metric), not every block.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class BreakerInputs:
+    """What the breakers look at, gathered by the loop at one head."""
+
+    stale_feeds: dict[str, int] = field(default_factory=dict)  # asset -> age (s)
+    base_fee_wei: int = 0
+    tip_wei: int = 0
+    max_fee_wei: int = 0
+    consecutive_failures: int = 0
+
+
+@dataclass
+class Change:
+    """A breaker that tripped or cleared at this head."""
+
+    name: str
+    tripped: bool
+    reason: str
+
+
+class Breakers:
+    """stale_feed, gas_ceiling and failures; more can be added as methods returning a reason."""
+
+    def __init__(self, *, max_consecutive_failures: int) -> None:
+        self.max_consecutive_failures = max_consecutive_failures
+        self.state: dict[str, str] = {}  # tripped breaker -> reason
+
+    def _reasons(self, x: BreakerInputs) -> dict[str, str | None]:
+        return {
+            "stale_feed": (
+                "stale feeds: "
+                + ", ".join(f"{a} ({age}s)" for a, age in sorted(x.stale_feeds.items()))
+                if x.stale_feeds
+                else None
+            ),
+            "gas_ceiling": (
+                f"base fee {x.base_fee_wei} + tip {x.tip_wei} wei above max fee {x.max_fee_wei}"
+                if x.max_fee_wei and x.base_fee_wei + x.tip_wei > x.max_fee_wei
+                else None
+            ),
+            "failures": (
+                f"{x.consecutive_failures} failed or lost liquidations in a row"
+                if x.consecutive_failures >= self.max_consecutive_failures
+                else None
+            ),
+        }
+
+    def evaluate(self, inputs: BreakerInputs) -> list[Change]:
+        """Update every breaker; return those that changed."""
+        changes = []
+        for name, reason in self._reasons(inputs).items():
+            if reason is not None and name not in self.state:
+                changes.append(Change(name, tripped=True, reason=reason))
+                self.state[name] = reason
+            elif reason is None and name in self.state:
+                changes.append(Change(name, tripped=False, reason="condition cleared"))
+                del self.state[name]
+            elif reason is not None:
+                self.state[name] = reason
+        return changes
+
+    @property
+    def tripped(self) -> dict[str, str]:
+        """Breakers tripped now, with their reasons."""
+        return dict(self.state)
