@@ -176,7 +176,6 @@ class KeeperLoop:
             self.sender,
             pool=self.market.pool,
             receipt_timeout_s=settings.receipt_timeout_s,
-            dry_run=False,
         )
         self.flash: FlashExecutor | None = None
         if settings.execution_mode == "flash" and settings.flash_liquidator is not None:
@@ -187,7 +186,6 @@ class KeeperLoop:
                 pool=self.market.pool,
                 swap_fee=settings.swap_fee,
                 receipt_timeout_s=settings.receipt_timeout_s,
-                dry_run=False,
             )
 
     async def run(self, stop: asyncio.Event) -> None:

@@ -13,7 +13,6 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from keeper.chain.abi import Codec
-from keeper.errors import ContractRevertError
 from keeper.execution.inventory import InventoryExecutor
 from keeper.execution.outcome import Outcome
 
@@ -40,11 +39,8 @@ class FlashExecutor(InventoryExecutor):
         pool: str,
         swap_fee: int,
         receipt_timeout_s: float,
-        dry_run: bool,
     ) -> None:
-        super().__init__(
-            client, sender, pool=pool, receipt_timeout_s=receipt_timeout_s, dry_run=dry_run
-        )
+        super().__init__(client, sender, pool=pool, receipt_timeout_s=receipt_timeout_s)
         self.contract = liquidator
         self.liquidator = liquidator
         self.swap_fee = swap_fee
@@ -71,21 +67,16 @@ class FlashExecutor(InventoryExecutor):
         simulation = await self._simulate_bundle([(self.contract, calldata)])
         timings["simulate"] = _ms(t0)
         if simulation is None:
-            reason = await self._eth_call_revert_to(self.contract, calldata)
-            if reason is not None:
-                return Outcome("simulation_failed", plan, reason=reason, timings_ms=timings)
-            gas = await self.client.estimate_gas(
-                {"from": self.signer.address, "to": self.contract, "data": calldata}
-            )
-            simulation = (gas, gas)
-        if isinstance(simulation, str):
-            return Outcome("simulation_failed", plan, reason=simulation, timings_ms=timings)
-        total_gas, _ = simulation
-        refusal = guard(total_gas) if guard is not None else None
-        if refusal is not None:
-            return Outcome("not_sent", plan, reason=refusal, timings_ms=timings)
-        if self.dry_run:
-            return Outcome("dry_run", plan, reason="simulation ok; not sent", timings_ms=timings)
+            reason = await self._eth_call_revert(self.contract, calldata)
+            if reason is None:
+                gas = await self.client.estimate_gas(
+                    {"from": self.signer.address, "to": self.contract, "data": calldata}
+                )
+            simulation = reason if reason is not None else (gas, gas)
+        checked = self._gas_or_refusal(plan, simulation, guard, timings)
+        if isinstance(checked, Outcome):
+            return checked
+        total_gas, _ = checked
         gas_limit = await self.gas_limit(self.contract, calldata, total_gas)
         tx_hash, receipt = await self._send(
             self.contract,
@@ -111,13 +102,6 @@ class FlashExecutor(InventoryExecutor):
         if outcome.status == "liquidated":
             outcome.realized_profit = self._profit(receipt)
         return outcome
-
-    async def _eth_call_revert_to(self, to: str, calldata: str) -> str | None:
-        try:
-            await self.client.call(to, calldata, "latest", sender=self.signer.address)
-        except ContractRevertError as exc:
-            return f"{exc} {exc.data or ''}".strip()
-        return None
 
     def _profit(self, receipt: dict[str, Any]) -> int | None:
         for entry in receipt.get("logs", []):

@@ -64,7 +64,6 @@ class InventoryExecutor:
         *,
         pool: str,
         receipt_timeout_s: float,
-        dry_run: bool,
     ) -> None:
         self.client = client
         self.sender = sender
@@ -75,7 +74,6 @@ class InventoryExecutor:
         self.last_include_ms = 0.0  # broadcast to receipt
         self.pool = pool
         self.receipt_timeout_s = receipt_timeout_s
-        self.dry_run = dry_run
 
     async def execute(
         self, plan: LiquidationPlan, guard: Callable[[int], str | None] | None = None
@@ -105,15 +103,13 @@ class InventoryExecutor:
         simulation = await self._simulate_bundle(bundle)
         timings["simulate"] = _ms(t0)
         if simulation is None:
-            return await self._execute_without_bundle_simulation(plan, calldata, allowance, timings)
-        if isinstance(simulation, str):
-            return Outcome("simulation_failed", plan, reason=simulation, timings_ms=timings)
-        total_gas, liquidation_gas = simulation
-        refusal = guard(total_gas) if guard is not None else None
-        if refusal is not None:
-            return Outcome("not_sent", plan, reason=refusal, timings_ms=timings)
-        if self.dry_run:
-            return Outcome("dry_run", plan, reason="simulation ok; not sent", timings_ms=timings)
+            return await self._execute_without_bundle_simulation(
+                plan, calldata, allowance, guard, timings
+            )
+        checked = self._gas_or_refusal(plan, simulation, guard, timings)
+        if isinstance(checked, Outcome):
+            return checked
+        _, liquidation_gas = checked
 
         t0 = time.perf_counter()
         if allowance != plan.debt_to_cover:
@@ -123,40 +119,52 @@ class InventoryExecutor:
         return await self._send_liquidation(plan, calldata, gas_limit, timings)
 
     async def _execute_without_bundle_simulation(
-        self, plan: LiquidationPlan, calldata: str, allowance: int, timings: dict[str, float]
+        self,
+        plan: LiquidationPlan,
+        calldata: str,
+        allowance: int,
+        guard: Callable[[int], str | None] | None,
+        timings: dict[str, float],
     ) -> Outcome:
         """For nodes without eth_simulateV1: approve first, then eth_call the liquidation."""
-        if self.dry_run:
-            if allowance < plan.debt_to_cover:
-                return Outcome(
-                    "dry_run",
-                    plan,
-                    reason="planned; not simulated without allowance",
-                    timings_ms=timings,
-                )
-            reason = await self._eth_call_revert(calldata)
-            return Outcome(
-                "dry_run", plan, reason=reason or "simulation ok; not sent", timings_ms=timings
-            )
         t0 = time.perf_counter()
         if allowance != plan.debt_to_cover:
             await self._approve(plan.debt_asset, plan.debt_to_cover, reset_first=allowance != 0)
         timings["approve"] = _ms(t0)
-        revert = await self._eth_call_revert(calldata)
-        if revert is not None:
+        revert = await self._eth_call_revert(self.pool, calldata)
+        if revert is None:
+            try:
+                estimate = await self.client.estimate_gas(
+                    {"from": self.signer.address, "to": self.pool, "data": calldata}
+                )
+            except ContractRevertError as exc:
+                revert = f"estimateGas: {exc}"
+        simulated: tuple[int, int] | str = revert if revert is not None else (estimate, estimate)
+        checked = self._gas_or_refusal(plan, simulated, guard, timings)
+        if isinstance(checked, Outcome):
             await self._approve(plan.debt_asset, 0, reset_first=False)
-            return Outcome("simulation_failed", plan, reason=revert, timings_ms=timings)
-        try:
-            estimate = await self.client.estimate_gas(
-                {"from": self.signer.address, "to": self.pool, "data": calldata}
-            )
-        except ContractRevertError as exc:
-            await self._approve(plan.debt_asset, 0, reset_first=False)
-            return Outcome(
-                "simulation_failed", plan, reason=f"estimateGas: {exc}", timings_ms=timings
-            )
-        gas_limit = estimate * GAS_PAD_NUM // GAS_PAD_DEN + GAS_PAD_ADD
+            return checked
+        gas_limit = checked[0] * GAS_PAD_NUM // GAS_PAD_DEN + GAS_PAD_ADD
         return await self._send_liquidation(plan, calldata, gas_limit, timings)
+
+    def _gas_or_refusal(
+        self,
+        plan: LiquidationPlan,
+        simulation: tuple[int, int] | str,
+        guard: Callable[[int], str | None] | None,
+        timings: dict[str, float],
+    ) -> tuple[int, int] | Outcome:
+        """(total gas, last call's gas) when the plan may be sent, else the outcome stopping it.
+
+        A plan stops when its simulation failed (a reason string) or when ``guard`` finds the
+        profit after the simulated gas too low.
+        """
+        if isinstance(simulation, str):
+            return Outcome("simulation_failed", plan, reason=simulation, timings_ms=timings)
+        refusal = guard(simulation[0]) if guard is not None else None
+        if refusal is not None:
+            return Outcome("not_sent", plan, reason=refusal, timings_ms=timings)
+        return simulation
 
     async def _send_liquidation(
         self, plan: LiquidationPlan, calldata: str, gas_limit: int, timings: dict[str, float]
@@ -274,10 +282,10 @@ class InventoryExecutor:
         )
         return int(ERC20.decode("allowance", raw)[0])
 
-    async def _eth_call_revert(self, calldata: str) -> str | None:
+    async def _eth_call_revert(self, to: str, calldata: str) -> str | None:
         """None if the exact call succeeds at the latest block, else the revert reason."""
         try:
-            await self.client.call(self.pool, calldata, "latest", sender=self.signer.address)
+            await self.client.call(to, calldata, "latest", sender=self.signer.address)
         except ContractRevertError as exc:
             return f"{exc} {exc.data or ''}".strip()
         return None

@@ -8,9 +8,7 @@ from typing import TYPE_CHECKING, Literal
 if TYPE_CHECKING:
     from keeper.strategy.plan import LiquidationPlan
 
-Status = Literal[
-    "liquidated", "lost", "reverted", "simulation_failed", "not_sent", "timeout", "dry_run"
-]
+Status = Literal["liquidated", "lost", "reverted", "simulation_failed", "not_sent", "timeout"]
 
 
 @dataclass

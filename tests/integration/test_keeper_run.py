@@ -364,3 +364,42 @@ async def read_prices_at(client, devnet, block):
     return await read_prices(
         client, market, [a.address for a in devnet.world.market.assets.values()], block
     )
+
+
+@pytest.mark.asyncio
+async def test_node_without_simulate_v1_falls_back_and_still_guards(devnet, tmp_path):
+    """Behind a node that does not know eth_simulateV1 the keeper approves, checks the exact
+    call with eth_call and eth_estimateGas, and liquidates; the amounts still match the plan.
+    """
+    async with RpcProxy(devnet.url, unsupported=frozenset({"eth_simulateV1"})) as proxy:
+        settings = load_settings(
+            rpc_url=proxy.url,
+            pool_addresses_provider=devnet.world.market.pool_addresses_provider,
+            private_key=KEEPER_KEY,
+            journal_path=str(tmp_path / "journal.sqlite"),
+            poll_interval_s=0.05,
+            min_profit_usd=1,
+        )
+        reports: list[BlockReport] = []
+        stop = asyncio.Event()
+        task = asyncio.create_task(run_keeper(settings, stop, reports.append))
+        async with ChainClient(devnet.url) as client:
+            while not reports:
+                await asyncio.sleep(0.05)
+            shock = await shock_price(
+                client, devnet.world.market.pool_addresses_provider, "WETH", -30
+            )
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not any(
+                r.block > shock.block and r.plans == 0 for r in reports
+            ):
+                await asyncio.sleep(0.05)
+            stop.set()
+            await asyncio.wait_for(task, 30)
+            liquidated = [o for r in reports for o in r.outcomes if o.status == "liquidated"]
+            assert liquidated
+            assert proxy.refused > 0 and "eth_simulateV1" not in proxy.forwarded
+            for o in liquidated:
+                assert o.debt_repaid <= o.plan.debt_to_cover
+                if not o.plan.collateral_limited:
+                    assert o.collateral_received == o.plan.expected_collateral

@@ -14,9 +14,16 @@ from keeper.devnet.anvil import free_port
 class RpcProxy:
     """Forwards JSON-RPC (single and batch) to ``upstream``; refuses wide eth_getLogs ranges."""
 
-    def __init__(self, upstream: str, *, max_log_range: int | None = None) -> None:
+    def __init__(
+        self,
+        upstream: str,
+        *,
+        max_log_range: int | None = None,
+        unsupported: frozenset[str] = frozenset(),
+    ) -> None:
         self.upstream = upstream
         self.max_log_range = max_log_range
+        self.unsupported = unsupported  # answered "method not found", like an older node
         self.refused = 0
         self.forwarded: list[str] = []
         self.port = 0
@@ -45,6 +52,13 @@ class RpcProxy:
             await self._session.close()
 
     def _refusal(self, request: dict[str, Any]) -> dict[str, Any] | None:
+        if request.get("method") in self.unsupported:
+            self.refused += 1
+            return {
+                "jsonrpc": "2.0",
+                "id": request.get("id"),
+                "error": {"code": -32601, "message": "the method does not exist"},
+            }
         if request.get("method") != "eth_getLogs" or self.max_log_range is None:
             return None
         flt = request["params"][0]
