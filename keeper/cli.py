@@ -208,7 +208,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from keeper.demo import run_demo  # noqa: PLC0415
 
     configure_logging("warning", "auto")
-    return run_demo(args.borrowers, args.seed, args.asset, args.pct)
+    return run_demo(
+        args.borrowers, args.seed, args.asset, args.pct, lambda line: print(line, flush=True)
+    )
 
 
 def _cmd_devnet_up(args: argparse.Namespace) -> int:
@@ -222,6 +224,7 @@ def _cmd_devnet_up(args: argparse.Namespace) -> int:
         block_time=args.block_time,
         snapshot=args.snapshot,
         fund=args.fund,
+        show=lambda info: print(json.dumps(info, indent=2), flush=True),
     )
 
 

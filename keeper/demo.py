@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sys
 import tempfile
 import time
 from collections import defaultdict
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING
 
 from keeper.chain.client import ChainClient
 from keeper.devnet.anvil import CHAIN_ID, DEV_ACCOUNTS, DEV_KEYS, Anvil
@@ -26,6 +25,8 @@ from keeper.runner import BlockReport, run_keeper
 from keeper.settings import load_settings
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from keeper.execution.outcome import Outcome
 
 KEEPER_ADDRESS, KEEPER_KEY = DEV_ACCOUNTS[1], DEV_KEYS[1]
@@ -33,10 +34,6 @@ WAD = 10**18
 SETTLE_TIMEOUT_S = 120.0
 MIN_PROFIT_USD = Decimal(1)
 MIN_PROFIT_BASE = int(MIN_PROFIT_USD * 10**8)
-
-
-def _say(out: TextIO, text: str = "") -> None:
-    print(text, file=out, flush=True)
 
 
 async def _liquidatable(
@@ -57,7 +54,7 @@ async def demo(
     seed: int,
     symbol: str,
     pct: Decimal,
-    out: TextIO,
+    say: Callable[[str], None],
     journal: Path,
 ) -> int:
     """Run the whole story against the Anvil at ``url``; return the exit code."""
@@ -70,8 +67,7 @@ async def demo(
         head = await client.block_number()
         data, _ = await read_account_data(client, market, world.borrowers, head, 200)
         near = sum(1 for d in data.values() if d.health_factor < 11 * WAD // 10)
-        _say(
-            out,
+        say(
             f"[{time.perf_counter() - t_start:5.1f}s] Aave V3 market deployed at "
             f"{world.market.pool} (Aave's own bytecode), {len(world.borrowers)} borrowers, "
             f"{near} with health factor below 1.1",
@@ -91,21 +87,19 @@ async def demo(
         keeper = asyncio.create_task(run_keeper(settings, stop, reports.put_nowait))
         try:
             first = await asyncio.wait_for(reports.get(), 30)
-            _say(
-                out,
+            say(
                 f"[{time.perf_counter() - t_start:5.1f}s] keeper {KEEPER_ADDRESS} follows "
                 f"block {first.block}: {first.accounts} borrowers tracked, "
                 f"{first.candidates} liquidatable",
             )
             shock = await shock_price(client, world.market.pool_addresses_provider, symbol, pct)
             hit = await _liquidatable(client, market, world, shock.block)
-            _say(
-                out,
+            say(
                 f"[{time.perf_counter() - t_start:5.1f}s] price shock: {symbol} "
                 f"{format_base(shock.old_answer)} -> {format_base(shock.new_answer)} USD "
                 f"({pct}%) at block {shock.block}: {len(hit)} accounts now liquidatable",
             )
-            outcomes = await _settle(reports, shock.block, keeper, out, t_start)
+            outcomes = await _settle(reports, shock.block, keeper, say, t_start)
         finally:
             stop.set()
             with contextlib.suppress(asyncio.CancelledError):
@@ -117,7 +111,7 @@ async def demo(
         dust = await _liquidatable(client, market, world, head)
         prices = await read_prices(client, market, list(by_symbol.values()), head)
         _summary(
-            out,
+            say,
             world=world,
             outcomes=outcomes,
             prices=prices,
@@ -125,7 +119,7 @@ async def demo(
             remaining=remaining,
             bad_debt=len(dust) - len(remaining),
         )
-        _say(out, f"\ndone in {time.perf_counter() - t_start:.1f}s")
+        say(f"\ndone in {time.perf_counter() - t_start:.1f}s")
         ok = bool(outcomes) and not remaining and all(o.status == "liquidated" for o in outcomes)
         return 0 if ok else 1
 
@@ -134,7 +128,7 @@ async def _settle(
     reports: asyncio.Queue[BlockReport],
     shock_block: int,
     keeper: asyncio.Task[None],
-    out: TextIO,
+    say: Callable[[str], None],
     t_start: float,
 ) -> list[Outcome]:
     """Collect outcomes until the keeper processes a post-shock block with nothing to do."""
@@ -154,8 +148,7 @@ async def _settle(
             continue
         for o in report.outcomes:
             outcomes.append(o)
-            _say(
-                out,
+            say(
                 f"[{time.perf_counter() - t_start:5.1f}s] {o.status}: {o.plan.account} "
                 f"(HF {format_wad(o.plan.health_factor)[:6]}) tx {o.tx_hash} "
                 f"gas {o.gas_used}",
@@ -165,7 +158,7 @@ async def _settle(
 
 
 def _summary(
-    out: TextIO,
+    say: Callable[[str], None],
     *,
     world: World,
     outcomes: list[Outcome],
@@ -216,17 +209,19 @@ def _summary(
         ),
     ]
     width = max(len(k) for k, _ in rows)
-    _say(out, "\nsummary")
-    _say(out, "-" * (width + 40))
+    say("\nsummary")
+    say("-" * (width + 40))
     for key, value in rows:
-        _say(out, f"{key:<{width}}  {value}")
-    _say(out, "-" * (width + 40))
+        say(f"{key:<{width}}  {value}")
+    say("-" * (width + 40))
 
 
-def run_demo(borrowers: int, seed: int, symbol: str, pct: Decimal, out: TextIO = sys.stdout) -> int:
+def run_demo(
+    borrowers: int, seed: int, symbol: str, pct: Decimal, say: Callable[[str], None]
+) -> int:
     """Start a devnet, run the demo on it, always stop it."""
     with Anvil() as anvil, tempfile.TemporaryDirectory(prefix="keeper-demo-") as tmp:
-        _say(out, f"Anvil devnet on {anvil.url} (pid {anvil.pid})")
+        say(f"Anvil devnet on {anvil.url} (pid {anvil.pid})")
         return asyncio.run(
             demo(
                 anvil.url,
@@ -234,7 +229,7 @@ def run_demo(borrowers: int, seed: int, symbol: str, pct: Decimal, out: TextIO =
                 seed=seed,
                 symbol=symbol,
                 pct=pct,
-                out=out,
+                say=say,
                 journal=Path(tmp) / "journal.sqlite",
             )
         )

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
-import sys
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+import structlog
 
 from keeper.chain.client import ChainClient
 from keeper.devnet.anvil import DEV_ACCOUNTS, DEV_KEYS, Anvil, AnvilOptions
@@ -15,8 +15,12 @@ from keeper.devnet.scenarios import fund_keeper
 from keeper.devnet.world import World, build_world, dump_state
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
     from types import FrameType
+
+
+log = structlog.get_logger(__name__)
 
 
 async def _prepare(url: str, borrowers: int, seed: int, snapshot: Path | None, fund: str) -> World:
@@ -37,8 +41,9 @@ def devnet_up(
     block_time: float | None,
     snapshot: Path | None,
     fund: str | None,
+    show: Callable[[dict[str, Any]], None],
 ) -> int:
-    """Start Anvil, deploy (or reload) the world, print it, and wait for a signal."""
+    """Start Anvil, deploy (or reload) the world, ``show`` its addresses, wait for a signal."""
     state = snapshot / "state.gz" if snapshot is not None else None
     options = AnvilOptions(
         block_time=block_time,
@@ -62,38 +67,34 @@ def devnet_up(
             world = asyncio.run(
                 _prepare(anvil.url, borrowers, seed, snapshot, fund or DEV_ACCOUNTS[1])
             )
-        print(
-            json.dumps(
-                {
-                    "rpc_url": anvil.url,
-                    "chain_id": world.chain_id,
-                    "pool_addresses_provider": world.market.pool_addresses_provider,
-                    "pool": world.market.pool,
-                    "oracle": world.market.oracle,
-                    "data_provider": world.market.data_provider,
-                    "assets": {
-                        s: {"address": a.address, "decimals": a.decimals, "feed": a.feed}
-                        for s, a in world.market.assets.items()
-                    },
-                    "uniswap_v3": None
-                    if world.uniswap is None
-                    else {
-                        "factory": world.uniswap.factory,
-                        "router": world.uniswap.router,
-                        "quoter": world.uniswap.quoter,
-                        "pools": world.uniswap.pools,
-                    },
-                    "borrowers": len(world.borrowers),
-                    "funded_keeper": fund or DEV_ACCOUNTS[1],
-                    "funded_keeper_key": None if fund else DEV_KEYS[1],
+        show(
+            {
+                "rpc_url": anvil.url,
+                "chain_id": world.chain_id,
+                "pool_addresses_provider": world.market.pool_addresses_provider,
+                "pool": world.market.pool,
+                "oracle": world.market.oracle,
+                "data_provider": world.market.data_provider,
+                "assets": {
+                    s: {"address": a.address, "decimals": a.decimals, "feed": a.feed}
+                    for s, a in world.market.assets.items()
                 },
-                indent=2,
-            ),
-            flush=True,
+                "uniswap_v3": None
+                if world.uniswap is None
+                else {
+                    "factory": world.uniswap.factory,
+                    "router": world.uniswap.router,
+                    "quoter": world.uniswap.quoter,
+                    "pools": world.uniswap.pools,
+                },
+                "borrowers": len(world.borrowers),
+                "funded_keeper": fund or DEV_ACCOUNTS[1],
+                "funded_keeper_key": None if fund else DEV_KEYS[1],
+            }
         )
-        print("devnet up; Ctrl-C to stop", file=sys.stderr, flush=True)
+        log.info("devnet_up", rpc_url=anvil.url, stop="Ctrl-C or SIGTERM")
         while not done.wait(0.5):
             if not anvil.running:
-                print("Anvil exited", file=sys.stderr)
+                log.error("anvil_exited", rpc_url=anvil.url)
                 return 1
     return 0
