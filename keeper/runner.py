@@ -33,13 +33,12 @@ from keeper.ops.breakers import BreakerInputs, Breakers
 from keeper.ops.metrics import Metrics
 from keeper.ops.server import OpsServer, Status
 from keeper.protocols.aave_v3.liquidation import is_liquidatable, value_in_base
-from keeper.protocols.aave_v3.market import POOL, Market, resolve_market
+from keeper.protocols.aave_v3.market import ERC20, POOL, Market, resolve_market
 from keeper.protocols.aave_v3.reads import (
     AccountData,
     ReserveInfo,
     read_balances,
     read_base_currency_unit,
-    read_reserves,
     read_user_emode,
     read_user_reserves,
 )
@@ -150,6 +149,7 @@ class KeeperLoop:
         client.on_request = self.metrics.observe_rpc
         self._step_started = 0.0
         self._next_gas_check = 0
+        self._symbols: dict[str, str] = {}
         self._crashes: list[float] = []
         self.on_block = on_block
         self.last_block = -1
@@ -426,7 +426,7 @@ class KeeperLoop:
                 candidates=len(candidates),
             )
             return report
-        reserves = {r.asset: r for r in await read_reserves(self.client, self.market, head)}
+        reserves = await self._reserve_infos()
         prices = dict(self.monitor.tracker.prices)  # read at this block by the tracker
         if self.fork is not None:
             await self.fork.reset(head)  # the dry run acts on the real chain's state at head
@@ -606,6 +606,34 @@ class KeeperLoop:
                 outcome.debt_repaid, prices[plan.debt_asset], reserves[plan.debt_asset].decimals
             )
             metrics.profit.inc(max(0, gross) / self._base_unit)  # display only, not money math
+
+    async def _reserve_infos(self) -> dict[str, ReserveInfo]:
+        """The strategy's view of the reserves, from the tracker's configuration at this block.
+
+        No RPC: the configuration bitmap is already decoded; a token's symbol is read once.
+        """
+        infos = {}
+        for reserve in self.monitor.tracker.reserves.values():
+            if reserve.asset not in self._symbols:
+                try:
+                    raw = await self.client.call(reserve.asset, ERC20.encode("symbol"))
+                    self._symbols[reserve.asset] = str(ERC20.decode("symbol", raw)[0])
+                except RpcError:
+                    self._symbols[reserve.asset] = reserve.asset[:10]
+            c = reserve.config
+            infos[reserve.asset] = ReserveInfo(
+                reserve.asset,
+                self._symbols[reserve.asset],
+                c.decimals,
+                c.ltv,
+                c.liquidation_threshold,
+                c.liquidation_bonus,
+                c.liquidation_protocol_fee,
+                c.active,
+                c.frozen,
+                c.paused,
+            )
+        return infos
 
     def _min_profit_base(self) -> int:
         return int(self.settings.min_profit_usd * self._base_unit)
