@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import TYPE_CHECKING, Any
 
+from keeper.chain.client import ChainClient
+from keeper.devnet.scenarios import Shock, shock_price
 from keeper.protocols.aave_v3.market import ERC20, POOL
 from keeper.protocols.aave_v3.reads import AccountData
+from keeper.runner import BlockReport, run_keeper
 
 if TYPE_CHECKING:
-    from keeper.chain.client import ChainClient
+    from collections.abc import Awaitable, Callable
+
+    from keeper.settings import Settings
 
 
 async def account_data(
@@ -38,3 +45,35 @@ async def liquidation_events(
         assert decoded is not None
         out.append(decoded[1])
     return out
+
+
+async def run_through_shock(
+    settings: Settings,
+    url: str,
+    provider: str,
+    symbol: str,
+    pct: int,
+    before_shock: Callable[[ChainClient], Awaitable[Any]] | None = None,
+) -> tuple[list[BlockReport], Shock]:
+    """Run the keeper in process, move ``symbol`` by ``pct``%, and stop it once a block after
+    the shock needed no more plans (or after 60 s); return its reports and the shock.
+    """
+    reports: list[BlockReport] = []
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_keeper(settings, stop, reports.append))
+    try:
+        async with ChainClient(url) as client:
+            deadline = time.monotonic() + 60
+            while not reports and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            if before_shock is not None:
+                await before_shock(client)
+            shock = await shock_price(client, provider, symbol, pct)
+            while time.monotonic() < deadline and not any(
+                r.block > shock.block and r.plans == 0 for r in reports
+            ):
+                await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+    return reports, shock

@@ -19,7 +19,12 @@ from keeper.devnet.scenarios import shock_price
 from keeper.runner import BlockReport, run_keeper
 from keeper.settings import load_settings
 from tests.integration.conftest import KEEPER_ADDRESS, KEEPER_KEY
-from tests.integration.helpers import account_data, balance_of, liquidation_events
+from tests.integration.helpers import (
+    account_data,
+    balance_of,
+    liquidation_events,
+    run_through_shock,
+)
 from tests.support.rpc_proxy import RpcProxy
 
 pytestmark = pytest.mark.integration
@@ -181,21 +186,10 @@ async def test_keeper_in_process_amounts_match_the_pool(devnet, tmp_path):
         journal_path=str(tmp_path / "journal.sqlite"),
         poll_interval_s=0.05,
     )
-    reports: list[BlockReport] = []
-    stop = asyncio.Event()
-    task = asyncio.create_task(run_keeper(settings, stop, reports.append))
+    reports, _ = await run_through_shock(
+        settings, devnet.url, devnet.world.market.pool_addresses_provider, "WBTC", -35
+    )
     async with ChainClient(devnet.url) as client:
-        while not reports:
-            await asyncio.sleep(0.05)
-        shock = await shock_price(client, devnet.world.market.pool_addresses_provider, "WBTC", -35)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            done = [r for r in reports if r.block > shock.block and r.plans == 0]
-            if done:
-                break
-            await asyncio.sleep(0.1)
-        stop.set()
-        await asyncio.wait_for(task, 30)
         outcomes = [o for r in reports for o in r.outcomes]
         assert outcomes, "the WBTC shock must create liquidations"
         exact = 0
@@ -318,21 +312,14 @@ async def test_no_liquidation_is_sent_at_a_loss_when_gas_is_dear(devnet, tmp_pat
         min_profit_usd=0,
         max_fee_gwei=50_000,
     )
-    reports: list[BlockReport] = []
-    stop = asyncio.Event()
-    task = asyncio.create_task(run_keeper(settings, stop, reports.append))
-    async with ChainClient(devnet.url) as client:
-        while not reports:
-            await asyncio.sleep(0.05)
+
+    async def dear_gas(client: ChainClient) -> None:
         await client.request("anvil_setNextBlockBaseFeePerGas", [hex(5_000 * 10**9)])
-        shock = await shock_price(client, devnet.world.market.pool_addresses_provider, "WETH", -30)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if any(r.block > shock.block and r.plans == 0 for r in reports):
-                break
-            await asyncio.sleep(0.1)
-        stop.set()
-        await asyncio.wait_for(task, 30)
+
+    reports, shock = await run_through_shock(
+        settings, devnet.url, devnet.world.market.pool_addresses_provider, "WETH", -30, dear_gas
+    )
+    async with ChainClient(devnet.url) as client:
         outcomes = [o for r in reports for o in r.outcomes if r.block >= shock.block]
         skips = [s for r in reports for s in r.skips if r.block >= shock.block]
         assert any("gas" in s.reason for s in skips), "dear gas must make some liquidations skip"
@@ -380,26 +367,13 @@ async def test_node_without_simulate_v1_falls_back_and_still_guards(devnet, tmp_
             poll_interval_s=0.05,
             min_profit_usd=1,
         )
-        reports: list[BlockReport] = []
-        stop = asyncio.Event()
-        task = asyncio.create_task(run_keeper(settings, stop, reports.append))
-        async with ChainClient(devnet.url) as client:
-            while not reports:
-                await asyncio.sleep(0.05)
-            shock = await shock_price(
-                client, devnet.world.market.pool_addresses_provider, "WETH", -30
-            )
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline and not any(
-                r.block > shock.block and r.plans == 0 for r in reports
-            ):
-                await asyncio.sleep(0.05)
-            stop.set()
-            await asyncio.wait_for(task, 30)
-            liquidated = [o for r in reports for o in r.outcomes if o.status == "liquidated"]
-            assert liquidated
-            assert proxy.refused > 0 and "eth_simulateV1" not in proxy.forwarded
-            for o in liquidated:
-                assert o.debt_repaid <= o.plan.debt_to_cover
-                if not o.plan.collateral_limited:
-                    assert o.collateral_received == o.plan.expected_collateral
+        reports, _ = await run_through_shock(
+            settings, devnet.url, devnet.world.market.pool_addresses_provider, "WETH", -30
+        )
+        liquidated = [o for r in reports for o in r.outcomes if o.status == "liquidated"]
+        assert liquidated
+        assert proxy.refused > 0 and "eth_simulateV1" not in proxy.forwarded
+        for o in liquidated:
+            assert o.debt_repaid <= o.plan.debt_to_cover
+            if not o.plan.collateral_limited:
+                assert o.collateral_received == o.plan.expected_collateral
