@@ -70,8 +70,11 @@ function extractAave() {
   }
 }
 
-// The Uniswap V3 interfaces the keeper calls at run time (quotes for flash liquidations).
+// The Uniswap V3 interfaces the keeper calls at run time (quotes for flash liquidations, pool
+// prices for the oracle-deviation breaker).
 const UNISWAP_ABIS = {
+  IUniswapV3Factory: '@uniswap/v3-core/artifacts/contracts/interfaces/IUniswapV3Factory.sol/IUniswapV3Factory.json',
+  IUniswapV3Pool: '@uniswap/v3-core/artifacts/contracts/interfaces/IUniswapV3Pool.sol/IUniswapV3Pool.json',
   IQuoterV2: '@uniswap/v3-periphery/artifacts/contracts/interfaces/IQuoterV2.sol/IQuoterV2.json',
   ISwapRouter: '@uniswap/v3-periphery/artifacts/contracts/interfaces/ISwapRouter.sol/ISwapRouter.json',
 };

@@ -26,15 +26,21 @@ def effective_settings(settings: Settings) -> dict[str, Any]:
     """Every setting as JSON-friendly values; secrets replaced, URLs reduced to host and port."""
     out: dict[str, Any] = {}
     for name, value in settings.model_dump().items():
-        if name == "rpc_url" and isinstance(value, SecretStr):
-            out[name] = redact_url(value.get_secret_value())
-        elif isinstance(value, SecretStr):
-            out[name] = REDACTED
-        elif isinstance(value, Decimal):
-            out[name] = str(value)
+        if isinstance(value, list):
+            out[name] = [_shown(name, v) for v in value]
         else:
-            out[name] = value
+            out[name] = _shown(name, value)
     return out
+
+
+def _shown(name: str, value: Any) -> Any:
+    if name in ("rpc_url", "rpc_fallback_urls") and isinstance(value, SecretStr):
+        return redact_url(value.get_secret_value())
+    if isinstance(value, SecretStr):
+        return REDACTED
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
 
 
 async def _has_code(client: ChainClient, address: str) -> bool:
@@ -71,6 +77,7 @@ async def check_config(settings: Settings) -> dict[str, Any]:
         "chain_id": chain_id,
         "head_block": head,
         "node": client.label,
+        "nodes": client.labels,
         "pool": market.pool,
         "oracle": market.oracle,
         "keeper_address": key_address,

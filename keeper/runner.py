@@ -1,8 +1,9 @@
 """The keeper loop: follow the head, find unhealthy accounts, plan, execute, report.
 
-Stages stay separate: chain reads (keeper.protocols.aave_v3.reads) -> pure strategy
-(keeper.strategy.pair) -> execution (keeper.execution.inventory). This loop only wires them.
-It checks health with ``getUserAccountData`` in batches; the exact local engine replaces that.
+The pipeline stays separate: the monitor (chain reads, exact local health engine) -> pure
+strategy (keeper.strategy.pair) -> execution (keeper.execution). This loop only wires them, and
+confirms the engine's candidates with ``getUserAccountData`` before acting. Its work runs as
+supervised stages (keeper.daemon); breakers, alerts and metrics are evaluated here per head.
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ import structlog
 
 from keeper.chain.abi import Codec
 from keeper.chain.client import ChainClient
+from keeper.daemon import RestartPolicy, Stage, Supervisor
 from keeper.errors import ConfigError, RpcError, TransactionError
 from keeper.execution.fees import FeePolicy
 from keeper.execution.flash import FlashExecutor
 from keeper.execution.fork import ForkNode
 from keeper.execution.inventory import InventoryExecutor
-from keeper.execution.journal import Journal
+from keeper.execution.journal import DAY_S, Journal
 from keeper.execution.outcome import Outcome
 from keeper.execution.sender import TxSender
 from keeper.execution.signer import Signer
@@ -32,6 +34,7 @@ from keeper.ops.alerts import Alerts, parse_webhooks
 from keeper.ops.breakers import BreakerInputs, Breakers
 from keeper.ops.metrics import Metrics
 from keeper.ops.server import OpsServer, Status
+from keeper.oracles.dex import DexPriceCheck
 from keeper.protocols.aave_v3.liquidation import is_liquidatable, value_in_base
 from keeper.protocols.aave_v3.market import ERC20, POOL, Market, resolve_market
 from keeper.protocols.aave_v3.reads import (
@@ -50,6 +53,7 @@ from keeper.strategy.gas import (
     LIQUIDATION_GAS_ESTIMATE,
     GasPricing,
     net_after_gas,
+    wei_to_base,
 )
 from keeper.strategy.pair import EModeTerms, PoolRules, choose_liquidation
 from keeper.strategy.plan import LiquidationPlan, Skip
@@ -60,11 +64,8 @@ if TYPE_CHECKING:
     from keeper.settings import Settings
 
 log = structlog.get_logger(__name__)
-CRASH_WINDOW_S = 600.0
 FAILURE_MEMORY_BLOCKS = 20  # the failures breaker forgets failures this many blocks old
-CRASH_LOOP_COUNT = 5
-CRASH_BACKOFF_S = 0.5
-CRASH_BACKOFF_MAX_S = 30.0
+BALANCE_CHECK_S = 60.0
 QUOTER = Codec.named("uniswap_v3/IQuoterV2")
 WRAPPED_NATIVE_SYMBOLS = {"WETH", "WMATIC", "WPOL", "WAVAX", "WBNB", "WXDAI", "WMNT", "WS", "WFTM"}
 
@@ -84,13 +85,12 @@ class BlockReport:
 async def connect(settings: Settings) -> tuple[ChainClient, int, Market]:
     """Open the client, check the chain id, and resolve the market."""
     client = ChainClient(
-        settings.rpc_url.get_secret_value(),
+        settings.rpc_urls,
         timeout_s=settings.rpc_timeout_s,
         retry_s=settings.rpc_retry_s,
     )
     try:
-        chain_id = await client.chain_id()
-        _check_chain_id(settings, chain_id, client.label)
+        chain_id = await _checked_chain_id(settings, client)
         market = await resolve_market(client, settings.pool_addresses_provider)
     except BaseException:
         await client.close()
@@ -98,12 +98,28 @@ async def connect(settings: Settings) -> tuple[ChainClient, int, Market]:
     return client, chain_id, market
 
 
-def _check_chain_id(settings: Settings, chain_id: int, label: str) -> None:
-    if settings.chain_id is not None and chain_id != settings.chain_id:
-        raise ConfigError(
-            f"chain_id: the node at {label} is on chain {chain_id}, the config says "
-            f"{settings.chain_id}; fix rpc_url or chain_id"
-        )
+async def _checked_chain_id(settings: Settings, client: ChainClient) -> int:
+    """The chain id, checked on every endpoint.
+
+    Every reachable endpoint must be on the configured chain (or, unconfigured, all on one
+    chain); an unreachable endpoint is only a warning: it may come back.
+    """
+    expected = settings.chain_id
+    for index, (label, found) in enumerate(await client.endpoint_chain_ids()):
+        key = "rpc_url" if index == 0 else f"rpc_fallback_urls[{index - 1}]"
+        if not isinstance(found, int):
+            log.warning("rpc_endpoint_unreachable", endpoint=label, key=key, error=str(found))
+            continue
+        if expected is None:
+            expected = found
+        elif found != expected:
+            raise ConfigError(
+                f"{key}: the node at {label} is on chain {found}, expected {expected} "
+                f"(chain_id or the first endpoint); fix {key} or chain_id"
+            )
+    if expected is None:  # nothing answered: retry through the client's own policy
+        expected = await client.chain_id()
+    return expected
 
 
 class KeeperLoop:
@@ -137,7 +153,16 @@ class KeeperLoop:
         self._premium_bps = 0
         self.monitor = MarketMonitor(client, market, settings)
         self.metrics = Metrics()
-        self.breakers = Breakers(max_consecutive_failures=settings.breaker_max_consecutive_failures)
+        self.breakers = Breakers(
+            max_consecutive_failures=settings.breaker_max_consecutive_failures,
+            max_head_lag_s=settings.breaker_max_head_lag_s,
+            max_dex_deviation_bps=settings.breaker_max_dex_deviation_bps,
+        )
+        self.dex = (
+            DexPriceCheck(client, settings.uniswap_factory)
+            if settings.uniswap_factory is not None
+            else None
+        )
         self._consecutive_failures = 0
         self._last_failure_block = -(10**9)
         self.alerts = Alerts(
@@ -148,9 +173,10 @@ class KeeperLoop:
         self.status = Status(dry_run=settings.dry_run, max_head_age_s=settings.max_head_age_s)
         client.on_request = self.metrics.observe_rpc
         self._step_started = 0.0
-        self._next_gas_check = 0
         self._symbols: dict[str, str] = {}
-        self._crashes: list[float] = []
+        self.restart_policy = RestartPolicy()
+        self.supervisor: Supervisor | None = None
+        self._prepared = False
         self.on_block = on_block
         self.last_block = -1
         # account -> first block at which a plan for it may be tried again
@@ -189,7 +215,10 @@ class KeeperLoop:
             )
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Loop until ``stop`` is set; blocks that arrive mid-cycle coalesce to the newest."""
+        """Run the supervised stages until ``stop`` is set.
+
+        Returns once in-flight work is settled or the shutdown deadline has passed.
+        """
         server = None
         if self.settings.ops_port is not None:
             server = OpsServer(
@@ -202,17 +231,56 @@ class KeeperLoop:
                 paths=["/healthz", "/status", "/metrics"],
             )
         await self.alerts.start()
+        # Every line of every stage names the chain (stage tasks inherit this context).
+        structlog.contextvars.bind_contextvars(chain_id=self.chain_id)
+        self.supervisor = Supervisor(self.status, self.alerts, self.restart_policy)
         try:
-            await self._run(stop)
+            await self.supervisor.run(
+                [
+                    Stage("keeper_loop", self._loop_stage),
+                    Stage("balance_watch", self._balance_stage),
+                ],
+                stop,
+                shutdown_timeout_s=self.settings.shutdown_timeout_s,
+            )
         finally:
+            self._log_open_transactions()
             await self.alerts.stop()
-            self.status.stages = dict.fromkeys(self.status.stages, False)
             if self.fork is not None:
                 await self.fork.stop()
             if server is not None:
                 await server.stop()
 
-    async def _run(self, stop: asyncio.Event) -> None:
+    def _log_open_transactions(self) -> None:
+        """At shutdown: what is still open is in the journal, reconciled at the next start."""
+        open_entries = self.journal.open_entries(self.signer.address)
+        log.info(
+            "keeper_stopped",
+            last_block=self.last_block,
+            health_mismatches=self.monitor.mismatches,
+            open_transactions=[
+                {"nonce": e.nonce, "tx_hash": e.tx_hash, "status": e.status} for e in open_entries
+            ],
+        )
+
+    async def _loop_stage(self, stop: asyncio.Event) -> None:
+        """Follow the head and act on it; the one-time preparation is redone until it works."""
+        if not self._prepared:
+            await self._prepare(stop)
+            self._prepared = True
+        await self._follow(stop)
+
+    async def _balance_stage(self, stop: asyncio.Event) -> None:
+        """Alert when the keeper's native balance runs low; checked every minute."""
+        while not stop.is_set():
+            try:
+                await self._check_gas_money()
+            except RpcError as exc:
+                log.warning("balance_check_failed", error=str(exc))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), BALANCE_CHECK_S)
+
+    async def _prepare(self, stop: asyncio.Event) -> None:
         self._base_unit = await read_base_currency_unit(self.client, self.market)
         if self.fork is not None:
             fork_client = await self.fork.start(
@@ -232,13 +300,19 @@ class KeeperLoop:
             start_block=self.settings.start_block,
         )
         head = await self.monitor.start()
-        await self._check_gas_money(head.number)
         self.last_block = self.monitor.block
         self._step_started = time.perf_counter()
-        report = await self._act(self.monitor.block, 0, stop)
+        report = await self._act(self.monitor.block, head.timestamp, 0, stop)
         self._record(head.number, head.timestamp, report)
         if self.on_block is not None:
             self.on_block(report)
+
+    async def _follow(self, stop: asyncio.Event) -> None:
+        """Process the newest head whenever it changes.
+
+        Heads that arrive mid-cycle coalesce to the newest (the monitor jumps to the node's
+        head), so work never stacks up.
+        """
         while not stop.is_set():
             try:
                 for settled in await self.sender.check_open():
@@ -251,23 +325,15 @@ class KeeperLoop:
                 self._step_started = time.perf_counter()
                 step = await self.monitor.step()
                 if step is not None:
-                    report = await self._act(step.block, step.ms, stop)
+                    report = await self._act(step.block, step.timestamp, step.ms, stop)
                     self._record(step.block, step.timestamp, report)
-                    await self._check_gas_money(step.block)
                     self.last_block = step.block
                     if self.on_block is not None:
                         self.on_block(report)
             except RpcError as exc:
                 # Skip this head: nothing is sent on partial data; the next head retries.
-                log.warning("block_skipped", error=str(exc))
-            except Exception:
-                log.exception("stage_crashed", stage="keeper_loop", block=self.last_block)
-                await self._crashed(stop)
-                continue
+                log.warning("block_skipped", error=str(exc), last_block=self.last_block)
             await self._wait_next(stop)
-        log.info(
-            "keeper_stopped", last_block=self.last_block, health_mismatches=self.monitor.mismatches
-        )
 
     async def _wait_next(self, stop: asyncio.Event) -> None:
         """Until a new head is announced (WebSocket), the poll interval passes, or stop."""
@@ -285,11 +351,7 @@ class KeeperLoop:
                 task.cancel()
             await asyncio.gather(*waiters, return_exceptions=True)
 
-    async def _check_gas_money(self, block: int) -> None:
-        """Every 10 blocks: alert when the keeper's native balance runs low."""
-        if block < self._next_gas_check:
-            return
-        self._next_gas_check = block + 10
+    async def _check_gas_money(self) -> None:
         balance = await self.client.get_balance(self.signer.address)
         threshold = int(self.settings.low_gas_balance_eth * 10**18)
         if balance < threshold:
@@ -300,31 +362,28 @@ class KeeperLoop:
                 f"(alert below {self.settings.low_gas_balance_eth})",
             )
 
-    async def _crashed(self, stop: asyncio.Event) -> None:
-        """After a bug or an unexpected failure (logged whole): mark the stage, back off.
-
-        Five crashes within ten minutes is a crash loop: it is alerted, and /healthz reports
-        unhealthy until the loop has run cleanly for ten minutes.
-        """
-        now = time.monotonic()
-        self._crashes = [t for t in self._crashes if now - t < CRASH_WINDOW_S] + [now]
-        self.status.stages["keeper_loop"] = False
-        if len(self._crashes) >= CRASH_LOOP_COUNT:
-            self.alerts.alert(
-                "crash_loop",
-                "keeper_loop",
-                f"crash loop: {len(self._crashes)} crashes in "
-                f"{CRASH_WINDOW_S // 60:.0f} min; the keeper keeps restarting",
-            )
-        backoff = min(CRASH_BACKOFF_MAX_S, CRASH_BACKOFF_S * 2 ** (len(self._crashes) - 1))
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), backoff)
-
-    async def _check_breakers(self, head: int) -> None:
+    async def _check_breakers(
+        self,
+        head: int,
+        timestamp: int,
+        reserves: dict[str, ReserveInfo],
+        prices: dict[str, int],
+    ) -> None:
         """Evaluate every breaker at this head; report trips and clears once each."""
         if head - self._last_failure_block >= FAILURE_MEMORY_BLOCKS:
             self._consecutive_failures = 0
         base_fee, tip = await self.sender.fees.base_and_tip(self.client)
+        deviations: dict[str, int] = {}
+        if self.dex is not None:
+            by_address = await self.dex.deviations(
+                self._native_asset(reserves),
+                prices,
+                {a: r.decimals for a, r in reserves.items()},
+                head,
+            )
+            deviations = {reserves[a].symbol: d for a, d in by_address.items()}
+        loss = self.journal.losses_since(self.signer.address, time.time() - DAY_S)
+        self.metrics.loss_24h.set(loss / self._base_unit if self._base_unit else 0)
         changes = self.breakers.evaluate(
             BreakerInputs(
                 stale_feeds=self.monitor.stale_feeds(),
@@ -332,6 +391,11 @@ class KeeperLoop:
                 tip_wei=tip,
                 max_fee_wei=self.sender.fees.max_fee,
                 consecutive_failures=self._consecutive_failures,
+                head_age_s=max(0.0, time.time() - timestamp),
+                loss_24h_base=loss,
+                loss_budget_base=int(self.settings.breaker_loss_budget_usd * self._base_unit),
+                base_unit=self._base_unit or 1,
+                dex_deviation_bps=deviations,
             )
         )
         for change in changes:
@@ -356,18 +420,13 @@ class KeeperLoop:
         status.head_block, status.head_timestamp = block, timestamp
         status.last_step_at = time.time()
         status.accounts, status.candidates = len(engine.data), report.candidates
-        crash_loop = len([t for t in self._crashes if time.monotonic() - t < CRASH_WINDOW_S])
-        status.stages = {
-            "monitor": True,
-            "execution": True,
-            "keeper_loop": crash_loop < CRASH_LOOP_COUNT,
-        }
         metrics.head_block.set(block)
         metrics.head_lag.set(max(0.0, time.time() - timestamp))
         metrics.blocks.inc()
         metrics.accounts.set(len(engine.data))
         metrics.candidates.set(report.candidates)
         metrics.mismatches.set(self.monitor.mismatches)
+        metrics.rpc_failovers.set(self.client.failovers)
         metrics.health_buckets(with_debt)
         for skip in report.skips:
             metrics.skips.labels(_skip_kind(skip.reason)).inc()
@@ -387,7 +446,9 @@ class KeeperLoop:
             else:
                 log.info("feeds_fresh", block=head)
 
-    async def _act(self, head: int, sync_ms: float, stop: asyncio.Event) -> BlockReport:
+    async def _act(
+        self, head: int, timestamp: int, sync_ms: float, stop: asyncio.Event
+    ) -> BlockReport:
         """Confirm the engine's candidates on chain and liquidate them."""
         engine = self.monitor.engine
         local = [d for d in engine.below() if d.total_debt_base > 0 and d.total_collateral_base > 0]
@@ -413,7 +474,9 @@ class KeeperLoop:
             sync_ms=sync_ms,
             health_mismatches=self.monitor.mismatches,
         )
-        await self._check_breakers(head)
+        reserves = await self._reserve_infos()
+        prices = dict(self.monitor.tracker.prices)  # read at this block by the tracker
+        await self._check_breakers(head, timestamp, reserves, prices)
         if not candidates:
             return report
         if self.breakers.tripped:
@@ -426,15 +489,35 @@ class KeeperLoop:
                 candidates=len(candidates),
             )
             return report
-        reserves = await self._reserve_infos()
-        prices = dict(self.monitor.tracker.prices)  # read at this block by the tracker
         if self.fork is not None:
             await self.fork.reset(head)  # the dry run acts on the real chain's state at head
         base_fee, tip = await self.sender.fees.base_and_tip(self.client)
         pricing = GasPricing(base_fee + tip, prices[self._native_asset(reserves)])
+        try:
+            await self._try_candidates(
+                candidates, head, sync_ms, reserves, prices, pricing, report, stop
+            )
+        finally:
+            structlog.contextvars.unbind_contextvars("account")
+        return report
+
+    async def _try_candidates(
+        self,
+        candidates: list[AccountData],
+        head: int,
+        sync_ms: float,
+        reserves: dict[str, ReserveInfo],
+        prices: dict[str, int],
+        pricing: GasPricing,
+        report: BlockReport,
+        stop: asyncio.Event,
+    ) -> None:
+        """Plan and execute each candidate in turn, the largest debt first, until ``stop``."""
         for account in candidates:
             if stop.is_set():
                 break
+            # Lines about this attempt (the sender's included) name the account.
+            structlog.contextvars.bind_contextvars(account=account.account)
             if self._cooldown.get(account.account, 0) > head:
                 report.skips.append(Skip(account.account, "cooling down after a failed simulation"))
                 continue
@@ -461,7 +544,6 @@ class KeeperLoop:
                 self._cooldown[account.account] = (
                     head + 1 + self.settings.failed_plan_cooldown_blocks
                 )
-        return report
 
     async def _plan(
         self,
@@ -564,7 +646,9 @@ class KeeperLoop:
         outcome.reason = outcome.reason or f"quote {terms.swap_out_quote}, premium {terms.premium}"
         return outcome
 
-    def _count(self, outcome: Outcome, reserves: dict[str, ReserveInfo]) -> None:
+    def _count(
+        self, outcome: Outcome, reserves: dict[str, ReserveInfo], pricing: GasPricing
+    ) -> None:
         """Metrics of one attempt: outcome, gas, realised profit, reaction latency."""
         metrics = self.metrics
         metrics.attempts.labels(outcome.status).inc()
@@ -596,16 +680,36 @@ class KeeperLoop:
             )
             if sent > self._step_started:
                 metrics.reaction.observe(sent - self._step_started)
-        if outcome.status == "liquidated" and self._base_unit:
-            prices = self.monitor.tracker.prices
-            gross = value_in_base(
-                outcome.collateral_received,
-                prices[plan.collateral_asset],
-                reserves[plan.collateral_asset].decimals,
-            ) - value_in_base(
-                outcome.debt_repaid, prices[plan.debt_asset], reserves[plan.debt_asset].decimals
+        pnl = self._realised_pnl(outcome, reserves, pricing)
+        if pnl is not None:
+            self.journal.record_result(self.signer.address, outcome.tx_hash, pnl)
+            if pnl > 0 and self._base_unit:
+                metrics.profit.inc(pnl / self._base_unit)  # display only, not money math
+
+    def _realised_pnl(
+        self, outcome: Outcome, reserves: dict[str, ReserveInfo], pricing: GasPricing
+    ) -> int | None:
+        """Base units gained (negative: lost) by a mined attempt, gas included.
+
+        None when nothing was mined.
+        """
+        gas = wei_to_base(outcome.gas_cost_wei, pricing.native_price)
+        if outcome.status != "liquidated":
+            return -gas if outcome.gas_cost_wei else None
+        plan, prices = outcome.plan, self.monitor.tracker.prices
+        debt = reserves[plan.debt_asset]
+        if outcome.realized_profit is not None:  # flash: paid out in the debt asset
+            return (
+                units_to_base(outcome.realized_profit, prices[plan.debt_asset], debt.decimals) - gas
             )
-            metrics.profit.inc(max(0, gross) / self._base_unit)  # display only, not money math
+        received = value_in_base(
+            outcome.collateral_received,
+            prices[plan.collateral_asset],
+            reserves[plan.collateral_asset].decimals,
+        )
+        return (
+            received - value_in_base(outcome.debt_repaid, prices[debt.asset], debt.decimals) - gas
+        )
 
     async def _reserve_infos(self) -> dict[str, ReserveInfo]:
         """The strategy's view of the reserves, from the tracker's configuration at this block.
@@ -686,7 +790,7 @@ class KeeperLoop:
                 block=plan.block,
             )
             return None
-        self._count(outcome, reserves)
+        self._count(outcome, reserves, pricing)
         log.info(
             "liquidation_attempt",
             outcome=outcome.status,

@@ -27,6 +27,7 @@ from pydantic_settings import (
     InitSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
 )
 
 from keeper.errors import ConfigError
@@ -65,6 +66,10 @@ class Settings(BaseSettings):
     )
 
     rpc_url: SecretStr = Field(description="JSON-RPC endpoint of the node (may carry an API key)")
+    rpc_fallback_urls: list[SecretStr] = Field(
+        default_factory=list,
+        description="more endpoints of the same chain; reads fail over to them in order",
+    )
     pool_addresses_provider: Address = Field(description="Aave V3 PoolAddressesProvider")
     private_key: SecretStr | None = Field(
         default=None, description="hex key of the keeper account; needed by `run`"
@@ -158,15 +163,49 @@ class Settings(BaseSettings):
     breaker_max_consecutive_failures: int = Field(
         default=3, ge=1, description="pause sending after this many failed or lost liquidations"
     )
+    breaker_max_head_lag_s: float = Field(
+        default=120.0,
+        ge=0,
+        description="pause sending while the head block is older than this (0: off)",
+    )
+    breaker_loss_budget_usd: Decimal = Field(
+        default=Decimal(100),
+        ge=0,
+        description="pause sending while realised losses of the last 24 h exceed this",
+    )
+    uniswap_factory: Address | None = Field(
+        default=None,
+        description="Uniswap V3 factory whose pools are compared with the oracle (breaker)",
+    )
+    breaker_max_dex_deviation_bps: int = Field(
+        default=1000,
+        ge=1,
+        le=10_000,
+        description="pause sending while an oracle price and its DEX pool differ by more",
+    )
+    shutdown_timeout_s: float = Field(
+        default=20.0,
+        gt=0,
+        le=600,
+        description="on SIGTERM, time given to in-flight transactions before exiting",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
 
     @field_validator("rpc_url")
     @classmethod
     def _url(cls, value: SecretStr) -> SecretStr:
-        if not _URL_RE.match(value.get_secret_value().strip()):
-            raise ValueError("expected an http(s):// or ws(s):// URL")
-        return SecretStr(value.get_secret_value().strip())
+        return _check_url(value)
+
+    @field_validator("rpc_fallback_urls")
+    @classmethod
+    def _urls(cls, values: list[SecretStr]) -> list[SecretStr]:
+        return [_check_url(v) for v in values]
+
+    @property
+    def rpc_urls(self) -> list[str]:
+        """Every endpoint, the preferred one first."""
+        return [u.get_secret_value() for u in (self.rpc_url, *self.rpc_fallback_urls)]
 
     @field_validator("private_key")
     @classmethod
@@ -185,6 +224,12 @@ class Settings(BaseSettings):
         if (self.keystore_file is None) != (self.keystore_password_file is None):
             raise ValueError("keystore_file and keystore_password_file go together")
         return self
+
+
+def _check_url(value: SecretStr) -> SecretStr:
+    if not _URL_RE.match(value.get_secret_value().strip()):
+        raise ValueError("expected an http(s):// or ws(s):// URL")
+    return SecretStr(value.get_secret_value().strip())
 
 
 def _check_key(value: SecretStr | None) -> SecretStr | None:
@@ -263,5 +308,12 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     except ValidationError as exc:
         problems = "; ".join(_describe(e) for e in exc.errors())
         raise ConfigError(f"invalid configuration: {problems}") from None
+    except SettingsError as exc:  # a list or dict variable that is not JSON
+        match = re.search(r'field "(\w+)"', str(exc))
+        key = match.group(1) if match else "settings"
+        raise ConfigError(
+            f"invalid configuration: {key}: KEEPER_{key.upper()} must be a JSON list, "
+            f'e.g. ["value one", "value two"]'
+        ) from None
     values = {name: getattr(layered, name) for name in Settings.model_fields}
     return Settings.model_construct(_fields_set=layered.model_fields_set, **values)

@@ -1,7 +1,9 @@
 """The node client: raw JSON-RPC over web3's async HTTP provider, retried in this layer only.
 
 Reads are retried on transient failures (timeouts, dropped connections, 429, 5xx) for a bounded
-time with jittered exponential backoff. ``eth_sendRawTransaction`` is never retried here: a send
+time with jittered exponential backoff. With several endpoints, a transient failure moves the
+client to the next one (the retry then goes there); after ``failback_s`` it tries the preferred
+endpoint again. ``eth_sendRawTransaction`` is never retried here: a send
 whose answer was lost may still have reached the mempool, and only the executor, which knows the
 nonce and the hash, may decide what to do next.
 """
@@ -15,6 +17,7 @@ import time
 from typing import TYPE_CHECKING, Any, Self
 
 import aiohttp
+import structlog
 from hexbytes import HexBytes
 from tenacity import (
     AsyncRetrying,
@@ -32,6 +35,7 @@ if TYPE_CHECKING:
 
     from web3 import AsyncWeb3
 
+log = structlog.get_logger(__name__)
 BlockId = int | str
 _TRANSIENT_CODES = {-32000, -32005, -32603, 429}
 _REVERT_CODES = {3}
@@ -57,26 +61,94 @@ def _classify(method: str, error: dict[str, Any]) -> RpcError:
     return RpcError(message, method=method, code=code if isinstance(code, int) else None)
 
 
-class ChainClient:
-    """One node endpoint. Every request has a deadline; reads retry for ``retry_s`` seconds."""
+Transport = RedactedHTTPProvider | WebSocketTransport
 
-    def __init__(self, url: str, *, timeout_s: float = 10.0, retry_s: float = 20.0) -> None:
-        self._provider: RedactedHTTPProvider | WebSocketTransport
-        self.w3: AsyncWeb3[Any] | None = None
-        if url.lower().startswith(("ws://", "wss://")):
-            self._provider = WebSocketTransport(url, timeout_s)
-        else:
-            self.w3 = make_web3(url, timeout_s)
-            provider = self.w3.provider
-            if not isinstance(provider, RedactedHTTPProvider):  # pragma: no cover - invariant
-                raise TypeError("make_web3 must build a RedactedHTTPProvider")
-            self._provider = provider
-        self.label = self._provider.label
+
+def _transport(url: str, timeout_s: float) -> tuple[Transport, AsyncWeb3[Any] | None]:
+    if url.lower().startswith(("ws://", "wss://")):
+        return WebSocketTransport(url, timeout_s), None
+    w3 = make_web3(url, timeout_s)
+    provider = w3.provider
+    if not isinstance(provider, RedactedHTTPProvider):  # pragma: no cover - invariant
+        raise TypeError("make_web3 must build a RedactedHTTPProvider")
+    return provider, w3
+
+
+class ChainClient:
+    """A node behind one or more endpoints of the same chain.
+
+    Every request has a deadline; reads retry for ``retry_s`` seconds, failing over between
+    endpoints.
+    """
+
+    def __init__(
+        self,
+        url: str | Sequence[str],
+        *,
+        timeout_s: float = 10.0,
+        retry_s: float = 20.0,
+        failback_s: float = 60.0,
+    ) -> None:
+        urls = [url] if isinstance(url, str) else list(url)
+        if not urls:
+            raise ValueError("ChainClient needs at least one URL")
+        built = [_transport(u, timeout_s) for u in urls]
+        self._providers: list[Transport] = [p for p, _ in built]
+        self.w3: AsyncWeb3[Any] | None = built[0][1]
+        self._provider = self._providers[0]  # the one that streams heads, if any
+        self._active = 0
+        self._failed_over_at = 0.0
+        self._failback_s = failback_s
+        self.failovers = 0
         self._retry_s = retry_s
         self._subscribed = False
         self.calls: collections.Counter[str] = collections.Counter()
         # Observability hook: (method, seconds, ok) after every request or batch.
         self.on_request: Callable[[str, float, bool], None] | None = None
+
+    @property
+    def label(self) -> str:
+        """The endpoint in use, redacted (no credentials, no path)."""
+        return self._providers[self._active].label
+
+    @property
+    def labels(self) -> list[str]:
+        """Every endpoint, redacted, the preferred one first."""
+        return [p.label for p in self._providers]
+
+    def _current(self) -> Transport:
+        if self._active and time.monotonic() - self._failed_over_at > self._failback_s:
+            log.info("rpc_failback", to=self._providers[0].label)
+            self._active = 0
+        return self._providers[self._active]
+
+    def _fail_over(self, failed: Transport, error: RpcError) -> None:
+        """Move to the next endpoint after a transient failure of ``failed``."""
+        if len(self._providers) == 1 or self._providers[self._active] is not failed:
+            return  # a single endpoint, or a concurrent request already moved on
+        self._active = (self._active + 1) % len(self._providers)
+        self._failed_over_at = time.monotonic()
+        self.failovers += 1
+        log.warning(
+            "rpc_failover",
+            failed=failed.label,
+            to=self._providers[self._active].label,
+            method=error.method,
+            error=str(error),
+        )
+
+    async def endpoint_chain_ids(self) -> list[tuple[str, int | RpcError]]:
+        """Each endpoint's chain id (or why it could not be read), without failover."""
+        out: list[tuple[str, int | RpcError]] = []
+        for provider in self._providers:
+            try:
+                raw = await self._request_via(provider, "eth_chainId", [])
+                out.append((provider.label, int(raw, 16)))
+            except RpcError as exc:
+                out.append((provider.label, exc))
+            except (TypeError, ValueError):
+                out.append((provider.label, RpcError("malformed chain id", method="eth_chainId")))
+        return out
 
     def _observe(self, method: str, started: float, ok: bool) -> None:
         if self.on_request is not None:
@@ -109,11 +181,12 @@ class ChainClient:
         return number
 
     def __repr__(self) -> str:
-        return f"<ChainClient {self.label}>"
+        return f"<ChainClient {', '.join(self.labels)}>"
 
     async def close(self) -> None:
-        """Close the HTTP session."""
-        await self._provider.disconnect()
+        """Close every endpoint's session."""
+        for provider in self._providers:
+            await provider.disconnect()
 
     async def __aenter__(self) -> Self:
         return self
@@ -144,8 +217,16 @@ class ChainClient:
 
     async def _post_raw(self, method: str, params: Sequence[Any]) -> Any:
         self.calls[method] += 1
+        provider = self._current()
         try:
-            response = await self._provider.make_request(method, list(params))
+            return await self._request_via(provider, method, params)
+        except TransientRpcError as exc:
+            self._fail_over(provider, exc)
+            raise
+
+    async def _request_via(self, provider: Transport, method: str, params: Sequence[Any]) -> Any:
+        try:
+            response = await provider.make_request(method, list(params))
         except TimeoutError:
             raise TransientRpcError("request timed out", method=method) from None
         except aiohttp.ClientResponseError as exc:
@@ -188,8 +269,18 @@ class ChainClient:
         for method, _ in calls:
             self.calls[method] += 1
         self.calls["<batch>"] += 1
+        provider = self._current()
         try:
-            raw = await self._provider.make_batch_request(
+            return await self._batch_via(provider, calls)
+        except TransientRpcError as exc:
+            self._fail_over(provider, exc)
+            raise
+
+    async def _batch_via(
+        self, provider: Transport, calls: Sequence[tuple[str, Sequence[Any]]]
+    ) -> list[Any]:
+        try:
+            raw = await provider.make_batch_request(
                 [(method, list(params)) for method, params in calls]  # type: ignore[misc]
             )
         except TimeoutError:

@@ -82,8 +82,8 @@ class FlashExecutor(InventoryExecutor):
             self.contract,
             calldata,
             gas_limit,
-            "flash_liquidation",
-            {
+            purpose="flash_liquidation",
+            meta={
                 **dataclasses.asdict(plan),
                 "min_swap_out": terms.min_swap_out,
                 "min_profit": terms.min_profit,

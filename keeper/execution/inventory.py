@@ -170,7 +170,7 @@ class InventoryExecutor:
         self, plan: LiquidationPlan, calldata: str, gas_limit: int, timings: dict[str, float]
     ) -> Outcome:
         tx_hash, receipt = await self._send(
-            self.pool, calldata, gas_limit, "liquidation", dataclasses.asdict(plan)
+            self.pool, calldata, gas_limit, purpose="liquidation", meta=dataclasses.asdict(plan)
         )
         timings["send"], timings["include"] = self.last_send_ms, self.last_include_ms
         if receipt is None:
@@ -294,7 +294,7 @@ class InventoryExecutor:
         if reset_first:
             await self._approve(token, 0, reset_first=False)
         _, receipt = await self._send(
-            token, ERC20.encode("approve", self.pool, amount), APPROVE_GAS
+            token, ERC20.encode("approve", self.pool, amount), APPROVE_GAS, purpose="approve"
         )
         if receipt is None or int(receipt["status"], 16) != 1:
             raise TransactionError(f"approve({amount}) on {token} did not succeed")
@@ -304,7 +304,8 @@ class InventoryExecutor:
         to: str,
         data: str,
         gas_limit: int,
-        purpose: str = "liquidation",
+        *,
+        purpose: str,
         meta: dict[str, Any] | None = None,
     ) -> tuple[str, dict[str, Any] | None]:
         """Send through the journaled sender and wait for the nonce to settle."""

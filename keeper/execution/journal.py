@@ -41,7 +41,17 @@ CREATE TABLE IF NOT EXISTS txs (
     updated_at  REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS txs_nonce ON txs (chain_id, sender, nonce);
+-- Realised result of each settled liquidation, kept so that the loss budget survives restarts.
+CREATE TABLE IF NOT EXISTS results (
+    chain_id    INTEGER NOT NULL,
+    sender      TEXT NOT NULL,
+    at          REAL NOT NULL,
+    tx_hash     TEXT,
+    pnl_base    TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS results_at ON results (chain_id, sender, at);
 """
+DAY_S = 86_400.0
 
 
 @dataclass(frozen=True)
@@ -128,6 +138,24 @@ class Journal:
             "updated_at=? WHERE tx_hash=?",
             (status, block, note, time.time(), tx_hash),
         )
+
+    def record_result(
+        self, sender: str, tx_hash: str | None, pnl_base: int, at: float | None = None
+    ) -> None:
+        """The realised profit (negative: loss) of one settled attempt, in base units."""
+        self._db.execute(
+            "INSERT INTO results VALUES (?,?,?,?,?)",
+            (self.chain_id, sender, time.time() if at is None else at, tx_hash, str(pnl_base)),
+        )
+
+    def losses_since(self, sender: str, since: float) -> int:
+        """Sum of realised losses (as a positive number) recorded at or after ``since``."""
+        rows = self._db.execute(
+            "SELECT pnl_base FROM results WHERE chain_id=? AND sender=? AND at>=?",
+            (self.chain_id, sender, since),
+        ).fetchall()
+        # Stored as text: results are integers of any size (no 64-bit overflow).
+        return sum(-int(v) for (v,) in rows if int(v) < 0)
 
     def open_entries(self, sender: str) -> list[Entry]:
         """Transactions whose fate is not known yet, oldest nonce first."""

@@ -230,6 +230,14 @@ class TxSender:
         sent.hashes.append(tx_hash)
         sent.fees.append(fees)
         await self._broadcast_raw(raw, tx_hash, sent.nonce)
+        log.info(
+            "transaction_sent",
+            purpose=sent.purpose,
+            tx_hash=tx_hash,
+            nonce=sent.nonce,
+            max_fee=fees.max_fee_per_gas,
+            tip=fees.max_priority_fee_per_gas,
+        )
         return tx_hash
 
     async def _broadcast_raw(self, raw: bytes, tx_hash: str, nonce: int) -> None:

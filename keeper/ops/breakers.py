@@ -19,6 +19,11 @@ class BreakerInputs:
     tip_wei: int = 0
     max_fee_wei: int = 0
     consecutive_failures: int = 0
+    head_age_s: float = 0.0
+    loss_24h_base: int = 0  # realised losses of the last 24 h, base-currency units
+    loss_budget_base: int = 0
+    base_unit: int = 1  # one unit of the base currency (USD), for messages
+    dex_deviation_bps: dict[str, int] = field(default_factory=dict)  # asset -> |oracle - pool|
 
 
 @dataclass
@@ -31,10 +36,18 @@ class Change:
 
 
 class Breakers:
-    """stale_feed, gas_ceiling and failures; more can be added as methods returning a reason."""
+    """stale_feed, gas_ceiling, failures, head_lag, loss_budget and dex_deviation."""
 
-    def __init__(self, *, max_consecutive_failures: int) -> None:
+    def __init__(
+        self,
+        *,
+        max_consecutive_failures: int,
+        max_head_lag_s: float = 0.0,
+        max_dex_deviation_bps: int = 10_000,
+    ) -> None:
         self.max_consecutive_failures = max_consecutive_failures
+        self.max_head_lag_s = max_head_lag_s  # 0: off
+        self.max_dex_deviation_bps = max_dex_deviation_bps
         self.state: dict[str, str] = {}  # tripped breaker -> reason
 
     def _reasons(self, x: BreakerInputs) -> dict[str, str | None]:
@@ -55,7 +68,26 @@ class Breakers:
                 if x.consecutive_failures >= self.max_consecutive_failures
                 else None
             ),
+            "head_lag": (
+                f"head block is {x.head_age_s:.0f}s old (limit {self.max_head_lag_s:.0f}s)"
+                if self.max_head_lag_s and x.head_age_s > self.max_head_lag_s
+                else None
+            ),
+            "loss_budget": (
+                f"realised losses of the last 24 h {x.loss_24h_base / x.base_unit:.2f} above "
+                f"the budget {x.loss_budget_base / x.base_unit:.2f}"
+                if x.loss_24h_base > x.loss_budget_base
+                else None
+            ),
+            "dex_deviation": self._deviation(x.dex_deviation_bps),
         }
+
+    def _deviation(self, deviations: dict[str, int]) -> str | None:
+        far = {a: d for a, d in deviations.items() if d > self.max_dex_deviation_bps}
+        if not far:
+            return None
+        listed = ", ".join(f"{a} {d / 100:.2f}%" for a, d in sorted(far.items()))
+        return f"oracle vs DEX price beyond {self.max_dex_deviation_bps / 100:.2f}%: {listed}"
 
     def evaluate(self, inputs: BreakerInputs) -> list[Change]:
         """Update every breaker; return those that changed."""

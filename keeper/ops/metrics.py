@@ -40,7 +40,14 @@ class Metrics:
         )
         self.skips = Counter("keeper_liquidation_skips", "Skips by reason", ["reason"], registry=r)
         self.profit = Counter(
-            "keeper_realised_profit_usd", "Realised profit (USD, before gas)", registry=r
+            "keeper_realised_profit_usd",
+            "Realised profit of won liquidations (USD, after gas)",
+            registry=r,
+        )
+        self.loss_24h = Gauge(
+            "keeper_realised_loss_24h_usd",
+            "Realised losses of the last 24 h (USD; the loss-budget breaker's input)",
+            registry=r,
         )
         self.gas_spent = Counter("keeper_gas_spent_wei", "Gas paid by liquidations", registry=r)
         self.mismatches = Gauge(
@@ -52,6 +59,9 @@ class Metrics:
             ["method"],
             registry=r,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+        )
+        self.rpc_failovers = Gauge(
+            "keeper_rpc_failovers", "Times reads moved to another RPC endpoint", registry=r
         )
         self.rpc_errors = Counter(
             "keeper_rpc_errors", "RPC errors by method", ["method"], registry=r

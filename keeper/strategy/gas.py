@@ -25,6 +25,11 @@ class GasPricing:
         return -(-gas * self.gas_price_wei * self.native_price // WEI_PER_NATIVE)
 
 
+def wei_to_base(wei: int, native_price: int) -> int:
+    """Native wei to base units, rounded up (a cost is never under-counted)."""
+    return -(-wei * native_price // WEI_PER_NATIVE)
+
+
 def net_after_gas(gross_profit_base: int, gas: int, pricing: GasPricing) -> int:
     """Profit after paying ``gas`` units at ``pricing``."""
     return gross_profit_base - pricing.cost_base(gas)

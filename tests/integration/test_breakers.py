@@ -11,12 +11,14 @@ from typing import Any
 import pytest
 
 from keeper.chain.client import ChainClient
+from keeper.devnet.anvil import CHAIN_ID
 from keeper.devnet.deployer import Deployer
 from keeper.devnet.scenarios import FEED, shock_price
+from keeper.execution.journal import DAY_S, Journal
 from keeper.execution.outcome import Outcome
 from keeper.runner import KeeperLoop, connect
 from keeper.settings import load_settings
-from tests.integration.conftest import KEEPER_KEY
+from tests.integration.conftest import KEEPER_ADDRESS, KEEPER_KEY
 from tests.integration.helpers import liquidation_events
 
 pytestmark = pytest.mark.integration
@@ -140,6 +142,95 @@ async def test_consecutive_failures_breaker(devnet, tmp_path):
             "breaker_cleared",
             "failures",
         ) in alerts
+    await _finish(client, keeper, stop, task)
+
+
+@pytest.mark.asyncio
+async def test_head_lag_breaker(devnet, tmp_path):
+    """Blocks stamped seconds behind the wall clock (a node that lags) pause sending after a
+    shock; a fresh block clears the breaker and the keeper liquidates.
+    """
+    async with ChainClient(devnet.url) as chain:
+        head = await chain.get_block("latest")
+        stamp = int(head["timestamp"], 16)
+        while time.time() < stamp + 4:  # make the chain's time fall behind
+            await asyncio.sleep(0.2)
+        client, keeper, alerts, stop, task = await _start(
+            devnet, tmp_path, breaker_max_head_lag_s=2
+        )
+        await chain.request("anvil_setTime", [hex(stamp + 1)])  # the chain's clock lags
+        shock = await shock_price(chain, devnet.world.market.pool_addresses_provider, "WETH", -30)
+        assert await _until(lambda: _is(keeper.last_block >= shock.block))
+        assert "head block is" in keeper.breakers.tripped["head_lag"]
+        assert await liquidation_events(chain, devnet.world.market.pool, shock.block) == []
+        await chain.request("anvil_setTime", [hex(int(time.time()))])
+        await chain.request("evm_mine", [])
+        assert await _until(lambda: _liquidated(chain, devnet, shock.block))
+        assert ("breaker_tripped", "head_lag") in alerts
+        assert ("breaker_cleared", "head_lag") in alerts
+    await _finish(client, keeper, stop, task)
+
+
+@pytest.mark.asyncio
+async def test_loss_budget_breaker_survives_a_restart_and_clears_as_losses_age(devnet, tmp_path):
+    """A loss of 1,000 USD recorded by an earlier run, almost 24 h ago, is over the 100 USD
+    budget: after a shock nothing is sent; once the loss is older than 24 h the breaker clears
+    and the keeper liquidates, recording the realised profit of each liquidation.
+    """
+    journal = Journal(tmp_path / "j.sqlite", CHAIN_ID)
+    journal.record_result(KEEPER_ADDRESS, "0x" + "ab" * 32, -1000 * 10**8, time.time() - DAY_S + 6)
+    journal.close()
+    client, keeper, alerts, stop, task = await _start(devnet, tmp_path, breaker_loss_budget_usd=100)
+    assert await _until(lambda: _is(keeper.breakers.tripped.get("loss_budget")))
+    assert "1000.00" in keeper.breakers.tripped["loss_budget"]
+    async with ChainClient(devnet.url) as chain:
+        shock = await shock_price(chain, devnet.world.market.pool_addresses_provider, "WETH", -30)
+        assert await _until(lambda: _is(keeper.last_block >= shock.block))
+        assert await liquidation_events(chain, devnet.world.market.pool, shock.block) == []
+        assert "keeper_realised_loss_24h_usd 1000.0" in keeper.metrics.render().decode()
+
+        async def cleared() -> bool:
+            await chain.request("evm_mine", [])
+            return await _liquidated(chain, devnet, shock.block)
+
+        assert await _until(cleared, 30)
+        assert ("breaker_tripped", "loss_budget") in alerts
+        assert ("breaker_cleared", "loss_budget") in alerts
+        await _until(lambda: _is(keeper.journal.losses_since(KEEPER_ADDRESS, 0) == 1000 * 10**8))
+    rows = keeper.journal._db.execute("SELECT pnl_base FROM results").fetchall()
+    wins = [int(r[0]) for r in rows if int(r[0]) > 0]
+    assert wins, "each liquidation records its realised profit, after gas"
+    await _finish(client, keeper, stop, task)
+
+
+@pytest.mark.asyncio
+async def test_dex_deviation_breaker(devnet, tmp_path):
+    """The oracle moves 30% while the Uniswap V3 pools stay: the oracle and the DEX disagree,
+    nothing is sent; when the feed comes back in line the breaker clears.
+    """
+    uniswap = devnet.world.uniswap
+    assert uniswap is not None
+    client, keeper, alerts, stop, task = await _start(
+        devnet, tmp_path, uniswap_factory=uniswap.factory, breaker_max_dex_deviation_bps=1000
+    )
+    assert keeper.breakers.tripped == {}
+    async with ChainClient(devnet.url) as chain:
+        small = await shock_price(chain, devnet.world.market.pool_addresses_provider, "WBTC", -5)
+        assert await _until(lambda: _is(keeper.last_block >= small.block))
+        assert "dex_deviation" not in keeper.breakers.tripped  # 5% is within the 10% bound
+        shock = await shock_price(chain, devnet.world.market.pool_addresses_provider, "WETH", -30)
+        assert await _until(lambda: _is(keeper.breakers.tripped.get("dex_deviation")))
+        assert "WETH" not in keeper.breakers.tripped["dex_deviation"]  # the reference asset
+        assert "USDC 29.99%" in keeper.breakers.tripped["dex_deviation"]  # 1 - 0.7, rounded down
+        await asyncio.sleep(0.3)
+        assert await liquidation_events(chain, devnet.world.market.pool, shock.block) == []
+        dep = Deployer(chain)
+        await dep.transact(
+            devnet.world.admin, shock.feed, FEED.encode("setAnswer", shock.old_answer)
+        )
+        assert await _until(lambda: _is("dex_deviation" not in keeper.breakers.tripped))
+        assert ("breaker_tripped", "dex_deviation") in alerts
+        assert ("breaker_cleared", "dex_deviation") in alerts
     await _finish(client, keeper, stop, task)
 
 

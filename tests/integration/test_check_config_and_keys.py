@@ -10,6 +10,7 @@ import sys
 import pytest
 from eth_account import Account
 
+from keeper.devnet.anvil import Anvil, AnvilOptions
 from tests.integration.conftest import KEEPER_ADDRESS, KEEPER_KEY
 from tests.support.rpc_proxy import RpcProxy
 
@@ -52,6 +53,37 @@ async def test_check_config_connects_and_redacts(devnet):
         wrong = await _to_thread(_check, {**env, "KEEPER_CHAIN_ID": "1"})
         assert wrong.returncode == 2 and "chain_id" in wrong.stderr
         assert "SECRET_TOKEN_123" not in wrong.stderr
+
+
+@pytest.mark.asyncio
+async def test_fallback_endpoints_are_checked_and_redacted(devnet):
+    """A fallback on another chain is exit 2 naming rpc_fallback_urls[0]; an unreachable one
+    is a warning; a good one is listed redacted. No URL secret is printed.
+    """
+    base = {
+        "KEEPER_RPC_URL": devnet.url,
+        "KEEPER_POOL_ADDRESSES_PROVIDER": devnet.world.market.pool_addresses_provider,
+    }
+    with Anvil(AnvilOptions(chain_id=5)) as other:
+        wrong = await _to_thread(
+            _check,
+            {**base, "KEEPER_RPC_FALLBACK_URLS": json.dumps([other.url + "/?key=SECRET_Q"])},
+        )
+    assert wrong.returncode == 2, wrong.stderr
+    assert "rpc_fallback_urls[0]" in wrong.stderr and "chain 5" in wrong.stderr
+    assert "SECRET_Q" not in wrong.stderr
+    async with RpcProxy(devnet.url) as proxy:
+        fallbacks = ["http://127.0.0.1:9/dead/SECRET_A", proxy.url + "/v3/SECRET_B"]
+        ok = await _to_thread(_check, {**base, "KEEPER_RPC_FALLBACK_URLS": json.dumps(fallbacks)})
+    assert ok.returncode == 0, ok.stderr
+    report = json.loads(ok.stdout)
+    nodes = report["nodes"]
+    assert len(nodes) == 3 and nodes[1].startswith("http://127.0.0.1:9/")
+    assert all("SECRET" not in n for n in nodes)
+    assert all("SECRET" not in u for u in report["settings"]["rpc_fallback_urls"])
+    assert "rpc_endpoint_unreachable" in ok.stderr
+    for secret in ("SECRET_A", "SECRET_B"):
+        assert secret not in ok.stdout + ok.stderr
 
 
 async def _to_thread(fn, *args):

@@ -16,7 +16,7 @@ from keeper.protocols.aave_v3.market import ERC20, POOL
 from keeper.protocols.aave_v3.reads import read_reserves
 from keeper.runner import KeeperLoop, connect
 from keeper.settings import load_settings
-from keeper.strategy.gas import GasPricing
+from keeper.strategy.gas import GasPricing, wei_to_base
 from keeper.strategy.plan import LiquidationPlan
 from tests.integration.conftest import KEEPER_ADDRESS, KEEPER_KEY
 
@@ -105,6 +105,16 @@ async def test_beaten_liquidation_is_recorded_as_lost_with_the_winner(devnet, tm
         outcome = await asyncio.wait_for(task, 60)
         assert outcome.status == "lost", outcome.reason
         assert outcome.winner_tx == winner
+        # Our reverted transaction paid gas: a realised loss (kept for the loss budget), and
+        # the operator hears of the lost race.
+        alerted: list[str] = []
+        keeper.alerts.alert = lambda kind, key, text: alerted.append(kind) or True  # type: ignore[method-assign,func-returns-value]
+        native_price = keeper.monitor.tracker.prices[devnet.world.asset("WETH").address]
+        keeper._count(outcome, reserves, GasPricing(0, native_price))
+        assert alerted == ["lost"]
+        assert outcome.gas_cost_wei > 0  # mined after the winner's, and reverted
+        loss = keeper.journal.losses_since(KEEPER_ADDRESS, 0)
+        assert loss == wei_to_base(outcome.gas_cost_wei, native_price) > 0
         assert shock.block < plan.block + 10
         raw = await client.call(
             plan.debt_asset, ERC20.encode("allowance", KEEPER_ADDRESS, market.pool)

@@ -74,6 +74,7 @@ def _keeper_env(devnet, journal) -> dict[str, str]:
             "KEEPER_MIN_PROFIT_USD": "1",
             "KEEPER_JOURNAL_PATH": str(journal),
             "KEEPER_OPS_PORT": str(OPS_PORT),
+            "KEEPER_BREAKER_MAX_HEAD_LAG_S": "0",
         }
     )
     if "KEEPER_NODE_MODULES" in os.environ:
@@ -87,17 +88,19 @@ async def test_keeper_run_subprocess_liquidates_every_liquidatable_account(devne
     liquidatable is liquidated (its debt fell), the keeper's collateral balance rose, no healthy
     account was touched, and SIGTERM stops the keeper with exit 0 and JSON log lines.
     """
+    # Files, not pipes: a pipe nobody reads fills up and blocks the keeper's logging.
+    out_file, err_file = (tmp_path / "out.log").open("w+"), (tmp_path / "err.log").open("w+")
     async with ChainClient(devnet.url) as client:
         proc = subprocess.Popen(
             [sys.executable, "-m", "keeper", "run", "--log-format", "json"],
             env=_keeper_env(devnet, tmp_path / "journal.sqlite"),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stdout=out_file,
+            stderr=err_file,
             text=True,
         )
         try:
             await asyncio.sleep(2.0)  # the keeper discovers borrowers and checks the head
-            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            assert proc.poll() is None, (tmp_path / "err.log").read_text()
             shock = await shock_price(
                 client, devnet.world.market.pool_addresses_provider, "WETH", -30
             )
@@ -125,7 +128,10 @@ async def test_keeper_run_subprocess_liquidates_every_liquidatable_account(devne
             ops = await _ops(OPS_PORT)
         finally:
             proc.send_signal(signal.SIGTERM)
-            out, err = proc.communicate(timeout=30)
+            proc.wait(timeout=30)
+        out, err = (tmp_path / "out.log").read_text(), (tmp_path / "err.log").read_text()
+        out_file.close()
+        err_file.close()
         assert proc.returncode == 0, err[-3000:]
 
         events = await liquidation_events(client, devnet.world.market.pool, shock.block)
@@ -161,7 +167,7 @@ async def test_keeper_run_subprocess_liquidates_every_liquidatable_account(devne
         assert health == 200
         assert status["head_block"] >= shock.block and status["accounts"] > 0
         assert status["healthy"] is True
-        assert status["stages"] == {"monitor": True, "execution": True, "keeper_loop": True}
+        assert status["stages"] == {"keeper_loop": True, "balance_watch": True}
         assert (
             f'keeper_liquidation_attempts_total{{outcome="liquidated"}} {float(len(events))}'
             in metrics
@@ -215,6 +221,56 @@ async def test_keeper_in_process_amounts_match_the_pool(devnet, tmp_path):
                 info.address, ERC20.encode("allowance", KEEPER_ADDRESS, devnet.world.market.pool)
             )
             assert ERC20.decode("allowance", raw)[0] == 0
+
+
+@pytest.mark.asyncio
+async def test_reads_fail_over_when_the_preferred_node_goes_away(devnet, tmp_path):
+    """The preferred endpoint (a proxy) disappears while the keeper runs: reads fail over to
+    the fallback and every liquidatable account is still liquidated after the shock.
+    """
+    proxy = RpcProxy(devnet.url)
+    await proxy.__aenter__()
+    stopped = False
+
+    async def node_goes_away(_client: ChainClient) -> None:
+        nonlocal stopped
+        stopped = True
+        await proxy.__aexit__(None, None, None)
+
+    try:
+        settings = load_settings(
+            rpc_url=proxy.url,
+            rpc_fallback_urls=[devnet.url],
+            pool_addresses_provider=devnet.world.market.pool_addresses_provider,
+            private_key=KEEPER_KEY,
+            journal_path=str(tmp_path / "journal.sqlite"),
+            poll_interval_s=0.05,
+            rpc_retry_s=10,
+        )
+        assert proxy.forwarded == []
+        reports, shock = await run_through_shock(
+            settings,
+            devnet.url,
+            devnet.world.market.pool_addresses_provider,
+            "WETH",
+            -30,
+            before_shock=node_goes_away,
+        )
+    finally:
+        if not stopped:
+            await proxy.__aexit__(None, None, None)
+    assert proxy.forwarded, "the keeper started on the preferred endpoint"
+    async with ChainClient(devnet.url) as client:
+        after = await _positions(client, devnet, "latest")
+        events = await liquidation_events(client, devnet.world.market.pool, shock.block)
+    assert events and all(e["liquidator"] == KEEPER_ADDRESS for e in events)
+    outcomes = [o for r in reports for o in r.outcomes]
+    assert outcomes and all(o.status == "liquidated" for o in outcomes)
+    assert not [
+        a
+        for a, d in after.items()
+        if d.health_factor < WAD and d.total_debt_base > 0 and d.total_collateral_base > 10**8
+    ]
 
 
 @pytest.mark.asyncio

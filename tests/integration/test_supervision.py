@@ -9,6 +9,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from keeper.chain.client import ChainClient
+from keeper.daemon import RestartPolicy
 from keeper.devnet.scenarios import shock_price
 from keeper.runner import KeeperLoop, connect
 from keeper.settings import load_settings
@@ -18,14 +19,11 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.mark.asyncio
-async def test_a_crashing_stage_restarts_and_a_crash_loop_is_reported(
-    devnet, tmp_path, monkeypatch
-):
+async def test_a_crashing_stage_restarts_and_a_crash_loop_is_reported(devnet, tmp_path):
     """The loop's step raises an unexpected error six times: each is logged with its traceback,
     the loop restarts with growing backoff, the crash loop marks the keeper unhealthy and is
     alerted; afterwards the keeper still liquidates after a shock.
     """
-    monkeypatch.setattr("keeper.runner.CRASH_BACKOFF_S", 0.01)
     settings = load_settings(
         rpc_url=devnet.url,
         pool_addresses_provider=devnet.world.market.pool_addresses_provider,
@@ -37,6 +35,7 @@ async def test_a_crashing_stage_restarts_and_a_crash_loop_is_reported(
     )
     client, chain_id, market = await connect(settings)
     keeper = KeeperLoop(settings, client, chain_id, market)
+    keeper.restart_policy = RestartPolicy(backoff_s=0.01)
     real_step = keeper.monitor.step
     failures = {"left": 6}
     alerted: list[str] = []

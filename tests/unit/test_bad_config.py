@@ -62,6 +62,27 @@ CASES = [
     ("upper-case key", GOOD, 'RPC_URL = "http://127.0.0.1:9"\n', "lower case"),
     ("not TOML", GOOD, "rpc_url = = http\n", "not valid TOML"),
     ("bad pool version", {**GOOD, "KEEPER_POOL_VERSION": "3.9"}, None, "pool_version"),
+    (
+        "bad fallback url",
+        {**GOOD, "KEEPER_RPC_FALLBACK_URLS": '["http://127.0.0.1:9", "localhost:8545"]'},
+        None,
+        "rpc_fallback_urls",
+    ),
+    (
+        "fallbacks not a list",
+        {**GOOD, "KEEPER_RPC_FALLBACK_URLS": "http://x"},
+        None,
+        "rpc_fallback",
+    ),
+    ("negative budget", {**GOOD, "KEEPER_BREAKER_LOSS_BUDGET_USD": "-1"}, None, "loss_budget"),
+    (
+        "deviation out of range",
+        {**GOOD, "KEEPER_BREAKER_MAX_DEX_DEVIATION_BPS": "20000"},
+        None,
+        "breaker_max_dex_deviation_bps",
+    ),
+    ("zero shutdown", {**GOOD, "KEEPER_SHUTDOWN_TIMEOUT_S": "0"}, None, "shutdown_timeout_s"),
+    ("bad factory", {**GOOD, "KEEPER_UNISWAP_FACTORY": "uniswap"}, None, "uniswap_factory"),
 ]
 
 

@@ -4,6 +4,7 @@ the URL's secret parts into an error.
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -110,3 +111,27 @@ async def test_batch_returns_per_item_results(node):
     assert out == ["0x1", "0x1"]
     assert fake.seen == ["batch"]
     assert json.dumps(out)
+
+
+@pytest.mark.asyncio
+async def test_reads_fail_over_to_the_next_endpoint_and_come_back(node):
+    """A dead preferred endpoint: reads go to the fallback; after failback_s the preferred one
+    is tried again. Endpoint labels never carry the URL's path (a token).
+    """
+    _, url = node
+    dead = "http://127.0.0.1:9/dead-TOKEN"  # port 9 (discard) is closed on loopback
+    client = ChainClient([dead, url], timeout_s=2, retry_s=5, failback_s=0.2)
+    try:
+        assert await client.block_number() == 0x10
+        port = url.split(":")[2].split("/")[0]
+        assert client.failovers == 1 and f":{port}/" in client.label
+        assert "TOKEN" not in client.label and "TOKEN" not in repr(client)
+        assert await client.block_number() == 0x10  # stays on the fallback
+        assert client.failovers == 1
+        await asyncio.sleep(0.25)
+        assert await client.block_number() == 0x10  # preferred again, fails, over again
+        assert client.failovers == 2
+        ids = await client.endpoint_chain_ids()
+        assert isinstance(ids[0][1], RpcError) and ids[1][1] == 0x10
+    finally:
+        await client.close()

@@ -33,7 +33,7 @@ def test_every_dashboard_query_uses_an_exported_metric():
     assert dashboard["panels"]
     for panel in dashboard["panels"]:
         for target in panel["targets"]:
-            names = set(re.findall(r"\bkeeper_[a-z_]+", target["expr"]))
+            names = set(re.findall(r"\bkeeper_[a-z0-9_]+", target["expr"]))
             assert names, panel["title"]
             assert names <= exported, (panel["title"], names - exported)
 
