@@ -232,7 +232,7 @@ class KeeperLoop:
             )
         await self.alerts.start()
         # Every line of every stage names the chain (stage tasks inherit this context).
-        structlog.contextvars.bind_contextvars(chain_id=self.chain_id)
+        structlog.contextvars.bind_contextvars(chain=self.chain_id)
         self.supervisor = Supervisor(self.status, self.alerts, self.restart_policy)
         try:
             await self.supervisor.run(
@@ -450,6 +450,7 @@ class KeeperLoop:
         self, head: int, timestamp: int, sync_ms: float, stop: asyncio.Event
     ) -> BlockReport:
         """Confirm the engine's candidates on chain and liquidate them."""
+        structlog.contextvars.bind_contextvars(block=head)
         engine = self.monitor.engine
         local = [d for d in engine.below() if d.total_debt_base > 0 and d.total_collateral_base > 0]
         # Every candidate, plus a rotating sample, is checked against getUserAccountData.

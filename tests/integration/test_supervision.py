@@ -74,3 +74,47 @@ async def test_a_crashing_stage_restarts_and_a_crash_loop_is_reported(devnet, tm
     assert attempts, "the keeper must work again after the crashes"
     keeper.journal.close()
     await client.close()
+
+
+@pytest.mark.asyncio
+async def test_heads_that_arrive_during_a_slow_cycle_coalesce_to_the_newest(devnet, tmp_path):
+    """While a cycle is slow (0.5 s), 20 blocks are mined: the keeper does not queue 20 cycles;
+    its next cycle takes the newest head, whose state it has fully followed.
+    """
+    settings = load_settings(
+        rpc_url=devnet.url,
+        pool_addresses_provider=devnet.world.market.pool_addresses_provider,
+        private_key=KEEPER_KEY,
+        journal_path=str(tmp_path / "j.sqlite"),
+        poll_interval_s=0.05,
+    )
+    client, chain_id, market = await connect(settings)
+    acted: list[int] = []
+    keeper = KeeperLoop(settings, client, chain_id, market, lambda r: acted.append(r.block))
+    real_act = keeper._act
+
+    async def slow_act(head, timestamp, sync_ms, stop):
+        await asyncio.sleep(0.5)
+        return await real_act(head, timestamp, sync_ms, stop)
+
+    keeper._act = slow_act  # type: ignore[method-assign]
+    stop = asyncio.Event()
+    task = asyncio.create_task(keeper.run(stop))
+    deadline = time.monotonic() + 30
+    while not acted and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    first = acted[0]
+    async with ChainClient(devnet.url) as chain:
+        for _ in range(20):
+            await chain.request("evm_mine", [])
+        head = await chain.block_number()
+    while (not acted or acted[-1] < head) and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    stop.set()
+    await asyncio.wait_for(task, 30)
+    after = [b for b in acted if b > first]
+    assert after[-1] == head == first + 20
+    assert len(after) <= 3, after  # not one cycle per block
+    assert keeper.monitor.block == head
+    keeper.journal.close()
+    await client.close()
