@@ -3,14 +3,18 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint unit integration bench contracts setup clean
+.PHONY: demo test test-slow lint unit integration reliability bench contracts setup clean
 
 demo: setup
 	$(BIN)/keeper demo
 
-# The test command (CI runs exactly this): static checks, then every test.
+# The test command (CI runs exactly this): static checks, then every test but the fault
+# scenarios that need more than a minute each (those: `make test-slow`, also run by CI).
 test: setup lint
-	$(BIN)/pytest
+	$(BIN)/pytest -m "not slow_reliability"
+
+test-slow: setup
+	$(BIN)/pytest -m slow_reliability
 
 lint: setup
 	$(BIN)/ruff check keeper tests bench
@@ -22,6 +26,9 @@ unit: setup
 
 integration: setup
 	$(BIN)/pytest tests/integration
+
+reliability: setup
+	$(BIN)/pytest tests/reliability
 
 bench: setup
 	$(BIN)/python bench/run.py

@@ -221,8 +221,16 @@ class KeeperLoop:
         """
         server = None
         if self.settings.ops_port is not None:
+            from keeper.risk.page import radar_provider  # noqa: PLC0415 - needed only with the endpoint on
+
             server = OpsServer(
-                self.status, self.metrics, self.settings.ops_host, self.settings.ops_port
+                self.status,
+                self.metrics,
+                self.settings.ops_host,
+                self.settings.ops_port,
+                radar=radar_provider(
+                    lambda: self.monitor.engine, self._symbols, lambda: self._base_unit
+                ),
             )
             port = await server.start()
             log.info(

@@ -28,5 +28,15 @@ async def run_calls(
     out: list[bytes | RpcError] = []
     for start in range(0, len(calls), batch_size):
         items = await client.batch(calls[start : start + batch_size])
-        out.extend(i if isinstance(i, RpcError) else bytes(HexBytes(i)) for i in items)
+        out.extend(i if isinstance(i, RpcError) else _bytes(i) for i in items)
     return out
+
+
+def _bytes(item: Any) -> bytes | RpcError:
+    """One result as bytes; a result of the wrong shape is that call's error, not a crash."""
+    if isinstance(item, str):
+        try:
+            return bytes(HexBytes(item))
+        except ValueError:
+            pass
+    return RpcError("malformed result", method="eth_call")

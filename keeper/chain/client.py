@@ -246,13 +246,36 @@ class ChainClient:
             raise TransientRpcError("answer without result", method=method)
         return response["result"]
 
-    async def request(self, method: str, params: Sequence[Any] = (), *, retry: bool = True) -> Any:
-        """Send one JSON-RPC request; transient failures are retried when ``retry``."""
+    async def request(
+        self,
+        method: str,
+        params: Sequence[Any] = (),
+        *,
+        retry: bool = True,
+        parse: Callable[[Any], Any] | None = None,
+    ) -> Any:
+        """Send one JSON-RPC request; transient failures are retried when ``retry``.
+
+        ``parse`` turns the result into what the caller expects; a result it cannot take (a
+        wrong type from a broken node or proxy) counts as a transient failure, so it is
+        retried like one instead of surfacing as a TypeError in the caller.
+        """
+
+        async def once() -> Any:
+            result = await self._post_once(method, params)
+            if parse is None:
+                return result
+            try:
+                return parse(result)
+            except (TypeError, ValueError, AttributeError):
+                self._observe(method, time.perf_counter(), False)
+                raise TransientRpcError("malformed result", method=method) from None
+
         if not retry or self._retry_s == 0:
-            return await self._post_once(method, params)
+            return await once()
         async for attempt in self._retrying():
             with attempt:
-                return await self._post_once(method, params)
+                return await once()
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _batch_once(self, calls: Sequence[tuple[str, Sequence[Any]]]) -> list[Any]:
@@ -313,24 +336,24 @@ class ChainClient:
 
     async def chain_id(self) -> int:
         """The node's chain id."""
-        return int(await self.request("eth_chainId"), 16)
+        return int(await self.request("eth_chainId", parse=_quantity))
 
     async def block_number(self) -> int:
         """The node's head block number."""
-        return int(await self.request("eth_blockNumber"), 16)
+        return int(await self.request("eth_blockNumber", parse=_quantity))
 
     async def get_block(self, block: BlockId = "latest") -> dict[str, Any]:
         """A block header (no transaction bodies)."""
-        result = await self.request("eth_getBlockByNumber", [_block_param(block), False])
-        if not isinstance(result, dict):
-            raise TransientRpcError(f"block {block} not available", method="eth_getBlockByNumber")
+        result: dict[str, Any] = await self.request(
+            "eth_getBlockByNumber", [_block_param(block), False], parse=_header
+        )
         return result
 
     async def get_logs(
         self, *, address: str | list[str], topics: list[Any], from_block: int, to_block: int
     ) -> list[dict[str, Any]]:
         """Logs in an inclusive block range."""
-        result = await self.request(
+        logs: list[dict[str, Any]] = await self.request(
             "eth_getLogs",
             [
                 {
@@ -340,10 +363,9 @@ class ChainClient:
                     "toBlock": hex(to_block),
                 }
             ],
+            parse=_logs,
         )
-        if not isinstance(result, list):
-            raise TransientRpcError("malformed logs answer", method="eth_getLogs")
-        return result
+        return logs
 
     async def call(
         self, to: str, data: str, block: BlockId = "latest", sender: str | None = None
@@ -352,25 +374,29 @@ class ChainClient:
         tx: dict[str, Any] = {"to": to, "data": data}
         if sender is not None:
             tx["from"] = sender
-        return bytes(HexBytes(await self.request("eth_call", [tx, _block_param(block)])))
+        return bytes(await self.request("eth_call", [tx, _block_param(block)], parse=_data))
 
     async def get_balance(self, address: str, block: BlockId = "latest") -> int:
         """Native balance in wei."""
-        return int(await self.request("eth_getBalance", [address, _block_param(block)]), 16)
+        return int(
+            await self.request("eth_getBalance", [address, _block_param(block)], parse=_quantity)
+        )
 
     async def get_transaction_count(self, address: str, block: BlockId = "pending") -> int:
         """The account's nonce at ``block``."""
         return int(
-            await self.request("eth_getTransactionCount", [address, _block_param(block)]), 16
+            await self.request(
+                "eth_getTransactionCount", [address, _block_param(block)], parse=_quantity
+            )
         )
 
     async def estimate_gas(self, tx: dict[str, Any]) -> int:
         """``eth_estimateGas``; raises ContractRevertError when the transaction would revert."""
-        return int(await self.request("eth_estimateGas", [tx]), 16)
+        return int(await self.request("eth_estimateGas", [tx], parse=_quantity))
 
     async def max_priority_fee(self) -> int:
         """The node's suggested tip in wei."""
-        return int(await self.request("eth_maxPriorityFeePerGas"), 16)
+        return int(await self.request("eth_maxPriorityFeePerGas", parse=_quantity))
 
     async def send_raw_transaction(self, raw: bytes) -> str:
         """Broadcast a signed transaction. Never retried here (see module docstring)."""
@@ -378,7 +404,7 @@ class ChainClient:
 
     async def get_receipt(self, tx_hash: str) -> dict[str, Any] | None:
         """The receipt, or None while the transaction is not mined."""
-        result = await self.request("eth_getTransactionReceipt", [tx_hash])
+        result = await self.request("eth_getTransactionReceipt", [tx_hash], parse=_receipt)
         return result if isinstance(result, dict) else None
 
     async def wait_for_receipt(
@@ -396,6 +422,43 @@ class ChainClient:
                 return None
             await asyncio.sleep(delay)
             delay = min(delay * 2, poll_s)
+
+
+def _quantity(value: Any) -> int:
+    """A JSON-RPC quantity ("0x1a"); TypeError or ValueError for anything else."""
+    if not isinstance(value, str) or not value.startswith("0x"):
+        raise TypeError("not a quantity")
+    return int(value, 16)
+
+
+def _data(value: Any) -> bytes:
+    """JSON-RPC data ("0x..."); TypeError or ValueError for anything else."""
+    if not isinstance(value, str):
+        raise TypeError("not data")
+    return bytes(HexBytes(value))
+
+
+def _header(value: Any) -> dict[str, Any]:
+    """A block header; TypeError for anything else (also null: the block is not there yet)."""
+    if not isinstance(value, dict) or "number" not in value or "hash" not in value:
+        raise TypeError("not a block")
+    return value
+
+
+def _logs(value: Any) -> list[dict[str, Any]]:
+    """A list of logs; TypeError for anything else."""
+    if not isinstance(value, list) or not all(isinstance(x, dict) for x in value):
+        raise TypeError("not a list of logs")
+    return value
+
+
+def _receipt(value: Any) -> dict[str, Any] | None:
+    """A receipt (null while pending); TypeError for anything else."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or "status" not in value or "blockNumber" not in value:
+        raise TypeError("not a receipt")
+    return value
 
 
 def _parse_batch(calls: Sequence[tuple[str, Sequence[Any]]], raw: Any) -> list[Any]:

@@ -104,10 +104,16 @@ class Journal:
         purpose: str,
         meta: dict[str, Any],
     ) -> None:
-        """Write a signed transaction before it is broadcast."""
+        """Write a signed transaction before it is broadcast.
+
+        Signing the same fields again gives the same bytes and hash (a refused attempt sent
+        again): the entry is reopened rather than duplicated.
+        """
         now = time.time()
         self._db.execute(
-            "INSERT INTO txs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "INSERT INTO txs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+            "ON CONFLICT(tx_hash) DO UPDATE SET status='signed', note=NULL, "
+            "updated_at=excluded.updated_at",
             (
                 tx_hash,
                 self.chain_id,

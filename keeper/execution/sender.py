@@ -34,6 +34,10 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 DROP_GRACE_S = 3.0
+# A pending transaction the node does not know (its send failed before reaching it, or the pool
+# dropped it) is re-broadcast, same signed bytes, this often.
+KNOWN_CHECK_S = 0.5
+SEND_ATTEMPTS = 3
 
 
 @dataclass
@@ -68,7 +72,12 @@ def _classify_send_error(exc: RpcError) -> str:
         return "known"
     if "nonce too low" in text or "nonce is too low" in text or "oldnonce" in text:
         return "nonce_low"
-    if "underpriced" in text or "fee too low" in text or "replacement" in text:
+    if (
+        "underpriced" in text
+        or "fee too low" in text
+        or "replacement" in text
+        or "less than block base fee" in text
+    ):
         return "underpriced"
     return "other"
 
@@ -169,6 +178,8 @@ class TxSender:
             since = self._watched.setdefault(nonce, head)
             if head - since >= self.stuck_blocks and await self._replace(sent):
                 self._watched[nonce] = head
+            else:
+                await self._rebroadcast_if_unknown(sent)
         return out
 
     # -- sending -------------------------------------------------------------------------------
@@ -182,22 +193,36 @@ class TxSender:
         purpose: str,
         meta: dict[str, Any] | None = None,
     ) -> Sent:
-        """Sign, journal and broadcast a new transaction at the next nonce."""
-        fees = await self.fees.quote(self.client)
-        block = await self.client.block_number()
-        async with self.nonces.lock:
-            nonce = await self.nonces.take()
-            sent = Sent(nonce, to, data, gas_limit, purpose, meta or {}, sent_at_block=block)
-            try:
-                await self._attempt(sent, fees)
-            except TransactionError:
-                if (
-                    not sent.hashes
-                    or self.journal.at_nonce(self.signer.address, nonce)[-1].status == "dropped"
-                ):
-                    self.nonces.release(nonce)
-                raise
-        return sent
+        """Sign, journal and broadcast a new transaction at the next nonce.
+
+        A refusal that a fresh nonce or fresh fees cure ("nonce too low": our counter was
+        behind, e.g. another sender used the key; "underpriced", "max fee per gas less than
+        block base fee") is tried again with the node's pending nonce and a new fee quote. The
+        refused attempt never entered the node's pool, so this cannot make a second transaction.
+        """
+        for attempt in range(1, SEND_ATTEMPTS + 1):
+            fees = await self.fees.quote(self.client)
+            block = await self.client.block_number()
+            async with self.nonces.lock:
+                nonce = await self.nonces.take()
+                sent = Sent(nonce, to, data, gas_limit, purpose, meta or {}, sent_at_block=block)
+                try:
+                    await self._attempt(sent, fees)
+                except TransactionError as exc:
+                    if (
+                        not sent.hashes
+                        or self.journal.at_nonce(self.signer.address, nonce)[-1].status == "dropped"
+                    ):
+                        self.nonces.release(nonce)
+                    if attempt == SEND_ATTEMPTS or not isinstance(
+                        exc, NonceTooLowError | UnderpricedError
+                    ):
+                        raise
+                    log.warning("send_refused_retrying", nonce=nonce, error=str(exc))
+                    await self.nonces.resync()
+                    continue
+            return sent
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def _attempt(self, sent: Sent, fees: Fees) -> str:
         tx = {
@@ -281,10 +306,14 @@ class TxSender:
         last_attempt_block = sent.sent_at_block
         delay = min(0.005, self.poll_s)
         used_since: float | None = None
+        next_known_check = loop.time() + KNOWN_CHECK_S
         while True:
             outcome = await self._look(sent)
             if isinstance(outcome, Settled):
                 return outcome
+            if outcome is None and loop.time() >= next_known_check:
+                next_known_check = loop.time() + KNOWN_CHECK_S
+                await self._rebroadcast_if_unknown(sent)
             if outcome == "nonce_used":
                 # A node can count the nonce before it serves the receipt (or one replica of a
                 # load-balanced endpoint lags another): only a lasting absence means "dropped".
@@ -321,6 +350,33 @@ class TxSender:
             if receipt is not None:
                 return self._finish(sent, tx_hash, receipt)
         return "nonce_used" if await self._nonce_used(sent.nonce) else None
+
+    async def _rebroadcast_if_unknown(self, sent: Sent) -> None:
+        """Send the newest attempt's signed bytes again if the node does not know it.
+
+        The same bytes are the same transaction: this can never make a second one. It recovers
+        a send whose request failed before reaching the node, and a transaction the node's
+        pool dropped.
+        """
+        tx_hash = sent.hashes[-1]
+        if await self.client.request("eth_getTransactionByHash", [tx_hash]) is not None:
+            return
+        entry = next(
+            (
+                e
+                for e in self.journal.at_nonce(self.signer.address, sent.nonce)
+                if e.tx_hash == tx_hash
+            ),
+            None,
+        )
+        if entry is None:  # pragma: no cover - every attempt is journaled before broadcast
+            return
+        log.warning("rebroadcast", tx_hash=tx_hash, nonce=sent.nonce, reason="unknown to the node")
+        try:
+            await self._broadcast_raw(entry.raw, tx_hash, sent.nonce)
+        except TransactionError as exc:
+            # Mined meanwhile (nonce too low) or priced out: the next look or replacement decides.
+            log.info("rebroadcast_refused", tx_hash=tx_hash, error=str(exc))
 
     def _dropped(self, sent: Sent) -> Settled:
         for tx_hash in sent.hashes:

@@ -1,16 +1,20 @@
-"""The operations endpoint: /healthz, /status and /metrics on aiohttp, 127.0.0.1 by default."""
+"""The operations endpoint (aiohttp, 127.0.0.1 by default): /healthz, /status, /metrics, /radar."""
 
 from __future__ import annotations
 
+import base64
+import html
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from keeper.errors import ConfigError
+from keeper.errors import ConfigError, KeeperError
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from keeper.ops.metrics import Metrics
 
 
@@ -58,13 +62,25 @@ class Status:
 
 
 class OpsServer:
-    """Serves the status and metrics of one keeper."""
+    """Serves the status and metrics of one keeper.
 
-    def __init__(self, status: Status, metrics: Metrics, host: str, port: int) -> None:
+    ``radar``, when given, returns a PNG and a few facts for ``/radar`` and ``/radar.png``; the
+    server only shows them, so it stays free of chain and plotting code.
+    """
+
+    def __init__(
+        self,
+        status: Status,
+        metrics: Metrics,
+        host: str,
+        port: int,
+        radar: Callable[[], Awaitable[tuple[bytes, dict[str, str]]]] | None = None,
+    ) -> None:
         self.status = status
         self.metrics = metrics
         self.host = host
         self.port = port
+        self.radar = radar
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> int:
@@ -73,6 +89,8 @@ class OpsServer:
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/status", self._status)
         app.router.add_get("/metrics", self._metrics)
+        app.router.add_get("/radar", self._radar_page)
+        app.router.add_get("/radar.png", self._radar_png)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
@@ -102,3 +120,38 @@ class OpsServer:
 
     async def _metrics(self, _request: web.Request) -> web.Response:
         return web.Response(body=self.metrics.render(), content_type="text/plain", charset="utf-8")
+
+    async def _radar(self) -> tuple[bytes, dict[str, str]] | web.Response:
+        if self.radar is None:
+            return web.Response(status=404, text="radar not enabled\n")
+        try:
+            return await self.radar()
+        except KeeperError as exc:  # no block yet, or matplotlib missing: say which
+            return web.Response(status=503, text=f"radar unavailable: {exc}\n")
+
+    async def _radar_png(self, _request: web.Request) -> web.Response:
+        got = await self._radar()
+        if isinstance(got, web.Response):
+            return got
+        return web.Response(body=got[0], content_type="image/png")
+
+    async def _radar_page(self, _request: web.Request) -> web.Response:
+        got = await self._radar()
+        if isinstance(got, web.Response):
+            return got
+        png, facts = got
+        rows = "".join(
+            f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in facts.items()
+        )
+        image = base64.b64encode(png).decode("ascii")
+        body = (
+            "<!doctype html><html><head><meta charset='utf-8'><title>keeper radar</title>"
+            "<style>body{font-family:sans-serif;margin:1em}th{text-align:left;padding-right:1em}"
+            "img{max-width:100%}</style></head><body><h1>Liquidation radar</h1>"
+            f"<table>{rows}</table>"
+            f"<p><img alt='liquidatable debt by price drop, and health factors' "
+            f"src='data:image/png;base64,{image}'></p>"
+            "<p><a href='/radar.png'>/radar.png</a> &middot; <a href='/status'>/status</a></p>"
+            "</body></html>"
+        )
+        return web.Response(text=body, content_type="text/html", charset="utf-8")

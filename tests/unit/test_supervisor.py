@@ -86,22 +86,23 @@ async def test_a_crash_loop_is_alerted_and_marks_the_stage_down_until_the_window
             raise RuntimeError("boom")
         await stop.wait()
 
-    task = asyncio.create_task(
-        supervisor.run([Stage("loop", bad_then_good)], stop, shutdown_timeout_s=1)
-    )
-    for _ in range(200):
-        if runs == 4:
-            break
-        await asyncio.sleep(0.005)
-    assert runs == 4
-    assert alerts.sent == [("crash_loop", "loop")]
-    assert status.stages["loop"] is False  # running again, but within the crash window
-    assert status.healthy()[0] is False
-    clock.now += 61  # the window passes with no new crash
-    supervisor.refresh()
-    assert status.stages["loop"] is True
-    stop.set()
-    await asyncio.wait_for(task, 5)
+    with capture_logs():
+        task = asyncio.create_task(
+            supervisor.run([Stage("loop", bad_then_good)], stop, shutdown_timeout_s=1)
+        )
+        for _ in range(200):
+            if runs == 4:
+                break
+            await asyncio.sleep(0.005)
+        assert runs == 4
+        assert alerts.sent == [("crash_loop", "loop")]
+        assert status.stages["loop"] is False  # running again, but within the crash window
+        assert status.healthy()[0] is False
+        clock.now += 61  # the window passes with no new crash
+        supervisor.refresh()
+        assert status.stages["loop"] is True
+        stop.set()
+        await asyncio.wait_for(task, 5)
 
 
 @pytest.mark.asyncio

@@ -1,0 +1,160 @@
+"""`keeper radar` and `keeper stress` against the devnet: predictions equal the real price moves.
+
+Each prediction is made from the state at block N (timestamp T); the feeds are then moved for
+real in blocks stamped T as well (Anvil allows an equal timestamp), so no interest accrues in
+between and getUserAccountData at the last block must equal the prediction to the unit. (A
+freshly loaded Anvil's clock is ahead of its loaded head, so each test first mines one block.)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from keeper.chain.client import ChainClient
+from keeper.devnet.deployer import Deployer
+from keeper.devnet.scenarios import FEED, shock_price
+from keeper.risk import snapshot
+from tests.integration.helpers import account_data
+
+pytestmark = pytest.mark.integration
+WAD = 10**18
+
+
+def _keeper(devnet, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KEEPER_")}
+    if "KEEPER_NODE_MODULES" in os.environ:
+        env["KEEPER_NODE_MODULES"] = os.environ["KEEPER_NODE_MODULES"]
+    env["KEEPER_RPC_URL"] = devnet.url
+    env["KEEPER_POOL_ADDRESSES_PROVIDER"] = devnet.world.market.pool_addresses_provider
+    env["KEEPER_LOG_FORMAT"] = "json"
+    if devnet.world.uniswap is not None:
+        env["KEEPER_UNISWAP_FACTORY"] = devnet.world.uniswap.factory
+    result = subprocess.run(
+        [sys.executable, "-m", "keeper", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+async def _liquidatable(client, devnet, accounts, block):
+    """Accounts whose getUserAccountData at ``block`` is below 1, with that data."""
+    out = {}
+    for account in accounts:
+        data = await account_data(client, devnet.world.market.pool, account, block)
+        if data.health_factor < WAD:
+            out[account] = data
+    return out
+
+
+async def _at(client, timestamp):
+    """Stamp the next block with ``timestamp`` (equal to the prediction's: no accrual)."""
+    await client.request("evm_setNextBlockTimestamp", [timestamp], retry=False)
+
+
+async def _fresh_head(devnet):
+    """Mine one block so that the head's timestamp is the node's own clock."""
+    async with ChainClient(devnet.url) as client:
+        await client.request("evm_mine", [])
+
+
+async def _set_answer(client, devnet, symbol, answer):
+    feed = devnet.world.asset(symbol).feed
+    (owner,) = FEED.decode("owner", await client.call(feed, FEED.encode("owner")))
+    await client.request("anvil_impersonateAccount", [owner])
+    receipt = await Deployer(client).transact(owner, feed, FEED.encode("setAnswer", answer))
+    return int(receipt["blockNumber"], 16)
+
+
+@pytest.mark.asyncio
+async def test_stress_predicts_the_real_shock_exactly(devnet, tmp_path):
+    """Stress WETH -20% and WBTC -15% on the live state: after moving both feeds for real, the
+    accounts with getUserAccountData below 1 are exactly the predicted ones, each with the
+    predicted health factor, collateral and debt, and the debt totals agree to the base unit;
+    the snapshot saved on the way gives the same report offline.
+    """
+    await _fresh_head(devnet)
+    snap = tmp_path / "market.json"
+    shocks = ["--shock", "WETH=-20%", "--shock", "WBTC=-15%"]
+    live = _keeper(devnet, "stress", *shocks, "--format", "json", "--save-snapshot", str(snap))
+    report = json.loads(live.stdout)
+    state = snapshot.load(snap)
+    assert report["block"] == state.block
+    assert len(state.pools) >= 3  # the devnet's Uniswap V3 pools were read
+    assert report["cascade"]["dex"]["WETH"].startswith("uniswap-v3")
+
+    async with ChainClient(devnet.url) as client:
+        provider = devnet.world.market.pool_addresses_provider
+        for symbol, pct in (("WETH", -20), ("WBTC", -15)):
+            await _at(client, state.timestamp)
+            shock = await shock_price(client, provider, symbol, pct)
+        onchain = await _liquidatable(client, devnet, sorted(state.accounts), shock.block)
+
+    predicted = {a["account"]: a for a in report["accounts"]}
+    assert len(onchain) > 10
+    assert set(predicted) == set(onchain)
+    for account, data in onchain.items():
+        row = predicted[account]
+        whole, frac = row["health_factor"].split(".")
+        assert int(whole) * WAD + int(frac) == data.health_factor
+        assert row["total_debt_base"] == data.total_debt_base
+        assert row["total_collateral_base"] == data.total_collateral_base
+    assert report["liquidatable_accounts"] == len(onchain)
+    assert report["liquidatable_debt_base"] == sum(d.total_debt_base for d in onchain.values())
+    shocked = {s["symbol"]: s["new_price"] for s in report["shocks"]}
+    assert shocked == {"WETH": 2_400 * 10**8, "WBTC": 51_000 * 10**8}
+
+    offline = _keeper(devnet, "stress", *shocks, "--format", "json", "--snapshot", str(snap))
+    assert json.loads(offline.stdout) == report
+
+
+@pytest.mark.asyncio
+async def test_radar_curve_and_liquidation_price_match_the_chain(devnet):
+    """The radar's WETH -25% point names exactly the debt getUserAccountData finds liquidatable
+    after a real -25% move; and the nearest account's WETH liquidation price L is exact: the
+    feed at L - 1 makes it liquidatable, at L it stays healthy.
+    """
+    await _fresh_head(devnet)
+    radar = json.loads(_keeper(devnet, "radar", "--format", "json").stdout)
+    point = radar["curves"]["WETH"]["points"][25]
+    assert point["drop_pct"] == 25
+    nearest = next(
+        (a, c)
+        for a in radar["accounts"]
+        for c in a["collateral"]
+        if c["symbol"] == "WETH" and c["liquidation_price"] is not None
+    )
+    account, weth = nearest[0]["account"], nearest[1]
+    level = weth["liquidation_price"]
+    assert 0 < level < weth["price"]
+
+    async with ChainClient(devnet.url) as client:
+        head = await client.request("eth_getBlockByNumber", [hex(radar["block"]), False])
+        timestamp = int(head["timestamp"], 16)
+        pool = devnet.world.market.pool
+        accounts = [a["account"] for a in radar["accounts"]]
+        before = await client.request("evm_snapshot")
+
+        await _at(client, timestamp)
+        shock = await shock_price(client, devnet.world.market.pool_addresses_provider, "WETH", -25)
+        assert shock.new_answer == point["price"]
+        onchain = await _liquidatable(client, devnet, accounts, shock.block)
+        assert len(onchain) == point["accounts"] > 0
+        assert sum(d.total_debt_base for d in onchain.values()) == point["debt_base"]
+
+        for answer, liquidatable in ((level - 1, True), (level, False), (level + 1, False)):
+            await client.request("evm_revert", [before])
+            before = await client.request("evm_snapshot")
+            await _at(client, timestamp)
+            block = await _set_answer(client, devnet, "WETH", answer)
+            data = await account_data(client, pool, account, block)
+            assert (data.health_factor < WAD) is liquidatable, (answer, data.health_factor)

@@ -1,0 +1,77 @@
+"""A keeper daemon as a subprocess, its output collected line by line as it comes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+import time
+from typing import Any
+
+
+class Daemon:
+    """A keeper process whose stdout and stderr are collected line by line as they come."""
+
+    def __init__(self, args: list[str], env: dict[str, str]) -> None:
+        self.args = args
+        self.env = env
+        self.out: list[str] = []
+        self.err: list[str] = []
+        self.proc: asyncio.subprocess.Process | None = None
+        self._readers: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            *self.args,
+            env=self.env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        assert self.proc.stdout is not None and self.proc.stderr is not None
+        self._readers = [
+            asyncio.create_task(self._read(self.proc.stdout, self.out)),
+            asyncio.create_task(self._read(self.proc.stderr, self.err)),
+        ]
+
+    @staticmethod
+    async def _read(stream: asyncio.StreamReader, into: list[str]) -> None:
+        while line := await stream.readline():
+            into.append(line.decode(errors="replace"))
+
+    def events(self, name: str) -> list[dict[str, Any]]:
+        out = []
+        for line in list(self.err):
+            if f'"{name}"' in line:
+                event = json.loads(line)
+                if event.get("event") == name:
+                    out.append(event)
+        return out
+
+    async def wait_event(self, name: str, seconds: float = 60, **match: Any) -> dict[str, Any]:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            for event in self.events(name):
+                if all(event.get(k) == v for k, v in match.items()):
+                    return event
+            assert self.proc is not None
+            if self.proc.returncode is not None:
+                break
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"no {name} {match} in:\n{''.join(self.err[-40:])}")
+
+    async def stop(self, seconds: float = 60) -> tuple[int, float]:
+        """SIGTERM; the exit code and how long the exit took."""
+        assert self.proc is not None
+        started = time.monotonic()
+        if self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            code = await asyncio.wait_for(self.proc.wait(), seconds)
+        finally:
+            if self.proc.returncode is None:
+                self.proc.kill()
+                await self.proc.wait()
+            await asyncio.gather(*self._readers, return_exceptions=True)
+        return code, time.monotonic() - started
