@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -20,7 +20,7 @@ from keeper.chain.abi import Codec
 from keeper.chain.client import ChainClient
 from keeper.daemon import RestartPolicy, Stage, Supervisor
 from keeper.errors import ConfigError, RpcError, TransactionError
-from keeper.execution.fees import FeePolicy
+from keeper.execution.fees import FeePolicy, Fees
 from keeper.execution.flash import FlashExecutor
 from keeper.execution.fork import ForkNode
 from keeper.execution.inventory import InventoryExecutor
@@ -35,6 +35,7 @@ from keeper.ops.breakers import BreakerInputs, Breakers
 from keeper.ops.metrics import Metrics
 from keeper.ops.server import OpsServer, Status
 from keeper.oracles.dex import DexPriceCheck
+from keeper.oracles.pending import decode_update
 from keeper.protocols.aave_v3.liquidation import is_liquidatable, value_in_base
 from keeper.protocols.aave_v3.market import ERC20, POOL, Market, resolve_market
 from keeper.protocols.aave_v3.reads import (
@@ -64,6 +65,8 @@ if TYPE_CHECKING:
     from keeper.settings import Settings
 
 log = structlog.get_logger(__name__)
+WAD_INT = 10**18
+PREDICTIVE_ACCOUNTS = 20  # accounts whose plan inputs are read ahead each block
 FAILURE_MEMORY_BLOCKS = 20  # the failures breaker forgets failures this many blocks old
 BALANCE_CHECK_S = 60.0
 QUOTER = Codec.named("uniswap_v3/IQuoterV2")
@@ -173,7 +176,9 @@ class KeeperLoop:
         self.status = Status(dry_run=settings.dry_run, max_head_age_s=settings.max_head_age_s)
         client.on_request = self.metrics.observe_rpc
         self._step_started = 0.0
+        self._step_seen_at = 0.0
         self._symbols: dict[str, str] = {}
+        self._inputs: dict[tuple[str, int], tuple[Any, Any]] = {}
         self.restart_policy = RestartPolicy()
         self.supervisor: Supervisor | None = None
         self._prepared = False
@@ -247,6 +252,11 @@ class KeeperLoop:
                 [
                     Stage("keeper_loop", self._loop_stage),
                     Stage("balance_watch", self._balance_stage),
+                    *(
+                        [Stage("pending_watch", self._pending_stage)]
+                        if self.settings.predictive
+                        else []
+                    ),
                 ],
                 stop,
                 shutdown_timeout_s=self.settings.shutdown_timeout_s,
@@ -310,6 +320,7 @@ class KeeperLoop:
         head = await self.monitor.start()
         self.last_block = self.monitor.block
         self._step_started = time.perf_counter()
+        self._step_seen_at = time.time()
         report = await self._act(self.monitor.block, head.timestamp, 0, stop)
         self._record(head.number, head.timestamp, report)
         if self.on_block is not None:
@@ -331,7 +342,10 @@ class KeeperLoop:
                         replacements=settled.replacements,
                     )
                 self._step_started = time.perf_counter()
+                self._step_seen_at = time.time()
                 step = await self.monitor.step()
+                if step is not None and step.reorg_ancestor is not None:
+                    await self.sender.on_reorg(step.reorg_ancestor)
                 if step is not None:
                     report = await self._act(step.block, step.timestamp, step.ms, stop)
                     self._record(step.block, step.timestamp, report)
@@ -404,6 +418,10 @@ class KeeperLoop:
                 loss_budget_base=int(self.settings.breaker_loss_budget_usd * self._base_unit),
                 base_unit=self._base_unit or 1,
                 dex_deviation_bps=deviations,
+                unpriced=[
+                    reserves[a].symbol if a in reserves else a
+                    for a in self.monitor.tracker.unpriced
+                ],
             )
         )
         for change in changes:
@@ -482,10 +500,15 @@ class KeeperLoop:
             candidates=len(candidates),
             sync_ms=sync_ms,
             health_mismatches=self.monitor.mismatches,
+            # When this cycle saw the head (epoch seconds): reaction time = a broadcast's
+            # transaction_sent timestamp minus this.
+            head_seen_at=round(self._step_seen_at, 6),
         )
         reserves = await self._reserve_infos()
         prices = dict(self.monitor.tracker.prices)  # read at this block by the tracker
         await self._check_breakers(head, timestamp, reserves, prices)
+        if self.settings.predictive:
+            await self._prepare_near(head, reserves)
         if not candidates:
             return report
         if self.breakers.tripped:
@@ -522,11 +545,16 @@ class KeeperLoop:
         stop: asyncio.Event,
     ) -> None:
         """Plan and execute each candidate in turn, the largest debt first, until ``stop``."""
+        # Never a second transaction for an opportunity whose first one is still in flight.
+        pending = self._pending_accounts()
         for account in candidates:
             if stop.is_set():
                 break
             # Lines about this attempt (the sender's included) name the account.
             structlog.contextvars.bind_contextvars(account=account.account)
+            if account.account in pending:
+                report.skips.append(Skip(account.account, "a liquidation of it is still pending"))
+                continue
             if self._cooldown.get(account.account, 0) > head:
                 report.skips.append(Skip(account.account, "cooling down after a failed simulation"))
                 continue
@@ -563,10 +591,7 @@ class KeeperLoop:
         pricing: GasPricing,
     ) -> LiquidationPlan | Skip:
         assets = list(reserves)
-        positions = await read_user_reserves(
-            self.client, self.market, account.account, assets, head
-        )
-        emode = await read_user_emode(self.client, self.market, account.account, assets, head)
+        positions, emode = await self._plan_inputs(account.account, head, assets)
         if self.flash is not None:
             inventory = dict.fromkeys(assets, 2**255)  # flash-borrowed: no inventory limit
         else:
@@ -592,6 +617,116 @@ class KeeperLoop:
             reserve_emode=None if emode is None else emode.reserve_categories,
             rules=PoolRules(self.settings.pool_version, account.total_debt_base),
         )
+
+    async def _plan_inputs(self, account: str, head: int, assets: list[str]) -> tuple[Any, Any]:
+        """An account's positions and eMode at ``head``, read once per block.
+
+        Kept for the accounts near liquidation, so that a price update finds them ready.
+        """
+        key = (account, head)
+        cached = self._inputs.get(key)
+        if cached is not None:
+            return cached
+        positions = await read_user_reserves(self.client, self.market, account, assets, head)
+        emode = await read_user_emode(self.client, self.market, account, assets, head)
+        self._inputs = {k: v for k, v in self._inputs.items() if k[1] >= head}
+        self._inputs[key] = (positions, emode)
+        return positions, emode
+
+    async def _prepare_near(self, head: int, reserves: dict[str, ReserveInfo]) -> None:
+        """Predictive mode: read ahead the plan inputs of the accounts nearest to liquidation."""
+        bound = int(self.settings.predictive_hf * WAD_INT)
+        near = [
+            d
+            for d in self.monitor.engine.below(bound)
+            if d.health_factor >= WAD_INT and d.total_debt_base > 0
+        ][:PREDICTIVE_ACCOUNTS]
+        for data in near:
+            await self._plan_inputs(data.account, head, list(reserves))
+
+    async def _pending_stage(self, stop: asyncio.Event) -> None:
+        """Predictive mode over WebSocket: back-run pending oracle updates.
+
+        A transaction in the node's pool that moves one of the market's feeds is decoded, the
+        exposed accounts' health recomputed at its price, and their liquidations sent right
+        behind it (simulated after it, tip capped at its tip) to land in the same block.
+        """
+        queue = await self.client.pending_transactions()
+        if queue is None:
+            log.info("pending_watch_off", reason="the node is not a WebSocket endpoint")
+            await stop.wait()
+            return
+        log.info("pending_watch_on")
+        while not stop.is_set():
+            getter = asyncio.ensure_future(queue.get())
+            stopper = asyncio.ensure_future(stop.wait())
+            done, _ = await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            for task in (getter, stopper):
+                if task not in done:
+                    task.cancel()
+            if getter in done and self._prepared:
+                try:
+                    await self._on_pending(getter.result())
+                except RpcError as exc:
+                    log.warning("pending_update_skipped", error=str(exc))
+
+    async def _on_pending(self, tx_hash: str) -> None:
+        t0 = time.perf_counter()
+        tx = await self.client.request("eth_getTransactionByHash", [tx_hash])
+        tracker = self.monitor.tracker
+        update = (
+            decode_update(tx, {f.lower() for f in tracker.feeds.emitters()})
+            if isinstance(tx, dict)
+            else None
+        )
+        if update is None:
+            return
+        assets = tracker.feeds.assets_by_emitter.get(update.feed, [])
+        engine, head = self.monitor.engine, self.monitor.block
+        prices = dict(tracker.prices)
+        hit: dict[str, AccountData] = {}
+        for asset in assets:
+            prices[asset] = update.answer
+            for data in engine.at_price(asset, update.answer):
+                if data.health_factor < WAD_INT and data.total_debt_base > 0:
+                    hit[data.account] = data
+        log.info(
+            "pending_oracle_update",
+            tx_hash=tx_hash,
+            feed=update.feed,
+            answer=update.answer,
+            accounts=len(hit),
+        )
+        if not hit or update.answer <= 0 or self.flash is not None or self.breakers.tripped:
+            return
+        reserves = await self._reserve_infos()
+        base_fee, tip = await self.sender.fees.base_and_tip(self.client)
+        pricing = GasPricing(base_fee + tip, prices[self._native_asset(reserves)])
+        # One wei less than the update pays, in tip and in max fee: a block orders ours right
+        # after it.
+        cap = Fees(max(0, _max_fee(tx) - 1), max(0, _effective_tip(tx, base_fee) - 1))
+        detect_ms = round((time.perf_counter() - t0) * 1000, 2)
+
+        async def backrun(data: AccountData) -> None:
+            t_plan = time.perf_counter()
+            plan = await self._plan(data, head, reserves, prices, pricing)
+            if isinstance(plan, Skip):
+                log.info("backrun_skipped", account=data.account, reason=plan.reason)
+                return
+            phases = {"detect": detect_ms, "plan": round((time.perf_counter() - t_plan) * 1000, 2)}
+            await self._execute(plan, reserves, pricing, phases, behind=tx, tip_cap=cap)
+
+        pending = self._pending_accounts()
+        ordered = sorted(hit.values(), key=lambda d: d.total_debt_base, reverse=True)
+        await asyncio.gather(*(backrun(d) for d in ordered if d.account not in pending))
+
+    def _pending_accounts(self) -> set[str]:
+        """Accounts with a liquidation of ours still in flight."""
+        return {
+            str(e.meta.get("account"))
+            for e in self.journal.open_entries(self.signer.address)
+            if e.purpose in ("liquidation", "flash_liquidation")
+        }
 
     async def _execute_flash(
         self, plan: LiquidationPlan, reserves: dict[str, ReserveInfo], pricing: GasPricing
@@ -772,6 +907,8 @@ class KeeperLoop:
         reserves: dict[str, ReserveInfo],
         pricing: GasPricing,
         phases: dict[str, float],
+        behind: dict[str, Any] | None = None,
+        tip_cap: Fees | None = None,
     ) -> Outcome | None:
         coll, debt = reserves[plan.collateral_asset], reserves[plan.debt_asset]
         minimum = self._min_profit_base()
@@ -786,7 +923,7 @@ class KeeperLoop:
             if self.flash is not None:
                 outcome = await self._execute_flash(plan, reserves, pricing)
             else:
-                outcome = await self.executor.execute(plan, guard)
+                outcome = await self.executor.execute(plan, guard, behind=behind, tip_cap=tip_cap)
         except TransactionError as exc:
             log.error(  # noqa: TRY400 - the attempt line, not a traceback
                 "liquidation_attempt",
@@ -843,6 +980,19 @@ async def run_keeper(
 __all__ = ["BlockReport", "KeeperLoop", "connect", "run_keeper"]
 
 
+def _max_fee(tx: dict[str, Any]) -> int:
+    """The most a pending transaction pays per gas (legacy: its gas price)."""
+    return int(str(tx.get("maxFeePerGas") or tx.get("gasPrice") or "0x0"), 16)
+
+
+def _effective_tip(tx: dict[str, Any], base_fee: int) -> int:
+    """The tip per gas a pending transaction pays above ``base_fee`` (legacy or EIP-1559)."""
+    if tx.get("maxPriorityFeePerGas") is not None:
+        tip = int(str(tx["maxPriorityFeePerGas"]), 16)
+        return max(0, min(tip, int(str(tx["maxFeePerGas"]), 16) - base_fee))
+    return max(0, int(str(tx.get("gasPrice") or "0x0"), 16) - base_fee)
+
+
 def _skip_kind(reason: str) -> str:
     """A low-cardinality label for a skip reason."""
     for needle, kind in (
@@ -851,6 +1001,7 @@ def _skip_kind(reason: str) -> str:
         ("dust", "dust"),
         ("inventory", "no_inventory"),
         ("cooling", "cooldown"),
+        ("still pending", "pending"),
         ("collateral", "no_collateral"),
         ("debt", "no_debt"),
         ("healthy", "healthy"),

@@ -183,6 +183,17 @@ class Settings(BaseSettings):
         le=10_000,
         description="pause sending while an oracle price and its DEX pool differ by more",
     )
+    predictive: bool = Field(
+        default=False,
+        description="read ahead the accounts near liquidation each block and, over WebSocket, "
+        "back-run pending oracle updates into the same block",
+    )
+    predictive_hf: Decimal = Field(
+        default=Decimal("1.05"),
+        gt=1,
+        le=2,
+        description="predictive mode: accounts below this health factor are prepared each block",
+    )
     shutdown_timeout_s: float = Field(
         default=20.0,
         gt=0,

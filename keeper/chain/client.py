@@ -180,6 +180,14 @@ class ChainClient:
             number = max(number, provider.heads.get_nowait())
         return number
 
+    async def pending_transactions(self) -> asyncio.Queue[str] | None:
+        """Hashes of transactions entering the node's pool (WebSocket only), or None."""
+        provider = self._provider
+        if not isinstance(provider, WebSocketTransport):
+            return None
+        await provider.subscribe_pending_transactions()
+        return provider.pending_txs
+
     def __repr__(self) -> str:
         return f"<ChainClient {', '.join(self.labels)}>"
 

@@ -35,6 +35,9 @@ class WebSocketTransport:
         self._want_heads = False
         self._heads_sub: str | None = None
         self.heads: asyncio.Queue[int] = asyncio.Queue(maxsize=1024)
+        self._want_pending = False
+        self._pending_sub: str | None = None
+        self.pending_txs: asyncio.Queue[str] = asyncio.Queue(maxsize=4096)
 
     def __repr__(self) -> str:
         return f"<WebSocketTransport {self.label}>"
@@ -57,8 +60,8 @@ class WebSocketTransport:
                     f"websocket connect failed ({type(exc).__name__})", method="connect"
                 ) from None
             self._reader = asyncio.create_task(self._read(self._ws))
-            if self._want_heads:
-                self._heads_sub = None
+            if self._want_heads or self._want_pending:
+                self._heads_sub = self._pending_sub = None
                 asyncio.get_running_loop().call_soon(
                     lambda: asyncio.ensure_future(self._resubscribe())
                 )
@@ -66,7 +69,10 @@ class WebSocketTransport:
 
     async def _resubscribe(self) -> None:
         with contextlib.suppress(TransientRpcError):
-            await self.subscribe_new_heads()
+            if self._want_heads:
+                await self.subscribe_new_heads()
+            if self._want_pending:
+                await self.subscribe_pending_transactions()
 
     async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         try:
@@ -97,6 +103,12 @@ class WebSocketTransport:
             return
         if data.get("method") == "eth_subscription":
             params = data.get("params", {})
+            if self._pending_sub is not None and params.get("subscription") == self._pending_sub:
+                tx_hash = params.get("result")
+                if isinstance(tx_hash, str):
+                    with contextlib.suppress(asyncio.QueueFull):  # a flood drops, never blocks
+                        self.pending_txs.put_nowait(tx_hash)
+                return
             if params.get("subscription") == self._heads_sub:
                 number = params.get("result", {}).get("number")
                 if isinstance(number, str):
@@ -148,6 +160,19 @@ class WebSocketTransport:
         if not isinstance(answer, dict) or "result" not in answer:
             raise TransientRpcError("newHeads subscription refused", method="eth_subscribe")
         self._heads_sub = str(answer["result"])
+
+    async def subscribe_pending_transactions(self) -> None:
+        """Ask for the hashes of transactions entering the node's pool.
+
+        Again after a reconnect; raises TransientRpcError when the node does not offer them.
+        """
+        self._want_pending = True
+        answer = await self.make_request("eth_subscribe", ["newPendingTransactions"])
+        if not isinstance(answer, dict) or "result" not in answer:
+            raise TransientRpcError(
+                "newPendingTransactions subscription refused", method="eth_subscribe"
+            )
+        self._pending_sub = str(answer["result"])
 
     async def disconnect(self) -> None:
         """Close the connection and the session."""

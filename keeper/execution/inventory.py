@@ -10,6 +10,7 @@ An approval that is not fully used is revoked, so no allowance is left behind. N
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import time
 from typing import TYPE_CHECKING, Any
@@ -23,10 +24,11 @@ from keeper.execution.outcome import Outcome
 from keeper.protocols.aave_v3.market import ERC20, POOL
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
     from keeper.chain.client import ChainClient
-    from keeper.execution.sender import TxSender
+    from keeper.execution.fees import Fees
+    from keeper.execution.sender import Sent, TxSender
     from keeper.strategy.plan import LiquidationPlan
 
 log = structlog.get_logger(__name__)
@@ -74,14 +76,24 @@ class InventoryExecutor:
         self.last_include_ms = 0.0  # broadcast to receipt
         self.pool = pool
         self.receipt_timeout_s = receipt_timeout_s
+        self._bundle_lock = asyncio.Lock()
 
     async def execute(
-        self, plan: LiquidationPlan, guard: Callable[[int], str | None] | None = None
+        self,
+        plan: LiquidationPlan,
+        guard: Callable[[int], str | None] | None = None,
+        *,
+        behind: dict[str, Any] | None = None,
+        tip_cap: Fees | None = None,
     ) -> Outcome:
         """Run one plan to a final outcome; never raises for an on-chain failure.
 
         ``guard`` gets the simulated gas of everything this plan would send and returns a reason
         to refuse (the profit after that gas is too low), or None to go ahead.
+
+        ``behind`` is a pending transaction (as eth_getTransactionByHash gives it, e.g. an oracle
+        update) that the plan depends on: the simulation runs it first. ``tip_cap`` caps our
+        tip (below that transaction's, so that a block orders ours after it).
         """
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
@@ -100,7 +112,7 @@ class InventoryExecutor:
                 bundle.append((plan.debt_asset, ERC20.encode("approve", self.pool, 0)))
             bundle.append((plan.debt_asset, ERC20.encode("approve", self.pool, plan.debt_to_cover)))
         bundle.append((self.pool, calldata))
-        simulation = await self._simulate_bundle(bundle)
+        simulation = await self._simulate_bundle(bundle, behind)
         timings["simulate"] = _ms(t0)
         if simulation is None:
             return await self._execute_without_bundle_simulation(
@@ -112,11 +124,61 @@ class InventoryExecutor:
         _, liquidation_gas = checked
 
         t0 = time.perf_counter()
-        if allowance != plan.debt_to_cover:
-            await self._approve(plan.debt_asset, plan.debt_to_cover, reset_first=allowance != 0)
+        approvals: list[Sent] = []
+        # One plan's approvals and liquidation take consecutive nonces: a concurrent plan on
+        # the same debt token must not set the allowance in between.
+        await self._bundle_lock.acquire()
+        try:
+            gas_limit = await self._send_approvals(
+                plan, allowance, liquidation_gas, approvals, tip_cap
+            )
+        except BaseException:
+            self._bundle_lock.release()
+            raise
         timings["approve"] = _ms(t0)
-        gas_limit = await self.gas_limit(self.pool, calldata, liquidation_gas)
-        return await self._send_liquidation(plan, calldata, gas_limit, timings)
+        return await self._send_liquidation(
+            plan,
+            calldata,
+            gas_limit,
+            timings,
+            after=approvals,
+            tip_cap=tip_cap,
+            release=self._bundle_lock,
+        )
+
+    async def _send_approvals(
+        self,
+        plan: LiquidationPlan,
+        allowance: int,
+        liquidation_gas: int,
+        approvals: list[Sent],
+        tip_cap: Fees | None,
+    ) -> int:
+        """Send the approvals a plan needs (into ``approvals``); the liquidation's gas limit."""
+        calldata = POOL.encode(
+            "liquidationCall",
+            plan.collateral_asset,
+            plan.debt_asset,
+            plan.account,
+            plan.debt_to_cover,
+            False,
+        )
+        if allowance != plan.debt_to_cover:
+            # Sent back to back with the liquidation (the next nonces), not waited for: the
+            # simulation ran them in this order, so all of them land in the same block. The
+            # node's gas estimate would fail before the approval is mined: the padded
+            # simulated gas is the limit.
+            for amount in ([0] if allowance != 0 else []) + [plan.debt_to_cover]:
+                sent = await self.sender.send(
+                    plan.debt_asset,
+                    ERC20.encode("approve", self.pool, amount),
+                    APPROVE_GAS,
+                    purpose="approve",
+                    tip_cap=tip_cap,
+                )
+                approvals.append(sent)
+            return liquidation_gas * SIM_GAS_PAD_NUM // SIM_GAS_PAD_DEN + SIM_GAS_PAD_ADD
+        return await self.gas_limit(self.pool, calldata, liquidation_gas)
 
     async def _execute_without_bundle_simulation(
         self,
@@ -167,10 +229,25 @@ class InventoryExecutor:
         return simulation
 
     async def _send_liquidation(
-        self, plan: LiquidationPlan, calldata: str, gas_limit: int, timings: dict[str, float]
+        self,
+        plan: LiquidationPlan,
+        calldata: str,
+        gas_limit: int,
+        timings: dict[str, float],
+        *,
+        after: Sequence[Sent] = (),
+        tip_cap: Fees | None = None,
+        release: asyncio.Lock | None = None,
     ) -> Outcome:
         tx_hash, receipt = await self._send(
-            self.pool, calldata, gas_limit, purpose="liquidation", meta=dataclasses.asdict(plan)
+            self.pool,
+            calldata,
+            gas_limit,
+            purpose="liquidation",
+            meta=dataclasses.asdict(plan),
+            before=after,
+            tip_cap=tip_cap,
+            release=release,
         )
         timings["send"], timings["include"] = self.last_send_ms, self.last_include_ms
         if receipt is None:
@@ -221,13 +298,19 @@ class InventoryExecutor:
             timings_ms=timings,
         )
 
-    async def _simulate_bundle(self, bundle: list[tuple[str, str]]) -> tuple[int, int] | str | None:
+    async def _simulate_bundle(
+        self, bundle: list[tuple[str, str]], behind: dict[str, Any] | None = None
+    ) -> tuple[int, int] | str | None:
         """Run the calls in order in a simulated next block (``eth_simulateV1``).
 
         Returns (gas of all calls, gas of the last call) on success, the first failure's reason
         as a string, or None when the node does not offer eth_simulateV1.
         """
         calls = [{"from": self.signer.address, "to": to, "data": data} for to, data in bundle]
+        first = 0
+        if behind is not None:
+            calls.insert(0, {"from": behind["from"], "to": behind["to"], "data": behind["input"]})
+            first = 1
         try:
             result = await self.client.request(
                 "eth_simulateV1",
@@ -244,7 +327,7 @@ class InventoryExecutor:
                 return None
             raise
         try:
-            results = result[0]["calls"]
+            results = result[0]["calls"][first:]
         except (KeyError, IndexError, TypeError):
             raise TransientRpcError(
                 "malformed eth_simulateV1 answer", method="eth_simulateV1"
@@ -307,11 +390,31 @@ class InventoryExecutor:
         *,
         purpose: str,
         meta: dict[str, Any] | None = None,
+        before: Sequence[Sent] = (),
+        tip_cap: Fees | None = None,
+        release: asyncio.Lock | None = None,
     ) -> tuple[str, dict[str, Any] | None]:
-        """Send through the journaled sender and wait for the nonce to settle."""
+        """Send through the journaled sender and wait for the nonce to settle.
+
+        ``before`` are this plan's transactions already sent at lower nonces (approvals): they
+        are settled first, since a stuck one holds this one back. ``release`` is a lock the
+        caller holds until this transaction is sent (not settled).
+        """
         t0 = time.perf_counter()
-        sent = await self.sender.send(to, data, gas_limit, purpose=purpose, meta=meta)
+        try:
+            sent = await self.sender.send(
+                to, data, gas_limit, purpose=purpose, meta=meta, tip_cap=tip_cap
+            )
+        finally:
+            if release is not None:
+                release.release()
         self.last_sent_at = time.perf_counter()
+        for earlier in before:
+            done = await self.sender.settle(earlier, timeout_s=self.receipt_timeout_s)
+            if done.status != "mined":
+                log.warning(
+                    "approval_not_mined", nonce=earlier.nonce, status=done.status, note=done.note
+                )
         settled = await self.sender.settle(sent, timeout_s=self.receipt_timeout_s)
         self.last_send_ms = round((self.last_sent_at - t0) * 1000, 2)
         self.last_include_ms = round((time.perf_counter() - self.last_sent_at) * 1000, 2)

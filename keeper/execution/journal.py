@@ -163,6 +163,15 @@ class Journal:
         # Stored as text: results are integers of any size (no 64-bit overflow).
         return sum(-int(v) for (v,) in rows if int(v) < 0)
 
+    def settled_after(self, sender: str, block: int) -> list[Entry]:
+        """Transactions recorded as mined or reverted in a block above ``block``."""
+        rows = self._db.execute(
+            "SELECT * FROM txs WHERE chain_id=? AND sender=? "
+            "AND status IN ('mined','reverted') AND block>? ORDER BY nonce",
+            (self.chain_id, sender, block),
+        ).fetchall()
+        return [_entry(r) for r in rows]
+
     def open_entries(self, sender: str) -> list[Entry]:
         """Transactions whose fate is not known yet, oldest nonce first."""
         rows = self._db.execute(

@@ -33,6 +33,11 @@ class NonceManager:
         self._next += 1
         return nonce
 
+    def at_least(self, nonce: int) -> None:
+        """Never hand out a nonce below ``nonce`` (ours in flight that the node may not know)."""
+        if self._next is None or self._next < nonce:
+            self._next = nonce
+
     def release(self, nonce: int) -> None:
         """Give back a nonce whose transaction was never broadcast (only the latest one)."""
         if self._next == nonce + 1:

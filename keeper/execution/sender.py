@@ -11,6 +11,7 @@ attempt is mined settles the nonce; the others are journaled as replaced.
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -29,7 +30,7 @@ from keeper.execution.nonces import NonceManager
 if TYPE_CHECKING:
     from keeper.chain.client import ChainClient
     from keeper.execution.fees import FeePolicy
-    from keeper.execution.journal import Entry, Journal
+    from keeper.execution.journal import Entry, Journal, Status
     from keeper.execution.signer import Signer
 
 log = structlog.get_logger(__name__)
@@ -128,7 +129,7 @@ class TxSender:
                         await self._broadcast_raw(entry.raw, entry.tx_hash, nonce)
             sent.sent_at_block = await self.client.block_number()
             settled.append(await self.settle(sent, timeout_s=timeout_s))
-        await self.nonces.resync()
+        await self._resync_nonce()
         highest = self.journal.highest_nonce(self.signer.address)
         if highest is not None and not self.journal.open_entries(self.signer.address):
             pending = await self.client.get_transaction_count(self.signer.address, "pending")
@@ -192,6 +193,7 @@ class TxSender:
         *,
         purpose: str,
         meta: dict[str, Any] | None = None,
+        tip_cap: Fees | None = None,
     ) -> Sent:
         """Sign, journal and broadcast a new transaction at the next nonce.
 
@@ -202,6 +204,13 @@ class TxSender:
         """
         for attempt in range(1, SEND_ATTEMPTS + 1):
             fees = await self.fees.quote(self.client)
+            if tip_cap is not None:
+                # Behind another transaction: lower fees order ours after it in a block (block
+                # builders rank by tip; Anvil ranks by max fee).
+                fees = Fees(
+                    min(fees.max_fee_per_gas, tip_cap.max_fee_per_gas),
+                    min(fees.max_priority_fee_per_gas, tip_cap.max_priority_fee_per_gas),
+                )
             block = await self.client.block_number()
             async with self.nonces.lock:
                 nonce = await self.nonces.take()
@@ -219,7 +228,7 @@ class TxSender:
                     ):
                         raise
                     log.warning("send_refused_retrying", nonce=nonce, error=str(exc))
-                    await self.nonces.resync()
+                    await self._resync_nonce()
                     continue
             return sent
         raise AssertionError("unreachable")  # pragma: no cover
@@ -257,6 +266,7 @@ class TxSender:
         await self._broadcast_raw(raw, tx_hash, sent.nonce)
         log.info(
             "transaction_sent",
+            sent_at=round(time.time(), 6),
             purpose=sent.purpose,
             tx_hash=tx_hash,
             nonce=sent.nonce,
@@ -278,7 +288,7 @@ class TxSender:
             elif kind == "nonce_low":
                 if await self.client.get_receipt(tx_hash) is None:
                     self.journal.mark(tx_hash, "dropped", note=str(exc))
-                    await self.nonces.resync()
+                    await self._resync_nonce()
                     raise NonceTooLowError(f"nonce {nonce} already used: {exc}") from None
             elif kind == "underpriced":
                 self.journal.mark(tx_hash, "dropped", note=str(exc))
@@ -350,6 +360,38 @@ class TxSender:
             if receipt is not None:
                 return self._finish(sent, tx_hash, receipt)
         return "nonce_used" if await self._nonce_used(sent.nonce) else None
+
+    async def _resync_nonce(self) -> None:
+        """Take the node's pending count, but never below our own transactions in flight.
+
+        One the node has not seen yet (its send failed on the way) still owns its nonce.
+        """
+        await self.nonces.resync()
+        open_nonces = [e.nonce for e in self.journal.open_entries(self.signer.address)]
+        if open_nonces:
+            self.nonces.at_least(max(open_nonces) + 1)
+
+    async def on_reorg(self, ancestor: int) -> None:
+        """Blocks above ``ancestor`` were replaced: our transactions mined there are not.
+
+        One the node still holds (back in its pool) is open again and tracked as before; one it
+        no longer knows is dropped, so its account can be planned afresh. The nonce counter is
+        re-read either way: the chain's count went back.
+        """
+        for entry in self.journal.settled_after(self.signer.address, ancestor):
+            if await self.client.get_receipt(entry.tx_hash) is not None:
+                continue  # mined again, in the new branch
+            known = await self.client.request("eth_getTransactionByHash", [entry.tx_hash])
+            status: Status = "broadcast" if known is not None else "dropped"
+            self.journal.mark(entry.tx_hash, status, note=f"reorged out above block {ancestor}")
+            log.warning(
+                "transaction_reorged_out",
+                tx_hash=entry.tx_hash,
+                nonce=entry.nonce,
+                purpose=entry.purpose,
+                now=status,
+            )
+        await self._resync_nonce()
 
     async def _rebroadcast_if_unknown(self, sent: Sent) -> None:
         """Send the newest attempt's signed bytes again if the node does not know it.

@@ -86,6 +86,7 @@ class Alerts:
 
     def alert(self, kind: str, key: str, text: str) -> bool:
         """Queue an alert; False when deduplicated, rate-limited or there is no webhook."""
+        log.info("alert", kind=kind, key=key, text=text)  # in the logs even without a webhook
         if not self.hooks:
             return False
         now = time.monotonic()

@@ -24,6 +24,7 @@ class BreakerInputs:
     loss_budget_base: int = 0
     base_unit: int = 1  # one unit of the base currency (USD), for messages
     dex_deviation_bps: dict[str, int] = field(default_factory=dict)  # asset -> |oracle - pool|
+    unpriced: list[str] = field(default_factory=list)  # assets the oracle cannot price
 
 
 @dataclass
@@ -36,7 +37,7 @@ class Change:
 
 
 class Breakers:
-    """stale_feed, gas_ceiling, failures, head_lag, loss_budget and dex_deviation."""
+    """stale_feed, gas_ceiling, failures, head_lag, loss_budget, dex_deviation, bad_price."""
 
     def __init__(
         self,
@@ -80,6 +81,13 @@ class Breakers:
                 else None
             ),
             "dex_deviation": self._deviation(x.dex_deviation_bps),
+            "bad_price": (
+                "the oracle has no valid price for "
+                + ", ".join(sorted(x.unpriced))
+                + " (its feed answers zero or less)"
+                if x.unpriced
+                else None
+            ),
         }
 
     def _deviation(self, deviations: dict[str, int]) -> str | None:

@@ -79,11 +79,22 @@ class HealthEngine:
         self.data[account] = account_data(self.accounts[account], self.view)
         self.recomputed += 1
 
+    def _compute_many(self, accounts: Iterable[str]) -> int:
+        """Recompute ``accounts`` (the hot loop: locals instead of attribute lookups)."""
+        view = self.view
+        if view is None:
+            raise RuntimeError("set_market must come before accounts")
+        states, data = self.accounts, self.data
+        count = 0
+        for account in accounts:
+            data[account] = account_data(states[account], view)
+            count += 1
+        self.recomputed += count
+        return count
+
     def recompute_all(self) -> int:
         """Recompute every account with a position (balances accrue with time, debt or not)."""
-        for account in self._positions:
-            self._compute(account)
-        return len(self._positions)
+        return self._compute_many(self._positions)
 
     def exposed(self, asset: str) -> set[str]:
         """Accounts whose account data depends on ``asset``'s price."""
@@ -104,9 +115,18 @@ class HealthEngine:
             return set()
         self.view = self.view.with_price(asset, price)
         exposed = self.exposed(asset)
-        for account in exposed:
-            self._compute(account)
+        self._compute_many(exposed)
         return exposed
+
+    def at_price(self, asset: str, price: int) -> list[AccountData]:
+        """What the exposed accounts' data would be at ``price``; the engine is not changed.
+
+        For a price that is not on chain yet (a pending oracle update).
+        """
+        if self.view is None:
+            return []
+        view = self.view.with_price(asset, price)
+        return [account_data(self.accounts[a], view) for a in self.exposed(asset)]
 
     def below(self, threshold: int = WAD) -> list[AccountData]:
         """Accounts with health factor under ``threshold``, lowest first."""

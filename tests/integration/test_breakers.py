@@ -119,7 +119,7 @@ async def test_consecutive_failures_breaker(devnet, tmp_path):
     calls = {"n": 0}
     real = keeper.executor.execute
 
-    async def failing(plan, guard=None):
+    async def failing(plan, guard=None, **_):
         calls["n"] += 1
         return Outcome("reverted", plan, tx_hash="0x" + "00" * 32, reason="injected")
 

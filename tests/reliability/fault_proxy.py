@@ -107,8 +107,11 @@ class FaultProxy:
 
     async def _forward(self, body: Any) -> Any:
         assert self._session is not None
-        async with self._session.post(self.upstream, json=body) as resp:
-            return await resp.json(content_type=None)
+        try:
+            async with self._session.post(self.upstream, json=body) as resp:
+                return await resp.json(content_type=None)
+        except aiohttp.ClientError:
+            raise web.HTTPBadGateway(text="upstream down") from None
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:  # noqa: PLR0911 - a branch per fault kind
         body = await request.json()

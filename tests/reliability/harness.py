@@ -23,6 +23,7 @@ import aiohttp
 
 from keeper.chain.abi import Codec
 from keeper.devnet.anvil import CHAIN_ID, free_port
+from keeper.errors import RpcError
 from keeper.protocols.aave_v3.market import POOL
 from tests.integration.conftest import KEEPER_ADDRESS, KEEPER_KEY
 from tests.integration.helpers import account_data, liquidation_events
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
 
 ORACLE = Codec.named("aave_v3/IAaveOracle")
 WAD = 10**18
-LIQUIDATED_WITHIN_S = 60.0
+LIQUIDATED_WITHIN_S = 90.0
 
 
 def keeper_env(rpc_url: str, journal: Path, ops_port: int, **extra: str) -> dict[str, str]:
@@ -140,6 +141,7 @@ class Invariants:
     duplicates: list[tuple[str, int]] = field(default_factory=list)
     losses: list[tuple[str, int]] = field(default_factory=list)
     open_entries: int = 0
+    open: list[tuple[str, int, str, str]] = field(default_factory=list)
     pending_gap: int = 0
 
 
@@ -158,7 +160,12 @@ def _journal_rows(journal: Path) -> list[tuple[str, int, str, str, str]]:
 
 
 async def _price(chain: ChainClient, oracle: str, asset: str, block: int) -> int:
-    raw = await chain.call(oracle, ORACLE.encode("getAssetPrice", asset), block)
+    try:
+        raw = await chain.call(oracle, ORACLE.encode("getAssetPrice", asset), block)
+    except RpcError:
+        # A node restarted from a state dump keeps blocks but not their states; the scenarios
+        # move no price after the shock, so the latest price is the price of that block.
+        raw = await chain.call(oracle, ORACLE.encode("getAssetPrice", asset), "latest")
     return int(ORACLE.decode("getAssetPrice", raw)[0])
 
 
@@ -169,7 +176,8 @@ async def check_invariants(chain: ChainClient, devnet: Any, journal: Path) -> In
     pending = await chain.get_transaction_count(KEEPER_ADDRESS, "pending")
     out.pending_gap = pending - latest
     rows = _journal_rows(journal)
-    out.open_entries = sum(1 for r in rows if r[3] in ("signed", "broadcast"))
+    out.open = [r[:4] for r in rows if r[3] in ("signed", "broadcast")]
+    out.open_entries = len(out.open)
     market = devnet.world.market
     decimals = {a.address: a.decimals for a in market.assets.values()}
     weth = devnet.world.asset("WETH").address
@@ -216,30 +224,46 @@ def assert_clean(found: Invariants, *, reverted_allowed: int = 0) -> None:
     """No gap, nothing open, no duplicate, no loss; at most ``reverted_allowed`` reverts."""
     assert found.liquidations > 0
     assert found.pending_gap == 0, "a transaction of the keeper is stuck in the pool"
-    assert found.open_entries == 0, "the journal still holds open transactions"
+    assert found.open_entries == 0, f"the journal still holds open transactions: {found.open}"
     assert found.duplicates == [], found.duplicates
     assert found.losses == [], found.losses
     assert len(found.reverted) <= reverted_allowed, found.reverted
 
 
 async def run_to_clean_end(
-    chain: ChainClient, devnet: Any, keeper: Keeper, shock_block: int, *, mine: bool = False
+    chain: ChainClient,
+    devnet: Any,
+    keeper: Keeper,
+    shock_block: int,
+    *,
+    mine: bool = False,
+    wanted: set[str] | None = None,
 ) -> Invariants:
     """After the fault cleared: everything liquidated, healthy, and the invariants."""
-    wanted = await liquidatable(chain, devnet, shock_block)
+    if wanted is None:
+        wanted = await liquidatable(chain, devnet, shock_block)
     assert len(wanted) >= 5
     done = await wait_liquidated(chain, devnet, wanted, shock_block, mine=mine)
     assert done >= wanted, f"not liquidated: {sorted(wanted - done)[:5]}\n{_digest(keeper)}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if mine:
-            await chain.request("evm_mine", [])
-        journal_open = sum(
-            1 for r in _journal_rows(keeper.journal) if r[3] in ("signed", "broadcast")
-        )
-        if await keeper.healthz() == 200 and journal_open == 0:
-            break
-        await asyncio.sleep(0.25)
+    await wait_quiet(chain, keeper, mine=mine)
     assert keeper.daemon.proc is not None and keeper.daemon.proc.returncode is None
     assert await keeper.healthz() == 200
     return await check_invariants(chain, devnet, keeper.journal)
+
+
+async def wait_quiet(chain: ChainClient, keeper: Keeper, *, mine: bool = False) -> None:
+    """Until the keeper is quiet: nothing open and no new transaction for 2 s (follow-up
+    liquidations of accounts still below 1 after a close-factor-limited one may go on).
+    """
+    deadline = time.monotonic() + 60
+    rows, quiet_since = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        if mine:
+            await chain.request("evm_mine", [])
+        journal = _journal_rows(keeper.journal)
+        if len(journal) != rows:
+            rows, quiet_since = len(journal), time.monotonic()
+        still_open = any(r[3] in ("signed", "broadcast") for r in journal)
+        if not still_open and time.monotonic() - quiet_since > 2 and await keeper.healthz() == 200:
+            break
+        await asyncio.sleep(0.25)

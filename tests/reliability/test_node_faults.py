@@ -47,6 +47,7 @@ async def test_random_5xx_and_429_on_every_method_for_the_whole_run(devnet, tmp_
     assert any(k.startswith("eth_sendRawTransaction") for k in proxy.injected), proxy.injected
 
 
+@pytest.mark.slow_reliability
 @pytest.mark.asyncio
 async def test_latency_spikes_beyond_the_deadline(devnet, tmp_path):
     """15% of requests hang past the keeper's 2 s deadline, others are slowed by 300 ms."""

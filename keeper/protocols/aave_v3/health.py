@@ -11,8 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from keeper.protocols.aave_v3.config import is_borrowing, is_using_as_collateral
-from keeper.protocols.aave_v3.math import MAX_UINT256, percent_mul, ray_mul, wad_div
+from keeper.protocols.aave_v3.math import HALF_RAY, MAX_UINT256, RAY, percent_mul, wad_div
 from keeper.protocols.aave_v3.reads import AccountData
 
 if TYPE_CHECKING:
@@ -122,46 +121,57 @@ def build_view(
 _NO_EMODE = EModeView(0, 0, 0)
 
 
-def account_data(account: AccountState, view: MarketView) -> AccountData:
-    """``getUserAccountData(account)`` at ``view.timestamp``, to the wei."""
+def account_data(account: AccountState, view: MarketView) -> AccountData:  # noqa: C901, PLR0912, PLR0915 - one loop, no call per reserve (the hot path)
+    """``getUserAccountData(account)`` at ``view.timestamp``, to the wei.
+
+    The hot path of the engine (every account, every block): ``rayMul`` is inlined with its
+    overflow check, and the two configuration bits of each reserve are read from the pair
+    already shifted out (``pair & 2``: collateral, ``pair & 1``: borrowing).
+    """
     config = account.user_config
     if config == 0:
         return AccountData(account.address, 0, 0, 0, 0, 0, MAX_UINT256)
     category = account.emode
     emode = view.emodes.get(category, _NO_EMODE) if category != 0 else _NO_EMODE
+    emode_price = emode.price
     total_collateral = total_debt = avg_ltv = avg_lt = 0
-    index = 0
-    count = len(view.reserves)
-    while config and index < count:
+    reserves = view.reserves
+    count = len(reserves)
+    index = -1
+    while config and index + 1 < count:
         pair = config & 0b11
         config >>= 2
-        i = index
         index += 1
-        reserve = view.reserves[i]
-        if pair == 0 or reserve is None:
+        if pair == 0:
             continue
-        price = (
-            emode.price
-            if emode.price != 0 and category == reserve.emode_category
-            else reserve.price
-        )
-        if reserve.liquidation_threshold != 0 and is_using_as_collateral(account.user_config, i):
-            scaled = account.scaled_collateral.get(i, 0)
-            balance = ray_mul(scaled, reserve.normalized_income) * price // reserve.unit
+        reserve = reserves[index]
+        if reserve is None:
+            continue
+        same_category = category == reserve.emode_category
+        price = emode_price if emode_price != 0 and same_category else reserve.price
+        if pair & 0b10 and reserve.liquidation_threshold != 0:
+            product = account.scaled_collateral.get(index, 0) * reserve.normalized_income + HALF_RAY
+            if not 0 <= product <= MAX_UINT256:
+                raise OverflowError("uint256 overflow")
+            balance = product // RAY * price // reserve.unit
             total_collateral += balance
-            in_emode = category != 0 and reserve.emode_category == category
+            in_emode = category != 0 and same_category
             if reserve.ltv != 0:
                 avg_ltv += balance * (emode.ltv if in_emode else reserve.ltv)
             avg_lt += balance * (
                 emode.liquidation_threshold if in_emode else reserve.liquidation_threshold
             )
-        if is_borrowing(account.user_config, i):
-            debt = account.scaled_variable_debt.get(i, 0)
+        if pair & 0b01:
+            debt = account.scaled_variable_debt.get(index, 0)
             if debt != 0:
-                debt = ray_mul(debt, reserve.normalized_debt)
-            stable = account.stable_debt.get(i)
-            if stable is not None:
-                debt += stable.balance(view.timestamp)
+                product = debt * reserve.normalized_debt + HALF_RAY
+                if not 0 <= product <= MAX_UINT256:
+                    raise OverflowError("uint256 overflow")
+                debt = product // RAY
+            if account.stable_debt:
+                stable = account.stable_debt.get(index)
+                if stable is not None:
+                    debt += stable.balance(view.timestamp)
             total_debt += price * debt // reserve.unit
     if total_collateral != 0:
         avg_ltv //= total_collateral

@@ -12,7 +12,7 @@ from eth_utils.address import to_checksum_address
 
 from keeper.chain.abi import Codec
 from keeper.chain.batch import Call, eth_call, run_calls
-from keeper.errors import RpcError
+from keeper.errors import ContractRevertError, RpcError
 from keeper.protocols.aave_v3.config import ReserveConfig, is_borrowing, is_using_as_collateral
 from keeper.protocols.aave_v3.market import ORACLE, POOL
 from keeper.protocols.aave_v3.state import AccountState, EModeCategory, ReserveState, StableDebt
@@ -89,6 +89,30 @@ async def read_prices(
     raw = await client.call(market.oracle, ORACLE.encode("getAssetsPrices", list(assets)), block)
     (prices,) = ORACLE.decode("getAssetsPrices", raw)
     return {a: int(p) for a, p in zip(assets, prices, strict=True)}
+
+
+async def read_prices_checked(
+    client: ChainClient, market: Market, assets: Sequence[str], block: int
+) -> tuple[dict[str, int], set[str]]:
+    """Prices at ``block``, and the assets the oracle cannot price.
+
+    Those are assets whose source answers zero or less with no fallback: the oracle reverts
+    or returns zero. One call while every price is fine; if the oracle reverts, one call per
+    asset, so that a broken feed blocks only its own asset.
+    """
+    try:
+        prices = await read_prices(client, market, assets, block)
+    except ContractRevertError:
+        calls = [eth_call(market.oracle, ORACLE.encode("getAssetPrice", a), block) for a in assets]
+        prices = {}
+        for asset, raw in zip(assets, await run_calls(client, calls, len(calls)), strict=True):
+            if isinstance(raw, ContractRevertError):
+                prices[asset] = 0
+            elif isinstance(raw, RpcError):
+                raise raw from None
+            else:
+                prices[asset] = int(ORACLE.decode("getAssetPrice", raw)[0])
+    return prices, {a for a, p in prices.items() if p <= 0}
 
 
 async def read_account_states(
@@ -214,6 +238,7 @@ __all__ = [
     "read_account_states",
     "read_emode_categories",
     "read_prices",
+    "read_prices_checked",
     "read_reserve_list",
     "read_reserve_states",
 ]

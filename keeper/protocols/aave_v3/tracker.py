@@ -20,7 +20,7 @@ from keeper.protocols.aave_v3.events import Effects, EventDecoder
 from keeper.protocols.aave_v3.state_reader import (
     read_account_states,
     read_emode_categories,
-    read_prices,
+    read_prices_checked,
     read_reserve_list,
     read_reserve_states,
 )
@@ -75,6 +75,8 @@ class MarketTracker:
         self.reserves: dict[str, ReserveState] = {}
         self.emodes: dict[int, EModeCategory] = {}
         self.prices: dict[str, int] = {}
+        # Assets the oracle cannot price now; they keep their last good price meanwhile.
+        self.unpriced: set[str] = set()
         self.accounts: dict[str, AccountState] = {}
         self.first_seen: dict[str, int] = {}
         self.touched: dict[int, set[str]] = {}
@@ -115,7 +117,7 @@ class MarketTracker:
         self.reserves = {r.asset: r for r in states}
         categories = sorted({r.config.emode_category for r in states} - {0})
         self.emodes = await read_emode_categories(self.client, self.market, categories, block)
-        self.prices = await read_prices(self.client, self.market, assets, block)
+        self.prices = await self._read_prices(assets, block)
         await self.feeds.load(self.client, self.market, assets, block)
         self.decoder.a_tokens = {r.a_token.lower() for r in states}
         self.decoder.feeds = self.feeds.emitters()
@@ -150,7 +152,7 @@ class MarketTracker:
                     self.reserves[state.asset] = state
                 self.dirty_reserves.clear()
                 result.market_changed = True
-            prices = await read_prices(self.client, self.market, list(self.reserves), last.number)
+            prices = await self._read_prices(list(self.reserves), last.number)
             result.prices_changed = {a: p for a, p in prices.items() if self.prices.get(a) != p}
             if result.prices_changed:
                 result.market_changed = True
@@ -158,6 +160,12 @@ class MarketTracker:
         self.dirty |= effects.accounts()
         await self._refresh_accounts(result)
         return result
+
+    async def _read_prices(self, assets: list[str], block: int) -> dict[str, int]:
+        prices, self.unpriced = await read_prices_checked(self.client, self.market, assets, block)
+        for asset in self.unpriced:
+            prices[asset] = self.prices.get(asset, 0)
+        return prices
 
     def _discover(self, effects: Effects) -> None:
         for block in sorted(effects.touched):

@@ -1,0 +1,44 @@
+"""Pending oracle updates are decoded from the transactions that will make them."""
+
+from __future__ import annotations
+
+from eth_abi.abi import encode
+
+from keeper.oracles.pending import SET_ANSWER, TRANSMIT, decode_update
+
+FEED = "0x" + "ab" * 20
+
+
+def _tx(data: str, to: str = FEED) -> dict[str, str]:
+    return {"to": to, "input": data, "from": "0x" + "01" * 20}
+
+
+def test_set_answer_is_read_including_negative_answers():
+    """setAnswer(int256) on a known feed: the answer, sign included."""
+    for answer in (2_100 * 10**8, 0, -1):
+        update = decode_update(_tx(SET_ANSWER + encode(["int256"], [answer]).hex()), {FEED})
+        assert update is not None and update.answer == answer and update.feed == FEED
+
+
+def test_ocr2_transmit_gives_the_median_observation():
+    """An OCR2 transmit: the report's middle observation is the new answer."""
+    observations = [2_090 * 10**8, 2_095 * 10**8, 2_100 * 10**8, 2_101 * 10**8, 2_150 * 10**8]
+    report = encode(
+        ["bytes32", "bytes32", "int192[]", "int192"],
+        [b"\x01" * 32, b"\x02" * 32, observations, 10**18],
+    )
+    body = encode(
+        ["bytes32[3]", "bytes", "bytes32[]", "bytes32[]", "bytes32"],
+        [[b"\x00" * 32] * 3, report, [b"\x03" * 32], [b"\x04" * 32], b"\x05" * 32],
+    )
+    update = decode_update(_tx(TRANSMIT + body.hex()), {FEED})
+    assert update is not None and update.answer == 2_100 * 10**8
+
+
+def test_other_transactions_are_ignored():
+    """Another contract, another function, or a body that does not decode: None."""
+    data = SET_ANSWER + encode(["int256"], [1]).hex()
+    assert decode_update(_tx(data, to="0x" + "cd" * 20), {FEED}) is None
+    assert decode_update(_tx("0xa9059cbb" + "00" * 64), {FEED}) is None
+    assert decode_update(_tx(TRANSMIT + "00" * 7), {FEED}) is None
+    assert decode_update({"to": None, "input": data}, {FEED}) is None
