@@ -1,7 +1,8 @@
 """Local recompute vs getUserAccountData in JSON-RPC batches, on a devnet with N borrowers.
 
     python bench/rpc_baseline.py 1000
-prints one JSON line: both timings at the same block, and their ratio.
+prints one JSON line: both timings at the same block, and their ratio. The world is the race's
+cached one (bench/world_cache.py), loaded into a fresh automining Anvil.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench import world_cache
 from keeper.chain.client import ChainClient
-from keeper.devnet.anvil import Anvil
-from keeper.devnet.world import build_world
+from keeper.devnet.anvil import Anvil, AnvilOptions
 from keeper.monitor import MarketMonitor
 from keeper.protocols.aave_v3.market import resolve_market
 from keeper.protocols.aave_v3.reads import read_account_data
@@ -25,12 +26,10 @@ from keeper.settings import load_settings
 REPEAT = 5
 
 
-async def main(url: str, n: int) -> dict[str, object]:
-    """Deploy, then time both ways of knowing every account's health at the head."""
-    async with ChainClient(url) as client:
-        t0 = time.perf_counter()
-        world = await build_world(client, borrowers=n, seed=3)
-        deploy_s = time.perf_counter() - t0
+async def main(url: str, snap: world_cache.Snapshot) -> dict[str, object]:
+    """Time both ways of knowing every account's health at the head."""
+    world = snap.world
+    async with ChainClient(url, timeout_s=60) as client:
         market = await resolve_market(client, world.market.pool_addresses_provider)
         settings = load_settings(rpc_url=url, pool_addresses_provider=market.addresses_provider)
         monitor = MarketMonitor(client, market, settings)
@@ -49,7 +48,7 @@ async def main(url: str, n: int) -> dict[str, object]:
     rpc, local = min(rpc_times), min(local_times)
     return {
         "accounts": len(accounts),
-        "deploy_s": round(deploy_s, 1),
+        "world_build_s": snap.build_s,
         "rpc_batches_s": round(rpc, 4),
         "local_recompute_s": round(local, 5),
         "ratio_rpc_over_local": round(rpc / local, 1),
@@ -58,5 +57,6 @@ async def main(url: str, n: int) -> dict[str, object]:
 
 
 if __name__ == "__main__":
-    with Anvil() as anvil:
-        print(json.dumps(asyncio.run(main(anvil.url, int(sys.argv[1])))))
+    snapshot = world_cache.snapshot(int(sys.argv[1]))
+    with Anvil(AnvilOptions(load_state=snapshot.state)) as anvil:
+        print(json.dumps(asyncio.run(main(anvil.url, snapshot))))

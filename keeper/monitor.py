@@ -53,9 +53,12 @@ class BackfillProgress:
         self.every_s = every_s
         self._last = float("-inf")  # the first range is always reported
         self._first: int | None = None
+        self.finished = False  # set once the backfill is done: the live tail is not reported
 
     def __call__(self, start: int, end: int, last: int) -> None:
         """Called after each fetched range."""
+        if self.finished:
+            return
         if self._first is None:
             self._first = start
         total = max(1, last - self._first + 1)
@@ -90,13 +93,14 @@ class MarketMonitor:
         self._sample_cursor = 0
 
     def _new_tracker(self) -> MarketTracker:
+        self.progress = BackfillProgress()
         return MarketTracker(
             self.client,
             self.market,
             start_block=self.settings.start_block,
             batch_size=self.settings.batch_size,
             log_span=self.settings.log_range,
-            on_progress=BackfillProgress(),
+            on_progress=self.progress,
         )
 
     async def _rebuild(self, reason: str, started: float) -> Step:
@@ -132,6 +136,7 @@ class MarketMonitor:
             self.tracker.reserves.values(), self.tracker.emodes, self.tracker.prices, head.timestamp
         )
         self.engine.upsert(result.accounts.values())
+        self.progress.finished = True
         log.info("monitor_started", block=head.number, accounts=len(self.engine.data))
         return head
 

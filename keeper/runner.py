@@ -29,7 +29,7 @@ from keeper.execution.outcome import Outcome
 from keeper.execution.sender import TxSender
 from keeper.execution.signer import Signer
 from keeper.keys import resolve_key
-from keeper.monitor import MarketMonitor
+from keeper.monitor import MarketMonitor, Step
 from keeper.ops.alerts import Alerts, parse_webhooks
 from keeper.ops.breakers import BreakerInputs, Breakers
 from keeper.ops.metrics import Metrics
@@ -179,6 +179,7 @@ class KeeperLoop:
         self._step_seen_at = 0.0
         self._symbols: dict[str, str] = {}
         self._inputs: dict[tuple[str, int], tuple[Any, Any]] = {}
+        self._unfinished: Step | None = None  # a head whose cycle failed on a node fault
         self.restart_policy = RestartPolicy()
         self.supervisor: Supervisor | None = None
         self._prepared = False
@@ -241,7 +242,7 @@ class KeeperLoop:
             log.info(
                 "ops_endpoint",
                 url=f"http://{self.settings.ops_host}:{port}",
-                paths=["/healthz", "/status", "/metrics"],
+                paths=["/healthz", "/status", "/metrics", "/radar"],
             )
         await self.alerts.start()
         # Every line of every stage names the chain (stage tasks inherit this context).
@@ -346,8 +347,14 @@ class KeeperLoop:
                 step = await self.monitor.step()
                 if step is not None and step.reorg_ancestor is not None:
                     await self.sender.on_reorg(step.reorg_ancestor)
+                if step is None and self._unfinished is not None:
+                    # The last cycle failed after the head was followed (a node fault): act on
+                    # that head again now rather than waiting for the next block.
+                    step = self._unfinished
                 if step is not None:
+                    self._unfinished = step
                     report = await self._act(step.block, step.timestamp, step.ms, stop)
+                    self._unfinished = None
                     self._record(step.block, step.timestamp, report)
                     self.last_block = step.block
                     if self.on_block is not None:
@@ -544,9 +551,54 @@ class KeeperLoop:
         report: BlockReport,
         stop: asyncio.Event,
     ) -> None:
-        """Plan and execute each candidate in turn, the largest debt first, until ``stop``."""
+        """Plan every candidate (the largest debt first), then execute the plans together.
+
+        Plans are made one after the other, each with the inventory the earlier ones left; the
+        executions run concurrently: their transactions go out back to back (one nonce writer,
+        one plan's approval and liquidation kept adjacent) and are then tracked in parallel, so
+        that all of them land in the next block instead of one per block.
+        """
+        plans = await self._plan_all(candidates, head, reserves, prices, pricing, report, stop)
+
+        async def execute(account: AccountData, plan: LiquidationPlan, plan_ms: float) -> None:
+            structlog.contextvars.bind_contextvars(account=account.account)
+            outcome = await self._execute(
+                plan, reserves, pricing, {"detect": sync_ms, "plan": plan_ms}
+            )
+            if outcome is not None:
+                report.outcomes.append(outcome)
+            if outcome is None or outcome.status in ("simulation_failed", "reverted", "lost"):
+                self._cooldown[account.account] = (
+                    head + 1 + self.settings.failed_plan_cooldown_blocks
+                )
+
+        if self.flash is not None:
+            # Flash liquidations swap in the same pools: each quote must see the swaps before it.
+            for a, p, ms in plans:
+                await execute(a, p, ms)
+            return
+        done = await asyncio.gather(
+            *(execute(a, p, ms) for a, p, ms in plans), return_exceptions=True
+        )
+        for failure in done:
+            if isinstance(failure, BaseException):
+                raise failure  # every plan has run its course; the first failure goes up
+
+    async def _plan_all(
+        self,
+        candidates: list[AccountData],
+        head: int,
+        reserves: dict[str, ReserveInfo],
+        prices: dict[str, int],
+        pricing: GasPricing,
+        report: BlockReport,
+        stop: asyncio.Event,
+    ) -> list[tuple[AccountData, LiquidationPlan, float]]:
+        """A plan per candidate that has one, each with the inventory earlier plans left."""
         # Never a second transaction for an opportunity whose first one is still in flight.
         pending = self._pending_accounts()
+        spent: dict[str, int] = {}
+        plans: list[tuple[AccountData, LiquidationPlan, float]] = []
         for account in candidates:
             if stop.is_set():
                 break
@@ -559,7 +611,7 @@ class KeeperLoop:
                 report.skips.append(Skip(account.account, "cooling down after a failed simulation"))
                 continue
             t_plan = time.perf_counter()
-            result = await self._plan(account, head, reserves, prices, pricing)
+            result = await self._plan(account, head, reserves, prices, pricing, spent)
             plan_ms = round((time.perf_counter() - t_plan) * 1000, 2)
             if isinstance(result, Skip):
                 report.skips.append(result)
@@ -572,15 +624,9 @@ class KeeperLoop:
                 )
                 continue
             report.plans += 1
-            outcome = await self._execute(
-                result, reserves, pricing, {"detect": sync_ms, "plan": plan_ms}
-            )
-            if outcome is not None:
-                report.outcomes.append(outcome)
-            if outcome is None or outcome.status in ("simulation_failed", "reverted", "lost"):
-                self._cooldown[account.account] = (
-                    head + 1 + self.settings.failed_plan_cooldown_blocks
-                )
+            spent[result.debt_asset] = spent.get(result.debt_asset, 0) + result.debt_to_cover
+            plans.append((account, result, plan_ms))
+        return plans
 
     async def _plan(
         self,
@@ -589,13 +635,20 @@ class KeeperLoop:
         reserves: dict[str, ReserveInfo],
         prices: dict[str, int],
         pricing: GasPricing,
+        spent: dict[str, int] | None = None,
     ) -> LiquidationPlan | Skip:
+        """The best liquidation of ``account`` at ``head``.
+
+        ``spent`` is inventory that plans of this cycle already use.
+        """
         assets = list(reserves)
         positions, emode = await self._plan_inputs(account.account, head, assets)
         if self.flash is not None:
             inventory = dict.fromkeys(assets, 2**255)  # flash-borrowed: no inventory limit
         else:
             inventory = await read_balances(self.client, self.signer.address, assets)
+            for asset, amount in (spent or {}).items():
+                inventory[asset] = max(0, inventory.get(asset, 0) - amount)
         gas_estimate = (
             FLASH_GAS_ESTIMATE
             if self.flash is not None

@@ -101,6 +101,7 @@ class HeadTracker:
             return Advance([await self.start(target)])
         ancestor: int | None = None
         first = self.head.number + 1
+        known: list[Header] = []  # headers already read for this advance
         if target <= self.head.number:
             (same,) = await self.headers(target, target)
             if same.hash == self._hashes.get(target):
@@ -111,11 +112,13 @@ class HeadTracker:
             (next_header,) = await self.headers(first, first)
             if next_header.parent_hash != self._hashes.get(self.head.number):
                 ancestor = await self._common_ancestor(self.head.number)
+            else:
+                known = [next_header]
         if ancestor is not None:
             for n in [n for n in self._hashes if n > ancestor]:
                 del self._hashes[n]
             first = ancestor + 1
-        new = await self.headers(first, target)
+        new = known + await self.headers(first + len(known), target)
         previous = self._hashes.get(first - 1)
         for header in new:
             if previous is not None and header.parent_hash != previous:

@@ -188,7 +188,22 @@ class InventoryExecutor:
         guard: Callable[[int], str | None] | None,
         timings: dict[str, float],
     ) -> Outcome:
-        """For nodes without eth_simulateV1: approve first, then eth_call the liquidation."""
+        """For nodes without eth_simulateV1: approve first, then eth_call the liquidation.
+
+        The approval must be mined before the call can check the liquidation, so the whole
+        sequence holds the bundle lock: no other plan may set the allowance meanwhile.
+        """
+        async with self._bundle_lock:
+            return await self._approve_check_send(plan, calldata, allowance, guard, timings)
+
+    async def _approve_check_send(
+        self,
+        plan: LiquidationPlan,
+        calldata: str,
+        allowance: int,
+        guard: Callable[[int], str | None] | None,
+        timings: dict[str, float],
+    ) -> Outcome:
         t0 = time.perf_counter()
         if allowance != plan.debt_to_cover:
             await self._approve(plan.debt_asset, plan.debt_to_cover, reset_first=allowance != 0)

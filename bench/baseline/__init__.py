@@ -1,0 +1,1 @@
+"""The baseline liquidation bot the benchmarks race against (bench/baseline/bot.py)."""
