@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from keeper.settings import Settings
 
 log = structlog.get_logger(__name__)
+# Accounts below this health factor are recomputed before acting on a deferred step.
+URGENT_HF = 11 * 10**17
 
 
 @dataclass
@@ -90,6 +92,7 @@ class MarketMonitor:
         self.tracker = self._new_tracker()
         self.engine = HealthEngine()
         self.mismatches = 0
+        self._deferred = False
         self._sample_cursor = 0
 
     def _new_tracker(self) -> MarketTracker:
@@ -140,8 +143,15 @@ class MarketMonitor:
         log.info("monitor_started", block=head.number, accounts=len(self.engine.data))
         return head
 
-    async def step(self) -> Step | None:
-        """Follow the head; None when there is no new block."""
+    async def step(self, *, defer: bool = False) -> Step | None:
+        """Follow the head; None when there is no new block.
+
+        With ``defer``, only the accounts that can be liquidatable at this head are recomputed
+        now (those exposed to a price that moved, those re-read, and those that were below
+        ``URGENT_HF``: one block of interest cannot move an account further than that); the
+        rest wait for :meth:`finish`, which the caller runs once it has acted.
+        """
+        self.finish()
         started = time.perf_counter()
         try:
             advance = await self.heads.advance(await self.client.block_number())
@@ -166,7 +176,14 @@ class MarketMonitor:
             result.timestamp,
         )
         engine.upsert(result.accounts.values())
-        recomputed = engine.recompute_all()
+        if defer and advance.ancestor is None and not result.reloaded:
+            urgent = {d.account for d in engine.below(URGENT_HF)}
+            for asset in result.prices_changed:
+                urgent |= engine.exposed(asset)
+            recomputed = engine.recompute(urgent)
+            self._deferred = True
+        else:
+            recomputed = engine.recompute_all()
         return Step(
             result.block,
             result.timestamp,
@@ -177,6 +194,12 @@ class MarketMonitor:
             round((time.perf_counter() - started) * 1000, 1),
             removed,
         )
+
+    def finish(self) -> None:
+        """Recompute the accounts a deferred step left for later (nothing when none)."""
+        if self._deferred:
+            self._deferred = False
+            self.engine.recompute_all()
 
     def stale_feeds(self) -> dict[str, int]:
         """Assets whose feed has not updated within ``oracle_heartbeat_s``: asset -> age (s)."""

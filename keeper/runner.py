@@ -60,7 +60,7 @@ from keeper.strategy.pair import EModeTerms, PoolRules, choose_liquidation
 from keeper.strategy.plan import LiquidationPlan, Skip
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import AsyncIterator, Callable
 
     from keeper.settings import Settings
 
@@ -323,6 +323,7 @@ class KeeperLoop:
         self._step_started = time.perf_counter()
         self._step_seen_at = time.time()
         report = await self._act(self.monitor.block, head.timestamp, 0, stop)
+        await self._reconcile_sample()
         self._record(head.number, head.timestamp, report)
         if self.on_block is not None:
             self.on_block(report)
@@ -344,7 +345,7 @@ class KeeperLoop:
                     )
                 self._step_started = time.perf_counter()
                 self._step_seen_at = time.time()
-                step = await self.monitor.step()
+                step = await self.monitor.step(defer=True)
                 if step is not None and step.reorg_ancestor is not None:
                     await self.sender.on_reorg(step.reorg_ancestor)
                 if step is None and self._unfinished is not None:
@@ -355,6 +356,8 @@ class KeeperLoop:
                     self._unfinished = step
                     report = await self._act(step.block, step.timestamp, step.ms, stop)
                     self._unfinished = None
+                    self.monitor.finish()  # the accounts the step left for after acting
+                    await self._reconcile_sample()
                     self._record(step.block, step.timestamp, report)
                     self.last_block = step.block
                     if self.on_block is not None:
@@ -464,6 +467,13 @@ class KeeperLoop:
         for skip in report.skips:
             metrics.skips.labels(_skip_kind(skip.reason)).inc()
 
+    async def _reconcile_sample(self) -> None:
+        """A rotating sample of accounts against getUserAccountData.
+
+        Differences are counted and logged by the monitor.
+        """
+        await self.monitor.reconcile(self.monitor.sample(self.settings.reconcile_sample))
+
     def _report_stale(self, head: int) -> None:
         """Log when the set of stale feeds changes (not every block)."""
         stale = self.monitor.stale_feeds()
@@ -486,9 +496,9 @@ class KeeperLoop:
         structlog.contextvars.bind_contextvars(block=head)
         engine = self.monitor.engine
         local = [d for d in engine.below() if d.total_debt_base > 0 and d.total_collateral_base > 0]
-        # Every candidate, plus a rotating sample, is checked against getUserAccountData.
-        sample = self.monitor.sample(self.settings.reconcile_sample)
-        onchain = await self.monitor.reconcile([d.account for d in local] + sample)
+        # Every candidate is checked against getUserAccountData before anything is sent (a
+        # rotating sample of the others after acting, see _reconcile_sample).
+        onchain = await self.monitor.reconcile([d.account for d in local])
         candidates = sorted(
             (
                 onchain[d.account]
@@ -551,14 +561,13 @@ class KeeperLoop:
         report: BlockReport,
         stop: asyncio.Event,
     ) -> None:
-        """Plan every candidate (the largest debt first), then execute the plans together.
+        """Plan every candidate (the largest debt first) and execute the plans together.
 
-        Plans are made one after the other, each with the inventory the earlier ones left; the
-        executions run concurrently: their transactions go out back to back (one nonce writer,
-        one plan's approval and liquidation kept adjacent) and are then tracked in parallel, so
-        that all of them land in the next block instead of one per block.
+        Plans are made one after the other, each with the inventory the earlier ones left; each
+        is executed as soon as it is made, while the next is planned: the transactions go out
+        back to back (one nonce writer, one plan's approval and liquidation kept adjacent) and
+        are tracked in parallel, so that all of them land in the next block, not one per block.
         """
-        plans = await self._plan_all(candidates, head, reserves, prices, pricing, report, stop)
 
         async def execute(account: AccountData, plan: LiquidationPlan, plan_ms: float) -> None:
             structlog.contextvars.bind_contextvars(account=account.account)
@@ -572,19 +581,26 @@ class KeeperLoop:
                     head + 1 + self.settings.failed_plan_cooldown_blocks
                 )
 
-        if self.flash is not None:
-            # Flash liquidations swap in the same pools: each quote must see the swaps before it.
-            for a, p, ms in plans:
-                await execute(a, p, ms)
-            return
-        done = await asyncio.gather(
-            *(execute(a, p, ms) for a, p, ms in plans), return_exceptions=True
-        )
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            async for account, plan, plan_ms in self._plans(
+                candidates, head, reserves, prices, pricing, report, stop
+            ):
+                if self.flash is not None:
+                    # Flash liquidations swap in the same pools: a quote must see the swaps
+                    # before it.
+                    await execute(account, plan, plan_ms)
+                else:
+                    # Sent while the next candidate is planned; tracked in parallel.
+                    tasks.append(asyncio.create_task(execute(account, plan, plan_ms)))
+        finally:
+            # Whatever happens to planning, what was sent is tracked to its end.
+            done = await asyncio.gather(*tasks, return_exceptions=True)
         for failure in done:
             if isinstance(failure, BaseException):
                 raise failure  # every plan has run its course; the first failure goes up
 
-    async def _plan_all(
+    async def _plans(
         self,
         candidates: list[AccountData],
         head: int,
@@ -593,12 +609,11 @@ class KeeperLoop:
         pricing: GasPricing,
         report: BlockReport,
         stop: asyncio.Event,
-    ) -> list[tuple[AccountData, LiquidationPlan, float]]:
+    ) -> AsyncIterator[tuple[AccountData, LiquidationPlan, float]]:
         """A plan per candidate that has one, each with the inventory earlier plans left."""
         # Never a second transaction for an opportunity whose first one is still in flight.
         pending = self._pending_accounts()
         spent: dict[str, int] = {}
-        plans: list[tuple[AccountData, LiquidationPlan, float]] = []
         for account in candidates:
             if stop.is_set():
                 break
@@ -625,8 +640,7 @@ class KeeperLoop:
                 continue
             report.plans += 1
             spent[result.debt_asset] = spent.get(result.debt_asset, 0) + result.debt_to_cover
-            plans.append((account, result, plan_ms))
-        return plans
+            yield account, result, plan_ms
 
     async def _plan(
         self,

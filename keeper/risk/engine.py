@@ -92,6 +92,10 @@ class HealthEngine:
         self.recomputed += count
         return count
 
+    def recompute(self, accounts: Iterable[str]) -> int:
+        """Recompute these accounts (those with a position); how many."""
+        return self._compute_many(self._positions.intersection(accounts))
+
     def recompute_all(self) -> int:
         """Recompute every account with a position (balances accrue with time, debt or not)."""
         return self._compute_many(self._positions)

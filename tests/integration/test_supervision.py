@@ -41,11 +41,11 @@ async def test_a_crashing_stage_restarts_and_a_crash_loop_is_reported(devnet, tm
     alerted: list[str] = []
     keeper.alerts.alert = lambda kind, key, text: alerted.append(kind) or True  # type: ignore[method-assign,func-returns-value]
 
-    async def flaky_step():
+    async def flaky_step(**kwargs):
         if failures["left"] > 0:
             failures["left"] -= 1
             raise RuntimeError("injected stage failure")
-        return await real_step()
+        return await real_step(**kwargs)
 
     keeper.monitor.step = flaky_step  # type: ignore[method-assign]
     stop = asyncio.Event()

@@ -18,11 +18,11 @@ def _install(crashes: int) -> None:
     real = MarketMonitor.step
     left = {"n": crashes}
 
-    async def step(self: MarketMonitor) -> Any:
+    async def step(self: MarketMonitor, **kwargs: Any) -> Any:
         if left["n"] > 0:
             left["n"] -= 1
             raise RuntimeError("injected stage failure")
-        return await real(self)
+        return await real(self, **kwargs)
 
     MarketMonitor.step = step  # type: ignore[method-assign]
 

@@ -49,6 +49,7 @@ class SyncResult:
     answers: list[tuple[str, int]] = field(default_factory=list)  # (asset, answer) from events
     prices_changed: dict[str, int] = field(default_factory=dict)
     market_changed: bool = False  # reserves, eMode categories or prices moved
+    reloaded: bool = False  # the market's configuration was read anew (listing, risk params)
     failed: dict[str, RpcError] = field(default_factory=dict)
 
 
@@ -142,7 +143,7 @@ class MarketTracker:
         self.block, self.timestamp = last.number, last.timestamp
         if effects.config_changed or effects.sources_changed or self.reload_market:
             await self._load_market(last.number)
-            result.market_changed = True
+            result.market_changed = result.reloaded = True
         else:
             self.dirty_reserves |= effects.reserves
             if self.dirty_reserves:
