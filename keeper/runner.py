@@ -52,6 +52,7 @@ from keeper.strategy.gas import (
     APPROVE_GAS_ESTIMATE,
     FLASH_GAS_ESTIMATE,
     LIQUIDATION_GAS_ESTIMATE,
+    WEI_PER_NATIVE,
     GasPricing,
     net_after_gas,
     wei_to_base,
@@ -990,7 +991,13 @@ class KeeperLoop:
             if self.flash is not None:
                 outcome = await self._execute_flash(plan, reserves, pricing)
             else:
-                outcome = await self.executor.execute(plan, guard, behind=behind, tip_cap=tip_cap)
+                outcome = await self.executor.execute(
+                    plan,
+                    guard,
+                    behind=behind,
+                    tip_cap=tip_cap,
+                    fee_ceiling=_break_even_fee(plan, minimum, pricing),
+                )
         except TransactionError as exc:
             log.error(  # noqa: TRY400 - the attempt line, not a traceback
                 "liquidation_attempt",
@@ -1045,6 +1052,20 @@ async def run_keeper(
 
 
 __all__ = ["BlockReport", "KeeperLoop", "connect", "run_keeper"]
+
+
+def _break_even_fee(plan: LiquidationPlan, minimum: int, pricing: GasPricing) -> int | None:
+    """The gas price (wei) above which the plan's profit falls below ``minimum``.
+
+    At the plan's gas estimate; no transaction of the plan, replacements included, pays more.
+    """
+    if pricing.native_price <= 0:
+        return None
+    margin = max(0, plan.gross_profit_base - minimum)
+    gas = LIQUIDATION_GAS_ESTIMATE + APPROVE_GAS_ESTIMATE
+    # The estimate is above the simulated gas: never below today's price, which the guard
+    # accepted with the simulated gas.
+    return max(pricing.gas_price_wei, margin * WEI_PER_NATIVE // (gas * pricing.native_price))
 
 
 def _max_fee(tx: dict[str, Any]) -> int:

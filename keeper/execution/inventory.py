@@ -85,6 +85,7 @@ class InventoryExecutor:
         *,
         behind: dict[str, Any] | None = None,
         tip_cap: Fees | None = None,
+        fee_ceiling: int | None = None,
     ) -> Outcome:
         """Run one plan to a final outcome; never raises for an on-chain failure.
 
@@ -93,7 +94,8 @@ class InventoryExecutor:
 
         ``behind`` is a pending transaction (as eth_getTransactionByHash gives it, e.g. an oracle
         update) that the plan depends on: the simulation runs it first. ``tip_cap`` caps our
-        tip (below that transaction's, so that a block orders ours after it).
+        tip (below that transaction's, so that a block orders ours after it). ``fee_ceiling``
+        is the most per gas the plan's transactions may ever pay (replacements included).
         """
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
@@ -130,7 +132,7 @@ class InventoryExecutor:
         await self._bundle_lock.acquire()
         try:
             gas_limit = await self._send_approvals(
-                plan, allowance, liquidation_gas, approvals, tip_cap
+                plan, allowance, liquidation_gas, approvals, tip_cap, fee_ceiling
             )
         except BaseException:
             self._bundle_lock.release()
@@ -144,6 +146,7 @@ class InventoryExecutor:
             after=approvals,
             tip_cap=tip_cap,
             release=self._bundle_lock,
+            fee_ceiling=fee_ceiling,
         )
 
     async def _send_approvals(
@@ -153,6 +156,7 @@ class InventoryExecutor:
         liquidation_gas: int,
         approvals: list[Sent],
         tip_cap: Fees | None,
+        fee_ceiling: int | None,
     ) -> int:
         """Send the approvals a plan needs (into ``approvals``); the liquidation's gas limit."""
         calldata = POOL.encode(
@@ -174,6 +178,7 @@ class InventoryExecutor:
                     ERC20.encode("approve", self.pool, amount),
                     APPROVE_GAS,
                     purpose="approve",
+                    meta=_ceiling_meta(fee_ceiling),
                     tip_cap=tip_cap,
                 )
                 approvals.append(sent)
@@ -253,13 +258,14 @@ class InventoryExecutor:
         after: Sequence[Sent] = (),
         tip_cap: Fees | None = None,
         release: asyncio.Lock | None = None,
+        fee_ceiling: int | None = None,
     ) -> Outcome:
         tx_hash, receipt = await self._send(
             self.pool,
             calldata,
             gas_limit,
             purpose="liquidation",
-            meta=dataclasses.asdict(plan),
+            meta={**dataclasses.asdict(plan), **_ceiling_meta(fee_ceiling)},
             before=after,
             tip_cap=tip_cap,
             release=release,
@@ -472,6 +478,10 @@ class InventoryExecutor:
             if args["user"] == plan.account and args["liquidator"] == self.liquidator:
                 return int(args["debtToCover"]), int(args["liquidatedCollateralAmount"])
         raise TransactionError(f"receipt {receipt.get('transactionHash')} has no LiquidationCall")
+
+
+def _ceiling_meta(fee_ceiling: int | None) -> dict[str, Any]:
+    return {} if fee_ceiling is None else {"fee_ceiling": fee_ceiling}
 
 
 def _ms(since: float) -> float:

@@ -67,6 +67,12 @@ class Settled:
     note: str = ""
 
 
+def _fee_ceiling(meta: dict[str, Any] | None) -> int | None:
+    """The most per gas a transaction may pay (its plan's break-even price), if it has one."""
+    value = (meta or {}).get("fee_ceiling")
+    return int(value) if value is not None else None
+
+
 def _classify_send_error(exc: RpcError) -> str:
     text = str(exc).lower()
     if "already known" in text or "known transaction" in text or "already imported" in text:
@@ -204,6 +210,11 @@ class TxSender:
         """
         for attempt in range(1, SEND_ATTEMPTS + 1):
             fees = await self.fees.quote(self.client)
+            ceiling = _fee_ceiling(meta)
+            if ceiling is not None:
+                fees = Fees(
+                    min(fees.max_fee_per_gas, ceiling), min(fees.max_priority_fee_per_gas, ceiling)
+                )
             if tip_cap is not None:
                 # Behind another transaction: lower fees order ours after it in a block (block
                 # builders rank by tip; Anvil ranks by max fee).
@@ -433,7 +444,10 @@ class TxSender:
 
     async def _replace(self, sent: Sent) -> bool:
         quote = await self.fees.quote_uncapped(self.client)
-        new = bumped(sent.fees[-1], quote, self.fees.max_fee, self.fees.max_tip)
+        # A liquidation's replacement never pays more per gas than its profit allows.
+        ceiling = _fee_ceiling(sent.meta)
+        cap = self.fees.max_fee if ceiling is None else min(self.fees.max_fee, ceiling)
+        new = bumped(sent.fees[-1], quote, cap, self.fees.max_tip)
         if new is None:
             return False
         try:
