@@ -108,6 +108,10 @@ def _start(world: World, url: str, tmp: Path, tip_gwei: str | None) -> Keepers:
         "KEEPER_OPS_PORT": str(ops_port),
         # A race loses on purpose; the failures breaker would pause sending after 3 in a row.
         "KEEPER_BREAKER_MAX_CONSECUTIVE_FAILURES": "1000000",
+        # The cached world's feeds were last set when it was built (maybe hours ago); the
+        # baseline has no staleness check, so neither does ours here.
+        "KEEPER_ORACLE_HEARTBEAT_S": str(30 * 86_400),
+        "KEEPER_BREAKER_MAX_HEAD_LAG_S": "0",
     }
     if tip_gwei is not None:
         ours_env["KEEPER_PRIORITY_FEE_GWEI"] = tip_gwei
