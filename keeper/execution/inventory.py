@@ -132,7 +132,7 @@ class InventoryExecutor:
         await self._bundle_lock.acquire()
         try:
             gas_limit = await self._send_approvals(
-                plan, allowance, liquidation_gas, approvals, tip_cap, fee_ceiling
+                plan, calldata, allowance, liquidation_gas, approvals, tip_cap, fee_ceiling
             )
         except BaseException:
             self._bundle_lock.release()
@@ -152,6 +152,7 @@ class InventoryExecutor:
     async def _send_approvals(
         self,
         plan: LiquidationPlan,
+        calldata: str,
         allowance: int,
         liquidation_gas: int,
         approvals: list[Sent],
@@ -159,14 +160,6 @@ class InventoryExecutor:
         fee_ceiling: int | None,
     ) -> int:
         """Send the approvals a plan needs (into ``approvals``); the liquidation's gas limit."""
-        calldata = POOL.encode(
-            "liquidationCall",
-            plan.collateral_asset,
-            plan.debt_asset,
-            plan.account,
-            plan.debt_to_cover,
-            False,
-        )
         if allowance != plan.debt_to_cover:
             # Sent back to back with the liquidation (the next nonces), not waited for: the
             # simulation ran them in this order, so all of them land in the same block. The

@@ -9,49 +9,23 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import sqlite3
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aiohttp
 import pytest
 
 from keeper.chain.client import ChainClient
-from keeper.devnet.anvil import CHAIN_ID, free_port
+from keeper.devnet.anvil import free_port
 from keeper.devnet.scenarios import FEED, shock_price
 from tests.integration.conftest import KEEPER_ADDRESS, KEEPER_KEY
 from tests.integration.helpers import liquidation_events
-from tests.support.daemon import Daemon
+from tests.support.daemon import Daemon, keeper_env
 from tests.support.rpc_proxy import RpcProxy
 
-if TYPE_CHECKING:
-    from pathlib import Path
-
 pytestmark = pytest.mark.integration
-
-
-def _env(rpc_url: str, journal: Path, ops_port: int, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KEEPER_")}
-    env.update(
-        {
-            "KEEPER_RPC_URL": rpc_url,
-            "KEEPER_POOL_ADDRESSES_PROVIDER": "0x5FbDB2315678afecb367f032d93F642f64180aa3",
-            "KEEPER_PRIVATE_KEY": KEEPER_KEY,
-            "KEEPER_CHAIN_ID": str(CHAIN_ID),
-            "KEEPER_POLL_INTERVAL_S": "0.1",
-            "KEEPER_MIN_PROFIT_USD": "1",
-            "KEEPER_JOURNAL_PATH": str(journal),
-            "KEEPER_OPS_PORT": str(ops_port),
-            "KEEPER_BREAKER_MAX_HEAD_LAG_S": "0",
-            "KEEPER_LOG_FORMAT": "json",
-            **extra,
-        }
-    )
-    if "KEEPER_NODE_MODULES" in os.environ:
-        env["KEEPER_NODE_MODULES"] = os.environ["KEEPER_NODE_MODULES"]
-    return env
 
 
 async def _get(port: int, path: str) -> tuple[int, str]:
@@ -77,7 +51,7 @@ async def test_daemon_survives_a_stage_crash_serves_its_status_and_shows_no_secr
     async with RpcProxy(devnet.url) as proxy:
         primary = f"http://keeper:{secrets[0]}@127.0.0.1:{proxy.port}/v3/{secrets[1]}"
         fallback = f"http://127.0.0.1:{proxy.port}/rpc?apikey={secrets[2]}"
-        env = _env(
+        env = keeper_env(
             primary,
             tmp_path / "journal.sqlite",
             ops_port,
@@ -147,7 +121,7 @@ async def test_sigterm_with_a_liquidation_in_flight_exits_0_and_journals_it(devn
         await chain.request("evm_setAutomine", [False])
         daemon = Daemon(
             ["-m", "keeper", "run"],
-            _env(devnet.url, journal, ops_port, KEEPER_SHUTDOWN_TIMEOUT_S="2"),
+            keeper_env(devnet.url, journal, ops_port, KEEPER_SHUTDOWN_TIMEOUT_S="2"),
         )
         await daemon.start()
         try:
@@ -181,7 +155,7 @@ async def test_a_second_signal_exits_at_once(devnet, tmp_path):
         await chain.request("evm_setAutomine", [False])
         daemon = Daemon(
             ["-m", "keeper", "run"],
-            _env(devnet.url, journal, free_port(), KEEPER_SHUTDOWN_TIMEOUT_S="120"),
+            keeper_env(devnet.url, journal, free_port(), KEEPER_SHUTDOWN_TIMEOUT_S="120"),
         )
         await daemon.start()
         try:

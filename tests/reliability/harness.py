@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sqlite3
 import time
 from dataclasses import dataclass, field
@@ -22,12 +21,13 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 
 from keeper.chain.abi import Codec
-from keeper.devnet.anvil import CHAIN_ID, free_port
+from keeper.devnet.anvil import free_port
 from keeper.errors import RpcError
 from keeper.protocols.aave_v3.market import POOL
-from tests.integration.conftest import KEEPER_ADDRESS, KEEPER_KEY
+from tests.integration.conftest import KEEPER_ADDRESS
 from tests.integration.helpers import account_data, liquidation_events
 from tests.support.daemon import Daemon
+from tests.support.daemon import keeper_env as daemon_env
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -40,28 +40,13 @@ LIQUIDATED_WITHIN_S = 90.0
 
 
 def keeper_env(rpc_url: str, journal: Path, ops_port: int, **extra: str) -> dict[str, str]:
-    """The daemon's environment: the devnet market, fast polling, short RPC deadlines."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KEEPER_")}
-    env.update(
-        {
-            "KEEPER_RPC_URL": rpc_url,
-            "KEEPER_POOL_ADDRESSES_PROVIDER": "0x5FbDB2315678afecb367f032d93F642f64180aa3",
-            "KEEPER_PRIVATE_KEY": KEEPER_KEY,
-            "KEEPER_CHAIN_ID": str(CHAIN_ID),
-            "KEEPER_POLL_INTERVAL_S": "0.1",
-            "KEEPER_MIN_PROFIT_USD": "1",
-            "KEEPER_JOURNAL_PATH": str(journal),
-            "KEEPER_OPS_PORT": str(ops_port),
-            "KEEPER_BREAKER_MAX_HEAD_LAG_S": "0",
-            "KEEPER_RPC_TIMEOUT_S": "2",
-            "KEEPER_RPC_RETRY_S": "15",
-            "KEEPER_LOG_FORMAT": "json",
-            **extra,
-        }
+    """The daemon's environment, with short RPC deadlines so that faults show quickly."""
+    return daemon_env(
+        rpc_url,
+        journal,
+        ops_port,
+        **{"KEEPER_RPC_TIMEOUT_S": "2", "KEEPER_RPC_RETRY_S": "15", **extra},
     )
-    if "KEEPER_NODE_MODULES" in os.environ:
-        env["KEEPER_NODE_MODULES"] = os.environ["KEEPER_NODE_MODULES"]
-    return env
 
 
 @dataclass

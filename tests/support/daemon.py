@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from keeper.devnet.anvil import CHAIN_ID
+from tests.integration.conftest import KEEPER_KEY
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 class Daemon:
@@ -75,3 +82,26 @@ class Daemon:
                 await self.proc.wait()
             await asyncio.gather(*self._readers, return_exceptions=True)
         return code, time.monotonic() - started
+
+
+def keeper_env(rpc_url: str, journal: Path, ops_port: int, **extra: str) -> dict[str, str]:
+    """A keeper daemon's environment for the devnet market: JSON logs, fast polling."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KEEPER_")}
+    env.update(
+        {
+            "KEEPER_RPC_URL": rpc_url,
+            "KEEPER_POOL_ADDRESSES_PROVIDER": "0x5FbDB2315678afecb367f032d93F642f64180aa3",
+            "KEEPER_PRIVATE_KEY": KEEPER_KEY,
+            "KEEPER_CHAIN_ID": str(CHAIN_ID),
+            "KEEPER_POLL_INTERVAL_S": "0.1",
+            "KEEPER_MIN_PROFIT_USD": "1",
+            "KEEPER_JOURNAL_PATH": str(journal),
+            "KEEPER_OPS_PORT": str(ops_port),
+            "KEEPER_BREAKER_MAX_HEAD_LAG_S": "0",
+            "KEEPER_LOG_FORMAT": "json",
+            **extra,
+        }
+    )
+    if "KEEPER_NODE_MODULES" in os.environ:
+        env["KEEPER_NODE_MODULES"] = os.environ["KEEPER_NODE_MODULES"]
+    return env
