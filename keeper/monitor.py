@@ -19,7 +19,7 @@ from keeper.chain.heads import DeepReorgError, Header, HeadTracker
 from keeper.protocols.aave_v3.reads import AccountData, read_account_data
 from keeper.protocols.aave_v3.tracker import MarketTracker
 from keeper.risk.display import format_wad
-from keeper.risk.engine import HealthEngine
+from keeper.risk.engine import HealthEngine, move_threshold
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -29,8 +29,12 @@ if TYPE_CHECKING:
     from keeper.settings import Settings
 
 log = structlog.get_logger(__name__)
-# Accounts below this health factor are recomputed before acting on a deferred step.
-URGENT_HF = 11 * 10**17
+# Accounts below this health factor (before the block's price moves) are recomputed before
+# acting on a deferred step: interest cannot take an account from 1.01 to under 1 in the time
+# below (1% at even 1,000% a year takes ~8.8 hours).
+URGENT_HF = 101 * 10**16
+# Older account data than this (chain time since the last full recompute) is never deferred.
+DEFER_MAX_AGE_S = 3_600
 
 
 @dataclass
@@ -45,6 +49,7 @@ class Step:
     recomputed: int = 0
     ms: float = 0.0
     removed: set[str] = field(default_factory=set)
+    base_fee: int | None = None  # of the head block, when its header had one
 
 
 class BackfillProgress:
@@ -93,6 +98,8 @@ class MarketMonitor:
         self.engine = HealthEngine()
         self.mismatches = 0
         self._deferred = False
+        self._computed_at = 0  # chain timestamp of the last full recompute
+        self._view_at = 0  # chain timestamp of the engine's market view
         self._sample_cursor = 0
 
     def _new_tracker(self) -> MarketTracker:
@@ -139,6 +146,7 @@ class MarketMonitor:
             self.tracker.reserves.values(), self.tracker.emodes, self.tracker.prices, head.timestamp
         )
         self.engine.upsert(result.accounts.values())
+        self._computed_at = self._view_at = head.timestamp
         self.progress.finished = True
         log.info("monitor_started", block=head.number, accounts=len(self.engine.data))
         return head
@@ -147,9 +155,9 @@ class MarketMonitor:
         """Follow the head; None when there is no new block.
 
         With ``defer``, only the accounts that can be liquidatable at this head are recomputed
-        now (those exposed to a price that moved, those re-read, and those that were below
-        ``URGENT_HF``: one block of interest cannot move an account further than that); the
-        rest wait for :meth:`finish`, which the caller runs once it has acted.
+        now (those re-read, and those the block's price moves can take under ``URGENT_HF``: one
+        block of interest cannot move an account further than that); the rest wait for
+        :meth:`finish`, which the caller runs once it has acted.
         """
         self.finish()
         started = time.perf_counter()
@@ -163,6 +171,7 @@ class MarketMonitor:
             self.engine.remove(removed)
         if not advance.headers:
             return None
+        before = dict(self.tracker.prices)
         result = await self.tracker.advance(advance.headers)
         engine = self.engine
         # A feed's answers in these blocks need no separate on_price here: the tracker has
@@ -176,14 +185,19 @@ class MarketMonitor:
             result.timestamp,
         )
         engine.upsert(result.accounts.values())
-        if defer and advance.ancestor is None and not result.reloaded:
-            urgent = {d.account for d in engine.below(URGENT_HF)}
-            for asset in result.prices_changed:
-                urgent |= engine.exposed(asset)
-            recomputed = engine.recompute(urgent)
+        if (
+            defer
+            and advance.ancestor is None
+            and not result.reloaded
+            and result.timestamp - self._computed_at <= DEFER_MAX_AGE_S
+        ):
+            recomputed = engine.recompute(self._urgent(before, result.prices_changed))
             self._deferred = True
         else:
             recomputed = engine.recompute_all()
+        self._view_at = result.timestamp
+        if not self._deferred:
+            self._computed_at = result.timestamp
         return Step(
             result.block,
             result.timestamp,
@@ -193,13 +207,30 @@ class MarketMonitor:
             recomputed,
             round((time.perf_counter() - started) * 1000, 1),
             removed,
+            advance.headers[-1].base_fee,
         )
+
+    def _urgent(self, before: dict[str, int], changed: dict[str, int]) -> set[str]:
+        """The accounts that can be liquidatable after this block's price moves.
+
+        Only those whose health factor was low enough for the moves to take it under
+        ``URGENT_HF`` (a bound, see ``move_threshold``): after a small move that is a handful,
+        not every account holding the asset.
+        """
+        threshold = move_threshold(URGENT_HF, before, changed)
+        if threshold is not None:
+            return self.engine.under(threshold)
+        urgent = self.engine.under(URGENT_HF)
+        for asset in changed:
+            urgent |= self.engine.exposed(asset)
+        return urgent
 
     def finish(self) -> None:
         """Recompute the accounts a deferred step left for later (nothing when none)."""
         if self._deferred:
             self._deferred = False
             self.engine.recompute_all()
+            self._computed_at = self._view_at
 
     def stale_feeds(self) -> dict[str, int]:
         """Assets whose feed has not updated within ``oracle_heartbeat_s``: asset -> age (s)."""

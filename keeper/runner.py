@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -28,6 +29,7 @@ from keeper.execution.journal import DAY_S, Journal
 from keeper.execution.outcome import Outcome
 from keeper.execution.sender import TxSender
 from keeper.execution.signer import Signer
+from keeper.gc_pacing import IdleCollector
 from keeper.keys import resolve_key
 from keeper.monitor import MarketMonitor, Step
 from keeper.ops.alerts import Alerts, parse_webhooks
@@ -40,11 +42,11 @@ from keeper.protocols.aave_v3.liquidation import is_liquidatable, value_in_base
 from keeper.protocols.aave_v3.market import ERC20, POOL, Market, resolve_market
 from keeper.protocols.aave_v3.reads import (
     AccountData,
+    PlanInputs,
     ReserveInfo,
-    read_balances,
     read_base_currency_unit,
-    read_user_emode,
-    read_user_reserves,
+    read_holdings,
+    read_plan_inputs,
 )
 from keeper.risk.display import format_base, format_wad
 from keeper.strategy.flash import flash_terms, units_to_base
@@ -179,7 +181,7 @@ class KeeperLoop:
         self._step_started = 0.0
         self._step_seen_at = 0.0
         self._symbols: dict[str, str] = {}
-        self._inputs: dict[tuple[str, int], tuple[Any, Any]] = {}
+        self._inputs: dict[tuple[str, int], PlanInputs] = {}
         self._unfinished: Step | None = None  # a head whose cycle failed on a node fault
         self.restart_policy = RestartPolicy()
         self.supervisor: Supervisor | None = None
@@ -188,6 +190,9 @@ class KeeperLoop:
         self.last_block = -1
         # account -> first block at which a plan for it may be tried again
         self._cooldown: dict[str, int] = {}
+        # account -> block where a transaction of ours acting on it was last mined: state read
+        # at an older head predates it (a cycle acted again on a head after a fault).
+        self._mined_at: dict[str, int] = {}
         self._stale: set[str] = set()
         self._base_unit = 0
 
@@ -288,7 +293,8 @@ class KeeperLoop:
         if not self._prepared:
             await self._prepare(stop)
             self._prepared = True
-        await self._follow(stop)
+        with IdleCollector() as collector:
+            await self._follow(stop, collector.idle)
 
     async def _balance_stage(self, stop: asyncio.Event) -> None:
         """Alert when the keeper's native balance runs low; checked every minute."""
@@ -329,15 +335,18 @@ class KeeperLoop:
         if self.on_block is not None:
             self.on_block(report)
 
-    async def _follow(self, stop: asyncio.Event) -> None:
+    async def _follow(self, stop: asyncio.Event, idle: Callable[[], None]) -> None:
         """Process the newest head whenever it changes.
 
         Heads that arrive mid-cycle coalesce to the newest (the monitor jumps to the node's
-        head), so work never stacks up.
+        head), so work never stacks up. ``idle`` runs between cycles (garbage collection).
         """
         while not stop.is_set():
             try:
                 for settled in await self.sender.check_open():
+                    account, receipt = settled.meta.get("account"), settled.receipt
+                    if isinstance(account, str) and receipt is not None:
+                        self._note_mined(account, int(receipt["blockNumber"], 16))
                     log.info(
                         "open_transaction_settled",
                         status=settled.status,
@@ -355,7 +364,9 @@ class KeeperLoop:
                     step = self._unfinished
                 if step is not None:
                     self._unfinished = step
-                    report = await self._act(step.block, step.timestamp, step.ms, stop)
+                    report = await self._act(
+                        step.block, step.timestamp, step.ms, stop, base_fee=step.base_fee
+                    )
                     self._unfinished = None
                     self.monitor.finish()  # the accounts the step left for after acting
                     await self._reconcile_sample()
@@ -366,6 +377,7 @@ class KeeperLoop:
             except RpcError as exc:
                 # Skip this head: nothing is sent on partial data; the next head retries.
                 log.warning("block_skipped", error=str(exc), last_block=self.last_block)
+            idle()
             await self._wait_next(stop)
 
     async def _wait_next(self, stop: asyncio.Event) -> None:
@@ -491,10 +503,21 @@ class KeeperLoop:
                 log.info("feeds_fresh", block=head)
 
     async def _act(
-        self, head: int, timestamp: int, sync_ms: float, stop: asyncio.Event
+        self,
+        head: int,
+        timestamp: int,
+        sync_ms: float,
+        stop: asyncio.Event,
+        *,
+        base_fee: int | None = None,
     ) -> BlockReport:
-        """Confirm the engine's candidates on chain and liquidate them."""
+        """Confirm the engine's candidates on chain and liquidate them.
+
+        ``base_fee`` is the head's (from its header): fees for this cycle are quoted from it.
+        """
         structlog.contextvars.bind_contextvars(block=head)
+        if base_fee is not None:
+            self.sender.fees.pin(head, base_fee, await self.sender.fees.tip(self.client))
         engine = self.monitor.engine
         local = [d for d in engine.below() if d.total_debt_base > 0 and d.total_collateral_base > 0]
         # Every candidate is checked against getUserAccountData before anything is sent (a
@@ -570,10 +593,12 @@ class KeeperLoop:
         are tracked in parallel, so that all of them land in the next block, not one per block.
         """
 
-        async def execute(account: AccountData, plan: LiquidationPlan, plan_ms: float) -> None:
+        async def execute(
+            account: AccountData, plan: LiquidationPlan, plan_ms: float, allowance: int | None
+        ) -> None:
             structlog.contextvars.bind_contextvars(account=account.account)
             outcome = await self._execute(
-                plan, reserves, pricing, {"detect": sync_ms, "plan": plan_ms}
+                plan, reserves, pricing, {"detect": sync_ms, "plan": plan_ms}, allowance=allowance
             )
             if outcome is not None:
                 report.outcomes.append(outcome)
@@ -584,16 +609,16 @@ class KeeperLoop:
 
         tasks: list[asyncio.Task[None]] = []
         try:
-            async for account, plan, plan_ms in self._plans(
+            async for account, plan, plan_ms, allowance in self._plans(
                 candidates, head, reserves, prices, pricing, report, stop
             ):
                 if self.flash is not None:
                     # Flash liquidations swap in the same pools: a quote must see the swaps
                     # before it.
-                    await execute(account, plan, plan_ms)
+                    await execute(account, plan, plan_ms, allowance)
                 else:
                     # Sent while the next candidate is planned; tracked in parallel.
-                    tasks.append(asyncio.create_task(execute(account, plan, plan_ms)))
+                    tasks.append(asyncio.create_task(execute(account, plan, plan_ms, allowance)))
         finally:
             # Whatever happens to planning, what was sent is tracked to its end.
             done = await asyncio.gather(*tasks, return_exceptions=True)
@@ -610,10 +635,11 @@ class KeeperLoop:
         pricing: GasPricing,
         report: BlockReport,
         stop: asyncio.Event,
-    ) -> AsyncIterator[tuple[AccountData, LiquidationPlan, float]]:
+    ) -> AsyncIterator[tuple[AccountData, LiquidationPlan, float, int | None]]:
         """A plan per candidate that has one, each with the inventory earlier plans left."""
         # Never a second transaction for an opportunity whose first one is still in flight.
         pending = self._pending_accounts()
+        self._mined_at = {a: b for a, b in self._mined_at.items() if b > head}
         spent: dict[str, int] = {}
         for account in candidates:
             if stop.is_set():
@@ -625,6 +651,11 @@ class KeeperLoop:
                 continue
             if self._cooldown.get(account.account, 0) > head:
                 report.skips.append(Skip(account.account, "cooling down after a failed simulation"))
+                continue
+            mined_at = self._mined_at.get(account.account, -1)
+            if mined_at > head:
+                reason = f"a liquidation of ours was mined at block {mined_at}, after this head"
+                report.skips.append(Skip(account.account, reason))
                 continue
             t_plan = time.perf_counter()
             result = await self._plan(account, head, reserves, prices, pricing, spent)
@@ -639,9 +670,10 @@ class KeeperLoop:
                     health_factor=format_wad(account.health_factor),
                 )
                 continue
+            plan, allowance = result
             report.plans += 1
-            spent[result.debt_asset] = spent.get(result.debt_asset, 0) + result.debt_to_cover
-            yield account, result, plan_ms
+            spent[plan.debt_asset] = spent.get(plan.debt_asset, 0) + plan.debt_to_cover
+            yield account, plan, plan_ms, allowance
 
     async def _plan(
         self,
@@ -651,17 +683,22 @@ class KeeperLoop:
         prices: dict[str, int],
         pricing: GasPricing,
         spent: dict[str, int] | None = None,
-    ) -> LiquidationPlan | Skip:
-        """The best liquidation of ``account`` at ``head``.
+    ) -> tuple[LiquidationPlan, int | None] | Skip:
+        """The best liquidation of ``account`` at ``head``, and our allowance for it.
 
-        ``spent`` is inventory that plans of this cycle already use.
+        The allowance is ours to the Pool of the plan's debt asset as just read (None in flash
+        mode). ``spent`` is inventory that plans of this cycle already use.
         """
         assets = list(reserves)
-        positions, emode = await self._plan_inputs(account.account, head, assets)
-        if self.flash is not None:
+        holder = None if self.flash is not None else self.signer.address
+        inputs = await self._plan_inputs(account.account, head, assets, holder)
+        positions, emode = inputs.positions, inputs.emode
+        allowances: dict[str, int] = {}
+        if inputs.holdings is None:
             inventory = dict.fromkeys(assets, 2**255)  # flash-borrowed: no inventory limit
         else:
-            inventory = await read_balances(self.client, self.signer.address, assets)
+            allowances = inputs.holdings.allowances
+            inventory = dict(inputs.holdings.balances)
             for asset, amount in (spent or {}).items():
                 inventory[asset] = max(0, inventory.get(asset, 0) - amount)
         gas_estimate = (
@@ -669,7 +706,7 @@ class KeeperLoop:
             if self.flash is not None
             else LIQUIDATION_GAS_ESTIMATE + APPROVE_GAS_ESTIMATE
         )
-        return choose_liquidation(
+        plan = choose_liquidation(
             account=account.account,
             health_factor=account.health_factor,
             block=head,
@@ -685,21 +722,29 @@ class KeeperLoop:
             reserve_emode=None if emode is None else emode.reserve_categories,
             rules=PoolRules(self.settings.pool_version, account.total_debt_base),
         )
+        if isinstance(plan, Skip):
+            return plan
+        return plan, allowances.get(plan.debt_asset)
 
-    async def _plan_inputs(self, account: str, head: int, assets: list[str]) -> tuple[Any, Any]:
-        """An account's positions and eMode at ``head``, read once per block.
+    async def _plan_inputs(
+        self, account: str, head: int, assets: list[str], holder: str | None = None
+    ) -> PlanInputs:
+        """An account's positions and eMode at ``head``, and ``holder``'s balances now.
 
-        Kept for the accounts near liquidation, so that a price update finds them ready.
+        Positions are kept for the accounts near liquidation, so that a price update finds them
+        ready; balances are read every time (earlier plans of the cycle spend them).
         """
         key = (account, head)
         cached = self._inputs.get(key)
         if cached is not None:
-            return cached
-        positions = await read_user_reserves(self.client, self.market, account, assets, head)
-        emode = await read_user_emode(self.client, self.market, account, assets, head)
+            holdings = None
+            if holder is not None:
+                holdings = await read_holdings(self.client, holder, self.market.pool, assets)
+            return dataclasses.replace(cached, holdings=holdings)
+        inputs = await read_plan_inputs(self.client, self.market, account, assets, head, holder)
         self._inputs = {k: v for k, v in self._inputs.items() if k[1] >= head}
-        self._inputs[key] = (positions, emode)
-        return positions, emode
+        self._inputs[key] = inputs
+        return inputs
 
     async def _prepare_near(self, head: int, reserves: dict[str, ReserveInfo]) -> None:
         """Predictive mode: read ahead the plan inputs of the accounts nearest to liquidation."""
@@ -777,16 +822,23 @@ class KeeperLoop:
 
         async def backrun(data: AccountData) -> None:
             t_plan = time.perf_counter()
-            plan = await self._plan(data, head, reserves, prices, pricing)
-            if isinstance(plan, Skip):
-                log.info("backrun_skipped", account=data.account, reason=plan.reason)
+            planned = await self._plan(data, head, reserves, prices, pricing)
+            if isinstance(planned, Skip):
+                log.info("backrun_skipped", account=data.account, reason=planned.reason)
                 return
+            plan, allowance = planned
             phases = {"detect": detect_ms, "plan": round((time.perf_counter() - t_plan) * 1000, 2)}
-            await self._execute(plan, reserves, pricing, phases, behind=tx, tip_cap=cap)
+            await self._execute(
+                plan, reserves, pricing, phases, behind=tx, tip_cap=cap, allowance=allowance
+            )
 
         pending = self._pending_accounts()
         ordered = sorted(hit.values(), key=lambda d: d.total_debt_base, reverse=True)
         await asyncio.gather(*(backrun(d) for d in ordered if d.account not in pending))
+
+    def _note_mined(self, account: str, block: int) -> None:
+        """Remember where a transaction of ours on ``account`` was mined (see ``_mined_at``)."""
+        self._mined_at[account] = max(block, self._mined_at.get(account, -1))
 
     def _pending_accounts(self) -> set[str]:
         """Accounts with a liquidation of ours still in flight."""
@@ -977,6 +1029,7 @@ class KeeperLoop:
         phases: dict[str, float],
         behind: dict[str, Any] | None = None,
         tip_cap: Fees | None = None,
+        allowance: int | None = None,
     ) -> Outcome | None:
         coll, debt = reserves[plan.collateral_asset], reserves[plan.debt_asset]
         minimum = self._min_profit_base()
@@ -997,6 +1050,7 @@ class KeeperLoop:
                     behind=behind,
                     tip_cap=tip_cap,
                     fee_ceiling=_break_even_fee(plan, minimum, pricing),
+                    allowance=allowance,
                 )
         except TransactionError as exc:
             log.error(  # noqa: TRY400 - the attempt line, not a traceback
@@ -1010,6 +1064,8 @@ class KeeperLoop:
                 block=plan.block,
             )
             return None
+        if outcome.block is not None:
+            self._note_mined(plan.account, outcome.block)
         self._count(outcome, reserves, pricing)
         log.info(
             "liquidation_attempt",

@@ -31,16 +31,19 @@ class Header:
     hash: str
     parent_hash: str
     timestamp: int
+    base_fee: int | None = None  # None before London (or on a chain without EIP-1559)
 
     @classmethod
     def from_rpc(cls, block: dict[str, Any]) -> Header:
         """From an ``eth_getBlockByNumber`` answer."""
         try:
+            base_fee = block.get("baseFeePerGas")
             return cls(
                 int(block["number"], 16),
                 str(block["hash"]),
                 str(block["parentHash"]),
                 int(block["timestamp"], 16),
+                None if base_fee is None else int(base_fee, 16),
             )
         except (KeyError, TypeError, ValueError):
             raise TransientRpcError(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -13,6 +14,9 @@ if TYPE_CHECKING:
     from keeper.chain.client import ChainClient
 
 GWEI = 10**9
+# A quote pinned from the head a cycle acts on serves that cycle's first sends only: older than
+# this, the next block may have come (its base fee up to 12.5% higher) and fees are read again.
+PIN_MAX_AGE_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -44,10 +48,35 @@ class FeePolicy:
         self.max_fee = gwei_to_wei(max_fee_gwei)
         self.max_tip = gwei_to_wei(max_priority_fee_gwei)
         self.fixed_tip = None if priority_fee_gwei is None else gwei_to_wei(priority_fee_gwei)
+        self._pinned: tuple[int, int, int, float] | None = None  # block, base fee, tip, when
 
-    async def quote(self, client: ChainClient) -> Fees:
+    def pin(self, block: int, base_fee: int, tip: int) -> None:
+        """Quote from this head (its base fee and the tip already read) for a short while.
+
+        Saves the sends of a cycle the same reads again, on the path from a price update to
+        our broadcast. Replacements always read fresh fees.
+        """
+        self._pinned = (block, base_fee, min(tip, self.max_tip), time.monotonic())
+
+    def _fresh_pin(self) -> tuple[int, int, int, float] | None:
+        pinned = self._pinned
+        if pinned is not None and time.monotonic() - pinned[3] < PIN_MAX_AGE_S:
+            return pinned
+        return None
+
+    def pinned_block(self) -> int | None:
+        """The head of a fresh pinned quote (None when there is none)."""
+        pinned = self._fresh_pin()
+        return None if pinned is None else pinned[0]
+
+    async def tip(self, client: ChainClient) -> int:
+        """The tip we would pay: the configured one, or the node's suggestion, within the cap."""
+        tip = self.fixed_tip if self.fixed_tip is not None else await client.max_priority_fee()
+        return min(tip, self.max_tip)
+
+    async def quote(self, client: ChainClient, *, fresh: bool = False) -> Fees:
         """Fees for a transaction to be included in the next block or two, within the caps."""
-        base_fee, tip = await self.base_and_tip(client)
+        base_fee, tip = await self.base_and_tip(client, fresh=fresh)
         if base_fee + tip > self.max_fee:
             raise GasCeilingError(
                 f"base fee {base_fee} wei + tip exceeds max_fee_gwei ({self.max_fee} wei)"
@@ -56,15 +85,19 @@ class FeePolicy:
 
     async def quote_uncapped(self, client: ChainClient) -> Fees:
         """2 x base fee + tip, before the max-fee cap (a replacement caps it itself)."""
-        base_fee, tip = await self.base_and_tip(client)
+        base_fee, tip = await self.base_and_tip(client, fresh=True)
         return Fees(2 * base_fee + tip, tip)
 
-    async def base_and_tip(self, client: ChainClient) -> tuple[int, int]:
-        """The latest base fee and the tip we would pay (node's suggestion within the cap)."""
+    async def base_and_tip(self, client: ChainClient, *, fresh: bool = False) -> tuple[int, int]:
+        """The latest base fee and the tip we would pay (node's suggestion within the cap).
+
+        From a fresh pinned quote unless ``fresh``.
+        """
+        pinned = None if fresh else self._fresh_pin()
+        if pinned is not None:
+            return pinned[1], pinned[2]
         block = await client.get_block("latest")
-        base_fee = int(block.get("baseFeePerGas", "0x0"), 16)
-        tip = self.fixed_tip if self.fixed_tip is not None else await client.max_priority_fee()
-        return base_fee, min(tip, self.max_tip)
+        return int(block.get("baseFeePerGas", "0x0"), 16), await self.tip(client)
 
 
 # geth's txpool refuses a replacement unless both fee fields rise by at least 10%; we bump by

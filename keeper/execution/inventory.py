@@ -86,6 +86,7 @@ class InventoryExecutor:
         behind: dict[str, Any] | None = None,
         tip_cap: Fees | None = None,
         fee_ceiling: int | None = None,
+        allowance: int | None = None,
     ) -> Outcome:
         """Run one plan to a final outcome; never raises for an on-chain failure.
 
@@ -96,6 +97,7 @@ class InventoryExecutor:
         update) that the plan depends on: the simulation runs it first. ``tip_cap`` caps our
         tip (below that transaction's, so that a block orders ours after it). ``fee_ceiling``
         is the most per gas the plan's transactions may ever pay (replacements included).
+        ``allowance`` is ours to the Pool of the debt asset if the caller has just read it.
         """
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
@@ -107,7 +109,8 @@ class InventoryExecutor:
             plan.debt_to_cover,
             False,
         )
-        allowance = await self._allowance(plan.debt_asset)
+        if allowance is None:
+            allowance = await self._allowance(plan.debt_asset)
         bundle: list[tuple[str, str]] = []
         if allowance != plan.debt_to_cover:
             if allowance != 0:  # tokens like USDT refuse to change a non-zero allowance
@@ -288,6 +291,7 @@ class InventoryExecutor:
         """What a mined liquidation did: amounts from its event, or who beat us if it reverted."""
         gas_used = int(receipt["gasUsed"], 16)
         gas_cost = gas_used * int(receipt.get("effectiveGasPrice", "0x0"), 16)
+        block = int(receipt["blockNumber"], 16)
         if int(receipt["status"], 16) != 1:
             winner = await self._winner(plan, receipt)
             return Outcome(
@@ -299,6 +303,7 @@ class InventoryExecutor:
                 reason=f"beaten by {winner}" if winner else "mined with status 0",
                 timings_ms=timings,
                 winner_tx=winner,
+                block=block,
             )
         repaid, seized = self._liquidation_amounts(receipt, plan)
         return Outcome(
@@ -310,6 +315,7 @@ class InventoryExecutor:
             debt_repaid=repaid,
             collateral_received=seized,
             timings_ms=timings,
+            block=block,
         )
 
     async def _simulate_bundle(

@@ -27,3 +27,4 @@ class Outcome:
     realized_profit: int | None = None  # flash mode: debt-asset units paid to the owner
     expected_profit: int | None = None  # flash mode: the same, predicted from the quote
     timings_ms: dict[str, float] = field(default_factory=dict)
+    block: int | None = None  # where our transaction was mined, if it was

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 import structlog
@@ -65,6 +65,7 @@ class Settled:
     receipt: dict[str, Any] | None
     replacements: int = 0
     note: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)  # the journal's, when check_open settles
 
 
 def _fee_ceiling(meta: dict[str, Any] | None) -> int | None:
@@ -179,7 +180,7 @@ class TxSender:
                 continue
             outcome = await self._look(sent)
             if isinstance(outcome, Settled):
-                out.append(outcome)
+                out.append(replace(outcome, meta=sent.meta))
                 self._watched.pop(nonce, None)
                 continue
             since = self._watched.setdefault(nonce, head)
@@ -209,7 +210,8 @@ class TxSender:
         refused attempt never entered the node's pool, so this cannot make a second transaction.
         """
         for attempt in range(1, SEND_ATTEMPTS + 1):
-            fees = await self.fees.quote(self.client)
+            # A refused attempt may have been priced under the base fee: quote again.
+            fees = await self.fees.quote(self.client, fresh=attempt > 1)
             ceiling = _fee_ceiling(meta)
             if ceiling is not None:
                 fees = Fees(
@@ -222,7 +224,9 @@ class TxSender:
                     min(fees.max_fee_per_gas, tip_cap.max_fee_per_gas),
                     min(fees.max_priority_fee_per_gas, tip_cap.max_priority_fee_per_gas),
                 )
-            block = await self.client.block_number()
+            block = self.fees.pinned_block()
+            if block is None:
+                block = await self.client.block_number()
             async with self.nonces.lock:
                 nonce = await self.nonces.take()
                 sent = Sent(nonce, to, data, gas_limit, purpose, meta or {}, sent_at_block=block)

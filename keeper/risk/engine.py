@@ -21,6 +21,25 @@ if TYPE_CHECKING:
     from keeper.protocols.aave_v3.state import AccountState, EModeCategory, ReserveState
 
 
+def move_threshold(floor: int, before: Mapping[str, int], changed: Mapping[str, int]) -> int | None:
+    """The health factor above which no account can fall under ``floor`` by these price moves.
+
+    An account's health factor is collateral values (times thresholds) over debt values, each
+    value proportional to one price: a move by ratio r scales it by at most min(r, 1/r) in the
+    bad direction. So an account at ``h`` ends at or above h * prod(min(r, 1/r)), and only
+    those under floor / prod(min(r, 1/r)) (rounded up) can end under ``floor``. None when a
+    price was or became zero (no bound).
+    """
+    num, den = floor, 1
+    for asset, new in changed.items():
+        old = before.get(asset, 0)
+        if old <= 0 or new <= 0:
+            return None
+        num *= max(old, new)
+        den *= min(old, new)
+    return -(-num // den)
+
+
 class HealthEngine:
     """Account data for every tracked account, recomputed only where something moved."""
 
@@ -131,6 +150,10 @@ class HealthEngine:
             return []
         view = self.view.with_price(asset, price)
         return [account_data(self.accounts[a], view) for a in self.exposed(asset)]
+
+    def under(self, threshold: int) -> set[str]:
+        """Accounts with health factor under ``threshold`` (unsorted: the cheap scan)."""
+        return {a for a, d in self.data.items() if d.health_factor < threshold}
 
     def below(self, threshold: int = WAD) -> list[AccountData]:
         """Accounts with health factor under ``threshold``, lowest first."""

@@ -17,7 +17,7 @@ from keeper.protocols.aave_v3.reads import read_reserves
 from keeper.runner import KeeperLoop, connect
 from keeper.settings import load_settings
 from keeper.strategy.gas import GasPricing, wei_to_base
-from keeper.strategy.plan import LiquidationPlan
+from keeper.strategy.plan import Skip
 from tests.integration.conftest import KEEPER_ADDRESS, KEEPER_KEY
 
 if TYPE_CHECKING:
@@ -64,10 +64,11 @@ async def test_beaten_liquidation_is_recorded_as_lost_with_the_winner(devnet, tm
             d for d in keeper.monitor.engine.below(95 * 10**16) if d.total_collateral_base > 10**11
         ]
         assert deep, "a 40% drop must push some accounts below HF 0.95"
-        plan = await keeper._plan(
+        planned = await keeper._plan(
             deep[0], head, reserves, dict(keeper.monitor.tracker.prices), GasPricing(0, 0)
         )
-        assert isinstance(plan, LiquidationPlan), plan
+        assert not isinstance(planned, Skip), planned
+        plan, _allowance = planned
         await client.request("evm_setAutomine", [False])
         task = asyncio.create_task(keeper.executor.execute(plan))
         winner = None

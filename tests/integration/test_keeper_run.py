@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -157,7 +158,11 @@ async def test_keeper_run_subprocess_liquidates_every_liquidatable_account(devne
         )
         assert keeper_weth_after == keeper_weth_before + seized_weth
         lines = [line for line in err.splitlines() if '"liquidation_attempt"' in line]
-        assert len(lines) == len(events), [x for x in lines if '"liquidated"' not in x]
+        assert len(lines) == len(events), [
+            (json.loads(x)["account"], json.loads(x)["outcome"], json.loads(x)["reason"])
+            for x in lines
+            if '"liquidated"' not in x
+        ]
         odd = [x for x in lines if '"outcome": "liquidated"' not in x or '"tx_hash": "0x' not in x]
         for phase in ("detect", "plan", "simulate", "send", "include"):
             assert all(f'"{phase}": ' in x for x in lines), phase

@@ -93,9 +93,9 @@ async def test_heads_that_arrive_during_a_slow_cycle_coalesce_to_the_newest(devn
     keeper = KeeperLoop(settings, client, chain_id, market, lambda r: acted.append(r.block))
     real_act = keeper._act
 
-    async def slow_act(head, timestamp, sync_ms, stop):
+    async def slow_act(head, timestamp, sync_ms, stop, **kwargs):
         await asyncio.sleep(0.5)
-        return await real_act(head, timestamp, sync_ms, stop)
+        return await real_act(head, timestamp, sync_ms, stop, **kwargs)
 
     keeper._act = slow_act  # type: ignore[method-assign]
     stop = asyncio.Event()

@@ -11,7 +11,7 @@ from keeper.protocols.aave_v3.config import ReserveConfig
 from keeper.protocols.aave_v3.health import account_data, build_view
 from keeper.protocols.aave_v3.math import MAX_UINT256, RAY, WAD
 from keeper.protocols.aave_v3.state import AccountState, EModeCategory, ReserveState, StableDebt
-from keeper.risk.engine import HealthEngine
+from keeper.risk.engine import HealthEngine, move_threshold
 
 A, B, C = "0x" + "aa" * 20, "0x" + "bb" * 20, "0x" + "cc" * 20
 
@@ -168,3 +168,44 @@ def test_engine_indexes_by_reserve_and_emode_price_source():
     assert engine.exposed(A) == {"0x1"}
     engine.remove(["0x1"])
     assert engine.exposed(A) == set() and "0x1" not in engine.data
+
+
+@settings(max_examples=300)
+@given(
+    config=st.integers(0, 2**6 - 1),
+    balances=st.lists(st.integers(0, 10**26), min_size=6, max_size=6),
+    emode=st.booleans(),
+    moves=st.lists(st.integers(1, 40_000), min_size=3, max_size=3),  # new price, bps of old
+    floor=st.integers(WAD // 2, 2 * WAD),
+)
+def test_price_moves_cannot_take_an_account_above_the_bound_under_the_floor(
+    config, balances, emode, moves, floor
+):
+    """Any positions, eMode priced by a moving source or not, any moves of the three prices: an
+    account whose health factor is at or above ``move_threshold`` before ends at or above
+    ``floor`` after (the monitor recomputes only the others before acting).
+    """
+    account = AccountState(
+        A,
+        config,
+        emode=1 if emode else 0,
+        scaled_collateral={i: balances[i] for i in range(3)},
+        scaled_variable_debt={i: balances[3 + i] for i in range(3)},
+    )
+    emodes = {1: EModeCategory(1, 9_000, 9_300, 10_200, C)}
+    after_prices = {a: PRICES[a] * m // 10_000 or 1 for a, m in zip((A, B, C), moves, strict=True)}
+    changed = {a: p for a, p in after_prices.items() if p != PRICES[a]}
+    threshold = move_threshold(floor, PRICES, changed)
+    assert threshold is not None
+    hf_before = account_data(account, build_view(RESERVES, emodes, PRICES, 0)).health_factor
+    hf_after = account_data(account, build_view(RESERVES, emodes, after_prices, 0)).health_factor
+    if hf_before >= threshold:
+        assert hf_after >= floor
+
+
+def test_move_threshold_examples():
+    """No move: the floor itself; a 10% fall raises it by 1/0.9; a zero price has no bound."""
+    assert move_threshold(WAD, PRICES, {}) == WAD
+    assert move_threshold(WAD, PRICES, {A: PRICES[A] * 9 // 10}) == -(-WAD * 10 // 9)
+    assert move_threshold(WAD, PRICES, {A: PRICES[A] * 2}) == 2 * WAD  # a rise counts too
+    assert move_threshold(WAD, PRICES, {A: 0}) is None

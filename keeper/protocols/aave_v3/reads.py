@@ -10,9 +10,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from eth_utils.address import to_checksum_address
-from hexbytes import HexBytes
 
-from keeper.chain.batch import eth_call, run_calls
+from keeper.chain.batch import Call, eth_call, run_calls
 from keeper.errors import RpcError, TransientRpcError
 from keeper.protocols.aave_v3.market import DATA_PROVIDER, ERC20, ORACLE, POOL
 
@@ -140,50 +139,6 @@ async def read_reserves(client: ChainClient, market: Market, block: int) -> list
     return reserves
 
 
-async def read_user_reserves(
-    client: ChainClient, market: Market, account: str, assets: Sequence[str], block: int
-) -> list[UserReserve]:
-    """The account's balances in every reserve at ``block``, in one batch."""
-    calls = [
-        eth_call(
-            market.data_provider, DATA_PROVIDER.encode("getUserReserveData", asset, account), block
-        )
-        for asset in assets
-    ]
-    out = []
-    for asset, raw in zip(assets, await run_calls(client, calls, len(calls)), strict=True):
-        if isinstance(raw, RpcError):
-            raise raw
-        (a_bal, stable, variable, _p, _s, _r, _rate, _ts, used) = DATA_PROVIDER.decode(
-            "getUserReserveData", raw
-        )
-        out.append(UserReserve(asset, int(a_bal), int(stable), int(variable), bool(used)))
-    return out
-
-
-async def read_balances(
-    client: ChainClient, holder: str, assets: Sequence[str], block: int | str = "latest"
-) -> dict[str, int]:
-    """ERC-20 balances of ``holder``."""
-    calls: list[tuple[str, list[Any]]] = [
-        (
-            "eth_call",
-            [
-                {"to": a, "data": ERC20.encode("balanceOf", holder)},
-                hex(block) if isinstance(block, int) else block,
-            ],
-        )
-        for a in assets
-    ]
-    out: dict[str, int] = {}
-    for asset, raw in zip(assets, await client.batch(calls), strict=True):
-        if isinstance(raw, RpcError):
-            raise raw
-        (value,) = ERC20.decode("balanceOf", bytes(HexBytes(raw)))
-        out[asset] = int(value)
-    return out
-
-
 @dataclass(frozen=True)
 class UserEMode:
     """The account's eMode category and the terms it substitutes for its collateral."""
@@ -194,28 +149,122 @@ class UserEMode:
     reserve_categories: dict[str, int]
 
 
-async def read_user_emode(
-    client: ChainClient, market: Market, account: str, assets: Sequence[str], block: int
-) -> UserEMode | None:
-    """None when the account is not in eMode."""
-    (category,) = await _call(client, market.pool, (POOL, "getUserEMode"), account, block=block)
-    if int(category) == 0:
-        return None
-    ((_ltv, _lt, bonus, source, _label),) = await _call(
-        client, market.pool, (POOL, "getEModeCategoryData"), int(category), block=block
+@dataclass(frozen=True)
+class Holdings:
+    """The liquidator's token balances and its allowances to the Pool, per asset."""
+
+    balances: dict[str, int]
+    allowances: dict[str, int]
+
+
+def _holding_calls(holder: str, spender: str, assets: Sequence[str]) -> list[Call]:
+    """Calls for the balance, then the allowance, of every asset at the latest block."""
+    return [
+        *(
+            ("eth_call", [{"to": a, "data": ERC20.encode("balanceOf", holder)}, "latest"])
+            for a in assets
+        ),
+        *(
+            ("eth_call", [{"to": a, "data": ERC20.encode("allowance", holder, spender)}, "latest"])
+            for a in assets
+        ),
+    ]
+
+
+def _holdings(assets: Sequence[str], raws: Sequence[bytes]) -> Holdings:
+    n = len(assets)
+    return Holdings(
+        {a: int(ERC20.decode("balanceOf", r)[0]) for a, r in zip(assets, raws[:n], strict=True)},
+        {a: int(ERC20.decode("allowance", r)[0]) for a, r in zip(assets, raws[n:], strict=True)},
     )
-    categories = {}
-    for asset in assets:
-        (cat,) = await _call(
-            client,
-            market.data_provider,
-            (DATA_PROVIDER, "getReserveEModeCategory"),
-            asset,
-            block=block,
+
+
+def _all_or_raise(raws: Sequence[bytes | RpcError]) -> list[bytes]:
+    """The results of a batch that is only useful whole: its first failed call raises."""
+    out = []
+    for raw in raws:
+        if isinstance(raw, RpcError):
+            raise raw
+        out.append(raw)
+    return out
+
+
+async def read_holdings(
+    client: ChainClient, holder: str, spender: str, assets: Sequence[str]
+) -> Holdings:
+    """``holder``'s balances and allowances to ``spender`` now, in one batch."""
+    calls = _holding_calls(holder, spender, assets)
+    return _holdings(assets, _all_or_raise(await run_calls(client, calls, len(calls))))
+
+
+@dataclass(frozen=True)
+class PlanInputs:
+    """What planning one account's liquidation reads.
+
+    Its positions and eMode at the head, and the liquidator's balances and allowances now
+    (``None`` when not asked for).
+    """
+
+    positions: list[UserReserve]
+    emode: UserEMode | None
+    holdings: Holdings | None
+
+
+async def read_plan_inputs(
+    client: ChainClient,
+    market: Market,
+    account: str,
+    assets: Sequence[str],
+    block: int,
+    holder: str | None = None,
+) -> PlanInputs:
+    """Everything planning needs in one batch (a second round trip only for an eMode account).
+
+    The account's reserve data and eMode are pinned to ``block``; ``holder``'s balances and
+    allowances to the Pool are the latest (what earlier transactions left). One round trip,
+    not four or more: this is on the path from a price update to our broadcast.
+    """
+    n = len(assets)
+    calls = [
+        *(
+            eth_call(
+                market.data_provider,
+                DATA_PROVIDER.encode("getUserReserveData", asset, account),
+                block,
+            )
+            for asset in assets
+        ),
+        eth_call(market.pool, POOL.encode("getUserEMode", account), block),
+        *(
+            eth_call(
+                market.data_provider, DATA_PROVIDER.encode("getReserveEModeCategory", asset), block
+            )
+            for asset in assets
+        ),
+    ]
+    if holder is not None:
+        calls.extend(_holding_calls(holder, market.pool, assets))
+    results = _all_or_raise(await run_calls(client, calls, len(calls)))
+    positions = []
+    for asset, raw in zip(assets, results[:n], strict=True):
+        (a_bal, stable, variable, _p, _s, _r, _rate, _ts, used) = DATA_PROVIDER.decode(
+            "getUserReserveData", raw
         )
-        categories[asset] = int(cat)
-    price_source = None if int(source, 16) == 0 else str(to_checksum_address(source))
-    return UserEMode(int(category), int(bonus), price_source, categories)
+        positions.append(UserReserve(asset, int(a_bal), int(stable), int(variable), bool(used)))
+    (category,) = POOL.decode("getUserEMode", results[n])
+    emode = None
+    if int(category) != 0:
+        ((_ltv, _lt, bonus, source, _label),) = await _call(
+            client, market.pool, (POOL, "getEModeCategoryData"), int(category), block=block
+        )
+        categories = {
+            asset: int(DATA_PROVIDER.decode("getReserveEModeCategory", raw)[0])
+            for asset, raw in zip(assets, results[n + 1 : 2 * n + 1], strict=True)
+        }
+        price_source = None if int(source, 16) == 0 else str(to_checksum_address(source))
+        emode = UserEMode(int(category), int(bonus), price_source, categories)
+    holdings = None if holder is None else _holdings(assets, results[2 * n + 1 :])
+    return PlanInputs(positions, emode, holdings)
 
 
 async def read_base_currency_unit(client: ChainClient, market: Market) -> int:
