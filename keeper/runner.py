@@ -44,8 +44,8 @@ from keeper.protocols.aave_v3.reads import (
     AccountData,
     PlanInputs,
     ReserveInfo,
+    read_available,
     read_base_currency_unit,
-    read_holdings,
     read_plan_inputs,
 )
 from keeper.risk.display import format_base, format_wad
@@ -641,6 +641,7 @@ class KeeperLoop:
         pending = self._pending_accounts()
         self._mined_at = {a: b for a, b in self._mined_at.items() if b > head}
         spent: dict[str, int] = {}
+        seized: dict[str, int] = {}
         for account in candidates:
             if stop.is_set():
                 break
@@ -658,7 +659,7 @@ class KeeperLoop:
                 report.skips.append(Skip(account.account, reason))
                 continue
             t_plan = time.perf_counter()
-            result = await self._plan(account, head, reserves, prices, pricing, spent)
+            result = await self._plan(account, head, reserves, prices, pricing, spent, seized)
             plan_ms = round((time.perf_counter() - t_plan) * 1000, 2)
             if isinstance(result, Skip):
                 report.skips.append(result)
@@ -673,6 +674,8 @@ class KeeperLoop:
             plan, allowance = result
             report.plans += 1
             spent[plan.debt_asset] = spent.get(plan.debt_asset, 0) + plan.debt_to_cover
+            coll = plan.collateral_asset
+            seized[coll] = seized.get(coll, 0) + plan.expected_collateral
             yield account, plan, plan_ms, allowance
 
     async def _plan(
@@ -683,24 +686,25 @@ class KeeperLoop:
         prices: dict[str, int],
         pricing: GasPricing,
         spent: dict[str, int] | None = None,
+        seized: dict[str, int] | None = None,
     ) -> tuple[LiquidationPlan, int | None] | Skip:
         """The best liquidation of ``account`` at ``head``, and our allowance for it.
 
         The allowance is ours to the Pool of the plan's debt asset as just read (None in flash
-        mode). ``spent`` is inventory that plans of this cycle already use.
+        mode). ``spent`` (inventory) and ``seized`` (collateral reserves' liquidity) are what
+        plans of this cycle already use.
         """
         assets = list(reserves)
         holder = None if self.flash is not None else self.signer.address
         inputs = await self._plan_inputs(account.account, head, assets, holder)
         positions, emode = inputs.positions, inputs.emode
-        allowances: dict[str, int] = {}
-        if inputs.holdings is None:
+        available = inputs.available
+        allowances = available.allowances or {}
+        if available.balances is None:
             inventory = dict.fromkeys(assets, 2**255)  # flash-borrowed: no inventory limit
         else:
-            allowances = inputs.holdings.allowances
-            inventory = dict(inputs.holdings.balances)
-            for asset, amount in (spent or {}).items():
-                inventory[asset] = max(0, inventory.get(asset, 0) - amount)
+            inventory = _less(available.balances, spent)
+        liquidity = _less(available.liquidity, seized)
         gas_estimate = (
             FLASH_GAS_ESTIMATE
             if self.flash is not None
@@ -721,6 +725,7 @@ class KeeperLoop:
             else EModeTerms(emode.category, emode.liquidation_bonus, emode.price_source),
             reserve_emode=None if emode is None else emode.reserve_categories,
             rules=PoolRules(self.settings.pool_version, account.total_debt_base),
+            liquidity=liquidity,
         )
         if isinstance(plan, Skip):
             return plan
@@ -729,19 +734,21 @@ class KeeperLoop:
     async def _plan_inputs(
         self, account: str, head: int, assets: list[str], holder: str | None = None
     ) -> PlanInputs:
-        """An account's positions and eMode at ``head``, and ``holder``'s balances now.
+        """An account's positions and eMode at ``head``, and what is available now.
 
         Positions are kept for the accounts near liquidation, so that a price update finds them
-        ready; balances are read every time (earlier plans of the cycle spend them).
+        ready; what is available (reserve liquidity, ``holder``'s balances and allowances) is
+        read every time: earlier plans of the cycle use it.
         """
         key = (account, head)
         cached = self._inputs.get(key)
+        a_tokens = {a: r.a_token for a, r in self.monitor.tracker.reserves.items()}
         if cached is not None:
-            holdings = None
-            if holder is not None:
-                holdings = await read_holdings(self.client, holder, self.market.pool, assets)
-            return dataclasses.replace(cached, holdings=holdings)
-        inputs = await read_plan_inputs(self.client, self.market, account, assets, head, holder)
+            available = await read_available(self.client, self.market, assets, a_tokens, holder)
+            return dataclasses.replace(cached, available=available)
+        inputs = await read_plan_inputs(
+            self.client, self.market, account, assets, head, a_tokens, holder
+        )
         self._inputs = {k: v for k, v in self._inputs.items() if k[1] >= head}
         self._inputs[key] = inputs
         return inputs
@@ -1122,6 +1129,14 @@ def _break_even_fee(plan: LiquidationPlan, minimum: int, pricing: GasPricing) ->
     # The estimate is above the simulated gas: never below today's price, which the guard
     # accepted with the simulated gas.
     return max(pricing.gas_price_wei, margin * WEI_PER_NATIVE // (gas * pricing.native_price))
+
+
+def _less(amounts: dict[str, int], used: dict[str, int] | None) -> dict[str, int]:
+    """``amounts`` minus what is already ``used`` (never below zero)."""
+    out = dict(amounts)
+    for asset, amount in (used or {}).items():
+        out[asset] = max(0, out.get(asset, 0) - amount)
+    return out
 
 
 def _max_fee(tx: dict[str, Any]) -> int:

@@ -22,7 +22,7 @@ from keeper.protocols.aave_v3.liquidation import (
 from keeper.strategy.plan import LiquidationPlan, Skip
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     from keeper.protocols.aave_v3.reads import ReserveInfo, UserReserve
 
@@ -58,12 +58,15 @@ def choose_liquidation(
     emode: EModeTerms | None = None,
     reserve_emode: Mapping[str, int] | None = None,
     rules: PoolRules | None = None,
+    liquidity: Mapping[str, int] | None = None,
 ) -> LiquidationPlan | Skip:
     """The pair and amount with the highest expected profit that inventory can pay for.
 
     Profit is the collateral's value minus the debt repaid, at oracle prices, minus
     ``gas_cost_base`` (the estimated gas, in the same base units); below ``min_profit_base``
-    the account is skipped.
+    the account is skipped. ``liquidity`` is the underlying each collateral reserve can pay out
+    (the Pool sends the seized collateral from it; a liquidation asking more reverts): the
+    amount is cut to fit. None: not checked.
     """
     debts = [p for p in positions if p.debt > 0 and _usable(reserves.get(p.asset))]
     collaterals = [p for p in positions if _seizable(p, reserves.get(p.asset))]
@@ -94,12 +97,15 @@ def choose_liquidation(
             prices=prices,
             emode=emode,
             reserve_emode=reserve_emode or {},
+            liquidity=None if liquidity is None else liquidity.get(coll.asset, 0),
         )
         for debt in payable
         for coll in collaterals
     ]
     candidates = [p for p in plans if p is not None]
     if not candidates:
+        if liquidity is not None and all(liquidity.get(c.asset, 0) <= 0 for c in collaterals):
+            return Skip(account, "no liquidity in its collateral reserves to pay the collateral")
         return Skip(account, "collateral dust only: nothing to seize (bad debt)")
     best = max(candidates, key=lambda p: p.expected_profit_base)
     net = best.expected_profit_base - gas_cost_base
@@ -172,6 +178,55 @@ def _max_debt(
     )
 
 
+def _final_amounts(
+    at: Callable[[int], LiquidationAmounts],
+    dust: Callable[[LiquidationAmounts], bool],
+    cover: int,
+    available: int,
+    liquidity: int | None,
+) -> tuple[LiquidationAmounts, bool] | None:
+    """What the Pool will do with the amount we send, and whether the collateral limits it."""
+    amounts = at(min(cover, available))
+    limited = amounts.debt_to_repay != cover
+    if limited:
+        # Collateral-limited: we will pass the smaller debt amount explicitly, and the Pool then
+        # derives the collateral from that amount (a rounding step differs from the limited
+        # path), so predict what it does with the amount we actually send.
+        amounts = at(amounts.debt_to_repay)
+    if liquidity is not None and amounts.collateral_to_liquidator > liquidity:
+        # An explicit smaller amount: the Pool takes its exact path, not the limited one.
+        fitted = _fit_liquidity(at, dust, amounts.debt_to_repay, liquidity)
+        if fitted is None:
+            return None
+        amounts, limited = fitted, False
+    if amounts.debt_to_repay == 0 or amounts.collateral_to_liquidator == 0:
+        return None
+    return amounts, limited
+
+
+def _fit_liquidity(
+    at: Callable[[int], LiquidationAmounts],
+    dust: Callable[[LiquidationAmounts], bool],
+    most: int,
+    liquidity: int,
+) -> LiquidationAmounts | None:
+    """The largest repayment up to ``most`` whose collateral to us is within ``liquidity``.
+
+    Collateral grows with the repayment, so a bisection finds it exactly. None when nothing
+    fits, or what fits leaves dust the Pool refuses.
+    """
+    low, high = 0, most  # at(low) fits; at(high) does not
+    while high - low > 1:
+        middle = (low + high) // 2
+        if at(middle).collateral_to_liquidator <= liquidity:
+            low = middle
+        else:
+            high = middle
+    if low == 0 or dust(at(low)):
+        return None
+    return at(low)
+
+
 def _evaluate(
     *,
     account: str,
@@ -185,6 +240,7 @@ def _evaluate(
     prices: Mapping[str, int],
     emode: EModeTerms | None,
     reserve_emode: Mapping[str, int],
+    liquidity: int | None = None,
 ) -> LiquidationPlan | None:
     c_res, d_res = reserves[coll.asset], reserves[debt.asset]
     bonus, c_price, d_price = _terms(coll, debt, c_res, prices, emode, reserve_emode)
@@ -222,25 +278,17 @@ def _evaluate(
             collateral_decimals=c_res.decimals,
         )
 
-    amounts = at(cover)
-    if dust(amounts):
+    if dust(at(cover)):
         # v3.3 refuses a partial liquidation that leaves dust: repay it all if allowed, else
         # leave just over the threshold of debt behind.
         keep = -(-(MIN_LEFTOVER_BASE + 1) * 10**d_res.decimals // d_price)
         cover = debt.debt if max_debt >= debt.debt and available >= debt.debt else debt.debt - keep
-        if cover <= 0:
+        if cover <= 0 or dust(at(min(cover, available))):
             return None
-        amounts = at(min(cover, available))
-        if dust(amounts):
-            return None
-    limited = amounts.debt_to_repay != cover
-    if limited:
-        # Collateral-limited: we will pass the smaller debt amount explicitly, and the Pool then
-        # derives the collateral from that amount (a rounding step differs from the limited
-        # path), so predict what it does with the amount we actually send.
-        amounts = at(amounts.debt_to_repay)
-    if amounts.debt_to_repay == 0 or amounts.collateral_to_liquidator == 0:
+    found = _final_amounts(at, dust, cover, available, liquidity)
+    if found is None:
         return None
+    amounts, limited = found
     profit = value_in_base(amounts.collateral_to_liquidator, prices[coll.asset], c_res.decimals) - (
         value_in_base(amounts.debt_to_repay, prices[debt.asset], d_res.decimals)
     )

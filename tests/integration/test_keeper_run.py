@@ -441,3 +441,49 @@ async def test_node_without_simulate_v1_falls_back_and_still_guards(devnet, tmp_
             assert o.debt_repaid <= o.plan.debt_to_cover
             if not o.plan.collateral_limited:
                 assert o.collateral_received == o.plan.expected_collateral
+
+
+@pytest.mark.asyncio
+async def test_seizures_are_cut_to_the_collateral_reserves_liquidity(devnet, tmp_path):
+    """A whale borrows all but 1 WETH of the WETH reserve's cash, then WETH falls 30%: the
+    keeper never plans to seize more WETH than the reserve can pay out (a liquidation asking
+    more would revert), so nothing fails; liquidations seizing other collateral go on.
+    """
+    from keeper.devnet.borrowers import MarketActions
+    from keeper.devnet.deployer import Deployer
+
+    weth = devnet.world.asset("WETH")
+    whale = "0x" + "5a" * 20
+    left = 10**18
+
+    async def drain(client: ChainClient) -> None:
+        dep = Deployer(client)
+        await dep.impersonate_all()
+        await dep.set_balance(whale, 10**21)
+        actions = MarketActions(dep, devnet.world.market)
+        cash = await balance_of(client, weth.address, weth.a_token)
+        await actions.supply(whale, "USDC", 10**9 * 10**6)
+        await actions.borrow(whale, "WETH", cash - left)
+        assert await balance_of(client, weth.address, weth.a_token) == left
+
+    settings = load_settings(
+        rpc_url=devnet.url,
+        pool_addresses_provider=devnet.world.market.pool_addresses_provider,
+        private_key=KEEPER_KEY,
+        journal_path=str(tmp_path / "journal.sqlite"),
+        poll_interval_s=0.05,
+    )
+    reports, shock = await run_through_shock(
+        settings, devnet.url, devnet.world.market.pool_addresses_provider, "WETH", -30, drain
+    )
+    outcomes = [o for r in reports for o in r.outcomes]
+    assert outcomes
+    assert all(o.status == "liquidated" for o in outcomes), [(o.status, o.reason) for o in outcomes]
+    async with ChainClient(devnet.url) as client:
+        events = await liquidation_events(client, devnet.world.market.pool, shock.block)
+        seized_weth = sum(
+            e["liquidatedCollateralAmount"] for e in events if e["collateralAsset"] == weth.address
+        )
+        assert 0 < seized_weth <= left  # the first WETH plan was cut to fit, not skipped
+    skips = [s.reason for r in reports for s in r.skips]
+    assert any("liquidity" in reason for reason in skips), skips

@@ -122,3 +122,26 @@ def test_v33_rules_full_liquidation_of_small_positions_and_no_dust():
     assert isinstance(plan, LiquidationPlan)
     left = 2_100 * 10**6 - plan.debt_to_cover
     assert left == 0 or left * 10**8 // 10**6 >= 1_000 * 10**8
+
+
+def test_seized_collateral_is_cut_to_the_reserves_liquidity():
+    """The Pool pays the seized collateral out of the reserve's underlying: with less there than
+    the plan would seize, the repayment is cut to the largest amount whose collateral fits (the
+    next wei would not); with none there, the account is skipped with that reason.
+    """
+    positions = [
+        UserReserve(WETH, 10 * 10**18, 0, 0, True),
+        UserReserve(USDC, 0, 0, 10_000 * 10**6, False),
+    ]
+    full = _choose(positions)
+    assert isinstance(full, LiquidationPlan)
+    liquidity = full.expected_collateral // 3
+    plan = _choose(positions, liquidity={WETH: liquidity})
+    assert isinstance(plan, LiquidationPlan)
+    assert plan.expected_collateral <= liquidity < full.expected_collateral
+    assert not plan.collateral_limited  # an explicit amount: the Pool's exact path
+    one_more = _choose(positions, inventory={USDC: plan.debt_to_cover + 1})
+    assert isinstance(one_more, LiquidationPlan) and one_more.expected_collateral > liquidity
+    assert _choose(positions, liquidity={WETH: full.expected_collateral}) == full
+    skip = _choose(positions, liquidity={WETH: 0})
+    assert isinstance(skip, Skip) and "liquidity" in skip.reason

@@ -16,7 +16,7 @@ from keeper.errors import RpcError, TransientRpcError
 from keeper.protocols.aave_v3.market import DATA_PROVIDER, ERC20, ORACLE, POOL
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
     from keeper.chain.client import ChainClient
     from keeper.protocols.aave_v3.market import Market
@@ -150,32 +150,44 @@ class UserEMode:
 
 
 @dataclass(frozen=True)
-class Holdings:
-    """The liquidator's token balances and its allowances to the Pool, per asset."""
+class Available:
+    """What can be used now (at the latest block).
 
-    balances: dict[str, int]
-    allowances: dict[str, int]
+    The underlying each reserve's aToken holds (what a liquidation can seize from it) and, for
+    a liquidator paying from inventory, its token balances and allowances to the Pool.
+    """
 
-
-def _holding_calls(holder: str, spender: str, assets: Sequence[str]) -> list[Call]:
-    """Calls for the balance, then the allowance, of every asset at the latest block."""
-    return [
-        *(
-            ("eth_call", [{"to": a, "data": ERC20.encode("balanceOf", holder)}, "latest"])
-            for a in assets
-        ),
-        *(
-            ("eth_call", [{"to": a, "data": ERC20.encode("allowance", holder, spender)}, "latest"])
-            for a in assets
-        ),
-    ]
+    liquidity: dict[str, int]
+    balances: dict[str, int] | None = None
+    allowances: dict[str, int] | None = None
 
 
-def _holdings(assets: Sequence[str], raws: Sequence[bytes]) -> Holdings:
+def _available_calls(
+    assets: Sequence[str], a_tokens: Mapping[str, str], holder: str | None, spender: str
+) -> list[Call]:
+    def latest(token: str, data: str) -> Call:
+        return ("eth_call", [{"to": token, "data": data}, "latest"])
+
+    calls = [latest(a, ERC20.encode("balanceOf", a_tokens[a])) for a in assets]
+    if holder is not None:
+        calls.extend(latest(a, ERC20.encode("balanceOf", holder)) for a in assets)
+        calls.extend(latest(a, ERC20.encode("allowance", holder, spender)) for a in assets)
+    return calls
+
+
+def _available(assets: Sequence[str], raws: Sequence[bytes]) -> Available:
+    """From the results of ``_available_calls``, in order."""
     n = len(assets)
-    return Holdings(
-        {a: int(ERC20.decode("balanceOf", r)[0]) for a, r in zip(assets, raws[:n], strict=True)},
-        {a: int(ERC20.decode("allowance", r)[0]) for a, r in zip(assets, raws[n:], strict=True)},
+
+    def amounts(fn: str, part: Sequence[bytes]) -> dict[str, int]:
+        return {a: int(ERC20.decode(fn, r)[0]) for a, r in zip(assets, part, strict=True)}
+
+    if len(raws) == n:
+        return Available(amounts("balanceOf", raws))
+    return Available(
+        amounts("balanceOf", raws[:n]),
+        amounts("balanceOf", raws[n : 2 * n]),
+        amounts("allowance", raws[2 * n :]),
     )
 
 
@@ -189,25 +201,28 @@ def _all_or_raise(raws: Sequence[bytes | RpcError]) -> list[bytes]:
     return out
 
 
-async def read_holdings(
-    client: ChainClient, holder: str, spender: str, assets: Sequence[str]
-) -> Holdings:
-    """``holder``'s balances and allowances to ``spender`` now, in one batch."""
-    calls = _holding_calls(holder, spender, assets)
-    return _holdings(assets, _all_or_raise(await run_calls(client, calls, len(calls))))
+async def read_available(
+    client: ChainClient,
+    market: Market,
+    assets: Sequence[str],
+    a_tokens: Mapping[str, str],
+    holder: str | None = None,
+) -> Available:
+    """Reserve liquidity and ``holder``'s balances and allowances to the Pool now, one batch."""
+    calls = _available_calls(assets, a_tokens, holder, market.pool)
+    return _available(assets, _all_or_raise(await run_calls(client, calls, len(calls))))
 
 
 @dataclass(frozen=True)
 class PlanInputs:
     """What planning one account's liquidation reads.
 
-    Its positions and eMode at the head, and the liquidator's balances and allowances now
-    (``None`` when not asked for).
+    Its positions and eMode at the head, and what is available now.
     """
 
     positions: list[UserReserve]
     emode: UserEMode | None
-    holdings: Holdings | None
+    available: Available
 
 
 async def read_plan_inputs(
@@ -216,13 +231,15 @@ async def read_plan_inputs(
     account: str,
     assets: Sequence[str],
     block: int,
+    a_tokens: Mapping[str, str],
     holder: str | None = None,
 ) -> PlanInputs:
     """Everything planning needs in one batch (a second round trip only for an eMode account).
 
-    The account's reserve data and eMode are pinned to ``block``; ``holder``'s balances and
-    allowances to the Pool are the latest (what earlier transactions left). One round trip,
-    not four or more: this is on the path from a price update to our broadcast.
+    The account's reserve data and eMode are pinned to ``block``; what is available (reserve
+    liquidity, ``holder``'s balances and allowances) is the latest: what earlier transactions
+    left. One round trip, not five or more: this is on the path from a price update to our
+    broadcast.
     """
     n = len(assets)
     calls = [
@@ -242,8 +259,7 @@ async def read_plan_inputs(
             for asset in assets
         ),
     ]
-    if holder is not None:
-        calls.extend(_holding_calls(holder, market.pool, assets))
+    calls.extend(_available_calls(assets, a_tokens, holder, market.pool))
     results = _all_or_raise(await run_calls(client, calls, len(calls)))
     positions = []
     for asset, raw in zip(assets, results[:n], strict=True):
@@ -263,8 +279,7 @@ async def read_plan_inputs(
         }
         price_source = None if int(source, 16) == 0 else str(to_checksum_address(source))
         emode = UserEMode(int(category), int(bonus), price_source, categories)
-    holdings = None if holder is None else _holdings(assets, results[2 * n + 1 :])
-    return PlanInputs(positions, emode, holdings)
+    return PlanInputs(positions, emode, _available(assets, results[2 * n + 1 :]))
 
 
 async def read_base_currency_unit(client: ChainClient, market: Market) -> int:
