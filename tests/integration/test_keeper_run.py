@@ -48,6 +48,20 @@ async def _debt_and_collateral_tokens(client, devnet, account, block="latest"):
     return out
 
 
+def _settings(devnet, tmp_path, **overrides):
+    """In-process keeper settings on the devnet (fast polling); ``overrides`` win."""
+    return load_settings(
+        **{
+            "rpc_url": devnet.url,
+            "pool_addresses_provider": devnet.world.market.pool_addresses_provider,
+            "private_key": KEEPER_KEY,
+            "journal_path": str(tmp_path / "journal.sqlite"),
+            "poll_interval_s": 0.05,
+            **overrides,
+        }
+    )
+
+
 OPS_PORT = free_port()
 
 
@@ -190,13 +204,7 @@ async def test_keeper_in_process_amounts_match_the_pool(devnet, tmp_path):
     Pool to the unit); where the collateral bounds it, the keeper never repays more nor receives
     less than planned. No approval is left behind.
     """
-    settings = load_settings(
-        rpc_url=devnet.url,
-        pool_addresses_provider=devnet.world.market.pool_addresses_provider,
-        private_key=KEEPER_KEY,
-        journal_path=str(tmp_path / "journal.sqlite"),
-        poll_interval_s=0.05,
-    )
+    settings = _settings(devnet, tmp_path)
     reports, _ = await run_through_shock(
         settings, devnet.url, devnet.world.market.pool_addresses_provider, "WBTC", -35
     )
@@ -243,13 +251,11 @@ async def test_reads_fail_over_when_the_preferred_node_goes_away(devnet, tmp_pat
         await proxy.__aexit__(None, None, None)
 
     try:
-        settings = load_settings(
+        settings = _settings(
+            devnet,
+            tmp_path,
             rpc_url=proxy.url,
             rpc_fallback_urls=[devnet.url],
-            pool_addresses_provider=devnet.world.market.pool_addresses_provider,
-            private_key=KEEPER_KEY,
-            journal_path=str(tmp_path / "journal.sqlite"),
-            poll_interval_s=0.05,
             rpc_retry_s=10,
         )
         assert proxy.forwarded == []
@@ -286,12 +292,10 @@ async def test_dry_run_liquidates_on_a_fork_and_the_node_sees_reads_only(devnet,
     fork mined the liquidations and their profit is reported.
     """
     async with RpcProxy(devnet.url) as proxy, ChainClient(devnet.url) as client:
-        settings = load_settings(
+        settings = _settings(
+            devnet,
+            tmp_path,
             rpc_url=proxy.url,
-            pool_addresses_provider=devnet.world.market.pool_addresses_provider,
-            private_key=KEEPER_KEY,
-            journal_path=str(tmp_path / "journal.sqlite"),
-            poll_interval_s=0.05,
             dry_run=True,
             min_profit_usd=1,
         )
@@ -328,11 +332,10 @@ async def test_keeper_over_websocket_reacts_to_new_heads(devnet, tmp_path):
     subscription: with a 30 s poll interval the keeper still liquidates right after a shock.
     """
     ws_url = devnet.url.replace("http://", "ws://")
-    settings = load_settings(
+    settings = _settings(
+        devnet,
+        tmp_path,
         rpc_url=ws_url,
-        pool_addresses_provider=devnet.world.market.pool_addresses_provider,
-        private_key=KEEPER_KEY,
-        journal_path=str(tmp_path / "journal.sqlite"),
         poll_interval_s=30,
         min_profit_usd=1,
     )
@@ -364,12 +367,9 @@ async def test_no_liquidation_is_sent_at_a_loss_when_gas_is_dear(devnet, tmp_pat
     pay for their gas are skipped, and every liquidation that is sent nets a profit after the
     gas it really paid; its gross profit is exactly what the plan predicted.
     """
-    settings = load_settings(
-        rpc_url=devnet.url,
-        pool_addresses_provider=devnet.world.market.pool_addresses_provider,
-        private_key=KEEPER_KEY,
-        journal_path=str(tmp_path / "journal.sqlite"),
-        poll_interval_s=0.05,
+    settings = _settings(
+        devnet,
+        tmp_path,
         min_profit_usd=0,
         max_fee_gwei=50_000,
     )
@@ -423,12 +423,10 @@ async def test_node_without_simulate_v1_falls_back_and_still_guards(devnet, tmp_
     call with eth_call and eth_estimateGas, and liquidates; the amounts still match the plan.
     """
     async with RpcProxy(devnet.url, unsupported=frozenset({"eth_simulateV1"})) as proxy:
-        settings = load_settings(
+        settings = _settings(
+            devnet,
+            tmp_path,
             rpc_url=proxy.url,
-            pool_addresses_provider=devnet.world.market.pool_addresses_provider,
-            private_key=KEEPER_KEY,
-            journal_path=str(tmp_path / "journal.sqlite"),
-            poll_interval_s=0.05,
             min_profit_usd=1,
         )
         reports, _ = await run_through_shock(
@@ -466,13 +464,7 @@ async def test_seizures_are_cut_to_the_collateral_reserves_liquidity(devnet, tmp
         await actions.borrow(whale, "WETH", cash - left)
         assert await balance_of(client, weth.address, weth.a_token) == left
 
-    settings = load_settings(
-        rpc_url=devnet.url,
-        pool_addresses_provider=devnet.world.market.pool_addresses_provider,
-        private_key=KEEPER_KEY,
-        journal_path=str(tmp_path / "journal.sqlite"),
-        poll_interval_s=0.05,
-    )
+    settings = _settings(devnet, tmp_path)
     reports, shock = await run_through_shock(
         settings, devnet.url, devnet.world.market.pool_addresses_provider, "WETH", -30, drain
     )
