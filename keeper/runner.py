@@ -27,7 +27,7 @@ from keeper.execution.fork import ForkNode
 from keeper.execution.inventory import InventoryExecutor
 from keeper.execution.journal import DAY_S, Journal
 from keeper.execution.outcome import Outcome
-from keeper.execution.sender import TxSender
+from keeper.execution.sender import Settled, TxSender
 from keeper.execution.signer import Signer
 from keeper.gc_pacing import IdleCollector
 from keeper.keys import resolve_key
@@ -316,7 +316,7 @@ class KeeperLoop:
         if self.flash is not None:
             raw = await self.client.call(self.market.pool, POOL.encode("FLASHLOAN_PREMIUM_TOTAL"))
             self._premium_bps = int(POOL.decode("FLASHLOAN_PREMIUM_TOTAL", raw)[0])
-        await self.sender.reconcile(timeout_s=self.settings.receipt_timeout_s)
+        recovered = await self.sender.reconcile(timeout_s=self.settings.receipt_timeout_s)
         log.info(
             "keeper_started",
             keeper=self.signer.address,
@@ -327,6 +327,7 @@ class KeeperLoop:
         )
         head = await self.monitor.start()
         self.last_block = self.monitor.block
+        await self._record_late(recovered)
         self._step_started = time.perf_counter()
         self._step_seen_at = time.time()
         report = await self._act(self.monitor.block, head.timestamp, 0, stop)
@@ -343,7 +344,8 @@ class KeeperLoop:
         """
         while not stop.is_set():
             try:
-                for settled in await self.sender.check_open():
+                late = await self.sender.check_open()
+                for settled in late:
                     account, receipt = settled.meta.get("account"), settled.receipt
                     if isinstance(account, str) and receipt is not None:
                         self._note_mined(account, int(receipt["blockNumber"], 16))
@@ -353,6 +355,7 @@ class KeeperLoop:
                         tx_hash=settled.tx_hash,
                         replacements=settled.replacements,
                     )
+                await self._record_late(late)
                 self._step_started = time.perf_counter()
                 self._step_seen_at = time.time()
                 step = await self.monitor.step(defer=True)
@@ -956,6 +959,45 @@ class KeeperLoop:
             self.journal.record_result(self.signer.address, outcome.tx_hash, pnl)
             if pnl > 0 and self._base_unit:
                 metrics.profit.inc(pnl / self._base_unit)  # display only, not money math
+
+    async def _record_late(self, settled: list[Settled]) -> None:
+        """Record the realised P&L of our liquidations settled outside an executor.
+
+        Those settled after a receipt timeout or at start from the journal: the loss budget
+        counts them as well.
+        """
+        mined = [
+            s
+            for s in settled
+            if s.receipt is not None and s.purpose in ("liquidation", "flash_liquidation")
+        ]
+        if not mined:
+            return
+        reserves = await self._reserve_infos()
+        native = self.monitor.tracker.prices.get(self._native_asset(reserves), 0)
+        fields = {f.name for f in dataclasses.fields(LiquidationPlan)}
+        for late in mined:
+            plan = LiquidationPlan(**{k: v for k, v in late.meta.items() if k in fields})
+            executor = self.flash if late.purpose == "flash_liquidation" else self.executor
+            if executor is None or late.receipt is None:
+                continue
+            try:
+                outcome = await executor.outcome_of(plan, late.receipt)
+            except TransactionError as exc:
+                log.warning("late_result_unread", tx_hash=late.tx_hash, error=str(exc))
+                continue
+            if outcome.status == "liquidated":
+                self._consecutive_failures = 0  # it timed out, but it did not fail
+            pnl = self._realised_pnl(outcome, reserves, GasPricing(0, native))
+            if pnl is not None:
+                self.journal.record_result(self.signer.address, outcome.tx_hash, pnl)
+                log.info(
+                    "late_result",
+                    tx_hash=outcome.tx_hash,
+                    outcome=outcome.status,
+                    account=plan.account,
+                    realised_pnl=format_base(pnl, self._base_unit),
+                )
 
     def _realised_pnl(
         self, outcome: Outcome, reserves: dict[str, ReserveInfo], pricing: GasPricing

@@ -98,7 +98,16 @@ class FlashExecutor(InventoryExecutor):
                 timings_ms=timings,
                 reason=f"no receipt within {self.receipt_timeout_s}s",
             )
-        outcome = await self._outcome(plan, tx_hash, receipt, timings)
+        return await self._outcome(plan, tx_hash, receipt, timings)
+
+    async def _outcome(
+        self,
+        plan: LiquidationPlan,
+        tx_hash: str,
+        receipt: dict[str, Any],
+        timings: dict[str, float],
+    ) -> Outcome:
+        outcome = await super()._outcome(plan, tx_hash, receipt, timings)
         if outcome.status == "liquidated":
             outcome.realized_profit = self._profit(receipt)
         return outcome

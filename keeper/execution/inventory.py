@@ -281,6 +281,14 @@ class InventoryExecutor:
             await self._approve(plan.debt_asset, 0, reset_first=False)
         return outcome
 
+    async def outcome_of(self, plan: LiquidationPlan, receipt: dict[str, Any]) -> Outcome:
+        """What a liquidation of ours settled elsewhere did, read as if this executor waited.
+
+        Settled elsewhere: by ``check_open`` after a receipt timeout, or at start from the
+        journal.
+        """
+        return await self._outcome(plan, str(receipt.get("transactionHash")), receipt, {})
+
     async def _outcome(
         self,
         plan: LiquidationPlan,

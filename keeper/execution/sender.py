@@ -65,7 +65,9 @@ class Settled:
     receipt: dict[str, Any] | None
     replacements: int = 0
     note: str = ""
-    meta: dict[str, Any] = field(default_factory=dict)  # the journal's, when check_open settles
+    # The journal's purpose and meta of the nonce (check_open and reconcile fill them in).
+    purpose: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
 
 
 def _fee_ceiling(meta: dict[str, Any] | None) -> int | None:
@@ -135,7 +137,8 @@ class TxSender:
                     if entry.tx_hash == last_hash:
                         await self._broadcast_raw(entry.raw, entry.tx_hash, nonce)
             sent.sent_at_block = await self.client.block_number()
-            settled.append(await self.settle(sent, timeout_s=timeout_s))
+            outcome = await self.settle(sent, timeout_s=timeout_s)
+            settled.append(replace(outcome, purpose=sent.purpose, meta=sent.meta))
         await self._resync_nonce()
         highest = self.journal.highest_nonce(self.signer.address)
         if highest is not None and not self.journal.open_entries(self.signer.address):
@@ -180,7 +183,7 @@ class TxSender:
                 continue
             outcome = await self._look(sent)
             if isinstance(outcome, Settled):
-                out.append(replace(outcome, meta=sent.meta))
+                out.append(replace(outcome, purpose=sent.purpose, meta=sent.meta))
                 self._watched.pop(nonce, None)
                 continue
             since = self._watched.setdefault(nonce, head)

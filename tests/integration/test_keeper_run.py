@@ -479,3 +479,55 @@ async def test_seizures_are_cut_to_the_collateral_reserves_liquidity(devnet, tmp
         assert 0 < seized_weth <= left  # the first WETH plan was cut to fit, not skipped
     skips = [s.reason for r in reports for s in r.skips]
     assert any("liquidity" in reason for reason in skips), skips
+
+
+@pytest.mark.asyncio
+async def test_liquidations_settled_after_their_receipt_timeout_are_in_the_ledger(devnet, tmp_path):
+    """With 2 s blocks and a 0.3 s receipt timeout every liquidation times out in its executor;
+    the next cycles settle them from the journal (check_open) and their realised P&L goes into
+    the ledger the loss budget reads, positive, one row per mined liquidation.
+    """
+    import sqlite3
+
+    journal = tmp_path / "journal.sqlite"
+    settings = _settings(devnet, tmp_path, receipt_timeout_s=0.3, min_profit_usd=1)
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_keeper(settings, stop))
+    try:
+        async with ChainClient(devnet.url) as client:
+            await asyncio.sleep(2.0)
+            await client.request("evm_setIntervalMining", [2])
+            shock = await shock_price(
+                client, devnet.world.market.pool_addresses_provider, "WETH", -30
+            )
+            deadline = time.monotonic() + 60
+            mined: set[str] = set()
+            recorded: dict[str, int] = {}
+            while time.monotonic() < deadline:
+                db = sqlite3.connect(journal)
+                try:
+                    mined = {
+                        h
+                        for (h,) in db.execute(
+                            "SELECT tx_hash FROM txs WHERE purpose='liquidation' AND status='mined'"
+                        )
+                    }
+                    recorded = {
+                        h: int(p) for h, p in db.execute("SELECT tx_hash, pnl_base FROM results")
+                    }
+                    still_open = db.execute(
+                        "SELECT count(*) FROM txs WHERE status IN ('signed','broadcast')"
+                    ).fetchone()[0]
+                finally:
+                    db.close()
+                if mined and not still_open and mined <= set(recorded):
+                    break
+                await asyncio.sleep(0.3)
+            events = await liquidation_events(client, devnet.world.market.pool, shock.block)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+    assert mined, "the shock must lead to liquidations"
+    assert len(events) == len(mined)
+    assert mined <= set(recorded), "every late-settled liquidation has its P&L recorded"
+    assert all(recorded[h] > 0 for h in mined)
