@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from keeper.errors import TransactionError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from decimal import Decimal
 
     from keeper.chain.client import ChainClient
@@ -44,10 +45,12 @@ class FeePolicy:
         max_fee_gwei: Decimal,
         max_priority_fee_gwei: Decimal,
         priority_fee_gwei: Decimal | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.max_fee = gwei_to_wei(max_fee_gwei)
         self.max_tip = gwei_to_wei(max_priority_fee_gwei)
         self.fixed_tip = None if priority_fee_gwei is None else gwei_to_wei(priority_fee_gwei)
+        self._clock = clock
         self._pinned: tuple[int, int, int, float] | None = None  # block, base fee, tip, when
 
     def pin(self, block: int, base_fee: int, tip: int) -> None:
@@ -56,11 +59,11 @@ class FeePolicy:
         Saves the sends of a cycle the same reads again, on the path from a price update to
         our broadcast. Replacements always read fresh fees.
         """
-        self._pinned = (block, base_fee, min(tip, self.max_tip), time.monotonic())
+        self._pinned = (block, base_fee, min(tip, self.max_tip), self._clock())
 
     def _fresh_pin(self) -> tuple[int, int, int, float] | None:
         pinned = self._pinned
-        if pinned is not None and time.monotonic() - pinned[3] < PIN_MAX_AGE_S:
+        if pinned is not None and self._clock() - pinned[3] < PIN_MAX_AGE_S:
             return pinned
         return None
 

@@ -531,3 +531,33 @@ async def test_liquidations_settled_after_their_receipt_timeout_are_in_the_ledge
     assert len(events) == len(mined)
     assert mined <= set(recorded), "every late-settled liquidation has its P&L recorded"
     assert all(recorded[h] > 0 for h in mined)
+
+
+@pytest.mark.asyncio
+async def test_a_head_acted_on_again_does_not_replan_accounts_liquidated_after_it(devnet, tmp_path):
+    """A cycle acts again on a head it already acted on (as after a node fault mid-cycle): the
+    accounts it liquidated in blocks after that head still look liquidatable at it, but nothing
+    is planned or sent for them again; each is skipped naming the block of our liquidation.
+    """
+    from keeper.runner import KeeperLoop, connect
+
+    settings = _settings(devnet, tmp_path, min_profit_usd=1)
+    client, chain_id, market = await connect(settings)
+    reports: list[BlockReport] = []
+    keeper = KeeperLoop(settings, client, chain_id, market, reports.append)
+    stop = asyncio.Event()
+    try:
+        async with ChainClient(devnet.url) as chain:
+            await shock_price(chain, market.addresses_provider, "WETH", -30)
+        await keeper._prepare(stop)  # starts at the shock's head and acts on it
+        (first,) = reports
+        liquidated = {o.plan.account for o in first.outcomes if o.status == "liquidated"}
+        assert liquidated
+        again = await keeper._act(first.block, keeper.monitor.tracker.timestamp, 0, stop)
+    finally:
+        keeper.journal.close()
+        await client.close()
+    assert again.outcomes == []
+    skipped = {s.account: s.reason for s in again.skips}
+    assert set(skipped) >= liquidated
+    assert all("was mined at block" in skipped[a] for a in liquidated)
