@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from keeper.chain.heads import DeepReorgError, Header, HeadTracker
+from keeper.errors import RpcError
 from keeper.protocols.aave_v3.reads import AccountData, read_account_data
 from keeper.protocols.aave_v3.tracker import MarketTracker
 from keeper.risk.display import format_wad
@@ -161,6 +162,7 @@ class MarketMonitor:
         """
         self.finish()
         started = time.perf_counter()
+        followed = self.heads.snapshot()
         try:
             advance = await self.heads.advance(await self.client.block_number())
         except DeepReorgError as exc:
@@ -172,7 +174,13 @@ class MarketMonitor:
         if not advance.headers:
             return None
         before = dict(self.tracker.prices)
-        result = await self.tracker.advance(advance.headers)
+        try:
+            result = await self.tracker.advance(advance.headers)
+        except RpcError:
+            # These blocks' logs and reads were not (all) applied: the next step reads them again
+            # rather than finding "no new block" and leaving their effects out for good.
+            self.heads.restore(followed)
+            raise
         engine = self.engine
         # A feed's answers in these blocks need no separate on_price here: the tracker has
         # already read the oracle's prices at the head, and every account is recomputed below

@@ -75,6 +75,18 @@ class HeadTracker:
             self._hashes.popitem(last=False)
         self.head = header
 
+    def snapshot(self) -> tuple[OrderedDict[int, str], Header | None]:
+        """What the tracker holds now, for :meth:`restore`."""
+        return OrderedDict(self._hashes), self.head
+
+    def restore(self, snapshot: tuple[OrderedDict[int, str], Header | None]) -> None:
+        """Go back to a :meth:`snapshot`.
+
+        The blocks of an advance whose state could not be applied are then read again by the
+        next advance, not taken as followed.
+        """
+        self._hashes, self.head = OrderedDict(snapshot[0]), snapshot[1]
+
     async def headers(self, first: int, last: int) -> list[Header]:
         """Headers ``first..last`` in batches; raises if any is missing."""
         out: list[Header] = []

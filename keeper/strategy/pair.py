@@ -27,6 +27,11 @@ if TYPE_CHECKING:
     from keeper.protocols.aave_v3.reads import ReserveInfo, UserReserve
 
 
+# Collateral units (of the smallest denomination) a v3.0 liquidation leaves the account, so
+# that its scaled burn never rounds past the balance; covers liquidity indexes up to ~9.
+SEIZE_MARGIN = 10
+
+
 @dataclass(frozen=True)
 class PoolRules:
     """Which Pool version's liquidation rules apply, and what v3.3 needs to apply them."""
@@ -184,8 +189,13 @@ def _final_amounts(
     cover: int,
     available: int,
     liquidity: int | None,
+    seize_at_most: int,
 ) -> tuple[LiquidationAmounts, bool] | None:
-    """What the Pool will do with the amount we send, and whether the collateral limits it."""
+    """What the Pool will do with the amount we send, and whether the collateral limits it.
+
+    The collateral taken in all (ours and the treasury's) stays within ``seize_at_most``, and
+    ours within ``liquidity`` when given: past either, the repayment is cut to fit.
+    """
     amounts = at(min(cover, available))
     limited = amounts.debt_to_repay != cover
     if limited:
@@ -193,24 +203,30 @@ def _final_amounts(
         # derives the collateral from that amount (a rounding step differs from the limited
         # path), so predict what it does with the amount we actually send.
         amounts = at(amounts.debt_to_repay)
-    if liquidity is not None and amounts.collateral_to_liquidator > liquidity:
+
+    def fits(a: LiquidationAmounts) -> bool:
+        return a.collateral_to_liquidator + a.protocol_fee <= seize_at_most and (
+            liquidity is None or a.collateral_to_liquidator <= liquidity
+        )
+
+    if not fits(amounts):
         # An explicit smaller amount: the Pool takes its exact path, not the limited one.
-        fitted = _fit_liquidity(at, dust, amounts.debt_to_repay, liquidity)
+        fitted = _largest_fitting(at, dust, amounts.debt_to_repay, fits)
         if fitted is None:
             return None
-        amounts, limited = fitted, False
+        amounts = fitted
     if amounts.debt_to_repay == 0 or amounts.collateral_to_liquidator == 0:
         return None
     return amounts, limited
 
 
-def _fit_liquidity(
+def _largest_fitting(
     at: Callable[[int], LiquidationAmounts],
     dust: Callable[[LiquidationAmounts], bool],
     most: int,
-    liquidity: int,
+    fits: Callable[[LiquidationAmounts], bool],
 ) -> LiquidationAmounts | None:
-    """The largest repayment up to ``most`` whose collateral to us is within ``liquidity``.
+    """The largest repayment up to ``most`` whose amounts fit.
 
     Collateral grows with the repayment, so a bisection finds it exactly. None when nothing
     fits, or what fits leaves dust the Pool refuses.
@@ -218,7 +234,7 @@ def _fit_liquidity(
     low, high = 0, most  # at(low) fits; at(high) does not
     while high - low > 1:
         middle = (low + high) // 2
-        if at(middle).collateral_to_liquidator <= liquidity:
+        if fits(at(middle)):
             low = middle
         else:
             high = middle
@@ -285,7 +301,12 @@ def _evaluate(
         cover = debt.debt if max_debt >= debt.debt and available >= debt.debt else debt.debt - keep
         if cover <= 0 or dust(at(min(cover, available))):
             return None
-    found = _final_amounts(at, dust, cover, available, liquidity)
+    # Pool v3.0 can revert when a liquidation takes the whole collateral balance: the burn and
+    # the fee transfer each round their scaled amount up, and together they can exceed the
+    # balance by one (seen on the devnet: panic 0x11, depending on the block's index). Leave a
+    # few units; v3.3 requires taking it all when the rest would be dust.
+    seize_at_most = coll.collateral - (0 if v33 else SEIZE_MARGIN)
+    found = _final_amounts(at, dust, cover, available, liquidity, seize_at_most)
     if found is None:
         return None
     amounts, limited = found

@@ -131,3 +131,41 @@ async def test_reconciliation_logs_and_counts_a_difference(devnet):
         (event,) = [e for e in logs if e["event"] == "health_mismatch"]
         assert event["log_level"] == "error" and event["account"] == account
         assert event["local"] != event["onchain"]
+
+
+@pytest.mark.asyncio
+async def test_a_step_that_fails_mid_block_reads_the_block_again(devnet):
+    """A node fault after the head was followed but before the block's logs and reads were
+    applied (here: the logs request fails once): the step raises, and the next step reads the
+    same block again (its Borrow applied, the borrower equal to getUserAccountData), instead of
+    finding no new block and leaving the borrow out for good.
+    """
+    from keeper.errors import TransientRpcError
+    from keeper.protocols.aave_v3.reads import read_account_data
+
+    async with ChainClient(devnet.url) as client:
+        dep = Deployer(client)
+        await dep.impersonate_all()
+        actions = MarketActions(dep, devnet.world.market)
+        monitor = await _monitor(client, devnet)
+        newcomer = borrower_address(4343, 0)
+        await _open(actions, dep, newcomer, "WETH", "USDC")
+        real_fetch = monitor.tracker.logs.fetch
+        calls = 0
+
+        async def failing_once(*args, **kwargs):
+            nonlocal calls
+            calls += 1
+            if calls == 1:
+                raise TransientRpcError("read timed out", method="eth_getLogs")
+            return await real_fetch(*args, **kwargs)
+
+        monitor.tracker.logs.fetch = failing_once  # type: ignore[method-assign]
+        with pytest.raises(TransientRpcError):
+            await monitor.step()
+        step = await monitor.step()
+        assert step is not None and calls == 2
+        assert newcomer in monitor.engine.data
+        onchain, _ = await read_account_data(client, monitor.market, [newcomer], monitor.block, 10)
+        assert monitor.engine.data[newcomer] == onchain[newcomer]
+        assert monitor.engine.data[newcomer].total_debt_base > 0

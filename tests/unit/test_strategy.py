@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from keeper.protocols.aave_v3.liquidation import liquidation_amounts
 from keeper.protocols.aave_v3.reads import ReserveInfo, UserReserve
-from keeper.strategy.pair import EModeTerms, choose_liquidation
+from keeper.strategy.pair import SEIZE_MARGIN, EModeTerms, choose_liquidation
 from keeper.strategy.plan import LiquidationPlan, Skip
 
 WAD = 10**18
@@ -87,6 +88,38 @@ def test_collateral_limited_plan_is_what_the_pool_does_with_that_amount():
     assert isinstance(plan, LiquidationPlan)
     assert plan.debt_to_cover < 5_000 * 10**6
     assert plan.expected_collateral <= 10**18
+    assert plan.collateral_limited
+
+
+def test_collateral_limited_v30_plan_leaves_a_few_units_and_is_the_largest_that_does():
+    """Pool v3.0 can revert when the whole collateral balance is taken (two scaled amounts
+    rounded up): the plan takes all but at least SEIZE_MARGIN units, ours and the treasury's fee
+    together, and one more unit of debt would take more.
+    """
+    collateral = 10**18
+    positions = [
+        UserReserve(WETH, collateral, 0, 0, True),
+        UserReserve(USDC, 0, 0, 5_000 * 10**6, False),
+    ]
+    plan = _choose(positions, health_factor=WAD // 2)
+    assert isinstance(plan, LiquidationPlan)
+
+    def taken(debt: int) -> int:
+        a = liquidation_amounts(
+            debt_to_cover=debt,
+            user_debt=5_000 * 10**6,
+            health_factor=WAD // 2,
+            user_collateral=collateral,
+            collateral_price=PRICES[WETH],
+            debt_price=PRICES[USDC],
+            collateral_decimals=18,
+            debt_decimals=6,
+            liquidation_bonus=10_500,
+            liquidation_protocol_fee=1_000,
+        )
+        return a.collateral_to_liquidator + a.protocol_fee
+
+    assert taken(plan.debt_to_cover) <= collateral - SEIZE_MARGIN < taken(plan.debt_to_cover + 1)
 
 
 def test_emode_bonus_applies_to_collateral_in_the_category():
