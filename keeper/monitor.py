@@ -269,6 +269,9 @@ class MarketMonitor:
             local = self.engine.data.get(account)
             if local != chain:
                 self.mismatches += 1
+                # An event we never saw (e.g. logs a node restored from a dump no longer has):
+                # the account's state is read again with the next block.
+                self.tracker.dirty.add(account)
                 log.error(
                     "health_mismatch",
                     block=block,

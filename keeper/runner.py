@@ -361,6 +361,10 @@ class KeeperLoop:
                 step = await self.monitor.step(defer=True)
                 if step is not None and step.reorg_ancestor is not None:
                     await self.sender.on_reorg(step.reorg_ancestor)
+                    # Liquidations mined in the orphaned blocks are gone with them.
+                    self._mined_at = {
+                        a: b for a, b in self._mined_at.items() if b <= step.reorg_ancestor
+                    }
                 if step is None and self._unfinished is not None:
                     # The last cycle failed after the head was followed (a node fault): act on
                     # that head again now rather than waiting for the next block.

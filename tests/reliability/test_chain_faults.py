@@ -16,7 +16,7 @@ from keeper.devnet.deployer import Deployer
 from keeper.devnet.scenarios import FEED, fund_keeper, shock_price
 from keeper.protocols.aave_v3.market import ERC20, POOL
 from tests.integration.conftest import KEEPER_ADDRESS
-from tests.integration.helpers import liquidation_events
+from tests.integration.helpers import account_data, liquidation_events
 from tests.reliability.fault_proxy import FaultProxy
 from tests.reliability.harness import (
     Keeper,
@@ -95,8 +95,15 @@ async def test_node_killed_and_restarted_with_the_same_state(snapshot, devnet, t
                     shock = await shock_price(
                         chain, devnet.world.market.pool_addresses_provider, "WETH", -30
                     )
-                    # The restarted node has the latest state only, not the history.
+                    # The restarted node has the latest state only, not the history (nor the
+                    # logs of liquidations mined before the stop): debts are compared too.
                     wanted = await liquidatable(chain, devnet, shock.block)
+                    debt_at_shock = {
+                        a: (
+                            await account_data(chain, devnet.world.market.pool, a, shock.block)
+                        ).total_debt_base
+                        for a in wanted
+                    }
                     await keeper.daemon.wait_event("liquidation_attempt", 60)
                 first.stop()  # SIGTERM: Anvil writes its state and exits
                 await asyncio.sleep(3)
@@ -106,7 +113,12 @@ async def test_node_killed_and_restarted_with_the_same_state(snapshot, devnet, t
                     async with ChainClient(second.url) as chain:
                         await chain.request("evm_mine", [])  # a new head after the restart
                         found = await run_to_clean_end(
-                            chain, devnet, keeper, shock.block, wanted=wanted
+                            chain,
+                            devnet,
+                            keeper,
+                            shock.block,
+                            wanted=wanted,
+                            debt_at_shock=debt_at_shock,
                         )
                         assert_clean(found)
                     await _stop(keeper)
