@@ -69,6 +69,11 @@ def _ms(stats: dict[str, Any], key: str) -> str:
     return f"{stats[key]:,.0f} ms" if stats.get("n") else "n/a"
 
 
+def _ms_of(stats: dict[str, Any], *keys: str) -> str:
+    """Several statistics of one series, as "a / b / c"."""
+    return " / ".join(_ms(stats, k) for k in keys)
+
+
 def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.0f}%"
 
@@ -106,9 +111,9 @@ def _latency_rows(races: list[dict[str, Any]]) -> list[str]:
         base = r["baseline_reaction"]["first_liquidation_ms"]
         rows.append(
             f"| {r['accounts']:,} "
-            f"| {_ms(ours_tx, 'p50')} / {_ms(ours_tx, 'p95')} / {_ms(ours_tx, 'max')} "
-            f"| {_ms(ours, 'p50')} / {_ms(ours, 'p95')} / {_ms(ours, 'max')} "
-            f"| {_ms(base, 'p50')} / {_ms(base, 'p95')} / {_ms(base, 'max')} "
+            f"| {_ms_of(ours_tx, 'p50', 'p95', 'max')} "
+            f"| {_ms_of(ours, 'p50', 'p95', 'max')} "
+            f"| {_ms_of(base, 'p50', 'p95', 'max')} "
             f"| {_ratio(base.get('p50'), ours.get('p50'))} |"
         )
     return rows
@@ -125,9 +130,9 @@ def _cycle_rows(races: list[dict[str, Any]]) -> list[str]:
     for r in races:
         sync, scan, approve = r["ours_sync_ms"], r["baseline_scan_ms"], r["ours_approve_ms"]
         rows.append(
-            f"| {r['accounts']:,} | {_ms(sync, 'p50')} / {_ms(sync, 'p95')} "
-            f"| {_ms(approve, 'p50')} / {_ms(approve, 'max')} "
-            f"| {_ms(scan, 'p50')} / {_ms(scan, 'p95')} "
+            f"| {r['accounts']:,} | {_ms_of(sync, 'p50', 'p95')} "
+            f"| {_ms_of(approve, 'p50', 'max')} "
+            f"| {_ms_of(scan, 'p50', 'p95')} "
             f"| {_ratio(scan.get('p50'), sync.get('p50'))} |"
         )
     return rows

@@ -958,11 +958,18 @@ class KeeperLoop:
             )
             if sent > self._step_started:
                 metrics.reaction.observe(sent - self._step_started)
+        self._book(outcome, reserves, pricing)
+
+    def _book(
+        self, outcome: Outcome, reserves: dict[str, ReserveInfo], pricing: GasPricing
+    ) -> int | None:
+        """Record a mined attempt's realised P&L (journal ledger, profit metric); return it."""
         pnl = self._realised_pnl(outcome, reserves, pricing)
         if pnl is not None:
             self.journal.record_result(self.signer.address, outcome.tx_hash, pnl)
             if pnl > 0 and self._base_unit:
-                metrics.profit.inc(pnl / self._base_unit)  # display only, not money math
+                self.metrics.profit.inc(pnl / self._base_unit)  # display only, not money math
+        return pnl
 
     async def _record_late(self, settled: list[Settled]) -> None:
         """Record the realised P&L of our liquidations settled outside an executor.
@@ -992,9 +999,8 @@ class KeeperLoop:
                 continue
             if outcome.status == "liquidated":
                 self._consecutive_failures = 0  # it timed out, but it did not fail
-            pnl = self._realised_pnl(outcome, reserves, GasPricing(0, native))
+            pnl = self._book(outcome, reserves, GasPricing(0, native))
             if pnl is not None:
-                self.journal.record_result(self.signer.address, outcome.tx_hash, pnl)
                 log.info(
                     "late_result",
                     tx_hash=outcome.tx_hash,

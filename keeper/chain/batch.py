@@ -32,6 +32,13 @@ async def run_calls(
     return out
 
 
+def ok(raw: bytes | RpcError) -> bytes:
+    """One ``run_calls`` result of a read that is only useful whole: its failure raises."""
+    if isinstance(raw, RpcError):
+        raise raw
+    return raw
+
+
 def _bytes(item: Any) -> bytes | RpcError:
     """One result as bytes; a result of the wrong shape is that call's error, not a crash."""
     if isinstance(item, str):

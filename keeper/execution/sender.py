@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 import structlog
@@ -65,7 +65,7 @@ class Settled:
     receipt: dict[str, Any] | None
     replacements: int = 0
     note: str = ""
-    # The journal's purpose and meta of the nonce (check_open and reconcile fill them in).
+    # What the settled nonce was sent for (as journaled).
     purpose: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
 
@@ -137,8 +137,7 @@ class TxSender:
                     if entry.tx_hash == last_hash:
                         await self._broadcast_raw(entry.raw, entry.tx_hash, nonce)
             sent.sent_at_block = await self.client.block_number()
-            outcome = await self.settle(sent, timeout_s=timeout_s)
-            settled.append(replace(outcome, purpose=sent.purpose, meta=sent.meta))
+            settled.append(await self.settle(sent, timeout_s=timeout_s))
         await self._resync_nonce()
         highest = self.journal.highest_nonce(self.signer.address)
         if highest is not None and not self.journal.open_entries(self.signer.address):
@@ -183,7 +182,7 @@ class TxSender:
                 continue
             outcome = await self._look(sent)
             if isinstance(outcome, Settled):
-                out.append(replace(outcome, purpose=sent.purpose, meta=sent.meta))
+                out.append(outcome)
                 self._watched.pop(nonce, None)
                 continue
             since = self._watched.setdefault(nonce, head)
@@ -357,6 +356,8 @@ class TxSender:
                     None,
                     len(sent.hashes) - 1,
                     "still pending; the journal keeps it for the next start",
+                    sent.purpose,
+                    sent.meta,
                 )
             head = await self.client.get_block("latest")
             number = int(head["number"], 16)
@@ -447,6 +448,8 @@ class TxSender:
             None,
             len(sent.hashes) - 1,
             "nonce used by a transaction not in the journal",
+            sent.purpose,
+            sent.meta,
         )
 
     async def _replace(self, sent: Sent) -> bool:
@@ -481,4 +484,5 @@ class TxSender:
         for other in sent.hashes:
             if other != tx_hash:
                 self.journal.mark(other, "replaced", note=f"nonce settled by {tx_hash}")
-        return Settled("mined" if ok else "reverted", tx_hash, receipt, len(sent.hashes) - 1)
+        status: Literal["mined", "reverted"] = "mined" if ok else "reverted"
+        return Settled(status, tx_hash, receipt, len(sent.hashes) - 1, "", sent.purpose, sent.meta)

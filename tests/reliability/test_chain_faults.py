@@ -79,6 +79,14 @@ async def _sent(keeper: Keeper, purpose: str, after: int = 0) -> dict[str, Any]:
     return found[after]
 
 
+async def _automine_to_clean_end(chain: ChainClient, devnet: Any, keeper: Keeper) -> None:
+    """Back to automine after a scenario that mined by hand; then the clean-end check."""
+    await chain.request("evm_setAutomine", [True])
+    assert_clean(
+        await run_to_clean_end(chain, devnet, keeper, await _shock_block(chain, devnet), mine=True)
+    )
+
+
 @pytest.mark.asyncio
 async def test_node_killed_and_restarted_with_the_same_state(snapshot, devnet, tmp_path: Path):
     """The node dies mid-run (its state dumped as it stops) and comes back 3 s later with the
@@ -190,12 +198,7 @@ async def test_base_fee_spike_strands_our_transaction_then_replaced_and_mined(de
                 await chain.request("evm_mine", [])
                 await asyncio.sleep(0.3)
             await keeper.daemon.wait_event("transaction_replaced", 30)
-            await chain.request("evm_setAutomine", [True])
-            assert_clean(
-                await run_to_clean_end(
-                    chain, devnet, keeper, await _shock_block(chain, devnet), mine=True
-                )
-            )
+            await _automine_to_clean_end(chain, devnet, keeper)
         finally:
             await _stop(keeper)
 
@@ -218,12 +221,7 @@ async def test_our_transaction_dropped_from_the_pool_is_rebroadcast(devnet, tmp_
             await chain.request("evm_mine", [])
             receipt = await chain.get_receipt(sent["tx_hash"])
             assert receipt is not None and int(receipt["status"], 16) == 1
-            await chain.request("evm_setAutomine", [True])
-            assert_clean(
-                await run_to_clean_end(
-                    chain, devnet, keeper, await _shock_block(chain, devnet), mine=True
-                )
-            )
+            await _automine_to_clean_end(chain, devnet, keeper)
         finally:
             await _stop(keeper)
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from eth_utils.address import to_checksum_address
 
-from keeper.chain.batch import Call, eth_call, run_calls
+from keeper.chain.batch import Call, eth_call, ok, run_calls
 from keeper.errors import RpcError, TransientRpcError
 from keeper.protocols.aave_v3.market import DATA_PROVIDER, ERC20, ORACLE, POOL
 
@@ -191,16 +191,6 @@ def _available(assets: Sequence[str], raws: Sequence[bytes]) -> Available:
     )
 
 
-def _all_or_raise(raws: Sequence[bytes | RpcError]) -> list[bytes]:
-    """The results of a batch that is only useful whole: its first failed call raises."""
-    out = []
-    for raw in raws:
-        if isinstance(raw, RpcError):
-            raise raw
-        out.append(raw)
-    return out
-
-
 async def read_available(
     client: ChainClient,
     market: Market,
@@ -210,7 +200,7 @@ async def read_available(
 ) -> Available:
     """Reserve liquidity and ``holder``'s balances and allowances to the Pool now, one batch."""
     calls = _available_calls(assets, a_tokens, holder, market.pool)
-    return _available(assets, _all_or_raise(await run_calls(client, calls, len(calls))))
+    return _available(assets, [ok(r) for r in await run_calls(client, calls, len(calls))])
 
 
 @dataclass(frozen=True)
@@ -260,7 +250,7 @@ async def read_plan_inputs(
         ),
     ]
     calls.extend(_available_calls(assets, a_tokens, holder, market.pool))
-    results = _all_or_raise(await run_calls(client, calls, len(calls)))
+    results = [ok(r) for r in await run_calls(client, calls, len(calls))]
     positions = []
     for asset, raw in zip(assets, results[:n], strict=True):
         (a_bal, stable, variable, _p, _s, _r, _rate, _ts, used) = DATA_PROVIDER.decode(

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from eth_utils.address import to_checksum_address
 
 from keeper.chain.abi import Codec
-from keeper.chain.batch import Call, eth_call, run_calls
+from keeper.chain.batch import Call, eth_call, ok, run_calls
 from keeper.errors import ContractRevertError, RpcError
 from keeper.protocols.aave_v3.config import ReserveConfig, is_borrowing, is_using_as_collateral
 from keeper.protocols.aave_v3.market import ORACLE, POOL
@@ -26,12 +26,6 @@ if TYPE_CHECKING:
 ATOKEN = Codec.named("aave_v3/IAToken")
 STABLE_DEBT = Codec.named("aave_v3/IStableDebtToken")
 VARIABLE_DEBT = Codec.named("aave_v3/IVariableDebtToken")
-
-
-def _ok(raw: bytes | RpcError) -> bytes:
-    if isinstance(raw, RpcError):
-        raise raw
-    return raw
 
 
 async def read_reserve_list(client: ChainClient, market: Market, block: int) -> list[str]:
@@ -49,7 +43,7 @@ async def read_reserve_states(
     states = []
     for asset, raw in zip(assets, results, strict=True):
         ((config,), li, lr, vbi, vbr, _sbr, last, rid, a_tok, s_tok, v_tok, *_rest) = POOL.decode(
-            "getReserveData", _ok(raw)
+            "getReserveData", ok(raw)
         )[0]
         states.append(
             ReserveState(
@@ -76,7 +70,7 @@ async def read_emode_categories(
     calls = [eth_call(market.pool, POOL.encode("getEModeCategoryData", i), block) for i in ids]
     out: dict[int, EModeCategory] = {}
     for cid, raw in zip(ids, await run_calls(client, calls, len(calls) or 1), strict=True):
-        ((ltv, lt, bonus, source, _label),) = POOL.decode("getEModeCategoryData", _ok(raw))
+        ((ltv, lt, bonus, source, _label),) = POOL.decode("getEModeCategoryData", ok(raw))
         price_source = None if int(source, 16) == 0 else str(to_checksum_address(source))
         out[cid] = EModeCategory(cid, int(ltv), int(lt), int(bonus), price_source)
     return out
