@@ -111,11 +111,10 @@ class InventoryExecutor:
         )
         if allowance is None:
             allowance = await self._allowance(plan.debt_asset)
-        bundle: list[tuple[str, str]] = []
-        if allowance != plan.debt_to_cover:
-            if allowance != 0:  # tokens like USDT refuse to change a non-zero allowance
-                bundle.append((plan.debt_asset, ERC20.encode("approve", self.pool, 0)))
-            bundle.append((plan.debt_asset, ERC20.encode("approve", self.pool, plan.debt_to_cover)))
+        approvals = self._approvals_needed(plan, allowance)
+        bundle = [
+            (plan.debt_asset, ERC20.encode("approve", self.pool, amount)) for amount in approvals
+        ]
         bundle.append((self.pool, calldata))
         simulation = await self._simulate_bundle(bundle, behind)
         timings["simulate"] = _ms(t0)
@@ -129,13 +128,25 @@ class InventoryExecutor:
         _, liquidation_gas = checked
 
         t0 = time.perf_counter()
-        approvals: list[Sent] = []
+        sent: list[Sent] = []
         # One plan's approvals and liquidation take consecutive nonces: a concurrent plan on
         # the same debt token must not set the allowance in between.
         await self._bundle_lock.acquire()
         try:
+            # A plan sent meanwhile on the same token makes the allowance read stale.
+            now = self._approvals_needed(plan, allowance)
+            if len(now) > len(approvals):
+                more = self._gas_or_refusal(
+                    plan,
+                    (checked[0] + APPROVE_GAS * (len(now) - len(approvals)), liquidation_gas),
+                    guard,
+                    timings,
+                )
+                if isinstance(more, Outcome):
+                    self._bundle_lock.release()
+                    return more
             gas_limit = await self._send_approvals(
-                plan, calldata, allowance, liquidation_gas, approvals, tip_cap, fee_ceiling
+                plan, calldata, now, liquidation_gas, sent, tip_cap, fee_ceiling
             )
         except BaseException:
             self._bundle_lock.release()
@@ -146,30 +157,54 @@ class InventoryExecutor:
             calldata,
             gas_limit,
             timings,
-            after=approvals,
+            after=sent,
             tip_cap=tip_cap,
             release=self._bundle_lock,
             fee_ceiling=fee_ceiling,
         )
 
+    def _approvals_needed(self, plan: LiquidationPlan, allowance: int) -> list[int]:
+        """The approvals to send before ``plan``'s liquidation, given the allowance as read.
+
+        The read is trusted only if no transaction of ours that sets or spends this allowance
+        is still open or was mined after the plan's block. Otherwise the allowance is unknown:
+        reset to 0 first (tokens like USDT refuse to change a non-zero allowance), then approve.
+        """
+        if not self._allowance_settled(plan.debt_asset, plan.block):
+            return [0, plan.debt_to_cover]
+        if allowance == plan.debt_to_cover:
+            return []
+        return ([0] if allowance != 0 else []) + [plan.debt_to_cover]
+
+    def _allowance_settled(self, token: str, block: int) -> bool:
+        """No transaction of ours touching our allowance of ``token`` is open or after ``block``."""
+        token = token.lower()
+        for entry in self.sender.journal.open_or_settled_after(self.signer.address, block):
+            if entry.to.lower() == token:
+                return False  # an approval
+            spent = str(entry.meta.get("debt_asset", "")).lower()
+            if entry.purpose == "liquidation" and spent == token:
+                return False  # spends the allowance
+        return True
+
     async def _send_approvals(
         self,
         plan: LiquidationPlan,
         calldata: str,
-        allowance: int,
+        amounts: list[int],
         liquidation_gas: int,
-        approvals: list[Sent],
+        sent: list[Sent],
         tip_cap: Fees | None,
         fee_ceiling: int | None,
     ) -> int:
-        """Send the approvals a plan needs (into ``approvals``); the liquidation's gas limit."""
-        if allowance != plan.debt_to_cover:
+        """Send the approvals of ``amounts`` (into ``sent``); the liquidation's gas limit."""
+        if amounts:
             # Sent back to back with the liquidation (the next nonces), not waited for: the
             # simulation ran them in this order, so all of them land in the same block. The
             # node's gas estimate would fail before the approval is mined: the padded
             # simulated gas is the limit.
-            for amount in ([0] if allowance != 0 else []) + [plan.debt_to_cover]:
-                sent = await self.sender.send(
+            for amount in amounts:
+                approval = await self.sender.send(
                     plan.debt_asset,
                     ERC20.encode("approve", self.pool, amount),
                     APPROVE_GAS,
@@ -177,7 +212,7 @@ class InventoryExecutor:
                     meta=_ceiling_meta(fee_ceiling),
                     tip_cap=tip_cap,
                 )
-                approvals.append(sent)
+                sent.append(approval)
             return liquidation_gas * SIM_GAS_PAD_NUM // SIM_GAS_PAD_DEN + SIM_GAS_PAD_ADD
         return await self.gas_limit(self.pool, calldata, liquidation_gas)
 
@@ -206,8 +241,8 @@ class InventoryExecutor:
         timings: dict[str, float],
     ) -> Outcome:
         t0 = time.perf_counter()
-        if allowance != plan.debt_to_cover:
-            await self._approve(plan.debt_asset, plan.debt_to_cover, reset_first=allowance != 0)
+        for amount in self._approvals_needed(plan, allowance):
+            await self._approve(plan.debt_asset, amount)
         timings["approve"] = _ms(t0)
         revert = await self._eth_call_revert(self.pool, calldata)
         if revert is None:
@@ -220,10 +255,10 @@ class InventoryExecutor:
         simulated: tuple[int, int] | str = revert if revert is not None else (estimate, estimate)
         checked = self._gas_or_refusal(plan, simulated, guard, timings)
         if isinstance(checked, Outcome):
-            await self._approve(plan.debt_asset, 0, reset_first=False)
+            await self._approve(plan.debt_asset, 0)
             return checked
         gas_limit = checked[0] * GAS_PAD_NUM // GAS_PAD_DEN + GAS_PAD_ADD
-        return await self._send_liquidation(plan, calldata, gas_limit, timings)
+        return await self._send_liquidation(plan, calldata, gas_limit, timings, lock_held=True)
 
     def _gas_or_refusal(
         self,
@@ -255,7 +290,12 @@ class InventoryExecutor:
         tip_cap: Fees | None = None,
         release: asyncio.Lock | None = None,
         fee_ceiling: int | None = None,
+        lock_held: bool = False,
     ) -> Outcome:
+        """Send the liquidation (releasing ``release`` once sent) and read its outcome.
+
+        ``lock_held``: the caller holds the bundle lock until this returns.
+        """
         tx_hash, receipt = await self._send(
             self.pool,
             calldata,
@@ -277,8 +317,13 @@ class InventoryExecutor:
             )
         outcome = await self._outcome(plan, tx_hash, receipt, timings)
         if outcome.status != "liquidated" or outcome.debt_repaid < plan.debt_to_cover:
-            # Reverted, or less was pulled than approved: revoke what is left of the approval.
-            await self._approve(plan.debt_asset, 0, reset_first=False)
+            # Reverted, or less was pulled than approved: revoke what is left of the approval,
+            # never between another plan's approval and its liquidation.
+            if lock_held:
+                await self._approve(plan.debt_asset, 0)
+            else:
+                await self._bundle_lock.acquire()
+                await self._approve(plan.debt_asset, 0, release=self._bundle_lock)
         return outcome
 
     async def outcome_of(self, plan: LiquidationPlan, receipt: dict[str, Any]) -> Outcome:
@@ -333,7 +378,20 @@ class InventoryExecutor:
 
         Returns (gas of all calls, gas of the last call) on success, the first failure's reason
         as a string, or None when the node does not offer eth_simulateV1.
+
+        A failure is confirmed by a second run before the plan is dropped: Anvil can serve
+        "latest" with the state of a block it is still mining under the previous block's header
+        (about 1 read in 200 while blocks are mined back to back), and Aave's interest math then
+        underflows. Only failing plans pay the extra round trip.
         """
+        simulation = await self._simulate_once(bundle, behind)
+        if isinstance(simulation, str):
+            simulation = await self._simulate_once(bundle, behind)
+        return simulation
+
+    async def _simulate_once(
+        self, bundle: list[tuple[str, str]], behind: dict[str, Any] | None
+    ) -> tuple[int, int] | str | None:
         calls = [{"from": self.signer.address, "to": to, "data": data} for to, data in bundle]
         first = 0
         if behind is not None:
@@ -401,11 +459,16 @@ class InventoryExecutor:
             return f"{exc} {exc.data or ''}".strip()
         return None
 
-    async def _approve(self, token: str, amount: int, *, reset_first: bool) -> None:
-        if reset_first:
-            await self._approve(token, 0, reset_first=False)
+    async def _approve(
+        self, token: str, amount: int, *, release: asyncio.Lock | None = None
+    ) -> None:
+        """Approve and wait for the receipt (``release`` is let go once it is sent)."""
         _, receipt = await self._send(
-            token, ERC20.encode("approve", self.pool, amount), APPROVE_GAS, purpose="approve"
+            token,
+            ERC20.encode("approve", self.pool, amount),
+            APPROVE_GAS,
+            purpose="approve",
+            release=release,
         )
         if receipt is None or int(receipt["status"], 16) != 1:
             raise TransactionError(f"approve({amount}) on {token} did not succeed")

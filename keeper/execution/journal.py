@@ -41,6 +41,8 @@ CREATE TABLE IF NOT EXISTS txs (
     updated_at  REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS txs_nonce ON txs (chain_id, sender, nonce);
+-- Open and recently settled transactions are looked up before every liquidation.
+CREATE INDEX IF NOT EXISTS txs_status ON txs (chain_id, sender, status, block);
 -- Realised result of each settled liquidation, kept so that the loss budget survives restarts.
 CREATE TABLE IF NOT EXISTS results (
     chain_id    INTEGER NOT NULL,
@@ -168,6 +170,15 @@ class Journal:
         rows = self._db.execute(
             "SELECT * FROM txs WHERE chain_id=? AND sender=? "
             "AND status IN ('mined','reverted') AND block>? ORDER BY nonce",
+            (self.chain_id, sender, block),
+        ).fetchall()
+        return [_entry(r) for r in rows]
+
+    def open_or_settled_after(self, sender: str, block: int) -> list[Entry]:
+        """Transactions still open, or mined or reverted in a block above ``block``."""
+        rows = self._db.execute(
+            "SELECT * FROM txs WHERE chain_id=? AND sender=? AND (status IN ('signed','broadcast') "
+            "OR (status IN ('mined','reverted') AND block>?)) ORDER BY nonce, created_at",
             (self.chain_id, sender, block),
         ).fetchall()
         return [_entry(r) for r in rows]

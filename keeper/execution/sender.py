@@ -432,12 +432,14 @@ class TxSender:
         )
         if entry is None:  # pragma: no cover - every attempt is journaled before broadcast
             return
-        log.warning("rebroadcast", tx_hash=tx_hash, nonce=sent.nonce, reason="unknown to the node")
         try:
             await self._broadcast_raw(entry.raw, tx_hash, sent.nonce)
         except TransactionError as exc:
             # Mined meanwhile (nonce too low) or priced out: the next look or replacement decides.
             log.info("rebroadcast_refused", tx_hash=tx_hash, error=str(exc))
+            return
+        # Logged once the node has it again: whoever reads the log may act on it at once.
+        log.warning("rebroadcast", tx_hash=tx_hash, nonce=sent.nonce, reason="unknown to the node")
 
     def _dropped(self, sent: Sent) -> Settled:
         for tx_hash in sent.hashes:

@@ -7,7 +7,9 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from keeper.chain.client import ChainClient
-from keeper.devnet.scenarios import Shock, shock_price
+from keeper.devnet.anvil import DEV_ACCOUNTS
+from keeper.devnet.deployer import Deployer
+from keeper.devnet.scenarios import Shock, fund_keeper, shock_price
 from keeper.protocols.aave_v3.market import ERC20, POOL
 from keeper.protocols.aave_v3.reads import AccountData
 from keeper.runner import BlockReport, run_keeper
@@ -77,3 +79,40 @@ async def run_through_shock(
         stop.set()
         await asyncio.wait_for(task, 30)
     return reports, shock
+
+
+COMPETITOR = DEV_ACCOUNTS[2]
+MAX_UINT = 2**256 - 1
+
+
+async def competitor_ready(client: ChainClient, devnet: Any) -> None:
+    """Another liquidator, funded with every asset and approved to the Pool."""
+    pool = devnet.world.market.pool
+    dep = Deployer(client)
+    await dep.impersonate_all()
+    await fund_keeper(client, devnet.world.market, COMPETITOR)
+    for info in devnet.world.market.assets.values():
+        await dep.transact(COMPETITOR, info.address, ERC20.encode("approve", pool, MAX_UINT))
+
+
+async def competitor_liquidates(
+    client: ChainClient, pool: str, collateral: str, debt: str, account: str
+) -> str:
+    """The competitor's liquidation of all it may take of ``account``, tipping 50 gwei."""
+    return str(
+        await client.request(
+            "eth_sendTransaction",
+            [
+                {
+                    "from": COMPETITOR,
+                    "to": pool,
+                    "gas": hex(1_500_000),
+                    "maxFeePerGas": hex(500 * 10**9),
+                    "maxPriorityFeePerGas": hex(50 * 10**9),
+                    "data": POOL.encode(
+                        "liquidationCall", collateral, debt, account, MAX_UINT, False
+                    ),
+                }
+            ],
+        )
+    )

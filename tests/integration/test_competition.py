@@ -9,28 +9,44 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from keeper.devnet.anvil import DEV_ACCOUNTS
-from keeper.devnet.deployer import Deployer
-from keeper.devnet.scenarios import fund_keeper, shock_price
-from keeper.protocols.aave_v3.market import ERC20, POOL
+from keeper.devnet.scenarios import shock_price
+from keeper.protocols.aave_v3.market import ERC20
 from keeper.protocols.aave_v3.reads import read_reserves
 from keeper.runner import KeeperLoop, connect
 from keeper.settings import load_settings
 from keeper.strategy.gas import GasPricing, wei_to_base
 from keeper.strategy.plan import Skip
 from tests.integration.conftest import KEEPER_ADDRESS, KEEPER_KEY
+from tests.integration.helpers import competitor_liquidates, competitor_ready
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from keeper.chain.client import ChainClient
+    from keeper.execution.sender import Sent
+    from keeper.settings import Settings
+    from keeper.strategy.plan import LiquidationPlan
 
 pytestmark = pytest.mark.integration
-COMPETITOR = DEV_ACCOUNTS[2]
-MAX_UINT = 2**256 - 1
 
 
 async def _pending(client: ChainClient) -> list[dict[str, Any]]:
     content = await client.request("txpool_content")
     return [tx for by_nonce in content.get("pending", {}).values() for tx in by_nonce.values()]
+
+
+def _settings(devnet: Any, tmp_path: Path) -> Settings:
+    return load_settings(
+        rpc_url=devnet.url,
+        pool_addresses_provider=devnet.world.market.pool_addresses_provider,
+        private_key=KEEPER_KEY,
+        journal_path=str(tmp_path / "j.sqlite"),
+    )
+
+
+async def _ours_to_pool_pending(client: ChainClient, pool: str) -> bool:
+    ours = [tx for tx in await _pending(client) if tx["from"].lower() == KEEPER_ADDRESS.lower()]
+    return any(tx["to"].lower() == pool.lower() for tx in ours)
 
 
 @pytest.mark.asyncio
@@ -39,21 +55,10 @@ async def test_beaten_liquidation_is_recorded_as_lost_with_the_winner(devnet, tm
     liquidates the same account in the same block: our outcome is "lost" with the competitor's
     transaction hash, our approval is revoked, and the keeper's nonces stay consistent.
     """
-    settings = load_settings(
-        rpc_url=devnet.url,
-        pool_addresses_provider=devnet.world.market.pool_addresses_provider,
-        private_key=KEEPER_KEY,
-        journal_path=str(tmp_path / "j.sqlite"),
-    )
+    settings = _settings(devnet, tmp_path)
     client, chain_id, market = await connect(settings)
     try:
-        dep = Deployer(client)
-        await dep.impersonate_all()
-        await fund_keeper(client, devnet.world.market, COMPETITOR)
-        for info in devnet.world.market.assets.values():
-            await dep.transact(
-                COMPETITOR, info.address, ERC20.encode("approve", market.pool, MAX_UINT)
-            )
+        await competitor_ready(client, devnet)
         shock = await shock_price(client, market.addresses_provider, "WETH", -40)
         keeper = KeeperLoop(settings, client, chain_id, market)
         await keeper.monitor.start()
@@ -73,29 +78,9 @@ async def test_beaten_liquidation_is_recorded_as_lost_with_the_winner(devnet, tm
         task = asyncio.create_task(keeper.executor.execute(plan))
         winner = None
         for _ in range(400):
-            pending = await _pending(client)
-            ours = [tx for tx in pending if tx["from"].lower() == KEEPER_ADDRESS.lower()]
-            to_pool = [tx for tx in ours if tx["to"].lower() == market.pool.lower()]
-            if to_pool and winner is None:
-                winner = await client.request(
-                    "eth_sendTransaction",
-                    [
-                        {
-                            "from": COMPETITOR,
-                            "to": market.pool,
-                            "gas": hex(1_500_000),
-                            "maxFeePerGas": hex(500 * 10**9),
-                            "maxPriorityFeePerGas": hex(50 * 10**9),
-                            "data": POOL.encode(
-                                "liquidationCall",
-                                plan.collateral_asset,
-                                plan.debt_asset,
-                                plan.account,
-                                MAX_UINT,
-                                False,
-                            ),
-                        }
-                    ],
+            if await _ours_to_pool_pending(client, market.pool):
+                winner = await competitor_liquidates(
+                    client, market.pool, plan.collateral_asset, plan.debt_asset, plan.account
                 )
                 await client.request("evm_mine", [])
                 break
@@ -126,4 +111,79 @@ async def test_beaten_liquidation_is_recorded_as_lost_with_the_winner(devnet, tm
         assert [e.nonce for e in entries] == list(range(entries[0].nonce, nonce))
         keeper.journal.close()
     finally:
+        await client.close()
+
+
+@pytest.mark.asyncio
+async def test_a_lost_plans_revocation_never_comes_between_another_plans_approval_and_liquidation(
+    devnet, tmp_path, monkeypatch
+):
+    """Two plans on one debt token; the first is beaten. Its approval is revoked while the second
+    plan has sent its approval but not yet its liquidation: the revocation waits for that
+    liquidation's nonce, so the second plan liquidates (before the fix the revocation took the
+    nonce in between and the liquidation reverted: "transfer amount exceeds allowance").
+    """
+    settings = _settings(devnet, tmp_path)
+    client, chain_id, market = await connect(settings)
+    try:
+        await competitor_ready(client, devnet)
+        await shock_price(client, market.addresses_provider, "WETH", -40)
+        keeper = KeeperLoop(settings, client, chain_id, market)
+        await keeper.monitor.start()
+        keeper._base_unit = 10**8
+        head = keeper.monitor.block
+        reserves = {r.asset: r for r in await read_reserves(client, market, head)}
+        by_debt: dict[str, list[LiquidationPlan]] = {}
+        for account in keeper.monitor.engine.below(95 * 10**16):
+            planned = await keeper._plan(
+                account, head, reserves, dict(keeper.monitor.tracker.prices), GasPricing(0, 0)
+            )
+            if not isinstance(planned, Skip):
+                by_debt.setdefault(planned[0].debt_asset, []).append(planned[0])
+        first, second = max(by_debt.values(), key=len)[:2]
+        assert first.debt_to_cover != second.debt_to_cover
+
+        executor = keeper.executor
+        send = executor.sender.send
+        paused, resume = asyncio.Event(), asyncio.Event()
+        second_approval = ERC20.encode("approve", market.pool, second.debt_to_cover)
+
+        async def send_then_pause(to: str, data: str, gas_limit: int, **kw: Any) -> Sent:
+            sent = await send(to, data, gas_limit, **kw)
+            if data == second_approval and not paused.is_set():
+                paused.set()
+                await resume.wait()
+            return sent
+
+        monkeypatch.setattr(executor.sender, "send", send_then_pause)
+        await client.request("evm_setAutomine", [False])
+        lost_task = asyncio.create_task(executor.execute(first))
+        for _ in range(400):
+            if await _ours_to_pool_pending(client, market.pool):
+                break
+            await asyncio.sleep(0.02)
+        winner = await competitor_liquidates(
+            client, market.pool, first.collateral_asset, first.debt_asset, first.account
+        )
+        second_task = asyncio.create_task(executor.execute(second))
+        await asyncio.wait_for(paused.wait(), 30)
+        # The winner, our beaten liquidation and the second plan's approvals.
+        await client.request("evm_mine", [])
+        await asyncio.sleep(1.0)  # the beaten plan's executor reads its receipt and revokes
+        resume.set()
+        await client.request("evm_setAutomine", [True])
+        await client.request("evm_mine", [])
+        lost = await asyncio.wait_for(lost_task, 60)
+        done = await asyncio.wait_for(second_task, 60)
+        assert (lost.status, lost.winner_tx) == ("lost", winner)
+        assert done.status == "liquidated", done.reason
+        raw = await client.call(
+            first.debt_asset, ERC20.encode("allowance", KEEPER_ADDRESS, market.pool)
+        )
+        assert ERC20.decode("allowance", raw)[0] == 0
+        nonce = await client.get_transaction_count(KEEPER_ADDRESS, "latest")
+        assert nonce == await client.get_transaction_count(KEEPER_ADDRESS, "pending")
+        keeper.journal.close()
+    finally:
+        await client.request("evm_setAutomine", [True])
         await client.close()
