@@ -13,9 +13,12 @@ from keeper.devnet.scenarios import Shock, fund_keeper, shock_price
 from keeper.protocols.aave_v3.market import ERC20, POOL
 from keeper.protocols.aave_v3.reads import AccountData
 from keeper.runner import BlockReport, run_keeper
+from keeper.settings import load_settings
+from tests.integration.conftest import KEEPER_KEY
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
+    from pathlib import Path
 
     from keeper.settings import Settings
 
@@ -79,6 +82,18 @@ async def run_through_shock(
         stop.set()
         await asyncio.wait_for(task, 30)
     return reports, shock
+
+
+def keeper_settings(devnet: Any, tmp_path: Path, **overrides: Any) -> Settings:
+    """In-process keeper settings on the devnet, fast polling; ``overrides`` win."""
+    fields: dict[str, Any] = {
+        "rpc_url": devnet.url,
+        "pool_addresses_provider": devnet.world.market.pool_addresses_provider,
+        "private_key": KEEPER_KEY,
+        "journal_path": str(tmp_path / "journal.sqlite"),
+        "poll_interval_s": 0.05,
+    }
+    return load_settings(**(fields | overrides))
 
 
 COMPETITOR = DEV_ACCOUNTS[2]

@@ -13,8 +13,7 @@ from keeper.chain.client import ChainClient
 from keeper.devnet.anvil import free_port
 from keeper.devnet.scenarios import shock_price
 from keeper.runner import BlockReport, run_keeper
-from keeper.settings import load_settings
-from tests.integration.conftest import KEEPER_KEY
+from tests.integration.helpers import keeper_settings
 
 pytestmark = pytest.mark.integration
 
@@ -68,12 +67,9 @@ async def test_won_and_low_gas_alerts_in_three_formats_and_a_bad_webhook_blocks_
             f"slack:{rx.url('broken')}",
             f"discord:{rx.url('slow')}",
         ]
-        settings = load_settings(
-            rpc_url=devnet.url,
-            pool_addresses_provider=devnet.world.market.pool_addresses_provider,
-            private_key=KEEPER_KEY,
-            journal_path=str(tmp_path / "j.sqlite"),
-            poll_interval_s=0.05,
+        settings = keeper_settings(
+            devnet,
+            tmp_path,
             min_profit_usd=1,
             alert_webhooks=hooks,
             low_gas_balance_eth=10**9,

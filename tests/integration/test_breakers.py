@@ -17,20 +17,16 @@ from keeper.devnet.scenarios import FEED, shock_price
 from keeper.execution.journal import DAY_S, Journal
 from keeper.execution.outcome import Outcome
 from keeper.runner import KeeperLoop, connect
-from keeper.settings import load_settings
-from tests.integration.conftest import KEEPER_ADDRESS, KEEPER_KEY
-from tests.integration.helpers import liquidation_events
+from tests.integration.conftest import KEEPER_ADDRESS
+from tests.integration.helpers import keeper_settings, liquidation_events
 
 pytestmark = pytest.mark.integration
 
 
 async def _start(devnet, tmp_path, **overrides: Any):
-    settings = load_settings(
-        rpc_url=devnet.url,
-        pool_addresses_provider=devnet.world.market.pool_addresses_provider,
-        private_key=KEEPER_KEY,
-        journal_path=str(tmp_path / "j.sqlite"),
-        poll_interval_s=0.05,
+    settings = keeper_settings(
+        devnet,
+        tmp_path,
         min_profit_usd=1,
         alert_webhooks=["slack:http://127.0.0.1:9/hook"],
         **overrides,
@@ -177,7 +173,7 @@ async def test_loss_budget_breaker_survives_a_restart_and_clears_as_losses_age(d
     budget: after a shock nothing is sent; once the loss is older than 24 h the breaker clears
     and the keeper liquidates, recording the realised profit of each liquidation.
     """
-    journal = Journal(tmp_path / "j.sqlite", CHAIN_ID)
+    journal = Journal(tmp_path / "journal.sqlite", CHAIN_ID)
     journal.record_result(KEEPER_ADDRESS, "0x" + "ab" * 32, -1000 * 10**8, time.time() - DAY_S + 6)
     journal.close()
     client, keeper, alerts, stop, task = await _start(devnet, tmp_path, breaker_loss_budget_usd=100)

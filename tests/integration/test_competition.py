@@ -13,18 +13,14 @@ from keeper.devnet.scenarios import shock_price
 from keeper.protocols.aave_v3.market import ERC20
 from keeper.protocols.aave_v3.reads import read_reserves
 from keeper.runner import KeeperLoop, connect
-from keeper.settings import load_settings
 from keeper.strategy.gas import GasPricing, wei_to_base
 from keeper.strategy.plan import Skip
-from tests.integration.conftest import KEEPER_ADDRESS, KEEPER_KEY
-from tests.integration.helpers import competitor_liquidates, competitor_ready
+from tests.integration.conftest import KEEPER_ADDRESS
+from tests.integration.helpers import competitor_liquidates, competitor_ready, keeper_settings
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from keeper.chain.client import ChainClient
     from keeper.execution.sender import Sent
-    from keeper.settings import Settings
     from keeper.strategy.plan import LiquidationPlan
 
 pytestmark = pytest.mark.integration
@@ -33,15 +29,6 @@ pytestmark = pytest.mark.integration
 async def _pending(client: ChainClient) -> list[dict[str, Any]]:
     content = await client.request("txpool_content")
     return [tx for by_nonce in content.get("pending", {}).values() for tx in by_nonce.values()]
-
-
-def _settings(devnet: Any, tmp_path: Path) -> Settings:
-    return load_settings(
-        rpc_url=devnet.url,
-        pool_addresses_provider=devnet.world.market.pool_addresses_provider,
-        private_key=KEEPER_KEY,
-        journal_path=str(tmp_path / "j.sqlite"),
-    )
 
 
 async def _ours_to_pool_pending(client: ChainClient, pool: str) -> bool:
@@ -55,7 +42,7 @@ async def test_beaten_liquidation_is_recorded_as_lost_with_the_winner(devnet, tm
     liquidates the same account in the same block: our outcome is "lost" with the competitor's
     transaction hash, our approval is revoked, and the keeper's nonces stay consistent.
     """
-    settings = _settings(devnet, tmp_path)
+    settings = keeper_settings(devnet, tmp_path)
     client, chain_id, market = await connect(settings)
     try:
         await competitor_ready(client, devnet)
@@ -123,7 +110,7 @@ async def test_a_lost_plans_revocation_never_comes_between_another_plans_approva
     liquidation's nonce, so the second plan liquidates (before the fix the revocation took the
     nonce in between and the liquidation reverted: "transfer amount exceeds allowance").
     """
-    settings = _settings(devnet, tmp_path)
+    settings = keeper_settings(devnet, tmp_path)
     client, chain_id, market = await connect(settings)
     try:
         await competitor_ready(client, devnet)

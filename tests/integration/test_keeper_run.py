@@ -18,11 +18,11 @@ from keeper.chain.client import ChainClient
 from keeper.devnet.anvil import CHAIN_ID, free_port
 from keeper.devnet.scenarios import shock_price
 from keeper.runner import BlockReport, run_keeper
-from keeper.settings import load_settings
 from tests.integration.conftest import KEEPER_ADDRESS, KEEPER_KEY
 from tests.integration.helpers import (
     account_data,
     balance_of,
+    keeper_settings,
     liquidation_events,
     run_through_shock,
 )
@@ -46,20 +46,6 @@ async def _debt_and_collateral_tokens(client, devnet, account, block="latest"):
             await balance_of(client, info.a_token, account, block),
         )
     return out
-
-
-def _settings(devnet, tmp_path, **overrides):
-    """In-process keeper settings on the devnet (fast polling); ``overrides`` win."""
-    return load_settings(
-        **{
-            "rpc_url": devnet.url,
-            "pool_addresses_provider": devnet.world.market.pool_addresses_provider,
-            "private_key": KEEPER_KEY,
-            "journal_path": str(tmp_path / "journal.sqlite"),
-            "poll_interval_s": 0.05,
-            **overrides,
-        }
-    )
 
 
 OPS_PORT = free_port()
@@ -204,7 +190,7 @@ async def test_keeper_in_process_amounts_match_the_pool(devnet, tmp_path):
     Pool to the unit); where the collateral bounds it, the keeper never repays more nor receives
     less than planned. No approval is left behind.
     """
-    settings = _settings(devnet, tmp_path)
+    settings = keeper_settings(devnet, tmp_path)
     reports, _ = await run_through_shock(
         settings, devnet.url, devnet.world.market.pool_addresses_provider, "WBTC", -35
     )
@@ -251,7 +237,7 @@ async def test_reads_fail_over_when_the_preferred_node_goes_away(devnet, tmp_pat
         await proxy.__aexit__(None, None, None)
 
     try:
-        settings = _settings(
+        settings = keeper_settings(
             devnet,
             tmp_path,
             rpc_url=proxy.url,
@@ -292,7 +278,7 @@ async def test_dry_run_liquidates_on_a_fork_and_the_node_sees_reads_only(devnet,
     fork mined the liquidations and their profit is reported.
     """
     async with RpcProxy(devnet.url) as proxy, ChainClient(devnet.url) as client:
-        settings = _settings(
+        settings = keeper_settings(
             devnet,
             tmp_path,
             rpc_url=proxy.url,
@@ -332,7 +318,7 @@ async def test_keeper_over_websocket_reacts_to_new_heads(devnet, tmp_path):
     subscription: with a 30 s poll interval the keeper still liquidates right after a shock.
     """
     ws_url = devnet.url.replace("http://", "ws://")
-    settings = _settings(
+    settings = keeper_settings(
         devnet,
         tmp_path,
         rpc_url=ws_url,
@@ -367,7 +353,7 @@ async def test_no_liquidation_is_sent_at_a_loss_when_gas_is_dear(devnet, tmp_pat
     pay for their gas are skipped, and every liquidation that is sent nets a profit after the
     gas it really paid; its gross profit is exactly what the plan predicted.
     """
-    settings = _settings(
+    settings = keeper_settings(
         devnet,
         tmp_path,
         min_profit_usd=0,
@@ -423,7 +409,7 @@ async def test_node_without_simulate_v1_falls_back_and_still_guards(devnet, tmp_
     call with eth_call and eth_estimateGas, and liquidates; the amounts still match the plan.
     """
     async with RpcProxy(devnet.url, unsupported=frozenset({"eth_simulateV1"})) as proxy:
-        settings = _settings(
+        settings = keeper_settings(
             devnet,
             tmp_path,
             rpc_url=proxy.url,
@@ -464,7 +450,7 @@ async def test_seizures_are_cut_to_the_collateral_reserves_liquidity(devnet, tmp
         await actions.borrow(whale, "WETH", cash - left)
         assert await balance_of(client, weth.address, weth.a_token) == left
 
-    settings = _settings(devnet, tmp_path)
+    settings = keeper_settings(devnet, tmp_path)
     reports, shock = await run_through_shock(
         settings, devnet.url, devnet.world.market.pool_addresses_provider, "WETH", -30, drain
     )
@@ -490,7 +476,7 @@ async def test_liquidations_settled_after_their_receipt_timeout_are_in_the_ledge
     import sqlite3
 
     journal = tmp_path / "journal.sqlite"
-    settings = _settings(devnet, tmp_path, receipt_timeout_s=0.3, min_profit_usd=1)
+    settings = keeper_settings(devnet, tmp_path, receipt_timeout_s=0.3, min_profit_usd=1)
     stop = asyncio.Event()
     task = asyncio.create_task(run_keeper(settings, stop))
     try:
@@ -541,7 +527,7 @@ async def test_a_head_acted_on_again_does_not_replan_accounts_liquidated_after_i
     """
     from keeper.runner import KeeperLoop, connect
 
-    settings = _settings(devnet, tmp_path, min_profit_usd=1)
+    settings = keeper_settings(devnet, tmp_path, min_profit_usd=1)
     client, chain_id, market = await connect(settings)
     reports: list[BlockReport] = []
     keeper = KeeperLoop(settings, client, chain_id, market, reports.append)

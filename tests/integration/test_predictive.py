@@ -11,9 +11,8 @@ from structlog.testing import capture_logs
 from keeper.chain.client import ChainClient
 from keeper.devnet.scenarios import FEED
 from keeper.runner import KeeperLoop, connect
-from keeper.settings import load_settings
-from tests.integration.conftest import KEEPER_ADDRESS, KEEPER_KEY
-from tests.integration.helpers import liquidation_events
+from tests.integration.conftest import KEEPER_ADDRESS
+from tests.integration.helpers import keeper_settings, liquidation_events
 
 pytestmark = pytest.mark.integration
 
@@ -25,12 +24,10 @@ async def test_a_pending_oracle_update_is_backrun_in_the_same_block(devnet, tmp_
     price and sends their liquidations behind it before any block is mined. The next block
     holds the update and our liquidations, ours after it, and they succeed.
     """
-    settings = load_settings(
+    settings = keeper_settings(
+        devnet,
+        tmp_path,
         rpc_url=devnet.url.replace("http://", "ws://"),
-        pool_addresses_provider=devnet.world.market.pool_addresses_provider,
-        private_key=KEEPER_KEY,
-        journal_path=str(tmp_path / "j.sqlite"),
-        poll_interval_s=0.05,
         min_profit_usd=1,
         predictive=True,
     )

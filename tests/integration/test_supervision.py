@@ -12,8 +12,7 @@ from keeper.chain.client import ChainClient
 from keeper.daemon import RestartPolicy
 from keeper.devnet.scenarios import shock_price
 from keeper.runner import KeeperLoop, connect
-from keeper.settings import load_settings
-from tests.integration.conftest import KEEPER_KEY
+from tests.integration.helpers import keeper_settings
 
 pytestmark = pytest.mark.integration
 
@@ -24,14 +23,8 @@ async def test_a_crashing_stage_restarts_and_a_crash_loop_is_reported(devnet, tm
     the loop restarts with growing backoff, the crash loop marks the keeper unhealthy and is
     alerted; afterwards the keeper still liquidates after a shock.
     """
-    settings = load_settings(
-        rpc_url=devnet.url,
-        pool_addresses_provider=devnet.world.market.pool_addresses_provider,
-        private_key=KEEPER_KEY,
-        journal_path=str(tmp_path / "j.sqlite"),
-        poll_interval_s=0.05,
-        min_profit_usd=1,
-        alert_webhooks=["slack:http://127.0.0.1:9/hook"],
+    settings = keeper_settings(
+        devnet, tmp_path, min_profit_usd=1, alert_webhooks=["slack:http://127.0.0.1:9/hook"]
     )
     client, chain_id, market = await connect(settings)
     keeper = KeeperLoop(settings, client, chain_id, market)
@@ -81,13 +74,7 @@ async def test_heads_that_arrive_during_a_slow_cycle_coalesce_to_the_newest(devn
     """While a cycle is slow (0.5 s), 20 blocks are mined: the keeper does not queue 20 cycles;
     its next cycle takes the newest head, whose state it has fully followed.
     """
-    settings = load_settings(
-        rpc_url=devnet.url,
-        pool_addresses_provider=devnet.world.market.pool_addresses_provider,
-        private_key=KEEPER_KEY,
-        journal_path=str(tmp_path / "j.sqlite"),
-        poll_interval_s=0.05,
-    )
+    settings = keeper_settings(devnet, tmp_path)
     client, chain_id, market = await connect(settings)
     acted: list[int] = []
     keeper = KeeperLoop(settings, client, chain_id, market, lambda r: acted.append(r.block))
