@@ -10,6 +10,7 @@ from keeper.chain.client import ChainClient
 from keeper.devnet.anvil import DEV_ACCOUNTS
 from keeper.devnet.deployer import Deployer
 from keeper.devnet.scenarios import Shock, fund_keeper, shock_price
+from keeper.errors import ContractRevertError
 from keeper.protocols.aave_v3.market import ERC20, POOL
 from keeper.protocols.aave_v3.reads import AccountData
 from keeper.runner import BlockReport, run_keeper
@@ -22,11 +23,26 @@ if TYPE_CHECKING:
 
     from keeper.settings import Settings
 
+ANVIL_MID_BLOCK_READS = 3
+
 
 async def account_data(
     client: ChainClient, pool: str, account: str, block: int | str = "latest"
 ) -> AccountData:
-    raw = await client.call(pool, POOL.encode("getUserAccountData", account), block)
+    """``getUserAccountData``, read again if it reverts.
+
+    Anvil can answer a read of its newest block with the state of the block it is mining under
+    the older header (Aave's interest math then underflows, panic 0x11); a revert that persists
+    is real.
+    """
+    for attempt in range(1, ANVIL_MID_BLOCK_READS + 1):
+        try:
+            raw = await client.call(pool, POOL.encode("getUserAccountData", account), block)
+            break
+        except ContractRevertError:
+            if attempt == ANVIL_MID_BLOCK_READS:
+                raise
+            await asyncio.sleep(0.05)
     return AccountData(account, *(int(v) for v in POOL.decode("getUserAccountData", raw)))
 
 
