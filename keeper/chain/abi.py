@@ -47,6 +47,20 @@ def load_artifact(name: str) -> dict[str, Any]:
         raise KeeperError(f"ABI file {path} missing: run `npm run build:contracts`") from None
 
 
+ERROR_STRING_SELECTOR = "0x08c379a0"
+
+
+def error_string(data: str) -> str | None:
+    """The message of ``Error(string)`` revert data (Aave's codes like '25'), if it is one."""
+    if not data.startswith(ERROR_STRING_SELECTOR) or len(data) < 10 + 64 * 3:
+        return None
+    try:
+        (message,) = decode(["string"], bytes.fromhex(data[10:]))
+    except (ValueError, DecodingError):
+        return None
+    return str(message)
+
+
 def _input_types(entry: dict[str, Any]) -> list[str]:
     return [collapse_if_tuple(dict(i)) for i in entry.get("inputs", [])]
 

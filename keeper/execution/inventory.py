@@ -16,9 +16,8 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from eth_abi.abi import decode
-from eth_abi.exceptions import DecodingError
 
+from keeper.chain.abi import error_string
 from keeper.errors import ContractRevertError, RpcError, TransactionError, TransientRpcError
 from keeper.execution.outcome import Outcome
 from keeper.protocols.aave_v3.market import ERC20, POOL
@@ -45,15 +44,9 @@ SIM_GAS_PAD_NUM, SIM_GAS_PAD_DEN, SIM_GAS_PAD_ADD = 3, 2, 100_000
 
 
 def _revert_reason(call: dict[str, Any]) -> str:
-    """Decode Error(string) return data (Aave reverts with numeric codes like '25')."""
-    data = str(call.get("returnData", "0x"))
-    if not data.startswith("0x08c379a0") or len(data) < 10 + 64 * 3:
-        return ""
-    try:
-        (reason,) = decode(["string"], bytes.fromhex(data[10:]))
-    except (ValueError, DecodingError):
-        return ""
-    return f"(reason {reason!r})"
+    """A simulated call's Error(string) message, for the failure's reason."""
+    reason = error_string(str(call.get("returnData", "0x")))
+    return "" if reason is None else f"(reason {reason!r})"
 
 
 class InventoryExecutor:

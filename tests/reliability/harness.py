@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
-from keeper.chain.abi import Codec
+from keeper.chain.abi import Codec, error_string
 from keeper.devnet.anvil import free_port
 from keeper.errors import RpcError
 from keeper.protocols.aave_v3.market import POOL
@@ -223,21 +223,13 @@ async def _why_reverted(
     tx_hash = receipt["transactionHash"]
     try:
         trace = await chain.request("debug_traceTransaction", [tx_hash, {"tracer": "callTracer"}])
-        output = f"{trace.get('error')} {_revert_text(trace.get('output') or '0x')}"
+        data = trace.get("output") or "0x"
+        output = f"{trace.get('error')} {error_string(data) or data!r}"
     except RpcError as exc:
         output = f"(no trace: {exc})"
     mined = int(receipt["blockNumber"], 16)
     index = int(receipt["transactionIndex"], 16)
     return f"{tx_hash} {purpose} mined at {mined}#{index}: {output}; plan {meta}"
-
-
-def _revert_text(output: str) -> str:
-    """Error(string) decoded when it is one (Aave's numbered errors), else the raw data."""
-    data = bytes.fromhex(output.removeprefix("0x"))
-    if data[:4] == bytes.fromhex("08c379a0") and len(data) >= 68:
-        length = int.from_bytes(data[36:68], "big")
-        return repr(data[68 : 68 + length].decode(errors="replace"))
-    return output
 
 
 def assert_clean(found: Invariants, *, reverted_allowed: int = 0) -> None:

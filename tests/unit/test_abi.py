@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from eth_abi.abi import encode
 
-from keeper.chain.abi import Codec
+from keeper.chain.abi import Codec, error_string
 from keeper.errors import TransientRpcError
 
 POOL = Codec.named("aave_v3/IPool")
@@ -43,3 +43,11 @@ def test_garbled_answer_is_a_transient_rpc_error():
     """An answer that does not decode is a node fault the loop skips, not a crash."""
     with pytest.raises(TransientRpcError, match="undecodable"):
         POOL.decode("getUserAccountData", b"\x01\x02")
+
+
+def test_error_string_decodes_revert_messages_and_nothing_else():
+    data = "0x08c379a0" + encode(["string"], ["46"]).hex()
+    assert error_string(data) == "46"
+    assert error_string("0x4e487b71" + "00" * 31 + "11") is None  # Panic(0x11), not a message
+    assert error_string("0x08c379a0" + "ff" * 40) is None  # cut short
+    assert error_string("0x") is None
