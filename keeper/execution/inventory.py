@@ -251,7 +251,7 @@ class InventoryExecutor:
             await self._approve(plan.debt_asset, 0)
             return checked
         gas_limit = checked[0] * GAS_PAD_NUM // GAS_PAD_DEN + GAS_PAD_ADD
-        return await self._send_liquidation(plan, calldata, gas_limit, timings, lock_held=True)
+        return await self._send_liquidation(plan, calldata, gas_limit, timings)
 
     def _gas_or_refusal(
         self,
@@ -283,11 +283,11 @@ class InventoryExecutor:
         tip_cap: Fees | None = None,
         release: asyncio.Lock | None = None,
         fee_ceiling: int | None = None,
-        lock_held: bool = False,
     ) -> Outcome:
-        """Send the liquidation (releasing ``release`` once sent) and read its outcome.
+        """Send the liquidation and read its outcome.
 
-        ``lock_held``: the caller holds the bundle lock until this returns.
+        ``release``: the bundle lock, held by the caller and let go once the liquidation is
+        sent. Without it, the caller holds the bundle lock until this returns.
         """
         tx_hash, receipt = await self._send(
             self.pool,
@@ -312,11 +312,11 @@ class InventoryExecutor:
         if outcome.status != "liquidated" or outcome.debt_repaid < plan.debt_to_cover:
             # Reverted, or less was pulled than approved: revoke what is left of the approval,
             # never between another plan's approval and its liquidation.
-            if lock_held:
+            if release is None:
                 await self._approve(plan.debt_asset, 0)
             else:
-                await self._bundle_lock.acquire()
-                await self._approve(plan.debt_asset, 0, release=self._bundle_lock)
+                await release.acquire()
+                await self._approve(plan.debt_asset, 0, release=release)
         return outcome
 
     async def outcome_of(self, plan: LiquidationPlan, receipt: dict[str, Any]) -> Outcome:
@@ -374,7 +374,7 @@ class InventoryExecutor:
 
         A failure is confirmed by a second run before the plan is dropped: Anvil can serve
         "latest" with the state of a block it is still mining under the previous block's header
-        (about 1 read in 200 while blocks are mined back to back), and Aave's interest math then
+        (about 1 read in 300 while blocks are mined back to back), and Aave's interest math then
         underflows. Only failing plans pay the extra round trip.
         """
         simulation = await self._simulate_once(bundle, behind)
