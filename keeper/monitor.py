@@ -144,7 +144,11 @@ class MarketMonitor:
         head = await self.heads.start(number)
         result = await self.tracker.bootstrap(head)
         self.engine.set_market(
-            self.tracker.reserves.values(), self.tracker.emodes, self.tracker.prices, head.timestamp
+            self.tracker.reserves.values(),
+            self.tracker.emodes,
+            self.tracker.prices,
+            head.timestamp,
+            self.tracker.market.rules,
         )
         self.engine.upsert(result.accounts.values())
         self._computed_at = self._view_at = head.timestamp
@@ -191,6 +195,7 @@ class MarketMonitor:
             self.tracker.emodes,
             self.tracker.prices,
             result.timestamp,
+            self.tracker.market.rules,
         )
         engine.upsert(result.accounts.values())
         if (

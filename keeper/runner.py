@@ -40,14 +40,14 @@ from keeper.oracles.dex import DexPriceCheck
 from keeper.oracles.pending import decode_update
 from keeper.protocols.aave_v3.liquidation import is_liquidatable, value_in_base
 from keeper.protocols.aave_v3.market import ERC20, POOL, Market, resolve_market
+from keeper.protocols.aave_v3.positions import emode_terms, grace_wait, holdings, reserve_terms
 from keeper.protocols.aave_v3.reads import (
     AccountData,
-    PlanInputs,
     ReserveInfo,
     read_available,
     read_base_currency_unit,
-    read_plan_inputs,
 )
+from keeper.protocols.aave_v3.versions import AaveVersion
 from keeper.risk.display import format_base, format_wad
 from keeper.strategy.flash import flash_terms, units_to_base
 from keeper.strategy.gas import (
@@ -59,7 +59,7 @@ from keeper.strategy.gas import (
     net_after_gas,
     wei_to_base,
 )
-from keeper.strategy.pair import EModeTerms, PoolRules, choose_liquidation
+from keeper.strategy.pair import choose_liquidation
 from keeper.strategy.plan import LiquidationPlan, Skip
 
 if TYPE_CHECKING:
@@ -69,7 +69,6 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 WAD_INT = 10**18
-PREDICTIVE_ACCOUNTS = 20  # accounts whose plan inputs are read ahead each block
 FAILURE_MEMORY_BLOCKS = 20  # the failures breaker forgets failures this many blocks old
 BALANCE_CHECK_S = 60.0
 QUOTER = Codec.named("uniswap_v3/IQuoterV2")
@@ -97,7 +96,13 @@ async def connect(settings: Settings) -> tuple[ChainClient, int, Market]:
     )
     try:
         chain_id = await _checked_chain_id(settings, client)
-        market = await resolve_market(client, settings.pool_addresses_provider)
+        market = await resolve_market(
+            client,
+            settings.pool_addresses_provider,
+            pool_version=None
+            if settings.pool_version is None
+            else AaveVersion(settings.pool_version),
+        )
     except BaseException:
         await client.close()
         raise
@@ -181,7 +186,6 @@ class KeeperLoop:
         self._step_started = 0.0
         self._step_seen_at = 0.0
         self._symbols: dict[str, str] = {}
-        self._inputs: dict[tuple[str, int], PlanInputs] = {}
         self._unfinished: Step | None = None  # a head whose cycle failed on a node fault
         self.restart_policy = RestartPolicy()
         self.supervisor: Supervisor | None = None
@@ -539,6 +543,7 @@ class KeeperLoop:
             key=lambda d: d.total_debt_base,
             reverse=True,
         )
+        self.status.waiting = self._waiting(candidates)
         report = BlockReport(head, len(engine.data), len(candidates), 0)
         self._report_stale(head)
         log.info(
@@ -555,8 +560,6 @@ class KeeperLoop:
         reserves = await self._reserve_infos()
         prices = dict(self.monitor.tracker.prices)  # read at this block by the tracker
         await self._check_breakers(head, timestamp, reserves, prices)
-        if self.settings.predictive:
-            await self._prepare_near(head, reserves)
         if not candidates:
             return report
         if self.breakers.tripped:
@@ -580,6 +583,19 @@ class KeeperLoop:
         finally:
             structlog.contextvars.unbind_contextvars("account")
         return report
+
+    def _waiting(self, candidates: list[AccountData]) -> dict[str, int]:
+        """Candidates a grace period holds back, with the time it ends (shown on /status)."""
+        engine, reserves = self.monitor.engine, self.monitor.tracker.reserves
+        if engine.view is None or not self.market.rules.grace_period:
+            return {}
+        out = {}
+        for data in candidates:
+            state = engine.accounts.get(data.account)
+            until = None if state is None else grace_wait(state, engine.view, reserves)
+            if until is not None:
+                out[data.account] = until
+        return out
 
     async def _try_candidates(
         self,
@@ -703,14 +719,17 @@ class KeeperLoop:
         """
         assets = list(reserves)
         holder = None if self.flash is not None else self.signer.address
-        inputs = await self._plan_inputs(account.account, head, assets, holder)
-        positions, emode = inputs.positions, inputs.emode
-        available = inputs.available
+        tracker, engine = self.monitor.tracker, self.monitor.engine
+        state, view = engine.accounts.get(account.account), engine.view
+        if state is None or view is None:
+            return Skip(account.account, "not tracked: its state is being read")
+        a_tokens = {a: r.a_token for a, r in tracker.reserves.items()}
+        # The account's balances come from the tracked state (no read on this path); what is
+        # available (reserve cash, our balances and allowances) is read now: earlier plans of
+        # the cycle use it.
+        available = await read_available(self.client, self.market, assets, a_tokens, holder)
         allowances = available.allowances or {}
-        if available.balances is None:
-            inventory = dict.fromkeys(assets, 2**255)  # flash-borrowed: no inventory limit
-        else:
-            inventory = _less(available.balances, spent)
+        inventory = None if available.balances is None else _less(available.balances, spent)
         liquidity = _less(available.liquidity, seized)
         gas_estimate = (
             FLASH_GAS_ESTIMATE
@@ -720,56 +739,21 @@ class KeeperLoop:
         plan = choose_liquidation(
             account=account.account,
             health_factor=account.health_factor,
+            total_debt_base=account.total_debt_base,
             block=head,
-            positions=positions,
-            reserves=reserves,
-            prices=prices,
+            holdings=holdings(state, view),
+            reserves=reserve_terms(tracker.reserves.values(), prices, view.timestamp + 1),
+            rules=self.market.rules,
             inventory=inventory,
             min_profit_base=self._min_profit_base(),
             gas_cost_base=pricing.cost_base(gas_estimate),
-            emode=None
-            if emode is None
-            else EModeTerms(emode.category, emode.liquidation_bonus, emode.price_source),
-            reserve_emode=None if emode is None else emode.reserve_categories,
-            rules=PoolRules(self.settings.pool_version, account.total_debt_base),
+            emode=emode_terms(state, tracker.emodes, tracker.reserves.values()),
             liquidity=liquidity,
+            liquidator=self.flash.contract if self.flash is not None else self.signer.address,
         )
         if isinstance(plan, Skip):
             return plan
         return plan, allowances.get(plan.debt_asset)
-
-    async def _plan_inputs(
-        self, account: str, head: int, assets: list[str], holder: str | None = None
-    ) -> PlanInputs:
-        """An account's positions and eMode at ``head``, and what is available now.
-
-        Positions are kept for the accounts near liquidation, so that a price update finds them
-        ready; what is available (reserve liquidity, ``holder``'s balances and allowances) is
-        read every time: earlier plans of the cycle use it.
-        """
-        key = (account, head)
-        cached = self._inputs.get(key)
-        a_tokens = {a: r.a_token for a, r in self.monitor.tracker.reserves.items()}
-        if cached is not None:
-            available = await read_available(self.client, self.market, assets, a_tokens, holder)
-            return dataclasses.replace(cached, available=available)
-        inputs = await read_plan_inputs(
-            self.client, self.market, account, assets, head, a_tokens, holder
-        )
-        self._inputs = {k: v for k, v in self._inputs.items() if k[1] >= head}
-        self._inputs[key] = inputs
-        return inputs
-
-    async def _prepare_near(self, head: int, reserves: dict[str, ReserveInfo]) -> None:
-        """Predictive mode: read ahead the plan inputs of the accounts nearest to liquidation."""
-        bound = int(self.settings.predictive_hf * WAD_INT)
-        near = [
-            d
-            for d in self.monitor.engine.below(bound)
-            if d.health_factor >= WAD_INT and d.total_debt_base > 0
-        ][:PREDICTIVE_ACCOUNTS]
-        for data in near:
-            await self._plan_inputs(data.account, head, list(reserves))
 
     async def _pending_stage(self, stop: asyncio.Event) -> None:
         """Predictive mode over WebSocket: back-run pending oracle updates.
@@ -930,6 +914,8 @@ class KeeperLoop:
         """Metrics of one attempt: outcome, gas, realised profit, reaction latency."""
         metrics = self.metrics
         metrics.attempts.labels(outcome.status).inc()
+        if outcome.error is not None:
+            metrics.revert_errors.labels(outcome.error).inc()
         if outcome.status in ("reverted", "lost", "timeout"):
             self._consecutive_failures += 1
             self._last_failure_block = outcome.plan.block
@@ -1207,6 +1193,7 @@ def _effective_tip(tx: dict[str, Any], base_fee: int) -> int:
 def _skip_kind(reason: str) -> str:
     """A low-cardinality label for a skip reason."""
     for needle, kind in (
+        ("grace period", "grace_period"),
         ("gas", "unprofitable"),
         ("below minimum", "unprofitable"),
         ("dust", "dust"),

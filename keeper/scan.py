@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from keeper.monitor import MarketMonitor
+from keeper.protocols.aave_v3.liquidation import is_liquidatable
+from keeper.protocols.aave_v3.positions import grace_wait as waiting
 from keeper.risk.display import format_wad
 from keeper.runner import connect
 
@@ -24,10 +26,14 @@ class ScanRow:
 
     data: AccountData
     onchain: AccountData | None = None
+    # A liquidatable account held back by a reserve's grace period: until when (timestamp).
+    waiting_until: int | None = None
 
     def as_json(self) -> dict[str, object]:
         """The JSON object printed for this row."""
         out: dict[str, object] = _json(self.data)
+        if self.waiting_until is not None:
+            out["waiting"] = {"grace_period_until": self.waiting_until}
         if self.onchain is not None:
             out["onchain"] = _json(self.onchain)
             out["match"] = self.onchain == self.data
@@ -67,8 +73,15 @@ async def scan(settings: Settings, below: int, *, verify: bool = False) -> ScanR
             onchain = await monitor.reconcile(sorted(data))
     finally:
         await client.close()
+    engine, reserves = monitor.engine, monitor.tracker.reserves
     rows = [
-        ScanRow(d, onchain.get(d.account) if verify else None)
+        ScanRow(
+            d,
+            onchain.get(d.account) if verify else None,
+            waiting(engine.accounts[d.account], engine.view, reserves)
+            if engine.view is not None and is_liquidatable(d.health_factor)
+            else None,
+        )
         for d in sorted(data.values(), key=lambda d: d.health_factor)
         if d.health_factor < below
     ]

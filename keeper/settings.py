@@ -123,9 +123,9 @@ class Settings(BaseSettings):
     max_slippage_bps: int = Field(
         default=50, ge=0, le=2000, description="accepted shortfall of the swap against its quote"
     )
-    pool_version: Literal["3.0", "3.3"] = Field(
-        default="3.0",
-        description="liquidation rules of the deployed Pool: 3.0 (v3.0-v3.2) or 3.3 (v3.3+)",
+    pool_version: Literal["3.0", "3.1", "3.2", "3.3", "3.4", "3.5", "3.6"] | None = Field(
+        default=None,
+        description="optional check: the Pool version read from POOL_REVISION() must be this one",
     )
     native_price_asset: Address | None = Field(
         default=None,

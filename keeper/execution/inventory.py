@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from keeper.chain.abi import error_string
 from keeper.errors import ContractRevertError, RpcError, TransactionError, TransientRpcError
 from keeper.execution.outcome import Outcome
 from keeper.protocols.aave_v3.market import ERC20, POOL
+from keeper.protocols.aave_v3.reverts import RevertReason, revert_error
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -44,9 +44,9 @@ SIM_GAS_PAD_NUM, SIM_GAS_PAD_DEN, SIM_GAS_PAD_ADD = 3, 2, 100_000
 
 
 def _revert_reason(call: dict[str, Any]) -> str:
-    """A simulated call's Error(string) message, for the failure's reason."""
-    reason = error_string(str(call.get("returnData", "0x")))
-    return "" if reason is None else f"(reason {reason!r})"
+    """A simulated call's decoded revert (string code, panic or custom error), for the reason."""
+    error = revert_error(str(call.get("returnData", "0x")))
+    return "" if error is None else f"(error {error})"
 
 
 class InventoryExecutor:
@@ -266,7 +266,10 @@ class InventoryExecutor:
         profit after the simulated gas too low.
         """
         if isinstance(simulation, str):
-            return Outcome("simulation_failed", plan, reason=simulation, timings_ms=timings)
+            error = simulation.error if isinstance(simulation, RevertReason) else None
+            return Outcome(
+                "simulation_failed", plan, reason=simulation, error=error, timings_ms=timings
+            )
         refusal = guard(simulation[0]) if guard is not None else None
         if refusal is not None:
             return Outcome("not_sent", plan, reason=refusal, timings_ms=timings)
@@ -420,7 +423,8 @@ class InventoryExecutor:
                 error = call.get("error") or {}
                 what = "liquidationCall" if index == len(bundle) - 1 else "approve"
                 detail = error.get("message", "reverted") if isinstance(error, dict) else "reverted"
-                return f"{what} reverted in simulation: {detail} {_revert_reason(call)}".strip()
+                text = f"{what} reverted in simulation: {detail} {_revert_reason(call)}".strip()
+                return RevertReason(text, revert_error(str(call.get("returnData", "0x"))))
         return sum(int(c["gasUsed"], 16) for c in results), int(results[-1]["gasUsed"], 16)
 
     async def gas_limit(self, to: str, calldata: str, simulated_gas: int) -> int:
@@ -449,7 +453,7 @@ class InventoryExecutor:
         try:
             await self.client.call(to, calldata, "latest", sender=self.signer.address)
         except ContractRevertError as exc:
-            return f"{exc} {exc.data or ''}".strip()
+            return RevertReason(f"{exc} {exc.data or ''}".strip(), revert_error(exc.data))
         return None
 
     async def _approve(

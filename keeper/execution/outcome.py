@@ -23,6 +23,7 @@ class Outcome:
     debt_repaid: int = 0
     collateral_received: int = 0
     reason: str = ""
+    error: str | None = None  # the decoded revert (custom error name, string code, panic)
     winner_tx: str | None = None  # the competitor's transaction, when we lost the race
     realized_profit: int | None = None  # flash mode: debt-asset units paid to the owner
     expected_profit: int | None = None  # flash mode: the same, predicted from the quote

@@ -39,6 +39,12 @@ class Metrics:
             "keeper_liquidation_attempts", "Attempts by outcome", ["outcome"], registry=r
         )
         self.skips = Counter("keeper_liquidation_skips", "Skips by reason", ["reason"], registry=r)
+        self.revert_errors = Counter(
+            "keeper_liquidation_revert_errors",
+            "Simulated or mined liquidations that reverted, by the Pool's decoded error",
+            ["error"],
+            registry=r,
+        )
         self.profit = Counter(
             "keeper_realised_profit_usd",
             "Realised profit of won liquidations (USD, after gas)",

@@ -32,6 +32,8 @@ class Status:
     breakers: dict[str, str] = field(default_factory=dict)
     dry_run: bool = False
     max_head_age_s: float = 120.0
+    # Liquidatable accounts a reserve's grace period holds back: account -> until (timestamp).
+    waiting: dict[str, int] = field(default_factory=dict)
 
     def healthy(self) -> tuple[bool, list[str]]:
         """Healthy while the head is fresh and every stage is alive."""
@@ -56,6 +58,7 @@ class Status:
             "candidates": self.candidates,
             "stages": self.stages,
             "breakers": self.breakers,
+            "waiting": {a: {"grace_period_until": t} for a, t in sorted(self.waiting.items())},
             "dry_run": self.dry_run,
             "uptime_s": round(time.time() - self.started_at, 1),
         }

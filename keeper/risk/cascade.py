@@ -98,9 +98,7 @@ def run_cascade(
     result = Cascade(start_prices=dict(state.prices))
     accounts: dict[str, AccountState] = dict(state.accounts)
     for _ in range(max(1, max_rounds)):
-        round_, accounts = stress_round(
-            accounts, state.view(prices), state.reserves, state.emodes, state.pool_version
-        )
+        round_, accounts = stress_round(accounts, state.view(prices), state.reserves, state.emodes)
         result.rounds.append(round_)
         sold: dict[str, int] = defaultdict(int)
         moved = dict(prices)

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
     from keeper.protocols.aave_v3.reads import AccountData
     from keeper.protocols.aave_v3.state import AccountState, EModeCategory, ReserveState
+    from keeper.protocols.aave_v3.versions import PoolRules
 
 
 def move_threshold(floor: int, before: Mapping[str, int], changed: Mapping[str, int]) -> int | None:
@@ -58,9 +59,10 @@ class HealthEngine:
         emodes: Mapping[int, EModeCategory],
         prices: Mapping[str, int],
         timestamp: int,
+        rules: PoolRules | None = None,
     ) -> None:
         """Accrue the market to ``timestamp`` with these prices (no account is recomputed)."""
-        self.view = build_view(list(reserves), emodes, prices, timestamp)
+        self.view = build_view(list(reserves), emodes, prices, timestamp, rules)
 
     def upsert(self, states: Iterable[AccountState]) -> None:
         """Take fresh account states, re-index them and recompute them."""

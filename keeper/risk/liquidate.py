@@ -1,15 +1,13 @@
 """Liquidating an account to the end, as keepers would, on a copy of its state.
 
-Each call follows Pool v3.0.x's LiquidationLogic with the pure rules of
-keeper.protocols.aave_v3.liquidation (close factor, bonus, protocol fee, the collateral-limited
-path); the pair is the one a profit-seeking liquidator takes: the largest bonus value at oracle
-prices. The balances are then burned as the Pool burns them (scaled by the reserve's index,
-variable debt before stable), the bitmap bits are cleared when a balance reaches zero, and the
-next call is evaluated at the new health factor, until the account is healthy or nothing is
-left to seize.
-
-On a v3.3 Pool the close factor of v3.3 applies; its leftover-dust revert is approximated by
-repaying the whole reserve debt when a partial repayment would leave dust.
+Each call is the protocol's own choice (keeper.protocols.aave_v3.choice.choose, the function
+the live strategy uses, with no inventory limit): the pair with the largest bonus value at
+oracle prices, the amount by the Pool version's rules (close factor, bonus, protocol fee, the
+collateral-limited path, 3.3's leftover rule). The balances are then burned as the Pool burns
+them (scaled by the reserve's index, with the version's rounding; 3.3+ burns the rest of the
+debt as deficit when the collateral is gone), the bitmap bits are cleared when a balance
+reaches zero, and the next call is evaluated at the new health factor, until the account is
+healthy or nothing is left to seize.
 """
 
 from __future__ import annotations
@@ -17,25 +15,29 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from keeper.protocols.aave_v3.choice import Choice, choose
 from keeper.protocols.aave_v3.config import is_borrowing, is_using_as_collateral
 from keeper.protocols.aave_v3.health import account_data
 from keeper.protocols.aave_v3.liquidation import (
-    LiquidationAmounts,
     is_liquidatable,
-    leaves_dust_v33,
-    liquidation_amounts,
-    max_debt_to_cover,
-    max_debt_to_cover_v33,
     protocol_fee_transferred,
     value_in_base,
 )
-from keeper.protocols.aave_v3.math import ray_div, ray_mul
+from keeper.protocols.aave_v3.math import (
+    ray_div,
+    ray_div_ceil,
+    ray_div_floor,
+    ray_mul,
+    ray_mul_ceil,
+    ray_mul_floor,
+)
+from keeper.protocols.aave_v3.positions import emode_terms, holdings, reserve_terms
 from keeper.protocols.aave_v3.state import AccountState, StableDebt
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from keeper.protocols.aave_v3.health import MarketView, ReserveView
+    from keeper.protocols.aave_v3.health import MarketView
     from keeper.protocols.aave_v3.reads import AccountData
     from keeper.protocols.aave_v3.state import EModeCategory, ReserveState
 
@@ -70,11 +72,14 @@ class AccountLiquidation:
     calls: tuple[Liquidation, ...]
     after: AccountData
     state: AccountState  # the balances left
+    deficit_base: int = 0  # 3.3+: debt the Pool burned as deficit once the collateral was gone
 
     @property
     def bad_debt_base(self) -> int:
-        """Debt left without collateral to back it (0 when the collateral covers the debt)."""
-        return max(0, self.after.total_debt_base - self.after.total_collateral_base)
+        """Debt left without collateral to back it, or burned as deficit (3.3+)."""
+        return max(0, self.after.total_debt_base - self.after.total_collateral_base) + (
+            self.deficit_base
+        )
 
 
 def _debt_of(account: AccountState, index: int, view: MarketView) -> tuple[int, int]:
@@ -83,7 +88,8 @@ def _debt_of(account: AccountState, index: int, view: MarketView) -> tuple[int, 
     if reserve is None or not is_borrowing(account.user_config, index):
         return 0, 0
     scaled = account.scaled_variable_debt.get(index, 0)
-    variable = ray_mul(scaled, reserve.normalized_debt) if scaled else 0
+    to_units = ray_mul_ceil if view.rules.directed_rounding else ray_mul
+    variable = to_units(scaled, reserve.normalized_debt) if scaled else 0
     stable = account.stable_debt.get(index)
     return variable, stable.balance(view.timestamp) if stable is not None else 0
 
@@ -92,169 +98,58 @@ def _collateral_of(account: AccountState, index: int, view: MarketView) -> int:
     reserve = view.reserves[index]
     if reserve is None or not is_using_as_collateral(account.user_config, index):
         return 0
-    return ray_mul(account.scaled_collateral.get(index, 0), reserve.normalized_income)
-
-
-@dataclass(frozen=True)
-class _Terms:
-    bonus: int
-    collateral_price: int
-    debt_price: int
-
-
-def _terms(
-    account: AccountState,
-    coll: ReserveView,
-    debt: ReserveView,
-    bonus: int,
-    emodes: Mapping[int, EModeCategory],
-    prices: Mapping[str, int],
-) -> _Terms:
-    """Bonus and prices as LiquidationLogic v3.0 takes them (eMode overrides applied)."""
-    c_price, d_price = prices[coll.asset], prices[debt.asset]
-    category = emodes.get(account.emode) if account.emode else None
-    if category is not None:
-        source = category.price_source
-        if coll.emode_category == account.emode:
-            bonus = category.liquidation_bonus
-            if source is not None:
-                c_price = prices.get(source, c_price)
-        if source is not None:
-            d_price = prices.get(source, d_price)
-    return _Terms(bonus, c_price, d_price)
+    to_units = ray_mul_floor if view.rules.directed_rounding else ray_mul
+    return to_units(account.scaled_collateral.get(index, 0), reserve.normalized_income)
 
 
 def _best_call(
     account: AccountState,
-    health_factor: int,
-    total_debt_base: int,
+    data: AccountData,
     view: MarketView,
     reserves: Mapping[str, ReserveState],
     emodes: Mapping[int, EModeCategory],
-    pool_version: str,
-) -> tuple[int, int, LiquidationAmounts] | None:
-    """The (collateral index, debt index, amounts) with the largest bonus value, if any."""
+) -> Choice | None:
+    """The protocol's choice for this account now, with no inventory limit."""
     prices = {r.asset: r.price for r in view.reserves if r is not None}
-    best: tuple[int, tuple[int, int, LiquidationAmounts]] | None = None
-    indices = range(len(view.reserves))
-    for d in indices:
-        d_view = view.reserves[d]
-        variable, stable = _debt_of(account, d, view)
-        if d_view is None or variable + stable == 0 or not _usable(reserves[d_view.asset]):
-            continue
-        for c in indices:
-            c_view = view.reserves[c]
-            collateral = _collateral_of(account, c, view)
-            if c_view is None or collateral == 0 or c_view.liquidation_threshold == 0:
-                continue
-            c_res = reserves[c_view.asset]
-            if not _usable(c_res):
-                continue
-            terms = _terms(account, c_view, d_view, c_res.config.liquidation_bonus, emodes, prices)
-            if terms.collateral_price <= 0 or terms.debt_price <= 0:
-                continue
-            amounts = _amounts(
-                variable + stable,
-                collateral,
-                health_factor,
-                total_debt_base,
-                terms,
-                c_res,
-                reserves[d_view.asset],
-                pool_version,
-            )
-            if amounts.debt_to_repay == 0 or amounts.collateral_to_liquidator == 0:
-                continue
-            gain = value_in_base(
-                amounts.collateral_to_liquidator, c_view.price, c_res.config.decimals
-            ) - value_in_base(
-                amounts.debt_to_repay, d_view.price, reserves[d_view.asset].config.decimals
-            )
-            if best is None or gain > best[0]:
-                best = (gain, (c, d, amounts))
-    return None if best is None else best[1]
-
-
-def _usable(reserve: ReserveState) -> bool:
-    return reserve.config.active and not reserve.config.paused
-
-
-def _amounts(
-    user_debt: int,
-    collateral: int,
-    health_factor: int,
-    total_debt_base: int,
-    terms: _Terms,
-    c_res: ReserveState,
-    d_res: ReserveState,
-    pool_version: str,
-) -> LiquidationAmounts:
-    c_dec, d_dec = c_res.config.decimals, d_res.config.decimals
-    if pool_version == "3.3":
-        max_debt = max_debt_to_cover_v33(
-            user_reserve_debt=user_debt,
-            health_factor=health_factor,
-            reserve_debt_base=value_in_base(user_debt, terms.debt_price, d_dec),
-            reserve_collateral_base=value_in_base(collateral, terms.collateral_price, c_dec),
-            total_debt_base=total_debt_base,
-            debt_price=terms.debt_price,
-            debt_decimals=d_dec,
-        )
-    else:
-        max_debt = max_debt_to_cover(user_debt, health_factor)
-
-    def at(cap: int) -> LiquidationAmounts:
-        return liquidation_amounts(
-            debt_to_cover=cap,
-            user_debt=user_debt,
-            health_factor=health_factor,
-            user_collateral=collateral,
-            collateral_price=terms.collateral_price,
-            debt_price=terms.debt_price,
-            collateral_decimals=c_dec,
-            debt_decimals=d_dec,
-            liquidation_bonus=terms.bonus,
-            liquidation_protocol_fee=c_res.config.liquidation_protocol_fee,
-            max_debt=cap,
-        )
-
-    amounts = at(max_debt)
-    if (
-        pool_version == "3.3"
-        and max_debt < user_debt
-        and leaves_dust_v33(
-            amounts=amounts,
-            user_reserve_debt=user_debt,
-            user_collateral=collateral,
-            debt_price=terms.debt_price,
-            debt_decimals=d_dec,
-            collateral_price=terms.collateral_price,
-            collateral_decimals=c_dec,
-        )
-    ):
-        amounts = at(user_debt)
-    return amounts
+    found = choose(
+        health_factor=data.health_factor,
+        total_debt_base=data.total_debt_base,
+        holdings=holdings(account, view),
+        reserves=reserve_terms(reserves.values(), prices, view.timestamp),
+        emode=emode_terms(account, emodes, reserves.values()),
+        rules=view.rules,
+    )
+    return found if isinstance(found, Choice) else None
 
 
 def _apply(
     account: AccountState,
-    c: int,
-    d: int,
-    amounts: LiquidationAmounts,
+    choice: Choice,
+    data: AccountData,
     view: MarketView,
-) -> AccountState:
-    """The account's balances after the call, burned as the Pool burns them."""
-    c_view, d_view = view.reserves[c], view.reserves[d]
-    if c_view is None or d_view is None:
+) -> tuple[AccountState, int]:
+    """The account's balances after the call, burned as the Pool burns them.
+
+    Also returns the deficit the call creates, in base units: on 3.3+ pools, a call that takes
+    all of the account's collateral (by value) burns the rest of every debt.
+    """
+    c = view.reserve_index(choice.collateral_asset)
+    d = view.reserve_index(choice.debt_asset)
+    c_view = None if c is None else view.reserves[c]
+    d_view = None if d is None else view.reserves[d]
+    if c is None or d is None or c_view is None or d_view is None:
         raise ValueError("liquidation on an unlisted reserve")
+    directed = view.rules.directed_rounding
+    amounts = choice.amounts
     config = account.user_config
     variable_debt = dict(account.scaled_variable_debt)
     stable_debt = dict(account.stable_debt)
     collateral = dict(account.scaled_collateral)
     variable, stable = _debt_of(account, d, view)
     repaid = amounts.debt_to_repay
+    burn = ray_div_floor if directed else ray_div
     if variable >= repaid:
-        variable_debt[d] = variable_debt.get(d, 0) - ray_div(repaid, d_view.normalized_debt)
+        variable_debt[d] = max(0, variable_debt.get(d, 0) - burn(repaid, d_view.normalized_debt))
     else:
         if variable:
             variable_debt[d] = 0
@@ -274,20 +169,35 @@ def _apply(
         collateral_to_liquidator=amounts.collateral_to_liquidator,
         user_scaled_collateral=scaled,
         liquidity_index=income,
+        directed_rounding=directed,
     )
-    scaled -= ray_div(amounts.collateral_to_liquidator, income)
+    scale = ray_div_ceil if directed else ray_div
+    scaled -= scale(amounts.collateral_to_liquidator, income)
     if fee:
-        scaled -= ray_div(fee, income)
+        scaled -= scale(fee, income)
     collateral[c] = max(0, scaled)
-    if amounts.collateral_to_liquidator + amounts.protocol_fee == user_collateral:
+    taken = amounts.collateral_to_liquidator + amounts.protocol_fee
+    if taken == user_collateral:
         config &= ~(1 << (2 * c + 1))
-    return replace(
+    deficit = 0
+    taken_base = taken * c_view.price // c_view.unit
+    if view.rules.close_factor_on_total_debt and data.total_collateral_base == taken_base:
+        after = replace(account, user_config=config, scaled_variable_debt=variable_debt)
+        for i in range(len(view.reserves)):
+            left, _ = _debt_of(after, i, view)
+            reserve = view.reserves[i]
+            if left and reserve is not None:
+                deficit += left * reserve.price // reserve.unit
+                variable_debt.pop(i, None)
+                config &= ~(1 << (2 * i))
+    state = replace(
         account,
         user_config=config,
         scaled_collateral=collateral,
         scaled_variable_debt=variable_debt,
         stable_debt=stable_debt,
     )
+    return state, deficit
 
 
 def liquidate_fully(
@@ -295,7 +205,6 @@ def liquidate_fully(
     view: MarketView,
     reserves: Mapping[str, ReserveState],
     emodes: Mapping[int, EModeCategory],
-    pool_version: str = "3.0",
 ) -> AccountLiquidation | None:
     """Liquidate ``account`` call after call while it stays below 1; None if it is healthy."""
     before = account_data(account, view)
@@ -303,33 +212,35 @@ def liquidate_fully(
         return None
     data, state = before, account
     calls: list[Liquidation] = []
+    deficit = 0
     while is_liquidatable(data.health_factor) and len(calls) < MAX_CALLS_PER_ACCOUNT:
-        best = _best_call(
-            state, data.health_factor, data.total_debt_base, view, reserves, emodes, pool_version
-        )
+        best = _best_call(state, data, view, reserves, emodes)
         if best is None:
             break
-        c, d, amounts = best
-        c_view, d_view = view.reserves[c], view.reserves[d]
-        if c_view is None or d_view is None:
-            break
-        c_dec = reserves[c_view.asset].config.decimals
-        d_dec = reserves[d_view.asset].config.decimals
+        amounts = best.amounts
+        c_res, d_res = reserves[best.collateral_asset], reserves[best.debt_asset]
+        c_price, d_price = _price(view, best.collateral_asset), _price(view, best.debt_asset)
+        c_dec, d_dec = c_res.config.decimals, d_res.config.decimals
         calls.append(
             Liquidation(
                 account=account.address,
-                collateral_asset=c_view.asset,
-                debt_asset=d_view.asset,
+                collateral_asset=best.collateral_asset,
+                debt_asset=best.debt_asset,
                 debt_repaid=amounts.debt_to_repay,
                 collateral_to_liquidator=amounts.collateral_to_liquidator,
                 protocol_fee=amounts.protocol_fee,
-                debt_repaid_base=value_in_base(amounts.debt_to_repay, d_view.price, d_dec),
-                collateral_base=value_in_base(
-                    amounts.collateral_to_liquidator, c_view.price, c_dec
-                ),
-                protocol_fee_base=value_in_base(amounts.protocol_fee, c_view.price, c_dec),
+                debt_repaid_base=value_in_base(amounts.debt_to_repay, d_price, d_dec),
+                collateral_base=value_in_base(amounts.collateral_to_liquidator, c_price, c_dec),
+                protocol_fee_base=value_in_base(amounts.protocol_fee, c_price, c_dec),
             )
         )
-        state = _apply(state, c, d, amounts, view)
+        state, burned = _apply(state, best, data, view)
+        deficit += burned
         data = account_data(state, view)
-    return AccountLiquidation(before, tuple(calls), data, state)
+    return AccountLiquidation(before, tuple(calls), data, state, deficit)
+
+
+def _price(view: MarketView, asset: str) -> int:
+    index = view.reserve_index(asset)
+    reserve = None if index is None else view.reserves[index]
+    return 0 if reserve is None else reserve.price

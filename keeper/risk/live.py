@@ -59,7 +59,7 @@ async def load_state(settings: Settings) -> MarketState:
             accounts=dict(monitor.engine.accounts),
             symbols=symbols,
             base_unit=base_unit,
-            pool_version=settings.pool_version,
+            pool_version=market.rules.version.value,
             pools=pools,
         )
     finally:

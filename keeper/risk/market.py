@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from keeper.protocols.aave_v3.config import is_using_as_collateral, used_reserve_indices
 from keeper.protocols.aave_v3.health import build_view
+from keeper.protocols.aave_v3.versions import AaveVersion, PoolRules
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -44,8 +45,13 @@ class MarketState:
     accounts: dict[str, AccountState]
     symbols: dict[str, str] = field(default_factory=dict)
     base_unit: int = 10**8  # the oracle's BASE_CURRENCY_UNIT (USD x 1e8 on Aave's markets)
-    pool_version: str = "3.0"
+    pool_version: str = "3.0"  # the Pool's release (AaveVersion value)
     pools: list[PoolState] = field(default_factory=list)
+
+    @property
+    def rules(self) -> PoolRules:
+        """The liquidation and health rules of the Pool's version."""
+        return PoolRules(AaveVersion(self.pool_version))
 
     def view(self, prices: Mapping[str, int] | None = None) -> MarketView:
         """The engine's market view at ``timestamp``, with these prices (default: the oracle's)."""
@@ -54,6 +60,7 @@ class MarketState:
             self.emodes,
             self.prices if prices is None else prices,
             self.timestamp,
+            self.rules,
         )
 
     def symbol(self, asset: str) -> str:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from keeper.protocols.aave_v3.health import account_data
 from keeper.protocols.aave_v3.liquidation import is_liquidatable
+from keeper.protocols.aave_v3.positions import grace_wait
 from keeper.risk.market import collateral_indices, exposed_to
 from keeper.risk.shock import shocked_price
 
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 
     from keeper.protocols.aave_v3.health import MarketView
     from keeper.protocols.aave_v3.reads import AccountData
-    from keeper.protocols.aave_v3.state import AccountState
+    from keeper.protocols.aave_v3.state import AccountState, ReserveState
 
 DEFAULT_MAX_DROP_PCT = 50
 
@@ -84,6 +85,7 @@ class AccountRadar:
 
     data: AccountData
     collateral: tuple[CollateralRadar, ...]
+    waiting_until: int | None = None  # liquidatable, held back by a grace period until then
 
     @property
     def liquidatable(self) -> bool:
@@ -102,8 +104,12 @@ class AccountRadar:
         return min(drops) if drops else None
 
 
-def account_radar(account: AccountState, view: MarketView) -> AccountRadar:
-    """The radar of one account."""
+def account_radar(
+    account: AccountState,
+    view: MarketView,
+    reserves: Mapping[str, ReserveState] | None = None,
+) -> AccountRadar:
+    """The radar of one account (with ``reserves``, whether a grace period holds it back)."""
     data = account_data(account, view)
     rows = []
     for i in collateral_indices(account, view):
@@ -115,7 +121,12 @@ def account_radar(account: AccountState, view: MarketView) -> AccountRadar:
                 reserve.asset, reserve.price, liquidation_price(account, view, reserve.asset)
             )
         )
-    return AccountRadar(data, tuple(rows))
+    waiting = (
+        grace_wait(account, view, reserves)
+        if reserves is not None and is_liquidatable(data.health_factor)
+        else None
+    )
+    return AccountRadar(data, tuple(rows), waiting)
 
 
 def sort_key(row: AccountRadar) -> tuple[int, Fraction, int]:
@@ -191,10 +202,11 @@ def radar(
     view: MarketView,
     assets: Iterable[str],
     max_drop_pct: int = DEFAULT_MAX_DROP_PCT,
+    reserves: Mapping[str, ReserveState] | None = None,
 ) -> Radar:
     """The radar of every account with debt, and the debt curves of ``assets``."""
     rows = [
-        account_radar(a, view)
+        account_radar(a, view, reserves)
         for a in accounts.values()
         if a.user_config and account_data(a, view).total_debt_base > 0
     ]

@@ -81,6 +81,7 @@ def _radar_account(state: MarketState, row: AccountRadar) -> dict[str, Any]:
         "total_collateral_base": d.total_collateral_base,
         "total_debt_base": d.total_debt_base,
         "liquidatable": row.liquidatable,
+        "waiting": None if row.waiting_until is None else {"grace_period_until": row.waiting_until},
         "distance_pct": pct(row.distance),
         "collateral": [
             {
@@ -189,7 +190,11 @@ def radar_table(state: MarketState, result: Radar, limit: int | None = None) -> 
                 _hf(r.data.health_factor),
                 _money(r.data.total_collateral_base, unit),
                 _money(r.data.total_debt_base, unit),
-                "liquidatable"
+                (
+                    "liquidatable"
+                    if r.waiting_until is None
+                    else f"waiting (grace until {r.waiting_until})"
+                )
                 if r.liquidatable
                 else (f"{pct(r.distance, 2)}%" if r.distance is not None else "-"),
                 *cells,

@@ -90,9 +90,8 @@ def stress_round(
     view: MarketView,
     reserves: Mapping[str, ReserveState],
     emodes: Mapping[int, EModeCategory],
-    pool_version: str = "3.0",
 ) -> tuple[Round, dict[str, AccountState]]:
-    """Liquidate every account below 1 at ``view``'s prices.
+    """Liquidate every account below 1 at ``view``'s prices (by ``view.rules``' version).
 
     Returns the round and the balances after it (untouched accounts are the same objects).
     """
@@ -105,7 +104,7 @@ def stress_round(
             continue
         if not is_liquidatable(account_data(account, view).health_factor):
             continue
-        outcome = liquidate_fully(account, view, reserves, emodes, pool_version)
+        outcome = liquidate_fully(account, view, reserves, emodes)
         if outcome is not None:
             result.liquidatable.append(outcome)
             after[address] = outcome.state

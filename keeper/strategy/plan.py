@@ -21,6 +21,9 @@ class LiquidationPlan:
     # accrues interest until inclusion, so the Pool then gives at least expected_collateral.
     collateral_limited: bool = False
     gross_profit_base: int = 0  # collateral received minus debt repaid, before gas
+    # What the Pool will pull: ``debt_to_cover`` or less when the collateral runs out first
+    # (3.3+ pools are passed more than that, so that they take all of the collateral).
+    expected_debt_repaid: int = 0
 
 
 @dataclass(frozen=True)

@@ -51,3 +51,20 @@ def test_error_string_decodes_revert_messages_and_nothing_else():
     assert error_string("0x4e487b71" + "00" * 31 + "11") is None  # Panic(0x11), not a message
     assert error_string("0x08c379a0" + "ff" * 40) is None  # cut short
     assert error_string("0x") is None
+
+
+def test_aave_reverts_are_named_custom_errors_string_codes_and_panics():
+    """3.4+ custom errors decode by name (selectors of the shared notes), v3.0 string codes and
+    panics by value; anything else is unnamed.
+    """
+    from keeper.protocols.aave_v3.reverts import RevertReason, revert_error
+
+    assert revert_error("0xb629b0e4") == "MustNotLeaveDust"
+    assert revert_error("0x44511af1") == "SelfLiquidation"
+    assert revert_error("0x4e487b71" + "00" * 31 + "11") == "Panic(0x11)"
+    message = "0x08c379a0" + "20".rjust(64, "0") + "2".rjust(64, "0") + "3436".ljust(64, "0")
+    assert revert_error(message) == "Error('46')"
+    assert revert_error("0x12345678") is None
+    assert revert_error("0x") is None
+    reason = RevertReason("liquidationCall reverted", "MustNotLeaveDust")
+    assert reason == "liquidationCall reverted" and reason.error == "MustNotLeaveDust"

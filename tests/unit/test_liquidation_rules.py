@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fractions import Fraction
+from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -144,7 +145,7 @@ def test_v33_dust_rule():
     """
     from keeper.protocols.aave_v3.liquidation import LiquidationAmounts, leaves_dust_v33
 
-    units = {
+    units: dict[str, Any] = {
         "debt_price": 10**8,
         "debt_decimals": 6,
         "collateral_price": 2_000 * 10**8,

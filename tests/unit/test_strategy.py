@@ -2,30 +2,38 @@
 
 from __future__ import annotations
 
+from keeper.protocols.aave_v3.choice import SEIZE_MARGIN, EModeTerms, Holding, ReserveTerms
 from keeper.protocols.aave_v3.liquidation import liquidation_amounts
-from keeper.protocols.aave_v3.reads import ReserveInfo, UserReserve
-from keeper.strategy.pair import SEIZE_MARGIN, EModeTerms, choose_liquidation
+from keeper.protocols.aave_v3.versions import AaveVersion, PoolRules
+from keeper.strategy.pair import choose_liquidation
 from keeper.strategy.plan import LiquidationPlan, Skip
 
 WAD = 10**18
 WETH, USDC, WBTC = "0x" + "11" * 20, "0x" + "22" * 20, "0x" + "33" * 20
-RESERVES = {
-    WETH: ReserveInfo(WETH, "WETH", 18, 8050, 8300, 10500, 1000, True, False, False),
-    USDC: ReserveInfo(USDC, "USDC", 6, 7700, 8000, 10450, 1000, True, False, False),
-    WBTC: ReserveInfo(WBTC, "WBTC", 8, 7300, 7800, 11000, 0, True, False, False),
-}
 PRICES = {WETH: 2000 * 10**8, USDC: 10**8, WBTC: 60_000 * 10**8}
+RESERVES = {
+    WETH: ReserveTerms(WETH, 18, PRICES[WETH], 8300, 10500, 1000, usable=True),
+    USDC: ReserveTerms(USDC, 6, PRICES[USDC], 8000, 10450, 1000, usable=True),
+    WBTC: ReserveTerms(WBTC, 8, PRICES[WBTC], 7800, 11000, 0, usable=True),
+}
 RICH = {WETH: 10**24, USDC: 10**14, WBTC: 10**12}
+V30, V36 = PoolRules(AaveVersion.V3_0), PoolRules(AaveVersion.V3_6)
+
+
+def UserReserve(asset, collateral, stable, variable, enabled):  # noqa: N802 - reads as a row
+    """A holding as the tests write it: (asset, aToken, stable debt, variable debt, enabled)."""
+    return Holding(asset, collateral, stable + variable, enabled)
 
 
 def _choose(positions, **kw):
     args = {
         "account": "0xabc",
         "health_factor": 9 * WAD // 10,
+        "total_debt_base": 0,
         "block": 1,
-        "positions": positions,
+        "holdings": positions,
         "reserves": RESERVES,
-        "prices": PRICES,
+        "rules": V30,
         "inventory": RICH,
         "min_profit_base": 0,
     }
@@ -129,7 +137,7 @@ def test_emode_bonus_applies_to_collateral_in_the_category():
         UserReserve(USDC, 0, 0, 10_000 * 10**6, False),
     ]
     normal = _choose(positions)
-    boosted = _choose(positions, emode=EModeTerms(1, 11_000, None), reserve_emode={WETH: 1})
+    boosted = _choose(positions, emode=EModeTerms(1, 11_000, frozenset({WETH})))
     assert isinstance(normal, LiquidationPlan) and isinstance(boosted, LiquidationPlan)
     assert boosted.expected_collateral > normal.expected_collateral
 
@@ -138,10 +146,9 @@ def test_v33_rules_full_liquidation_of_small_positions_and_no_dust():
     """Under v3.3 a small position (< 2,000 USD) is repaid in full even at HF 0.97, and a
     large one is sized so the Pool's leftover-dust rule cannot revert it.
     """
-    from keeper.strategy.pair import PoolRules
-
+    v33 = PoolRules(AaveVersion.V3_3)
     small = [UserReserve(WETH, 10**18, 0, 0, True), UserReserve(USDC, 0, 0, 1_200 * 10**6, False)]
-    plan = _choose(small, health_factor=97 * WAD // 100, rules=PoolRules("3.3", 1_200 * 10**8))
+    plan = _choose(small, health_factor=97 * WAD // 100, rules=v33, total_debt_base=1_200 * 10**8)
     assert isinstance(plan, LiquidationPlan) and plan.debt_to_cover == 1_200 * 10**6
     legacy = _choose(small, health_factor=97 * WAD // 100)
     assert isinstance(legacy, LiquidationPlan) and legacy.debt_to_cover == 600 * 10**6
@@ -151,7 +158,7 @@ def test_v33_rules_full_liquidation_of_small_positions_and_no_dust():
         UserReserve(WETH, 10 * 10**18, 0, 0, True),
         UserReserve(USDC, 0, 0, 2_100 * 10**6, False),
     ]
-    plan = _choose(big, health_factor=97 * WAD // 100, rules=PoolRules("3.3", 2_100 * 10**8))
+    plan = _choose(big, health_factor=97 * WAD // 100, rules=v33, total_debt_base=2_100 * 10**8)
     assert isinstance(plan, LiquidationPlan)
     left = 2_100 * 10**6 - plan.debt_to_cover
     assert left == 0 or left * 10**8 // 10**6 >= 1_000 * 10**8

@@ -5,13 +5,23 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from keeper.chain.abi import Codec
-from keeper.protocols.aave_v3.market import ORACLE, POOL
+from keeper.chain.abi import Codec, load_artifact
+from keeper.protocols.aave_v3.market import ORACLE
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-CONFIGURATOR = Codec.named("aave_v3/IPoolConfigurator")
+
+def _events_of(*names: str) -> Codec:
+    """One codec for the events of several ABIs (a market of any version emits a subset)."""
+    entries = [e for n in names for e in load_artifact(n)["abi"] if e.get("type") == "event"]
+    return Codec(entries)
+
+
+# v3.0 and v3.6 events together: 3.1+ pools add some (DeficitCreated, grace periods, eMode
+# bitmaps), 3.2 drops the stable-rate ones; the shared ones kept their signatures.
+POOL_EVENTS = _events_of("aave_v3/IPool", "aave_v3_6/IPool")
+CONFIGURATOR = _events_of("aave_v3/IPoolConfigurator", "aave_v3_6/IPoolConfigurator")
 ATOKEN = Codec.named("aave_v3/IAToken")
 FEED = Codec.named("IChainlinkAggregatorProxy")
 _ZERO = "0x" + "00" * 20
@@ -29,8 +39,14 @@ ACCOUNT_EVENTS: dict[str, tuple[str, ...]] = {
     "SwapBorrowRateMode": ("user",),
     "RebalanceStableBorrowRate": ("user",),
     "MintUnbacked": ("onBehalfOf",),
+    "DeficitCreated": ("user",),  # 3.3+: the rest of its debt burned as bad debt
+    "DeficitCovered": ("caller",),  # 3.3+: the caller's aTokens burned against a deficit
 }
-RESERVE_EVENTS = {"ReserveDataUpdated": "reserve"}
+RESERVE_EVENTS = {
+    "ReserveDataUpdated": "reserve",
+    "DeficitCreated": "debtAsset",
+    "DeficitCovered": "reserve",
+}
 ORACLE_EVENTS = {"AssetSourceUpdated", "FallbackOracleUpdated", "BaseCurrencySet"}
 
 
@@ -75,8 +91,8 @@ class EventDecoder:
 
     def topics(self) -> list[str]:
         """topic0 of every event that matters (an OR filter for eth_getLogs)."""
-        names = [*ACCOUNT_EVENTS, *RESERVE_EVENTS]
-        topics = [POOL.topic(n) for n in names]
+        names = {*ACCOUNT_EVENTS, *RESERVE_EVENTS}
+        topics = [t for t, e in POOL_EVENTS.events_by_topic.items() if e["name"] in names]
         topics += list(CONFIGURATOR.events_by_topic)
         topics += [ORACLE.topic(n) for n in ORACLE_EVENTS]
         topics += [ATOKEN.topic("Transfer"), ATOKEN.topic("BalanceTransfer")]
@@ -114,7 +130,7 @@ class EventDecoder:
                 )
 
     def _pool(self, log: dict[str, Any], block: int, effects: Effects) -> None:
-        decoded = POOL.decode_log(log)
+        decoded = POOL_EVENTS.decode_log(log)
         if decoded is None:
             return
         name, args = decoded
@@ -122,5 +138,5 @@ class EventDecoder:
             effects.touch(block, *(args[k] for k in ACCOUNT_EVENTS[name]))
             if name == "LiquidationCall" and args["receiveAToken"]:
                 effects.touch(block, args["liquidator"])
-        elif name in RESERVE_EVENTS:
+        if name in RESERVE_EVENTS:
             effects.reserves.add(str(args[RESERVE_EVENTS[name]]))

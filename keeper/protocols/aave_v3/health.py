@@ -1,4 +1,8 @@
-"""Account data exactly as ``Pool.getUserAccountData`` computes it (GenericLogic, v3.0.x).
+"""Account data exactly as ``Pool.getUserAccountData`` computes it (GenericLogic).
+
+This module holds the shared view and the v3.0 to v3.4 computation (3.2 membership of eMode
+by bitmap included); 3.5+ (directed rounding, the new health-factor formula, 3.6's LT-0
+collateral) is in :mod:`keeper.protocols.aave_v3.health_v35`.
 
 Pure: a :class:`MarketView` fixes everything that is shared by all accounts at one timestamp
 (prices, normalized income and debt per reserve, eMode terms); :func:`account_data` then
@@ -8,11 +12,13 @@ on-chain code in the same order, so the result is equal to the wei.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
+from keeper.protocols.aave_v3.health_v35 import account_data_v35
 from keeper.protocols.aave_v3.math import HALF_RAY, MAX_UINT256, RAY, percent_mul, wad_div
 from keeper.protocols.aave_v3.reads import AccountData
+from keeper.protocols.aave_v3.versions import PoolRules
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -42,6 +48,14 @@ class EModeView:
     liquidation_threshold: int
     price: int  # 0 when the category has no price source
     price_source: str | None = None
+    collateral_bitmap: int | None = None  # 3.2+: members by reserve index (else by config)
+    ltvzero_bitmap: int = 0  # 3.6+: members whose LTV is zero in the category
+
+    def has_collateral(self, index: int, reserve_category: int, category: int) -> bool:
+        """Whether the category's LT, LTV and bonus apply to reserve ``index``."""
+        if self.collateral_bitmap is None:
+            return reserve_category == category
+        return (self.collateral_bitmap >> index) & 1 == 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +65,7 @@ class MarketView:
     timestamp: int
     reserves: tuple[ReserveView | None, ...]
     emodes: Mapping[int, EModeView]
+    rules: PoolRules = field(default_factory=PoolRules)
 
     def with_price(self, asset: str, price: int) -> MarketView:
         """The same view with one asset's oracle price changed (an eMode price source too)."""
@@ -58,12 +73,10 @@ class MarketView:
             r if r is None or r.asset != asset else _replace_price(r, price) for r in self.reserves
         )
         emodes = {
-            cid: e
-            if e.price_source != asset
-            else EModeView(e.ltv, e.liquidation_threshold, price, e.price_source)
+            cid: e if e.price_source != asset else replace(e, price=price)
             for cid, e in self.emodes.items()
         }
-        return MarketView(self.timestamp, reserves, emodes)
+        return MarketView(self.timestamp, reserves, emodes, self.rules)
 
     def reserve_index(self, asset: str) -> int | None:
         """The index of the reserve of ``asset``, if listed."""
@@ -74,16 +87,7 @@ class MarketView:
 
 
 def _replace_price(view: ReserveView, price: int) -> ReserveView:
-    return ReserveView(
-        view.asset,
-        price,
-        view.unit,
-        view.ltv,
-        view.liquidation_threshold,
-        view.emode_category,
-        view.normalized_income,
-        view.normalized_debt,
-    )
+    return replace(view, price=price)
 
 
 def build_view(
@@ -91,6 +95,7 @@ def build_view(
     emodes: Mapping[int, EModeCategory],
     prices: Mapping[str, int],
     timestamp: int,
+    rules: PoolRules | None = None,
 ) -> MarketView:
     """Accrue every reserve to ``timestamp`` once, for all accounts."""
     size = max((r.index for r in reserves), default=-1) + 1
@@ -112,10 +117,12 @@ def build_view(
             c.liquidation_threshold,
             prices.get(c.price_source, 0) if c.price_source is not None else 0,
             c.price_source,
+            c.collateral_bitmap,
+            c.ltvzero_bitmap,
         )
         for cid, c in emodes.items()
     }
-    return MarketView(timestamp, tuple(slots), views)
+    return MarketView(timestamp, tuple(slots), views, rules or PoolRules())
 
 
 _NO_EMODE = EModeView(0, 0, 0)
@@ -126,8 +133,12 @@ def account_data(account: AccountState, view: MarketView) -> AccountData:  # noq
 
     The hot path of the engine (every account, every block): ``rayMul`` is inlined with its
     overflow check, and the two configuration bits of each reserve are read from the pair
-    already shifted out (``pair & 2``: collateral, ``pair & 1``: borrowing).
+    already shifted out (``pair & 2``: collateral, ``pair & 1``: borrowing). Pools of 3.5+
+    round each balance in a direction and compute the health factor otherwise: their own
+    function (:func:`keeper.protocols.aave_v3.health_v35.account_data_v35`).
     """
+    if view.rules.directed_rounding:
+        return account_data_v35(account, view)
     config = account.user_config
     if config == 0:
         return AccountData(account.address, 0, 0, 0, 0, 0, MAX_UINT256)
@@ -147,7 +158,9 @@ def account_data(account: AccountState, view: MarketView) -> AccountData:  # noq
         reserve = reserves[index]
         if reserve is None:
             continue
-        same_category = category == reserve.emode_category
+        same_category = category != 0 and emode.has_collateral(
+            index, reserve.emode_category, category
+        )
         price = emode_price if emode_price != 0 and same_category else reserve.price
         if pair & 0b10 and reserve.liquidation_threshold != 0:
             product = account.scaled_collateral.get(index, 0) * reserve.normalized_income + HALF_RAY
@@ -155,7 +168,7 @@ def account_data(account: AccountState, view: MarketView) -> AccountData:  # noq
                 raise OverflowError("uint256 overflow")
             balance = product // RAY * price // reserve.unit
             total_collateral += balance
-            in_emode = category != 0 and same_category
+            in_emode = same_category
             if reserve.ltv != 0:
                 avg_ltv += balance * (emode.ltv if in_emode else reserve.ltv)
             avg_lt += balance * (

@@ -1,7 +1,8 @@
-"""The liquidation rules of Pool v3.0.x (LiquidationLogic), as pure integer functions.
+"""The liquidation rules of the Pool (LiquidationLogic), as pure integer functions.
 
-Newer pools (v3.3+) add a 100% close factor for small positions and a leftover-dust revert;
-those rules are not applied here (the devnet and this issue target v3.0.x).
+v3.0's rules, and the 3.3+ additions below them (close factor on the total debt, 100% for
+small positions, the leftover-dust revert), with 3.5's rounding where a flag asks for it.
+Which pair and amount to choose is :mod:`keeper.protocols.aave_v3.choice`.
 """
 
 from __future__ import annotations
@@ -11,10 +12,14 @@ from dataclasses import dataclass
 from keeper.protocols.aave_v3.math import (
     PERCENTAGE_FACTOR,
     WAD,
+    mul_div_ceil,
     percent_div,
+    percent_div_ceil,
     percent_mul,
     ray_div,
+    ray_div_ceil,
     ray_mul,
+    ray_mul_floor,
 )
 
 DEFAULT_LIQUIDATION_CLOSE_FACTOR = 5_000  # bps, while HF > the threshold below
@@ -61,11 +66,13 @@ def liquidation_amounts(
     liquidation_bonus: int,
     liquidation_protocol_fee: int,
     max_debt: int | None = None,
+    round_up_limited: bool = False,
 ) -> LiquidationAmounts:
     """What ``liquidationCall(..., debt_to_cover, false)`` would do, to the unit.
 
     Follows LiquidationLogic.executeLiquidationCall and _calculateAvailableCollateralToLiquidate
-    step by step, including the order of the integer divisions.
+    step by step, including the order of the integer divisions. ``round_up_limited`` (3.5+):
+    the debt a collateral-limited call needs is ``percentDivCeil`` (half-up before).
     """
     if collateral_price <= 0 or debt_price <= 0:
         raise ValueError("prices must be positive")
@@ -78,7 +85,8 @@ def liquidation_amounts(
     max_collateral = percent_mul(base_collateral, liquidation_bonus)
     if max_collateral > user_collateral:
         collateral_amount = user_collateral
-        debt_needed = percent_div(
+        divide = percent_div_ceil if round_up_limited else percent_div
+        debt_needed = divide(
             (collateral_price * collateral_amount * debt_unit) // (debt_price * collateral_unit),
             liquidation_bonus,
         )
@@ -98,17 +106,21 @@ def protocol_fee_transferred(
     collateral_to_liquidator: int,
     user_scaled_collateral: int,
     liquidity_index: int,
+    directed_rounding: bool = False,
 ) -> int:
     """The protocol fee the treasury really receives.
 
     The Pool clamps it to what is left of the user's scaled aToken balance after the
-    liquidator's share is burned (1 wei of ray imprecision on exhausted positions).
+    liquidator's share is burned (1 wei of ray imprecision on exhausted positions). 3.5+
+    burns and transfers scaled amounts rounded up, and values the rest rounded down.
     """
     if protocol_fee == 0:
         return 0
-    remaining = user_scaled_collateral - ray_div(collateral_to_liquidator, liquidity_index)
-    if ray_div(protocol_fee, liquidity_index) > remaining:
-        return ray_mul(remaining, liquidity_index)
+    scale = ray_div_ceil if directed_rounding else ray_div
+    remaining = user_scaled_collateral - scale(collateral_to_liquidator, liquidity_index)
+    if scale(protocol_fee, liquidity_index) > remaining:
+        value = ray_mul_floor if directed_rounding else ray_mul
+        return value(remaining, liquidity_index)
     return protocol_fee
 
 
@@ -169,15 +181,22 @@ def leaves_dust_v33(
     debt_decimals: int,
     collateral_price: int,
     collateral_decimals: int,
+    round_debt_up: bool = False,
 ) -> bool:
-    """True when a v3.3 Pool would revert MUST_NOT_LEAVE_DUST.
+    """True when a v3.3+ Pool would revert ``MustNotLeaveDust``.
 
     That is a partial liquidation leaving under 1,000 USD of this debt or of this collateral;
-    taking all of either is always allowed.
+    taking all of either is always allowed. ``round_debt_up`` (3.5+): the debt left is valued
+    with ``mulDivCeil``.
     """
     taken = amounts.collateral_to_liquidator + amounts.protocol_fee
     if amounts.debt_to_repay >= user_reserve_debt or taken >= user_collateral:
         return False
-    debt_left = int((user_reserve_debt - amounts.debt_to_repay) * debt_price // 10**debt_decimals)
+    left = user_reserve_debt - amounts.debt_to_repay
+    debt_left = (
+        mul_div_ceil(left, debt_price, 10**debt_decimals)
+        if round_debt_up
+        else left * debt_price // 10**debt_decimals
+    )
     coll_left = int((user_collateral - taken) * collateral_price // 10**collateral_decimals)
     return debt_left < MIN_LEFTOVER_BASE or coll_left < MIN_LEFTOVER_BASE

@@ -79,3 +79,58 @@ def compounded_interest(rate: int, last_update: int, now: int) -> int:
     second_term = _check(exp * exp_minus_one * base_power_two) // 2
     third_term = _check(exp * exp_minus_one * exp_minus_two * base_power_three) // 6
     return RAY + (rate * exp) // SECONDS_PER_YEAR + second_term + third_term
+
+
+# Directed rounding (aave-v3-origin 3.4+: WadRayMath, PercentageMath, MathUtils).
+
+
+def ray_mul_floor(a: int, b: int) -> int:
+    """A x b / 1e27 rounded down (WadRayMath.rayMulFloor)."""
+    return _check(a * b) // RAY
+
+
+def ray_mul_ceil(a: int, b: int) -> int:
+    """A x b / 1e27 rounded up (WadRayMath.rayMulCeil)."""
+    return -(-_check(a * b) // RAY)
+
+
+def ray_div_floor(a: int, b: int) -> int:
+    """A x 1e27 / b rounded down (WadRayMath.rayDivFloor)."""
+    if b == 0:
+        raise ZeroDivisionError("rayDivFloor by zero")
+    return _check(a * RAY) // b
+
+
+def ray_div_ceil(a: int, b: int) -> int:
+    """A x 1e27 / b rounded up (WadRayMath.rayDivCeil)."""
+    if b == 0:
+        raise ZeroDivisionError("rayDivCeil by zero")
+    return -(-_check(a * RAY) // b)
+
+
+def mul_div_ceil(a: int, b: int, c: int) -> int:
+    """A x b / c rounded up (MathUtils.mulDivCeil)."""
+    if c == 0:
+        raise ZeroDivisionError("mulDivCeil by zero")
+    return -(-_check(a * b) // c)
+
+
+def percent_mul_floor(value: int, percentage: int) -> int:
+    """Value x percentage / 10_000 rounded down (PercentageMath.percentMulFloor)."""
+    return _check(value * percentage) // PERCENTAGE_FACTOR
+
+
+def percent_div_ceil(value: int, percentage: int) -> int:
+    """Value x 10_000 / percentage rounded up (PercentageMath.percentDivCeil)."""
+    if percentage == 0:
+        raise ZeroDivisionError("percentDivCeil by zero")
+    return -(-_check(value * PERCENTAGE_FACTOR) // percentage)
+
+
+def compounded_interest_v34(rate: int, last_update: int, now: int) -> int:
+    """MathUtils.calculateCompoundedInterest of 3.4+: ``1 + x + x(x/2 + x.x/6)`` with rayMul."""
+    exp = now - last_update
+    if exp == 0:
+        return RAY
+    x = rate * exp // SECONDS_PER_YEAR
+    return RAY + x + ray_mul(x, x // 2 + ray_mul(x, x // 6))

@@ -9,8 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from eth_utils.address import to_checksum_address
-
 from keeper.chain.batch import Call, eth_call, ok, run_calls
 from keeper.errors import RpcError, TransientRpcError
 from keeper.protocols.aave_v3.market import DATA_PROVIDER, ERC20, ORACLE, POOL
@@ -51,22 +49,6 @@ class ReserveInfo:
     active: bool
     frozen: bool
     paused: bool
-
-
-@dataclass(frozen=True)
-class UserReserve:
-    """One account's balances in one reserve, in token units, interest included."""
-
-    asset: str
-    collateral: int  # aToken balance
-    stable_debt: int
-    variable_debt: int
-    used_as_collateral: bool
-
-    @property
-    def debt(self) -> int:
-        """Stable plus variable debt."""
-        return self.stable_debt + self.variable_debt
 
 
 async def read_account_data(
@@ -140,16 +122,6 @@ async def read_reserves(client: ChainClient, market: Market, block: int) -> list
 
 
 @dataclass(frozen=True)
-class UserEMode:
-    """The account's eMode category and the terms it substitutes for its collateral."""
-
-    category: int
-    liquidation_bonus: int
-    price_source: str | None
-    reserve_categories: dict[str, int]
-
-
-@dataclass(frozen=True)
 class Available:
     """What can be used now (at the latest block).
 
@@ -201,75 +173,6 @@ async def read_available(
     """Reserve liquidity and ``holder``'s balances and allowances to the Pool now, one batch."""
     calls = _available_calls(assets, a_tokens, holder, market.pool)
     return _available(assets, [ok(r) for r in await run_calls(client, calls, len(calls))])
-
-
-@dataclass(frozen=True)
-class PlanInputs:
-    """What planning one account's liquidation reads.
-
-    Its positions and eMode at the head, and what is available now.
-    """
-
-    positions: list[UserReserve]
-    emode: UserEMode | None
-    available: Available
-
-
-async def read_plan_inputs(
-    client: ChainClient,
-    market: Market,
-    account: str,
-    assets: Sequence[str],
-    block: int,
-    a_tokens: Mapping[str, str],
-    holder: str | None = None,
-) -> PlanInputs:
-    """Everything planning needs in one batch (a second round trip only for an eMode account).
-
-    The account's reserve data and eMode are pinned to ``block``; what is available (reserve
-    liquidity, ``holder``'s balances and allowances) is the latest: what earlier transactions
-    left. One round trip, not five or more: this is on the path from a price update to our
-    broadcast.
-    """
-    n = len(assets)
-    calls = [
-        *(
-            eth_call(
-                market.data_provider,
-                DATA_PROVIDER.encode("getUserReserveData", asset, account),
-                block,
-            )
-            for asset in assets
-        ),
-        eth_call(market.pool, POOL.encode("getUserEMode", account), block),
-        *(
-            eth_call(
-                market.data_provider, DATA_PROVIDER.encode("getReserveEModeCategory", asset), block
-            )
-            for asset in assets
-        ),
-    ]
-    calls.extend(_available_calls(assets, a_tokens, holder, market.pool))
-    results = [ok(r) for r in await run_calls(client, calls, len(calls))]
-    positions = []
-    for asset, raw in zip(assets, results[:n], strict=True):
-        (a_bal, stable, variable, _p, _s, _r, _rate, _ts, used) = DATA_PROVIDER.decode(
-            "getUserReserveData", raw
-        )
-        positions.append(UserReserve(asset, int(a_bal), int(stable), int(variable), bool(used)))
-    (category,) = POOL.decode("getUserEMode", results[n])
-    emode = None
-    if int(category) != 0:
-        ((_ltv, _lt, bonus, source, _label),) = await _call(
-            client, market.pool, (POOL, "getEModeCategoryData"), int(category), block=block
-        )
-        categories = {
-            asset: int(DATA_PROVIDER.decode("getReserveEModeCategory", raw)[0])
-            for asset, raw in zip(assets, results[n + 1 : 2 * n + 1], strict=True)
-        }
-        price_source = None if int(source, 16) == 0 else str(to_checksum_address(source))
-        emode = UserEMode(int(category), int(bonus), price_source, categories)
-    return PlanInputs(positions, emode, _available(assets, results[2 * n + 1 :]))
 
 
 async def read_base_currency_unit(client: ChainClient, market: Market) -> int:

@@ -8,7 +8,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from keeper.protocols.aave_v3.math import compounded_interest, linear_interest, ray_mul
+from keeper.protocols.aave_v3.math import (
+    compounded_interest,
+    compounded_interest_v34,
+    linear_interest,
+    ray_mul,
+)
 
 if TYPE_CHECKING:
     from keeper.protocols.aave_v3.config import ReserveConfig
@@ -29,6 +34,13 @@ class ReserveState:
     a_token: str
     stable_debt_token: str
     variable_debt_token: str
+    new_compounding: bool = False  # Pool 3.4+: MathUtils' new compounding formula
+    grace_until: int = 0  # Pool 3.1+: no liquidation on this reserve until after this time
+    deficit: int = 0  # Pool 3.3+: bad debt burned in this reserve, token units
+
+    def in_grace_period(self, now: int) -> bool:
+        """True while liquidations touching this reserve revert (``until >= now``)."""
+        return self.grace_until >= now and self.grace_until != 0
 
     def normalized_income(self, now: int) -> int:
         """ReserveLogic.getNormalizedIncome at timestamp ``now``."""
@@ -42,9 +54,9 @@ class ReserveState:
         """ReserveLogic.getNormalizedDebt at timestamp ``now``."""
         if self.last_update == now:
             return self.variable_borrow_index
+        compound = compounded_interest_v34 if self.new_compounding else compounded_interest
         return ray_mul(
-            compounded_interest(self.variable_borrow_rate, self.last_update, now),
-            self.variable_borrow_index,
+            compound(self.variable_borrow_rate, self.last_update, now), self.variable_borrow_index
         )
 
 
@@ -57,6 +69,17 @@ class EModeCategory:
     liquidation_threshold: int
     liquidation_bonus: int
     price_source: str | None  # an oracle asset whose price replaces the members' prices
+    # Pool 3.2+: the category's members by reserve index (None before 3.2: membership is the
+    # reserve configuration's category field).
+    collateral_bitmap: int | None = None
+    borrowable_bitmap: int | None = None
+    ltvzero_bitmap: int = 0  # Pool 3.6+: members whose LTV is zero in this category
+
+    def has_collateral(self, reserve_index: int, reserve_category: int) -> bool:
+        """Whether the category's terms apply to this reserve as collateral."""
+        if self.collateral_bitmap is None:
+            return reserve_category == self.id
+        return (self.collateral_bitmap >> reserve_index) & 1 == 1
 
 
 @dataclass(frozen=True, slots=True)

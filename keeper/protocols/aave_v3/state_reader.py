@@ -14,7 +14,7 @@ from keeper.chain.abi import Codec
 from keeper.chain.batch import Call, eth_call, ok, run_calls
 from keeper.errors import ContractRevertError, RpcError
 from keeper.protocols.aave_v3.config import ReserveConfig, is_borrowing, is_using_as_collateral
-from keeper.protocols.aave_v3.market import ORACLE, POOL
+from keeper.protocols.aave_v3.market import ORACLE, POOL, POOL_V36
 from keeper.protocols.aave_v3.state import AccountState, EModeCategory, ReserveState, StableDebt
 
 if TYPE_CHECKING:
@@ -37,13 +37,30 @@ async def read_reserve_list(client: ChainClient, market: Market, block: int) -> 
 async def read_reserve_states(
     client: ChainClient, market: Market, assets: Sequence[str], block: int
 ) -> list[ReserveState]:
-    """``getReserveData`` of each asset at ``block`` (one batch); raises on any failure."""
+    """``getReserveData`` of each asset at ``block`` (one batch); raises on any failure.
+
+    On pools that have them, each reserve's liquidation grace period (3.1+) and deficit (3.3+)
+    come in the same batch.
+    """
+    rules = market.rules
     calls = [eth_call(market.pool, POOL.encode("getReserveData", a), block) for a in assets]
-    results = await run_calls(client, calls, len(calls) or 1)
+    if rules.grace_period:
+        calls += [
+            eth_call(market.pool, POOL_V36.encode("getLiquidationGracePeriod", a), block)
+            for a in assets
+        ]
+    if rules.close_factor_on_total_debt:
+        calls += [
+            eth_call(market.pool, POOL_V36.encode("getReserveDeficit", a), block) for a in assets
+        ]
+    results = [ok(r) for r in await run_calls(client, calls, len(calls) or 1)]
+    n = len(assets)
+    graces = results[n : 2 * n] if rules.grace_period else [None] * n
+    deficits = results[len(results) - n :] if rules.close_factor_on_total_debt else [None] * n
     states = []
-    for asset, raw in zip(assets, results, strict=True):
+    for asset, raw, grace, deficit in zip(assets, results[:n], graces, deficits, strict=True):
         ((config,), li, lr, vbi, vbr, _sbr, last, rid, a_tok, s_tok, v_tok, *_rest) = POOL.decode(
-            "getReserveData", ok(raw)
+            "getReserveData", raw
         )[0]
         states.append(
             ReserveState(
@@ -58,6 +75,13 @@ async def read_reserve_states(
                 a_token=str(to_checksum_address(a_tok)),
                 stable_debt_token=str(to_checksum_address(s_tok)),
                 variable_debt_token=str(to_checksum_address(v_tok)),
+                new_compounding=rules.new_compounding,
+                grace_until=0
+                if grace is None
+                else int(POOL_V36.decode("getLiquidationGracePeriod", grace)[0]),
+                deficit=0
+                if deficit is None
+                else int(POOL_V36.decode("getReserveDeficit", deficit)[0]),
             )
         )
     return states
@@ -66,13 +90,39 @@ async def read_reserve_states(
 async def read_emode_categories(
     client: ChainClient, market: Market, ids: Sequence[int], block: int
 ) -> dict[int, EModeCategory]:
-    """``getEModeCategoryData`` of each category id at ``block``."""
+    """Each eMode category's terms at ``block`` (with its bitmaps on 3.2+ pools)."""
+    if market.rules.emode_bitmaps:
+        return await _read_emode_bitmaps(client, market, ids, block)
     calls = [eth_call(market.pool, POOL.encode("getEModeCategoryData", i), block) for i in ids]
     out: dict[int, EModeCategory] = {}
     for cid, raw in zip(ids, await run_calls(client, calls, len(calls) or 1), strict=True):
         ((ltv, lt, bonus, source, _label),) = POOL.decode("getEModeCategoryData", ok(raw))
         price_source = None if int(source, 16) == 0 else str(to_checksum_address(source))
         out[cid] = EModeCategory(cid, int(ltv), int(lt), int(bonus), price_source)
+    return out
+
+
+async def _read_emode_bitmaps(
+    client: ChainClient, market: Market, ids: Sequence[int], block: int
+) -> dict[int, EModeCategory]:
+    """3.2+: collateral config and the collateral, borrowable (and 3.6 ltvzero) bitmaps."""
+    getters = ["getEModeCategoryCollateralConfig", "getEModeCategoryCollateralBitmap"]
+    getters.append("getEModeCategoryBorrowableBitmap")
+    if market.rules.ltvzero_bitmap:
+        getters.append("getEModeCategoryLtvzeroBitmap")
+    calls = [eth_call(market.pool, POOL_V36.encode(fn, i), block) for i in ids for fn in getters]
+    results = [ok(r) for r in await run_calls(client, calls, len(calls) or 1)]
+    out: dict[int, EModeCategory] = {}
+    width = len(getters)
+    for k, cid in enumerate(ids):
+        raws = results[k * width : (k + 1) * width]
+        ((ltv, lt, bonus),) = POOL_V36.decode(getters[0], raws[0])
+        (collateral,) = POOL_V36.decode(getters[1], raws[1])
+        (borrowable,) = POOL_V36.decode(getters[2], raws[2])
+        ltvzero = int(POOL_V36.decode(getters[3], raws[3])[0]) if width > 3 else 0
+        out[cid] = EModeCategory(
+            cid, int(ltv), int(lt), int(bonus), None, int(collateral), int(borrowable), ltvzero
+        )
     return out
 
 
@@ -121,7 +171,8 @@ async def read_account_states(
     """Every account's bitmap, eMode and scaled balances at ``block``: (states, failures)."""
     failed: dict[str, RpcError] = {}
     states = await _read_configs(client, market, accounts, block, batch_size, failed)
-    stable = await _read_balances(client, reserves, states, block, batch_size, failed)
+    with_stable = market.rules.stable_debt
+    stable = await _read_balances(client, reserves, states, block, batch_size, failed, with_stable)
     await _read_stable_terms(client, reserves, states, stable, block, batch_size, failed)
     for a in failed:
         states.pop(a, None)
@@ -156,6 +207,36 @@ async def _read_configs(
     return states
 
 
+def _balance_calls(
+    reserves: Sequence[ReserveState],
+    states: dict[str, AccountState],
+    block: int,
+    with_stable: bool,
+) -> tuple[list[tuple[str, str, int]], list[Call]]:
+    """The reads of round 2: (account, kind, reserve index) and the call for each."""
+    wanted: list[tuple[str, str, int]] = []
+    calls: list[Call] = []
+    for a, state in states.items():
+        for r in reserves:
+            if is_using_as_collateral(state.user_config, r.index):
+                wanted.append((a, "collateral", r.index))
+                calls.append(eth_call(r.a_token, ATOKEN.encode("scaledBalanceOf", a), block))
+            if not is_borrowing(state.user_config, r.index):
+                continue
+            wanted.append((a, "variable", r.index))
+            calls.append(
+                eth_call(r.variable_debt_token, VARIABLE_DEBT.encode("scaledBalanceOf", a), block)
+            )
+            if with_stable:
+                wanted.append((a, "stable", r.index))
+                calls.append(
+                    eth_call(
+                        r.stable_debt_token, STABLE_DEBT.encode("principalBalanceOf", a), block
+                    )
+                )
+    return wanted, calls
+
+
 async def _read_balances(
     client: ChainClient,
     reserves: Sequence[ReserveState],
@@ -163,28 +244,13 @@ async def _read_balances(
     block: int,
     batch_size: int,
     failed: dict[str, RpcError],
+    with_stable: bool = True,
 ) -> list[tuple[str, int, int]]:
-    """Round 2: scaled balances of the reserves in use; returns stable principals to complete."""
-    wanted: list[tuple[str, str, int]] = []  # (account, kind, reserve index)
-    calls: list[Call] = []
-    for a, state in states.items():
-        for r in reserves:
-            if is_using_as_collateral(state.user_config, r.index):
-                wanted.append((a, "collateral", r.index))
-                calls.append(eth_call(r.a_token, ATOKEN.encode("scaledBalanceOf", a), block))
-            if is_borrowing(state.user_config, r.index):
-                wanted.append((a, "variable", r.index))
-                calls.append(
-                    eth_call(
-                        r.variable_debt_token, VARIABLE_DEBT.encode("scaledBalanceOf", a), block
-                    )
-                )
-                wanted.append((a, "stable", r.index))
-                calls.append(
-                    eth_call(
-                        r.stable_debt_token, STABLE_DEBT.encode("principalBalanceOf", a), block
-                    )
-                )
+    """Round 2: scaled balances of the reserves in use; returns stable principals to complete.
+
+    ``with_stable``: the pool has stable debt (gone in 3.2: its token address is then zero).
+    """
+    wanted, calls = _balance_calls(reserves, states, block, with_stable)
     stable: list[tuple[str, int, int]] = []
     for (a, kind, i), raw in zip(wanted, await run_calls(client, calls, batch_size), strict=True):
         if isinstance(raw, RpcError):

@@ -116,7 +116,12 @@ class MarketTracker:
         assets = await read_reserve_list(self.client, self.market, block)
         states = await read_reserve_states(self.client, self.market, assets, block)
         self.reserves = {r.asset: r for r in states}
-        categories = sorted({r.config.emode_category for r in states} - {0})
+        # Before 3.2 a category is named in its members' configuration; from 3.2 on only the
+        # accounts name theirs (the rest are read when an account in them is).
+        named = {r.config.emode_category for r in states} | {
+            a.emode for a in self.accounts.values()
+        }
+        categories = sorted(named - {0})
         self.emodes = await read_emode_categories(self.client, self.market, categories, block)
         self.prices = await self._read_prices(assets, block)
         await self.feeds.load(self.client, self.market, assets, block)
