@@ -34,12 +34,13 @@ from keeper.devnet.borrowers import GAS_ETH, Position, plan_positions
 from keeper.devnet.deployer import codec_of
 from keeper.devnet.market_spec import DEFAULT_RESERVES
 from keeper.devnet.scenarios import fund_keeper
-from keeper.devnet.world import World, build_world, dump_state
+from keeper.devnet.world import AaveVersion, World, build_world, dump_state
 from keeper.errors import DevnetError, RpcError
 from keeper.protocols.aave_v3.market import POOL
 
 CACHE = Path(__file__).resolve().parent / ".cache"
 SEED = 5
+AAVE: AaveVersion = "3.6"  # the version live markets run; the cache key names it
 # Our keeper: Anvil's public test key 1. The baseline: a fixed bench-only key (public, devnet).
 OURS_ADDRESS, OURS_KEY = DEV_ACCOUNTS[1], DEV_KEYS[1]
 BASELINE_KEY = "0x" + "b5" * 32
@@ -62,7 +63,7 @@ class Snapshot:
 
 def paths(borrowers: int) -> tuple[Path, Path]:
     """The world JSON and the state file of a cached world of this size."""
-    stem = f"world-{borrowers}-seed{SEED}"
+    stem = f"world-{borrowers}-seed{SEED}-aave{AAVE}"
     return CACHE / f"{stem}.json", CACHE / f"{stem}.state.gz"
 
 
@@ -142,7 +143,7 @@ async def _check_opened(client: ChainClient, world: World, chunk: list[Position]
 async def build(url: str, borrowers: int) -> World:
     """Deploy the market, open ``borrowers`` positions fast, fund both keepers."""
     async with ChainClient(url, timeout_s=120) as client:
-        world = await build_world(client, borrowers=0, seed=SEED)
+        world = await build_world(client, borrowers=0, seed=SEED, aave=AAVE)
         positions = plan_positions(borrowers, SEED, DEFAULT_RESERVES)
         await _open_fast(client, world, positions)
         await fund_keeper(client, world.market, OURS_ADDRESS)

@@ -178,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--asset", default="WETH", help="asset whose price drops")
     demo.add_argument("--pct", type=_decimal, default=Decimal(-30), help="price move in percent")
+    _aave_option(demo)
 
     check = sub.add_parser(
         "check-config", help="validate, connect, check the chain; print settings (redacted)"
@@ -206,12 +207,23 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument(
         "--fund", default=None, help="address to fund with tokens (default: Anvil account 1)"
     )
+    _aave_option(up)
     shock = dsub.add_parser("shock", help="move an asset's price feed on a devnet")
     shock.add_argument("--rpc-url", required=True)
     shock.add_argument("--asset", required=True, help="reserve symbol, e.g. WETH")
     shock.add_argument("--pct", type=_decimal, required=True, help="e.g. -30")
     shock.add_argument("--pool-addresses-provider", default=DEVNET_PROVIDER)
     return parser
+
+
+def _aave_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--aave",
+        choices=("3.0", "3.6"),
+        default="3.6",
+        help="market version: 3.6 compiled from aave-v3-origin 3.6.0 (default), or 3.0 from "
+        "@aave/core-v3 1.19.3; a --snapshot keeps the version it was made with",
+    )
 
 
 def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
@@ -318,7 +330,9 @@ def _cmd_radar(args: argparse.Namespace) -> int:
     from keeper.risk.radar import radar  # noqa: PLC0415
 
     state = _risk_state(args)
-    result = radar(state.accounts, state.view(), state.assets(), args.max_drop)
+    result = radar(
+        state.accounts, state.view(), state.assets(), args.max_drop, reserves=state.reserves
+    )
     if args.format == "json":
         print(render.radar_json(state, result))
     elif args.format == "csv":
@@ -421,7 +435,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     configure_logging("warning", "auto")
     return run_demo(
-        args.borrowers, args.seed, args.asset, args.pct, lambda line: print(line, flush=True)
+        args.borrowers,
+        args.seed,
+        args.asset,
+        args.pct,
+        lambda line: print(line, flush=True),
+        aave=args.aave,
     )
 
 
@@ -436,6 +455,7 @@ def _cmd_devnet_up(args: argparse.Namespace) -> int:
         block_time=args.block_time,
         snapshot=args.snapshot,
         fund=args.fund,
+        aave=args.aave,
         show=lambda info: print(json.dumps(info, indent=2), flush=True),
     )
 

@@ -27,6 +27,7 @@ from keeper.settings import load_settings
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from keeper.devnet.world import AaveVersion
     from keeper.execution.outcome import Outcome
 
 KEEPER_ADDRESS, KEEPER_KEY = DEV_ACCOUNTS[1], DEV_KEYS[1]
@@ -56,11 +57,12 @@ async def demo(
     pct: Decimal,
     say: Callable[[str], None],
     journal: Path,
+    aave: AaveVersion = "3.6",
 ) -> int:
     """Run the whole story against the Anvil at ``url``; return the exit code."""
     t_start = time.perf_counter()
     async with ChainClient(url) as client:
-        world = await build_world(client, borrowers=borrowers, seed=seed)
+        world = await build_world(client, borrowers=borrowers, seed=seed, aave=aave)
         market = await resolve_market(client, world.market.pool_addresses_provider)
         by_symbol = {s: a.address for s, a in world.market.assets.items()}
         await fund_keeper(client, world.market, KEEPER_ADDRESS)
@@ -217,9 +219,14 @@ def _summary(
 
 
 def run_demo(
-    borrowers: int, seed: int, symbol: str, pct: Decimal, say: Callable[[str], None]
+    borrowers: int,
+    seed: int,
+    symbol: str,
+    pct: Decimal,
+    say: Callable[[str], None],
+    aave: AaveVersion = "3.6",
 ) -> int:
-    """Start a devnet, run the demo on it, always stop it."""
+    """Start a devnet, run the demo on it (Aave ``aave``), always stop it."""
     with Anvil() as anvil, tempfile.TemporaryDirectory(prefix="keeper-demo-") as tmp:
         say(f"Anvil devnet on {anvil.url} (pid {anvil.pid})")
         return asyncio.run(
@@ -231,5 +238,6 @@ def run_demo(
                 pct=pct,
                 say=say,
                 journal=Path(tmp) / "journal.sqlite",
+                aave=aave,
             )
         )

@@ -582,6 +582,7 @@ class KeeperLoop:
             )
         finally:
             structlog.contextvars.unbind_contextvars("account")
+        await self.executor.revoke_leftovers()
         return report
 
     def _waiting(self, candidates: list[AccountData]) -> dict[str, int]:
@@ -884,6 +885,8 @@ class KeeperLoop:
             debt_decimals=debt.decimals,
             min_profit_base=minimum,
             gas_cost_base=pricing.cost_base(FLASH_GAS_ESTIMATE),
+            debt_repaid=plan.expected_debt_repaid or plan.debt_to_cover,
+            premium_rounds_up=self.market.rules.directed_rounding,
         )
         if terms.profit_at_min < terms.min_profit:
             return Outcome(

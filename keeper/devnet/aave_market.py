@@ -66,6 +66,8 @@ class MarketAddresses:
     data_provider: str
     treasury: str
     assets: dict[str, AssetInfo] = field(default_factory=dict)
+    # Aave's on-chain mirror of the liquidation rules (v3.3+ helpers; "" on the v3.0 market).
+    liquidation_data_provider: str = ""
 
 
 def treasury_address() -> str:

@@ -1,18 +1,42 @@
-"""Hardhat artifacts from the pinned npm packages, with library linking."""
+"""Contract artifacts with library linking, from npm packages and from the Aave v3.6 build.
+
+Hardhat artifacts come from the pinned npm packages; the Aave v3.6 contracts are compiled from
+source into the repository's ``.cache/`` (contracts/build_aave_origin.js). Both carry
+``linkReferences`` in the same shape (source path -> library name -> byte offsets in the
+creation code), so one linker serves both.
+"""
 
 from __future__ import annotations
 
 import functools
 import json
+import os
+import shutil
+import subprocess
+import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import structlog
 from eth_abi.abi import encode
 from eth_utils.abi import collapse_if_tuple
 
 from keeper.chain.abi import load_artifact
 from keeper.devnet.toolchain import node_modules
 from keeper.errors import DevnetError
+
+# The Aave v3.6 source package and what contracts/build_aave_origin.js makes of it.
+ORIGIN_PACKAGE = "@aave-dao/aave-v3-origin"
+ORIGIN_VERSION = "3.6.0"
+ORIGIN_BUILD_SCRIPT = Path(__file__).resolve().parents[2] / "contracts" / "build_aave_origin.js"
+_ORIGIN_FIX = (
+    "run `make setup`, or `npm install` then `node contracts/build_aave_origin.js` in the "
+    "repository"
+)
+ORIGIN_COMPILE_TIMEOUT_S = 600
+
+log = structlog.get_logger(__name__)
 
 PACKAGES = {
     "aave": "@aave/core-v3/artifacts/contracts",
@@ -85,3 +109,81 @@ def own_artifact(name: str) -> Artifact:
     """One of our contracts, compiled into contracts_abi/."""
     data = load_artifact(name)
     return Artifact(name, data["abi"], data["bytecode"], {})
+
+
+def origin_cache_dir() -> Path:
+    """Where the compiled v3.6 contracts live.
+
+    ``.cache/aave-v3-origin-3.6.0/`` next to the node_modules folder; ``KEEPER_AAVE_ORIGIN_CACHE``
+    overrides it.
+    """
+    override = os.environ.get("KEEPER_AAVE_ORIGIN_CACHE")
+    if override:
+        return Path(override)
+    return node_modules().parent / ".cache" / f"aave-v3-origin-{ORIGIN_VERSION}"
+
+
+def _installed_origin_version(modules: Path) -> str:
+    manifest = modules / ORIGIN_PACKAGE / "package.json"
+    try:
+        return str(json.loads(manifest.read_text())["version"])
+    except FileNotFoundError:
+        raise DevnetError(
+            f"{ORIGIN_PACKAGE} is not installed in {modules}: {_ORIGIN_FIX}"
+        ) from None
+
+
+def _stamp_version(cache: Path) -> str | None:
+    try:
+        stamp = json.loads((cache / "stamp.json").read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    version = stamp.get("versions", {}).get(ORIGIN_PACKAGE)
+    return str(version) if version is not None else None
+
+
+@functools.cache
+def ensure_origin_build() -> Path:
+    """The v3.6 build cache, compiled now (once, about 20 s) if missing or from another version.
+
+    ``make setup`` normally builds it; this fallback lets ``keeper devnet up`` work right after a
+    plain ``npm install``. Without Node or the build script it raises DevnetError naming the fix.
+    """
+    modules = node_modules()
+    installed = _installed_origin_version(modules)
+    if installed != ORIGIN_VERSION:
+        raise DevnetError(
+            f"{ORIGIN_PACKAGE} {installed} is installed, the devnet needs {ORIGIN_VERSION}: "
+            "run `npm install` with the repository's package.json"
+        )
+    cache = origin_cache_dir()
+    if _stamp_version(cache) == ORIGIN_VERSION:
+        return cache
+    node = shutil.which("node")
+    if node is None or not ORIGIN_BUILD_SCRIPT.is_file():
+        raise DevnetError(f"the Aave v3.6 build cache {cache} is missing: {_ORIGIN_FIX}")
+    log.info("compiling_aave_origin", version=ORIGIN_VERSION, cache=str(cache), expect_s=20)
+    started = time.monotonic()
+    cmd = [node, str(ORIGIN_BUILD_SCRIPT), "--node-modules", str(modules), "--out", str(cache)]
+    try:
+        done = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=ORIGIN_COMPILE_TIMEOUT_S, check=False
+        )
+    except subprocess.TimeoutExpired:
+        raise DevnetError(f"compiling Aave v3.6 took over {ORIGIN_COMPILE_TIMEOUT_S} s") from None
+    if done.returncode != 0 or _stamp_version(cache) != ORIGIN_VERSION:
+        tail = (done.stderr or done.stdout).strip()[-2000:]
+        raise DevnetError(f"compiling Aave v3.6 failed ({_ORIGIN_FIX}): {tail}")
+    log.info("compiled_aave_origin", seconds=round(time.monotonic() - started, 1))
+    return cache
+
+
+@functools.cache
+def origin_artifact(name: str) -> Artifact:
+    """A contract of the Aave v3.6 build (compiled from source on first use if needed)."""
+    path = ensure_origin_build() / f"{name}.json"
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise DevnetError(f"artifact {name} not in the Aave v3.6 build {path.parent}") from None
+    return Artifact(name, data["abi"], data["bytecode"], data.get("linkReferences", {}))

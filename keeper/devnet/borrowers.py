@@ -1,4 +1,10 @@
-"""Deterministic borrowers with varied positions, some close to their liquidation threshold."""
+"""Deterministic borrowers with varied positions, some close to their liquidation threshold.
+
+:func:`plan_positions` draws the planned positions from a seed (the same on both devnet
+versions); :func:`special_positions` adds a few fixed v3.6 cases after them (eMode accounts, one
+of them with collateral outside its category, a position under 2,000 USD, and the account whose
+LINK collateral the world then gives liquidation threshold 0).
+"""
 
 from __future__ import annotations
 
@@ -17,7 +23,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from keeper.devnet.aave_market import MarketAddresses
-    from keeper.devnet.market_spec import ReserveSpec
+    from keeper.devnet.market_spec import EModeBitmapSpec, ReserveSpec
 
 GAS_ETH = 10**18
 BPS = 10_000
@@ -39,6 +45,7 @@ class Position:
     profile: str
     supplies: tuple[tuple[str, int], ...]
     borrows: tuple[tuple[str, int], ...]
+    emode: int = 0  # eMode category entered before supplying (0: none)
 
 
 def borrower_address(seed: int, index: int) -> str:
@@ -88,6 +95,61 @@ def plan_positions(count: int, seed: int, reserves: Sequence[ReserveSpec]) -> li
     return positions
 
 
+# The v3.6 world's special accounts: (profile, eMode category, collateral in USD by symbol, the
+# asset borrowed, share of borrowing power used in bps). Borrowing power uses the eMode LTV for
+# collateral in the category's bitmap and the reserve's LTV for the rest, as the Pool does.
+SPECIAL_ACCOUNTS: tuple[tuple[str, int, tuple[tuple[str, int], ...], str, int], ...] = (
+    # Under the 2,000 USD close-factor bound, HF ~1.06; a 30% WETH drop leaves bad debt.
+    ("small-edge", 0, (("WETH", 1_500),), "USDC", 9700),
+    # eMode 1 (ETH-BTC): WETH borrowed against WBTC at HF ~1.05.
+    ("emode1-edge", 1, (("WBTC", 50_000),), "WETH", 9800),
+    # eMode 1 with USDC collateral outside the category's bitmap (reserve LTV/LT/bonus).
+    ("emode1-mixed", 1, (("WBTC", 20_000), ("USDC", 10_000)), "WETH", 9500),
+    # eMode 2 (ETH-USD): USDC borrowed against WETH at HF ~1.06.
+    ("emode2-edge", 2, (("WETH", 30_000),), "USDC", 9800),
+    # eMode 2 with WBTC collateral outside the category's bitmap.
+    ("emode2-mixed", 2, (("WETH", 20_000), ("WBTC", 15_000)), "USDC", 9500),
+    # WETH + LINK; the world then sets LINK's LTV and LT to 0: HF ~1.06 on WETH alone.
+    ("lt0", 0, (("WETH", 6_000), ("LINK", 4_000)), "USDC", 6300),
+)
+
+
+def special_address(profile: str) -> str:
+    """The fixed, keyless address of a special account."""
+    digest = keccak(b"keeper devnet special account " + profile.encode())
+    return str(to_checksum_address(digest[-20:]))
+
+
+def special_positions(
+    reserves: Sequence[ReserveSpec], emodes: Sequence[EModeBitmapSpec]
+) -> list[Position]:
+    """The v3.6 world's special accounts (SPECIAL_ACCOUNTS), the same every time."""
+    by_symbol = {r.symbol: r for r in reserves}
+    by_id = {e.id: e for e in emodes}
+    positions = []
+    for profile, emode_id, collateral_usd, debt_symbol, use_bps in SPECIAL_ACCOUNTS:
+        emode = by_id.get(emode_id)
+        supplies = []
+        power = 0  # oracle base units (USD, 8 decimals)
+        for sym, usd in collateral_usd:
+            spec = by_symbol[sym]
+            supplies.append((sym, usd * 10**spec.decimals * 10**8 // spec.price))
+            ltv = emode.ltv if emode is not None and sym in emode.collateral else spec.ltv
+            power += usd * 10**8 * ltv // BPS
+        debt = by_symbol[debt_symbol]
+        borrow = power * use_bps // BPS * 10**debt.decimals // debt.price
+        positions.append(
+            Position(
+                special_address(profile),
+                profile,
+                tuple(supplies),
+                ((debt_symbol, borrow),),
+                emode_id,
+            )
+        )
+    return positions
+
+
 class MarketActions:
     """Supply, borrow and mint on the devnet market from impersonated accounts."""
 
@@ -114,9 +176,15 @@ class MarketActions:
         token = self.market.assets[symbol].address
         await self.dep.call_fn(who, self.market.pool, self.pool, "borrow", token, amount, 2, 0, who)
 
+    async def set_emode(self, who: str, category: int) -> None:
+        """Enter an eMode category (0 leaves eMode)."""
+        await self.dep.call_fn(who, self.market.pool, self.pool, "setUserEMode", category)
+
     async def open(self, position: Position) -> None:
-        """Open one planned position."""
+        """Open one planned position (entering its eMode category first, if any)."""
         await self.dep.set_balance(position.address, GAS_ETH)
+        if position.emode:
+            await self.set_emode(position.address, position.emode)
         for sym, amount in position.supplies:
             await self.supply(position.address, sym, amount)
         for sym, amount in position.borrows:

@@ -103,3 +103,51 @@ class EModeSpec:
 DEFAULT_EMODES: tuple[EModeSpec, ...] = (
     EModeSpec(1, 9000, 9300, 10300, "ETH-BTC (devnet)", ("WETH", "WBTC")),
 )
+
+
+# The v3.6 devnet only: a fourth reserve, listed like the others, whose LTV and liquidation
+# threshold the world then sets to 0, keeping its bonus (see keeper/devnet/governance.py), so
+# that one account holds enabled collateral with LT 0; the three reserves above keep theirs.
+LT_ZERO_RESERVE = ReserveSpec(
+    "LINK",
+    "ChainLink Token (devnet)",
+    18,
+    15 * 10**8,
+    6600,
+    7100,
+    10750,
+    2000,
+    1000,
+    _pct(45),
+    0,
+    _pct(7),
+    _pct(300),
+    200_000,
+)
+ORIGIN_RESERVES: tuple[ReserveSpec, ...] = (*DEFAULT_RESERVES, LT_ZERO_RESERVE)
+
+
+@dataclass(frozen=True)
+class EModeBitmapSpec:
+    """A v3.2+ eMode category, with its two asset bitmaps.
+
+    Its LTV, LT and bonus apply only to the assets in ``collateral``; an account in it may borrow
+    only the assets in ``borrowable``.
+    """
+
+    id: int
+    ltv: int
+    liquidation_threshold: int
+    liquidation_bonus: int
+    label: str
+    collateral: tuple[str, ...]
+    borrowable: tuple[str, ...]
+
+
+# Category 1 is DEFAULT_EMODES' category with both assets in both bitmaps. Category 2 takes WETH
+# as collateral and lends only USDC, so an account in it can also hold collateral outside its
+# bitmap (WBTC, USDC) at the reserve's own parameters.
+ORIGIN_EMODES: tuple[EModeBitmapSpec, ...] = (
+    EModeBitmapSpec(1, 9000, 9300, 10300, "ETH-BTC (devnet)", ("WETH", "WBTC"), ("WETH", "WBTC")),
+    EModeBitmapSpec(2, 8500, 8800, 10400, "ETH-USD (devnet)", ("WETH",), ("USDC",)),
+)

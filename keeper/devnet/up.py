@@ -11,6 +11,8 @@ import structlog
 
 from keeper.chain.client import ChainClient
 from keeper.devnet.anvil import DEV_ACCOUNTS, DEV_KEYS, Anvil, AnvilOptions
+from keeper.devnet.artifacts import npm_artifact
+from keeper.devnet.deployer import codec_of
 from keeper.devnet.scenarios import fund_keeper
 from keeper.devnet.world import World, build_world, dump_state
 
@@ -19,18 +21,32 @@ if TYPE_CHECKING:
     from pathlib import Path
     from types import FrameType
 
+    from keeper.devnet.world import AaveVersion
+
 
 log = structlog.get_logger(__name__)
 
 
-async def _prepare(url: str, borrowers: int, seed: int, snapshot: Path | None, fund: str) -> World:
+async def _prepare(
+    url: str, borrowers: int, seed: int, snapshot: Path | None, fund: str, aave: AaveVersion
+) -> World:
     async with ChainClient(url) as client:
-        world = await build_world(client, borrowers=borrowers, seed=seed)
+        world = await build_world(client, borrowers=borrowers, seed=seed, aave=aave)
         await fund_keeper(client, world.market, fund)
         if snapshot is not None:
             await asyncio.to_thread((snapshot / "world.json").write_text, world.to_json())
             await dump_state(client, snapshot / "state.gz")
         return world
+
+
+async def _pool_revision(url: str, pool: str) -> int:
+    """``Pool.POOL_REVISION()``: 1 on the v3.0 devnet, 10 on v3.6 (same signature in both)."""
+    codec = codec_of(npm_artifact("Pool"))
+    async with ChainClient(url) as client:
+        (revision,) = codec.decode(
+            "POOL_REVISION", await client.call(pool, codec.encode("POOL_REVISION"))
+        )
+    return int(revision)
 
 
 def devnet_up(
@@ -42,8 +58,12 @@ def devnet_up(
     snapshot: Path | None,
     fund: str | None,
     show: Callable[[dict[str, Any]], None],
+    aave: AaveVersion = "3.6",
 ) -> int:
-    """Start Anvil, deploy (or reload) the world, ``show`` its addresses, wait for a signal."""
+    """Start Anvil, deploy (or reload) the world, ``show`` its addresses, wait for a signal.
+
+    ``aave`` picks the market version of a new world; a reloaded snapshot keeps its own.
+    """
     state = snapshot / "state.gz" if snapshot is not None else None
     options = AnvilOptions(
         block_time=block_time,
@@ -61,20 +81,25 @@ def devnet_up(
         saved = snapshot / "world.json" if snapshot is not None else None
         if saved is not None and saved.is_file():
             world = World.from_json(saved.read_text())
+            if world.aave_version != aave:
+                log.warning("snapshot_version_kept", snapshot=world.aave_version, requested=aave)
         else:
             if snapshot is not None:
                 snapshot.mkdir(parents=True, exist_ok=True)
             world = asyncio.run(
-                _prepare(anvil.url, borrowers, seed, snapshot, fund or DEV_ACCOUNTS[1])
+                _prepare(anvil.url, borrowers, seed, snapshot, fund or DEV_ACCOUNTS[1], aave)
             )
         show(
             {
                 "rpc_url": anvil.url,
                 "chain_id": world.chain_id,
+                "aave_version": world.aave_version,
+                "pool_revision": asyncio.run(_pool_revision(anvil.url, world.market.pool)),
                 "pool_addresses_provider": world.market.pool_addresses_provider,
                 "pool": world.market.pool,
                 "oracle": world.market.oracle,
                 "data_provider": world.market.data_provider,
+                "liquidation_data_provider": world.market.liquidation_data_provider or None,
                 "assets": {
                     s: {"address": a.address, "decimals": a.decimals, "feed": a.feed}
                     for s, a in world.market.assets.items()

@@ -1,4 +1,13 @@
-"""A deployed devnet world: addresses as JSON, plus a fast Anvil state snapshot."""
+"""A deployed devnet world: addresses as JSON, plus a fast Anvil state snapshot.
+
+Two market versions: ``aave="3.6"`` (the default) builds Aave v3.6 from source
+(keeper/devnet/aave_origin_market.py) with a fourth reserve, LINK, and a few special accounts
+after the planned positions (LINK then gets LTV and LT 0, see governance.py); ``aave="3.0"``
+deploys @aave/core-v3 1.19.3's bytecode (keeper/devnet/aave_market.py) with the three reserves
+and the planned positions only. The
+version is recorded for the devnet's own use; a keeper learns it from the chain
+(``Pool.POOL_REVISION()``: 10 for v3.6, 1 for this v3.0).
+"""
 
 from __future__ import annotations
 
@@ -6,14 +15,22 @@ import asyncio
 import dataclasses
 import json
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from keeper.devnet.aave_market import AssetInfo, MarketAddresses, deploy_market
+from keeper.devnet.aave_origin_market import deploy_origin_market
 from keeper.devnet.anvil import CHAIN_ID, DEV_ACCOUNTS
-from keeper.devnet.borrowers import MarketActions, Position, plan_positions
+from keeper.devnet.borrowers import MarketActions, Position, plan_positions, special_positions
 from keeper.devnet.deployer import Deployer
-from keeper.devnet.market_spec import DEFAULT_RESERVES
+from keeper.devnet.governance import force_collateral_params
+from keeper.devnet.market_spec import (
+    DEFAULT_RESERVES,
+    LT_ZERO_RESERVE,
+    ORIGIN_EMODES,
+    ORIGIN_RESERVES,
+)
 from keeper.devnet.uniswap import UniswapV3, deploy_uniswap
+from keeper.errors import DevnetError
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -22,6 +39,8 @@ if TYPE_CHECKING:
 
 ADMIN = DEV_ACCOUNTS[0]
 LIQUIDITY_PROVIDER = DEV_ACCOUNTS[2]
+AaveVersion = Literal["3.0", "3.6"]
+AAVE_VERSIONS: tuple[AaveVersion, ...] = ("3.0", "3.6")
 
 
 @dataclass
@@ -37,6 +56,7 @@ class World:
     profiles: dict[str, str] = field(default_factory=dict)
     deploy_block: int = 0
     uniswap: UniswapV3 | None = None
+    aave_version: AaveVersion = "3.6"
 
     def to_json(self) -> str:
         """The world as pretty JSON (addresses checksummed)."""
@@ -46,6 +66,7 @@ class World:
     def from_json(cls, text: str) -> World:
         """Inverse of :meth:`to_json`."""
         data: dict[str, Any] = json.loads(text)
+        data.setdefault("aave_version", "3.0")  # written before v3.6 worlds existed
         uniswap = data.pop("uniswap", None)
         if uniswap is not None:
             data["uniswap"] = UniswapV3(**uniswap)
@@ -61,22 +82,36 @@ class World:
         raise KeyError(symbol)
 
 
-async def build_world(client: ChainClient, borrowers: int = 60, seed: int = 7) -> World:
-    """Deploy the market, fund its liquidity and open ``borrowers`` planned positions."""
+async def build_world(
+    client: ChainClient, borrowers: int = 60, seed: int = 7, aave: AaveVersion = "3.6"
+) -> World:
+    """Deploy the market, fund its liquidity and open ``borrowers`` planned positions.
+
+    ``aave`` is "3.6" or "3.0". The planned positions are the same for the same seed on both; on
+    v3.6 the special accounts follow, and LINK's LTV and LT are then set to 0 (bonus kept).
+    """
+    if aave not in AAVE_VERSIONS:
+        raise DevnetError(f"unknown Aave version {aave!r}: use one of {', '.join(AAVE_VERSIONS)}")
     dep = Deployer(client)
     await dep.impersonate_all()
-    market = await deploy_market(dep, ADMIN, DEFAULT_RESERVES)
-    uniswap = await deploy_uniswap(
-        dep, ADMIN, market, {s.symbol: s.price for s in DEFAULT_RESERVES}
-    )
+    reserves = ORIGIN_RESERVES if aave == "3.6" else DEFAULT_RESERVES
+    if aave == "3.6":
+        market = await deploy_origin_market(dep, ADMIN, reserves, ORIGIN_EMODES)
+    else:
+        market = await deploy_market(dep, ADMIN, reserves)
+    uniswap = await deploy_uniswap(dep, ADMIN, market, {s.symbol: s.price for s in reserves})
     actions = MarketActions(dep, market)
-    for spec in DEFAULT_RESERVES:
+    for spec in reserves:
         await actions.supply(
             LIQUIDITY_PROVIDER, spec.symbol, spec.liquidity_whole_tokens * 10**spec.decimals
         )
     positions: list[Position] = plan_positions(borrowers, seed, DEFAULT_RESERVES)
+    if aave == "3.6":
+        positions += special_positions(reserves, ORIGIN_EMODES)
     for position in positions:
         await actions.open(position)
+    if aave == "3.6":
+        await force_collateral_params(client, market, LT_ZERO_RESERVE.symbol)
     head = await client.block_number()
     return World(
         chain_id=CHAIN_ID,
@@ -88,6 +123,7 @@ async def build_world(client: ChainClient, borrowers: int = 60, seed: int = 7) -
         profiles={p.address: p.profile for p in positions},
         deploy_block=head,
         uniswap=uniswap,
+        aave_version=aave,
     )
 
 

@@ -70,6 +70,9 @@ class InventoryExecutor:
         self.pool = pool
         self.receipt_timeout_s = receipt_timeout_s
         self._bundle_lock = asyncio.Lock()
+        # Debt tokens whose approval a liquidation did not use up (the Pool pulled less than
+        # passed): revoked together once the block's plans are done (revoke_leftovers).
+        self._leftover: set[str] = set()
 
     async def execute(
         self,
@@ -312,15 +315,47 @@ class InventoryExecutor:
                 timings_ms=timings,
             )
         outcome = await self._outcome(plan, tx_hash, receipt, timings)
-        if outcome.status != "liquidated" or outcome.debt_repaid < plan.debt_to_cover:
-            # Reverted, or less was pulled than approved: revoke what is left of the approval,
-            # never between another plan's approval and its liquidation.
-            if release is None:
-                await self._approve(plan.debt_asset, 0)
-            else:
+        if outcome.status != "liquidated":
+            # Reverted or not seen mined: revoke the approval now, never between another
+            # plan's approval and its liquidation.
+            if release is not None:
                 await release.acquire()
-                await self._approve(plan.debt_asset, 0, release=release)
+            await self._revoke(plan.debt_asset, release)
+        elif outcome.debt_repaid < plan.debt_to_cover:
+            # Less pulled than approved (all of a debt, 3.3+): revoked after the block's plans,
+            # off their path; a plan on the token meanwhile resets the allowance itself.
+            self._leftover.add(plan.debt_asset)
         return outcome
+
+    async def revoke_leftovers(self) -> None:
+        """Revoke the approvals liquidations left partly unused, one ``approve(0)`` per token.
+
+        Sent, not waited for: the journal settles them with every open transaction.
+        """
+        if not self._leftover:
+            return
+        async with self._bundle_lock:
+            for token in sorted(self._leftover):
+                await self.sender.send(
+                    token, ERC20.encode("approve", self.pool, 0), APPROVE_GAS, purpose="approve"
+                )
+                self._leftover.discard(token)
+
+    async def _revoke(self, token: str, release: asyncio.Lock | None) -> None:
+        """Send ``approve(0)``; a revocation still pending is journaled, not a failure.
+
+        The liquidation's outcome stands whatever becomes of it: the journal settles the
+        revocation later, and the next plan on the token reads the allowance anew.
+        """
+        _, receipt = await self._send(
+            token,
+            ERC20.encode("approve", self.pool, 0),
+            APPROVE_GAS,
+            purpose="approve",
+            release=release,
+        )
+        if receipt is not None and int(receipt["status"], 16) != 1:
+            raise TransactionError(f"approve(0) on {token} reverted")
 
     async def outcome_of(self, plan: LiquidationPlan, receipt: dict[str, Any]) -> Outcome:
         """What a liquidation of ours settled elsewhere did, read as if this executor waited.

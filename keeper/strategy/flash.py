@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from keeper.protocols.aave_v3.math import PERCENTAGE_FACTOR, percent_mul
+from keeper.protocols.aave_v3.math import PERCENTAGE_FACTOR, percent_mul, percent_mul_ceil
 
 
 @dataclass(frozen=True)
@@ -38,12 +38,23 @@ def flash_terms(
     debt_decimals: int,
     min_profit_base: int,
     gas_cost_base: int,
+    debt_repaid: int | None = None,
+    premium_rounds_up: bool = False,
 ) -> FlashTerms:
-    """Terms of one flash liquidation; ``quote_out`` is ignored when collateral is the debt."""
+    """Terms of one flash liquidation; ``quote_out`` is ignored when collateral is the debt.
+
+    ``debt_to_cover`` is borrowed; the Pool may pull less (``debt_repaid``: all of a debt that
+    grows until inclusion, on 3.3+), and what it leaves stays ours. ``premium_rounds_up``: the
+    Pool's flash premium is ``percentMulCeil`` (aave-v3-origin 3.5+), half-up before.
+    """
     out = collateral_received if same_asset else quote_out
     min_out = out if same_asset else out * (PERCENTAGE_FACTOR - slippage_bps) // PERCENTAGE_FACTOR
-    premium = percent_mul(debt_to_cover, premium_bps)
-    owed = debt_to_cover + premium
+    premium = (
+        percent_mul_ceil(debt_to_cover, premium_bps)
+        if premium_rounds_up
+        else percent_mul(debt_to_cover, premium_bps)
+    )
+    owed = (debt_to_cover if debt_repaid is None else debt_repaid) + premium
     floor_base = max(0, min_profit_base) + gas_cost_base
     # Rounded up: the on-chain floor must never be below what the keeper needs.
     floor_units = -(-floor_base * 10**debt_decimals // debt_price) if debt_price > 0 else 0

@@ -1,4 +1,10 @@
-"""Session fixtures: one real Aave V3 world deployed once, reloaded into a fresh Anvil per test."""
+"""Session fixtures: one real Aave V3 world deployed once, reloaded into a fresh Anvil per test.
+
+``snapshot``/``devnet`` hold the v3.6 world (compiled from aave-v3-origin 3.6.0: the version
+live markets run), with the planned positions plus its special accounts; ``snapshot_v30``/
+``devnet_v30`` the v3.0 world (@aave/core-v3 1.19.3 bytecode), which forks still run;
+``devnet_any`` runs a test on both.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +20,10 @@ from keeper.devnet.scenarios import fund_keeper
 from keeper.devnet.world import World, build_world, dump_state
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from pathlib import Path
+
+    from keeper.devnet.world import AaveVersion
 
 BORROWERS = 220
 SEED = 11
@@ -42,25 +51,63 @@ class Devnet:
         return self.anvil.url
 
 
-async def _deploy(url: str, state: Path) -> World:
+async def _deploy(url: str, state: Path, aave: AaveVersion) -> World:
     async with ChainClient(url) as client:
-        world = await build_world(client, borrowers=BORROWERS, seed=SEED)
+        world = await build_world(client, borrowers=BORROWERS, seed=SEED, aave=aave)
         await fund_keeper(client, world.market, KEEPER_ADDRESS)
         await dump_state(client, state)
         return world
 
 
 @pytest.fixture(scope="session")
-def snapshot(tmp_path_factory: pytest.TempPathFactory) -> Snapshot:
-    """Deploy the market and borrowers once per test session."""
-    state = tmp_path_factory.mktemp("world") / "state.gz"
+def snapshot_v30(tmp_path_factory: pytest.TempPathFactory) -> Snapshot:
+    """Deploy the v3.0 market and borrowers once per test session."""
+    state = tmp_path_factory.mktemp("world_v30") / "state.gz"
     with Anvil() as anvil:
-        world = asyncio.run(_deploy(anvil.url, state))
+        world = asyncio.run(_deploy(anvil.url, state, aave="3.0"))
     return Snapshot(world, state)
 
 
+@pytest.fixture(scope="session")
+def snapshot_v36(tmp_path_factory: pytest.TempPathFactory) -> Snapshot:
+    """Deploy the v3.6 market, the same borrowers and the special accounts once per session."""
+    state = tmp_path_factory.mktemp("world_v36") / "state.gz"
+    with Anvil() as anvil:
+        world = asyncio.run(_deploy(anvil.url, state, aave="3.6"))
+    return Snapshot(world, state)
+
+
+@pytest.fixture(scope="session")
+def snapshot(snapshot_v36: Snapshot) -> Snapshot:
+    """The default world: v3.6, the version live users meet."""
+    return snapshot_v36
+
+
+def _running(snap: Snapshot) -> Iterator[Devnet]:
+    with Anvil(AnvilOptions(load_state=snap.state)) as anvil:
+        yield Devnet(anvil, snap.world)
+
+
 @pytest.fixture
-def devnet(snapshot: Snapshot):
+def devnet(snapshot: Snapshot) -> Iterator[Devnet]:
     """A fresh automining Anvil with the world loaded; stopped after the test, pass or fail."""
-    with Anvil(AnvilOptions(load_state=snapshot.state)) as anvil:
-        yield Devnet(anvil, snapshot.world)
+    yield from _running(snapshot)
+
+
+@pytest.fixture
+def devnet_v30(snapshot_v30: Snapshot) -> Iterator[Devnet]:
+    """A fresh Anvil with the v3.0 world loaded; stopped after the test."""
+    yield from _running(snapshot_v30)
+
+
+@pytest.fixture
+def devnet_v36(snapshot_v36: Snapshot) -> Iterator[Devnet]:
+    """A fresh Anvil with the v3.6 world loaded; stopped after the test."""
+    yield from _running(snapshot_v36)
+
+
+@pytest.fixture(params=["3.0", "3.6"])
+def devnet_any(request: pytest.FixtureRequest) -> Iterator[Devnet]:
+    """The test runs once on each supported world (v3.0 and v3.6 bytecode)."""
+    snap: Snapshot = request.getfixturevalue(f"snapshot_v{request.param.replace('.', '')}")
+    yield from _running(snap)

@@ -73,7 +73,7 @@ async def test_stale_feed_breaker(devnet, tmp_path):
         assert await liquidation_events(chain, devnet.world.market.pool, shock.block) == []
         assert ("breaker_tripped", "stale_feed") in alerts
         dep = Deployer(chain)
-        for sym in ("USDC", "WBTC"):
+        for sym in [s for s in devnet.world.market.assets if s != "WETH"]:
             feed = devnet.world.asset(sym).feed
             (answer,) = FEED.decode(
                 "latestAnswer", await chain.call(feed, FEED.encode("latestAnswer"))
@@ -217,7 +217,10 @@ async def test_dex_deviation_breaker(devnet, tmp_path):
         shock = await shock_price(chain, devnet.world.market.pool_addresses_provider, "WETH", -30)
         assert await _until(lambda: _is(keeper.breakers.tripped.get("dex_deviation")))
         assert "WETH" not in keeper.breakers.tripped["dex_deviation"]  # the reference asset
-        assert "USDC 29.99%" in keeper.breakers.tripped["dex_deviation"]  # 1 - 0.7, rounded down
+        # 1 - 0.7 against the pool's own price, rounded down: 29.99% or 30.00% by how the pool's
+        # sqrt price rounds (the token order differs between the v3.0 and v3.6 worlds).
+        reason = keeper.breakers.tripped["dex_deviation"]
+        assert "USDC 29.99%" in reason or "USDC 30.00%" in reason, reason
         await asyncio.sleep(0.3)
         assert await liquidation_events(chain, devnet.world.market.pool, shock.block) == []
         dep = Deployer(chain)

@@ -20,14 +20,17 @@ FEED = Codec.named("ManualAggregator")
 
 
 @pytest.mark.asyncio
-async def test_market_resolves_and_lists_three_reserves(devnet):
-    """The PoolAddressesProvider leads to the Pool, oracle and data provider, and the market
-    lists WETH (18), USDC (6) and WBTC (8) with the configured risk parameters.
+async def test_market_resolves_and_lists_its_reserves(devnet_any):
+    """On both worlds the PoolAddressesProvider leads to the Pool, oracle and data provider, the
+    version comes from POOL_REVISION, and the market lists WETH (18), USDC (6) and WBTC (8)
+    with the configured risk parameters (v3.6 adds LINK, 18, an LT-0 reserve).
     """
+    devnet = devnet_any
     async with ChainClient(devnet.url) as client:
         market = await resolve_market(client, devnet.world.market.pool_addresses_provider)
         assert market.pool == devnet.world.market.pool
         assert market.oracle == devnet.world.market.oracle
+        assert market.rules.version == devnet.world.aave_version
         reserves = {
             r.symbol: r for r in await read_reserves(client, market, await client.block_number())
         }
@@ -42,7 +45,8 @@ async def test_market_resolves_and_lists_three_reserves(devnet):
         )
         assert r.liquidation_protocol_fee == spec.liquidation_protocol_fee
         assert r.active and not r.frozen and not r.paused
-    assert sorted(r.decimals for r in reserves.values()) == [6, 8, 18]
+    expected = [6, 8, 18] if devnet.world.aave_version == "3.0" else [6, 8, 18, 18]
+    assert sorted(r.decimals for r in reserves.values()) == expected
 
 
 @pytest.mark.asyncio

@@ -16,6 +16,7 @@ from keeper.devnet.deployer import Deployer, codec_of
 from keeper.devnet.scenarios import FEED
 from keeper.errors import DevnetError
 from keeper.monitor import MarketMonitor
+from keeper.protocols.aave_v3.config import ReserveConfig
 from keeper.protocols.aave_v3.market import resolve_market
 from keeper.protocols.aave_v3.reads import read_account_data
 from keeper.settings import load_settings
@@ -41,6 +42,11 @@ class Market:
         self.accounts = list(devnet.world.borrowers)
         self.symbols = list(devnet.world.market.assets)
         self.new_accounts = 0
+        self.v36 = devnet.world.aave_version == "3.6"
+        self.configurator = devnet.world.market.pool_configurator
+        self.conf = Codec.named(
+            "aave_v3_6/IPoolConfigurator" if self.v36 else "aave_v3/IPoolConfigurator"
+        )
 
     def asset(self, symbol: str) -> str:
         return str(self.world.market.assets[symbol].address)
@@ -75,6 +81,8 @@ class Market:
                 "transfer",
                 "time",
                 "price",
+                "risk",
+                *(["emode_config"] if self.v36 else []),
             ]
         )
         who = rng.choice(self.accounts)
@@ -117,7 +125,13 @@ class Market:
                     who, "setUserUseReserveAsCollateral", self.asset(sym), rng.random() < 0.5
                 )
             elif op == "emode":
-                await self.pool(who, "setUserEMode", rng.choice([0, 1]))
+                await self.pool(who, "setUserEMode", rng.choice([0, 1, 2] if self.v36 else [0, 1]))
+            elif op == "risk":
+                await self.risk_change(sym)
+            elif op == "emode_config":
+                # 3.6: an asset joins or leaves a category's collateral, or its LTV is zeroed.
+                fn = rng.choice(["setAssetCollateralInEMode", "setAssetLtvzeroInEMode"])
+                await self.configure(fn, self.asset(sym), rng.choice([1, 2]), rng.random() < 0.5)
             elif op == "transfer":
                 bal = await balance_of(self.client, self.world.market.assets[sym].a_token, who)
                 to = rng.choice([*self.accounts, borrower_address(777, rng.randint(0, 5))])
@@ -141,14 +155,34 @@ class Market:
             return f"{op} (reverted)"
         return op
 
+    async def configure(self, fn: str, *args) -> None:
+        await self.dep.call_fn(self.world.admin, self.configurator, self.conf, fn, *args)
+
+    async def risk_change(self, sym: str) -> None:
+        """Governance moves a reserve's LTV and LT a little (never to 0: suppliers hold it)."""
+        raw = await self.client.call(
+            self.world.market.pool, POOL.encode("getConfiguration", self.asset(sym))
+        )
+        config = ReserveConfig.decode(int(POOL.decode("getConfiguration", raw)[0][0]))
+        if config.liquidation_threshold == 0:
+            return
+        bonus = config.liquidation_bonus
+        lt = min(
+            config.liquidation_threshold + self.rng.randint(-300, 100), 10_000 * 10_000 // bonus - 1
+        )
+        ltv = max(0, min(lt, config.ltv + self.rng.randint(-300, 100)))
+        await self.configure("configureReserveAsCollateral", self.asset(sym), ltv, lt, bonus)
+
 
 @pytest.mark.asyncio
-async def test_engine_equals_pool_through_random_activity(devnet):
-    """Over 30 rounds of random activity by 200+ accounts (new accounts, supply, borrow, repay,
-    withdraw, collateral toggles, eMode switches, aToken transfers to new holders, time warps up
-    to 45 days, price moves), every account's local account data equals getUserAccountData at
-    each round's block, all six fields, to the wei.
+async def test_engine_equals_pool_through_random_activity(devnet_any):
+    """On v3.0 and on v3.6 bytecode, over 30 rounds of random activity by 200+ accounts (new
+    accounts, supply, borrow, repay, withdraw, collateral toggles, eMode switches, aToken
+    transfers to new holders, time warps up to 45 days, price moves, LTV/LT changes and, on
+    v3.6, eMode collateral and ltvzero changes), every account's local account data equals
+    getUserAccountData at each round's block, all six fields, to the wei.
     """
+    devnet = devnet_any
     rng = random.Random(20261122)
     async with ChainClient(devnet.url) as client:
         await Deployer(client).impersonate_all()
@@ -181,7 +215,8 @@ async def test_engine_equals_pool_through_random_activity(devnet):
         assert checked_blocks == ROUNDS
         assert len(monitor.engine.data) >= 200
         assert actions.new_accounts > 0
-        with_emode = [s for s in monitor.engine.accounts.values() if s.emode == 1]
+        with_emode = [s for s in monitor.engine.accounts.values() if s.emode != 0]
         assert with_emode, f"no account ended in eMode; ops: {ops}"
-        for kind in ("borrow", "repay", "withdraw", "toggle", "transfer", "time", "price"):
+        kinds = ["borrow", "repay", "withdraw", "toggle", "transfer", "time", "price", "risk"]
+        for kind in kinds + (["emode_config"] if actions.v36 else []):
             assert ops.get(kind, 0) > 0, f"{kind} never succeeded; ops: {ops}"

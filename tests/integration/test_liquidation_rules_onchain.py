@@ -28,12 +28,13 @@ MAX_UINT = 2**256 - 1
 
 
 @pytest.mark.asyncio
-async def test_rules_match_liquidation_call_over_random_cases(devnet):
+async def test_rules_match_liquidation_call_over_random_cases(devnet_v30):
     """Random price shocks, accounts, (collateral, debt) pairs and amounts (from one unit to
     above the close factor, and type(uint256).max): the debt repaid, the collateral received and
     the protocol fee all equal the prediction, computed at the block's timestamp, to the wei;
-    both close factors and collateral-limited cases occur.
+    both close factors and collateral-limited cases occur (v3.0 bytecode; v3.6 has its own).
     """
+    devnet = devnet_v30
     rng = random.Random(4)
     async with ChainClient(devnet.url) as client:
         dep = Deployer(client)

@@ -146,7 +146,10 @@ def test_devnet_up_prints_addresses_reloads_snapshot_and_stops_on_signal(tmp_pat
             asyncio.run(_head(info["rpc_url"]))
     assert outputs[0]["pool"] == outputs[1]["pool"]
     assert outputs[0]["borrowers"] == outputs[1]["borrowers"] > 0
-    assert set(outputs[0]["assets"]) == {"WETH", "USDC", "WBTC"}
+    # The default market is v3.6, with its fourth reserve (LINK, the LT-0 case).
+    assert set(outputs[0]["assets"]) == {"WETH", "USDC", "WBTC", "LINK"}
+    assert outputs[0]["aave_version"] == outputs[1]["aave_version"] == "3.6"
+    assert outputs[0]["pool_revision"] == 10
 
 
 async def _head(url: str) -> int:

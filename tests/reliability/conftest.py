@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from tests.integration.conftest import devnet, snapshot
+from tests.integration.conftest import devnet, snapshot, snapshot_v36
 
-__all__ = ["devnet", "snapshot"]
+__all__ = ["devnet", "snapshot", "snapshot_v36"]

@@ -149,7 +149,9 @@ def test_v33_rules_full_liquidation_of_small_positions_and_no_dust():
     v33 = PoolRules(AaveVersion.V3_3)
     small = [UserReserve(WETH, 10**18, 0, 0, True), UserReserve(USDC, 0, 0, 1_200 * 10**6, False)]
     plan = _choose(small, health_factor=97 * WAD // 100, rules=v33, total_debt_base=1_200 * 10**8)
-    assert isinstance(plan, LiquidationPlan) and plan.debt_to_cover == 1_200 * 10**6
+    assert isinstance(plan, LiquidationPlan) and plan.expected_debt_repaid == 1_200 * 10**6
+    # More than the debt is passed: the Pool repays the whole debt as it has grown by then.
+    assert plan.debt_to_cover > plan.expected_debt_repaid
     legacy = _choose(small, health_factor=97 * WAD // 100)
     assert isinstance(legacy, LiquidationPlan) and legacy.debt_to_cover == 600 * 10**6
     # 2,500 USD of debt, HF 0.97: v3.3 caps at half the total debt (1,250), which would leave
@@ -160,7 +162,7 @@ def test_v33_rules_full_liquidation_of_small_positions_and_no_dust():
     ]
     plan = _choose(big, health_factor=97 * WAD // 100, rules=v33, total_debt_base=2_100 * 10**8)
     assert isinstance(plan, LiquidationPlan)
-    left = 2_100 * 10**6 - plan.debt_to_cover
+    left = 2_100 * 10**6 - plan.expected_debt_repaid
     assert left == 0 or left * 10**8 // 10**6 >= 1_000 * 10**8
 
 

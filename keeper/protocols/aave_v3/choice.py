@@ -23,7 +23,14 @@ from keeper.protocols.aave_v3.liquidation import (
     max_debt_to_cover,
     max_debt_to_cover_v33,
 )
-from keeper.protocols.aave_v3.math import mul_div_ceil
+from keeper.protocols.aave_v3.math import (
+    PERCENTAGE_FACTOR,
+    RAY,
+    mul_div_ceil,
+    percent_mul,
+    ray_div,
+    ray_div_floor,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -33,6 +40,11 @@ if TYPE_CHECKING:
 # Collateral units (of the smallest denomination) a pre-3.3 liquidation leaves the account, so
 # that its scaled burn never rounds past the balance; covers liquidity indexes up to ~9.
 SEIZE_MARGIN = 10
+# On 3.3+ what a choice leaves behind (and the collateral a take-all call pays for) clears the
+# Pool's bounds by this much, so that interest and price moves before inclusion cannot turn it
+# into a MustNotLeaveDust revert (seen on the devnet: a liquidation planned before a time jump
+# reverted with it when mined).
+LEFTOVER_SLACK_BPS = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,17 +279,59 @@ def _best_for_pair(  # noqa: C901 - candidates, each checked against the Pool's 
             and not (rules.close_factor_on_total_debt and _dust(p, a, rules))
         )
 
+    def robust(cover: int, a: LiquidationAmounts) -> bool:
+        """Valid now, and still valid when the state moves a little before inclusion.
+
+        On 3.3+ the leftover rule makes every boundary a revert, and interest (and prices)
+        move between the plan's block and the one that includes it:
+        - a call that takes all of the collateral must stay on the Pool's collateral-limited
+          path (the balance grows): the collateral ``cover`` pays for exceeds it by the slack;
+        - a call that repays all of the debt must still do so once it has grown: ``cover``
+          exceeds the debt by the slack (the Pool repays only the debt);
+        - a partial call leaves both the debt and the collateral above the threshold plus
+          the slack.
+        """
+        if not valid(a):
+            return False
+        if not rules.close_factor_on_total_debt:
+            return True
+        if _takes_all(p, a):
+            return _collateral_paid_for(p, min(cover, cap)) * PERCENTAGE_FACTOR >= (
+                p.coll.collateral * (PERCENTAGE_FACTOR + LEFTOVER_SLACK_BPS)
+            )
+        if a.debt_to_repay >= p.debt.debt:
+            return cover * PERCENTAGE_FACTOR >= p.debt.debt * (
+                PERCENTAGE_FACTOR + LEFTOVER_SLACK_BPS
+            )
+        taken = a.collateral_to_liquidator + a.protocol_fee
+        return p.debt.debt - a.debt_to_repay >= _leftover_units(
+            p.d_price, p.d_res.decimals
+        ) and p.coll.collateral - taken >= _leftover_units(p.c_price, p.c_res.decimals)
+
     covers = _candidates(p, cap, budget, rules)
-    found = [(c, a) for c in covers if (a := at(c)) is not None and valid(a)]
+    found = [(c, a) for c in covers if (a := at(c)) is not None and robust(c, a)]
     if not found:
-        # Cut to what fits (the collateral reserve's cash, the margin), then, if that leaves
-        # dust, leave enough debt behind.
+        # Cut to what fits (the collateral reserve's cash, the margin, or on 3.3+ enough
+        # collateral left behind), then, if that leaves dust, leave enough debt behind.
         most = max(covers, default=0)
-        low = _largest_fitting(at, fits, most)
-        for cover in (low, *_candidates(p, low, budget, rules)):
-            a = at(cover) if cover > 0 else None
-            if a is not None and valid(a):
-                found.append((cover, a))
+        bounds = [_largest_fitting(at, fits, most)]
+        if rules.close_factor_on_total_debt:
+            leave = _leftover_units(p.c_price, p.c_res.decimals)
+            bounds.append(
+                _largest_fitting(
+                    at,
+                    lambda a: (
+                        fits(a)
+                        and a.collateral_to_liquidator + a.protocol_fee + leave <= p.coll.collateral
+                    ),
+                    most,
+                )
+            )
+        for low in bounds:
+            for cover in (low, *_candidates(p, low, budget, rules)):
+                a = at(cover) if cover > 0 else None
+                if a is not None and robust(cover, a):
+                    found.append((cover, a))
         if not found:
             return None
     cover, amounts = max(found, key=lambda f: _gain(p, f[1]))
@@ -324,11 +378,38 @@ def _candidates(p: _Pair, cap: int, budget: int | None, rules: PoolRules) -> Ite
 
     out = {within(cap), within(p.debt.debt)}
     if rules.close_factor_on_total_debt:
-        # Leave just over the leftover threshold of this debt (rounded up: never under it).
-        keep = -(-(MIN_LEFTOVER_BASE + 1) * 10**p.d_res.decimals // p.d_price) + 1
+        # Leave the leftover threshold of this debt and a slack behind (rounded up).
+        keep = _leftover_units(p.d_price, p.d_res.decimals)
         if p.debt.debt > keep:
             out.add(within(p.debt.debt - keep))
+        if cap >= p.debt.debt:
+            # All of it, with room for the interest until inclusion (the Pool clamps to the
+            # debt it finds then); only our inventory bounds it.
+            slack = p.debt.debt * LEFTOVER_SLACK_BPS // PERCENTAGE_FACTOR + 1
+            every = p.debt.debt + slack
+            out.add(every if budget is None else min(every, budget))
     return sorted(c for c in out if c > 0)
+
+
+def _leftover_units(price: int, decimals: int) -> int:
+    """Token units worth the 3.3 leftover threshold plus LEFTOVER_SLACK_BPS, rounded up.
+
+    Leaving exactly the threshold behind would turn into ``MustNotLeaveDust`` on the smallest
+    price move before inclusion.
+    """
+    base = MIN_LEFTOVER_BASE * (PERCENTAGE_FACTOR + LEFTOVER_SLACK_BPS) // PERCENTAGE_FACTOR
+    return int(-(-base * 10**decimals // price)) + 1
+
+
+def _takes_all(p: _Pair, a: LiquidationAmounts) -> bool:
+    return a.collateral_to_liquidator + a.protocol_fee >= p.coll.collateral
+
+
+def _collateral_paid_for(p: _Pair, debt: int) -> int:
+    """Collateral (liquidator's and fee) that repaying ``debt`` buys: the Pool's maxCollateral."""
+    c_unit, d_unit = 10**p.c_res.decimals, 10**p.d_res.decimals
+    base = p.d_price * debt * c_unit // (p.c_price * d_unit)
+    return percent_mul(base, p.bonus)
 
 
 def _largest_fitting(
@@ -349,3 +430,62 @@ def _largest_fitting(
         else:
             high = middle
     return low
+
+
+def predict_call(
+    *,
+    health_factor: int,
+    total_debt_base: int,
+    holdings: Sequence[Holding],
+    reserves: Mapping[str, ReserveTerms],
+    emode: EModeTerms | None,
+    rules: PoolRules,
+    collateral_asset: str,
+    debt_asset: str,
+    debt_to_cover: int,
+    borrow_index: int = RAY,
+) -> LiquidationAmounts | str:
+    """What ``liquidationCall(collateral, debt, user, debt_to_cover, false)`` does.
+
+    The amounts, or the name of the error it reverts with (as the Pool's checks come: grace
+    period, health factor, collateral, debt, the leftover rule, then the burns: a debt or
+    collateral amount that scales to 0 units is refused). ``borrow_index``: the debt reserve's
+    normalized debt at the call.
+    """
+    by_asset = {h.asset: h for h in holdings}
+    coll = by_asset.get(collateral_asset, Holding(collateral_asset, 0, 0, False))
+    debt = by_asset.get(debt_asset, Holding(debt_asset, 0, 0, False))
+    p = _pair(debt, coll, reserves, emode)
+    error = None
+    if rules.grace_period and _in_grace(p):
+        error = "LiquidationGraceSentinelCheckFailed"
+    elif not is_liquidatable(health_factor):
+        error = "HealthFactorNotBelowThreshold"
+    elif not coll.collateral_enabled or not (
+        p.c_res.liquidation_threshold > 0 or rules.zero_lt_collateral_counts
+    ):
+        error = "CollateralCannotBeLiquidated"
+    elif debt.debt == 0:
+        error = "SpecifiedCurrencyNotBorrowedByUser"
+    if error is not None:
+        return error
+    amounts = liquidation_amounts(
+        debt_to_cover=debt_to_cover,
+        user_debt=debt.debt,
+        health_factor=health_factor,
+        user_collateral=coll.collateral,
+        collateral_price=p.c_price,
+        debt_price=p.d_price,
+        collateral_decimals=p.c_res.decimals,
+        debt_decimals=p.d_res.decimals,
+        liquidation_bonus=p.bonus,
+        liquidation_protocol_fee=p.c_res.protocol_fee,
+        max_debt=_cap(p, health_factor, total_debt_base, rules),
+        round_up_limited=rules.directed_rounding,
+    )
+    if rules.close_factor_on_total_debt and _dust(p, amounts, rules):
+        return "MustNotLeaveDust"
+    scale = ray_div_floor if rules.directed_rounding else ray_div
+    if scale(amounts.debt_to_repay, borrow_index) == 0 or amounts.collateral_to_liquidator == 0:
+        return "InvalidBurnAmount"
+    return amounts

@@ -120,6 +120,11 @@ def percent_mul_floor(value: int, percentage: int) -> int:
     return _check(value * percentage) // PERCENTAGE_FACTOR
 
 
+def percent_mul_ceil(value: int, percentage: int) -> int:
+    """Value x percentage / 10_000 rounded up (PercentageMath.percentMulCeil)."""
+    return -(-_check(value * percentage) // PERCENTAGE_FACTOR)
+
+
 def percent_div_ceil(value: int, percentage: int) -> int:
     """Value x 10_000 / percentage rounded up (PercentageMath.percentDivCeil)."""
     if percentage == 0:
