@@ -14,10 +14,19 @@ from keeper.chain.client import ChainClient
 from keeper.devnet.deployer import Deployer
 from keeper.devnet.governance import set_liquidation_grace_period
 from keeper.devnet.scenarios import shock_price
-from keeper.protocols.aave_v3.choice import NoChoice
+from keeper.monitor import MarketMonitor
+from keeper.protocols.aave_v3.choice import Choice, Limits, NoChoice, choose
+from keeper.protocols.aave_v3.market import ERC20, resolve_market
+from keeper.protocols.aave_v3.positions import emode_terms, holdings, reserve_terms
 from keeper.protocols.aave_v3.reverts import revert_error
 from keeper.runner import BlockReport, run_keeper
-from tests.integration.helpers import account_data, keeper_settings, liquidation_events
+from tests.integration.conftest import KEEPER_ADDRESS
+from tests.integration.helpers import (
+    account_data,
+    balance_of,
+    keeper_settings,
+    liquidation_events,
+)
 from tests.integration.test_scan_and_cli import _keeper
 
 pytestmark = pytest.mark.integration
@@ -161,3 +170,87 @@ async def test_an_unknown_pool_revision_exits_2_naming_it(devnet_v36):
     result = _check_config(devnet_v36)
     assert result.returncode == 2, result.stderr
     assert "POOL_REVISION 11" in result.stderr and "10 (3.6)" in result.stderr
+
+
+SINK = "0x" + "5e" * 20  # where the keeper's other tokens go (a keyless address)
+
+
+@pytest.mark.asyncio
+async def test_a_plan_at_the_dust_boundary_is_sent_and_succeeds(devnet_v36, tmp_path):
+    """The keeper holds no token but USDC, and 500 USD less USDC than its first plan after a
+    WETH shock would repay: what it can pay would leave dust behind (the Pool reverts with
+    MustNotLeaveDust), so the plan leaves just over the 1,000 USD threshold instead; it is sent
+    and mined, and nothing fails.
+    """
+    devnet = devnet_v36
+    pool = devnet.world.market.pool
+    usdc = devnet.world.asset("USDC")
+    async with ChainClient(devnet.url) as chain:
+        dep = Deployer(chain)
+        await dep.impersonate_all()
+        shock = await shock_price(chain, devnet.world.market.pool_addresses_provider, "WETH", -30)
+        market = await resolve_market(chain, devnet.world.market.pool_addresses_provider)
+        settings = keeper_settings(devnet, tmp_path)
+        monitor = MarketMonitor(chain, market, settings)
+        await monitor.start()
+        engine, tracker = monitor.engine, monitor.tracker
+        assert engine.view is not None
+        target, need = None, 0
+        for d in sorted(engine.below(), key=lambda d: d.total_debt_base, reverse=True):
+            state = engine.accounts[d.account]
+            rows = holdings(state, engine.view)
+            if not any(h.asset == usdc.address and h.debt for h in rows):
+                continue
+            found = choose(
+                health_factor=d.health_factor,
+                total_debt_base=d.total_debt_base,
+                holdings=[h for h in rows if h.asset != usdc.address or h.debt],
+                reserves=reserve_terms(
+                    tracker.reserves.values(), tracker.prices, engine.view.timestamp
+                ),
+                emode=emode_terms(state, tracker.emodes, tracker.reserves.values()),
+                rules=market.rules,
+                limits=Limits(inventory={usdc.address: 10**18}),
+            )
+            assert isinstance(found, Choice) and found.debt_asset == usdc.address
+            target, need = d.account, found.amounts.debt_to_repay
+            break
+        assert target is not None, "the shock must make a USDC debt liquidatable"
+        for info in devnet.world.market.assets.values():
+            held = await balance_of(chain, info.address, KEEPER_ADDRESS)
+            keep = need - 500 * 10**6 if info.address == usdc.address else 0
+            await dep.transact(
+                KEEPER_ADDRESS, info.address, ERC20.encode("transfer", SINK, held - keep)
+            )
+        reports: list[BlockReport] = []
+        stop = asyncio.Event()
+        task = asyncio.create_task(run_keeper(settings, stop, reports.append))
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not any(
+                o.plan.account == target for r in reports for o in r.outcomes
+            ):
+                await asyncio.sleep(0.1)
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 30)
+        outcomes = [o for r in reports for o in r.outcomes]
+        mine = [o for o in outcomes if o.plan.account == target]
+        assert mine and mine[0].status == "liquidated", [(o.status, o.reason) for o in mine]
+        assert all(o.status == "liquidated" for o in outcomes), [
+            (o.status, o.reason) for o in outcomes
+        ]
+        events = [
+            e for e in await liquidation_events(chain, pool, shock.block) if e["user"] == target
+        ]
+        assert len(events) == 1 and events[0]["debtAsset"] == usdc.address
+        usd = 10**8
+        prices = tracker.prices
+        left_debt = await balance_of(chain, usdc.variable_debt_token, target)
+        coll = events[0]["collateralAsset"]
+        info = next(a for a in devnet.world.market.assets.values() if a.address == coll)
+        left_coll = await balance_of(chain, info.a_token, target)
+        debt_usd = left_debt * prices[usdc.address] // 10**6
+        coll_usd = left_coll * prices[coll] // 10**info.decimals
+        assert debt_usd >= 1_000 * usd and coll_usd >= 1_000 * usd, (debt_usd, coll_usd)
+        assert min(debt_usd, coll_usd) < 1_100 * usd, (debt_usd, coll_usd)  # at the boundary
