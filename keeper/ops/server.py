@@ -32,6 +32,7 @@ class Status:
     breakers: dict[str, str] = field(default_factory=dict)
     dry_run: bool = False
     max_head_age_s: float = 120.0
+    shadow: dict[str, Any] | None = None  # shadow mode's live summary (keeper.shadow.book)
 
     def healthy(self) -> tuple[bool, list[str]]:
         """Healthy while the head is fresh and every stage is alive."""
@@ -57,6 +58,7 @@ class Status:
             "stages": self.stages,
             "breakers": self.breakers,
             "dry_run": self.dry_run,
+            **({"shadow": self.shadow} if self.shadow is not None else {}),
             "uptime_s": round(time.time() - self.started_at, 1),
         }
 
