@@ -501,16 +501,6 @@ class KeeperLoop:
         metrics.health_buckets(with_debt)
         for skip in report.skips:
             metrics.skips.labels(_skip_kind(skip.reason)).inc()
-        if self.shadow is not None:
-            self.shadow.observe(
-                block,
-                self._step_seen_at,
-                report.outcomes,
-                report.skips,
-                self.monitor.tracker,
-                self._symbols,
-                self._base_unit,
-            )
 
     async def _reconcile_sample(self) -> None:
         """A rotating sample of accounts against getUserAccountData.
@@ -535,6 +525,29 @@ class KeeperLoop:
                 log.info("feeds_fresh", block=head)
 
     async def _act(
+        self,
+        head: int,
+        timestamp: int,
+        sync_ms: float,
+        stop: asyncio.Event,
+        *,
+        base_fee: int | None = None,
+    ) -> BlockReport:
+        """Act on a head; shadow mode gets what was done as soon as it is done."""
+        report = await self._act_on(head, timestamp, sync_ms, stop, base_fee=base_fee)
+        if self.shadow is not None:  # before the reads after acting, which may fail
+            self.shadow.observe(
+                head,
+                self._step_seen_at,
+                report.outcomes,
+                report.skips,
+                self.monitor.tracker,
+                self._symbols,
+                self._base_unit,
+            )
+        return report
+
+    async def _act_on(
         self,
         head: int,
         timestamp: int,
