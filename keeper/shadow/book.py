@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -26,6 +25,7 @@ from prometheus_client import Counter
 from keeper.errors import RpcError
 from keeper.protocols.aave_v3.liquidation import value_in_base
 from keeper.shadow.reality import RealLiquidation, real_liquidations
+from keeper.shadow.summary import ShadowCounts, log_verdict, signed_base
 from keeper.shadow.verdict import (
     VERDICT_WINDOW_BLOCKS,
     Bid,
@@ -54,14 +54,6 @@ SENT_STATUSES = ("liquidated", "reverted", "lost", "timeout")
 PROCESSED_MEMORY = 256  # heads remembered for "was the block before a liquidation processed"
 
 
-def signed_base(value: int, unit: int) -> str:
-    """Base units as a signed decimal string (``-0.5``, not divmod's ``-1.5``)."""
-    digits = len(str(unit)) - 1
-    whole, frac = divmod(abs(value), unit)
-    text = f"{whole}.{frac:0{digits}d}" if digits else str(whole)
-    return "-" + text if value < 0 else text
-
-
 @dataclass(frozen=True)
 class Observation:
     """One processed head, as the keeper loop saw it."""
@@ -83,18 +75,6 @@ class _Opportunity:
     our_profit_base: int | None
     last_planned: int
     verdict: Verdict | None = None
-
-
-@dataclass
-class ShadowCounts:
-    """The live summary behind ``/status``."""
-
-    opportunities: int = 0
-    would_win: int = 0
-    would_lose: dict[str, int] = field(default_factory=dict)
-    missed: dict[str, int] = field(default_factory=dict)
-    profit_base: int = 0  # what the would-win opportunities would have made, after gas
-    rival_profit_base: int = 0  # what the real liquidators made on the rows we saw
 
 
 class ShadowBook:
@@ -326,7 +306,17 @@ class ShadowBook:
             self._run_id, verdict, reason, real.as_json(), their, seen=seen_json
         )
         self._count(verdict, reason, None, their)
-        self._log(verdict, reason, real.account, None, real, None, their, revised=False)
+        log_verdict(
+            verdict,
+            reason,
+            real.account,
+            None,
+            real,
+            None,
+            their,
+            unit=self.base_unit,
+            revised=False,
+        )
 
     def _decide(
         self,
@@ -345,7 +335,7 @@ class ShadowBook:
         elif their is not None:
             self.counts.rival_profit_base += their
         opp.verdict = verdict
-        self._log(
+        log_verdict(
             verdict,
             reason,
             opp.account,
@@ -353,24 +343,15 @@ class ShadowBook:
             real,
             opp.our_profit_base,
             their,
+            unit=self.base_unit,
             revised=revised,
         )
 
     def _count(self, verdict: Verdict, reason: Reason, ours: int | None, their: int | None) -> None:
-        counts = self.counts
         self.verdicts.labels(verdict.value, reason.value).inc()
-        if verdict is Verdict.WOULD_WIN:
-            counts.would_win += 1
-            if ours is not None:
-                counts.profit_base += ours
-                if ours > 0:
-                    self.profit.inc(ours / self.base_unit)  # display only, not money math
-        elif verdict is Verdict.WOULD_LOSE:
-            counts.would_lose[reason.value] = counts.would_lose.get(reason.value, 0) + 1
-        else:
-            counts.missed[reason.value] = counts.missed.get(reason.value, 0) + 1
-        if their is not None:
-            counts.rival_profit_base += their
+        if verdict is Verdict.WOULD_WIN and ours is not None and ours > 0:
+            self.profit.inc(ours / self.base_unit)  # display only, not money math
+        self.counts.count(verdict, reason, ours, their)
 
     def _their_profit(self, real: RealLiquidation, obs: Observation) -> int | None:
         """Collateral seized minus debt repaid at the oracle's prices, minus its gas."""
@@ -386,47 +367,6 @@ class ShadowBook:
             - wei_to_base(real.gas_cost_wei, obs.native_price)
         )
 
-    def _log(
-        self,
-        verdict: Verdict,
-        reason: Reason,
-        account: str,
-        ours: OurAttempt | None,
-        real: RealLiquidation | None,
-        our_profit: int | None,
-        their_profit: int | None,
-        *,
-        revised: bool,
-    ) -> None:
-        unit = self.base_unit
-        log.info(
-            "shadow_verdict",
-            verdict=verdict.value,
-            reason=reason.value,
-            account=account,
-            plan_block=None if ours is None else ours.plan_block,
-            our_max_fee=None if ours is None else ours.bid.max_fee,
-            our_max_tip=None if ours is None else ours.bid.max_tip,
-            our_profit=None if our_profit is None else signed_base(our_profit, unit),
-            real_block=None if real is None else real.block,
-            winner=None if real is None else real.liquidator,
-            winner_tx=None if real is None else real.tx_hash,
-            winner_tip=None if real is None else real.effective_tip,
-            winner_gas_price=None if real is None else real.effective_gas_price,
-            winner_profit=None if their_profit is None else signed_base(their_profit, unit),
-            revised=revised,
-        )
-
     def _publish(self) -> None:
-        c = self.counts
-        self.status.shadow = {
-            "opportunities": c.opportunities,
-            "open": sum(1 for o in self._open.values() if o.verdict is None),
-            "would_win": c.would_win,
-            "would_lose": dict(c.would_lose),
-            "missed": dict(c.missed),
-            "profit_would_have_made": signed_base(c.profit_base, self.base_unit),
-            "rivals_profit": signed_base(c.rival_profit_base, self.base_unit),
-            "last_block": self._previous,
-            "updated_at": round(time.time(), 3),
-        }
+        open_count = sum(1 for o in self._open.values() if o.verdict is None)
+        self.status.shadow = self.counts.as_status(open_count, self._previous, self.base_unit)

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from keeper.shadow.book import signed_base
+from keeper.shadow.summary import signed_base
 from keeper.shadow.verdict import Verdict
 
 if TYPE_CHECKING:

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from keeper.shadow.book import signed_base
 from keeper.shadow.ledger import ShadowLedger
 from keeper.shadow.report import render_csv, render_json, render_table, summarize
+from keeper.shadow.summary import signed_base
 from keeper.shadow.verdict import (
     Bid,
     OurAttempt,
