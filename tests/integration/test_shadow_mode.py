@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
@@ -24,15 +25,23 @@ import pytest
 from bench.world_cache import BASELINE_ADDRESS, BASELINE_KEY
 from keeper.chain.client import ChainClient
 from keeper.devnet.anvil import Anvil, AnvilOptions, free_port
-from keeper.devnet.scenarios import fund_keeper, shock_price
-from keeper.protocols.aave_v3.market import POOL
+from keeper.devnet.scenarios import FEED, fund_keeper, shock_price
+from keeper.protocols.aave_v3.market import ORACLE, POOL
 from tests.integration.conftest import KEEPER_ADDRESS
+from tests.integration.helpers import (
+    COMPETITOR,
+    account_data,
+    balance_of,
+    competitor_liquidates,
+    competitor_ready,
+)
 from tests.support.daemon import Daemon, keeper_env
 from tests.support.rpc_proxy import RpcProxy
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 SENDS = {"eth_sendRawTransaction", "eth_sendTransaction"}
+SNIPES = 8  # accounts a competitor liquidates in the shock's own block
 
 
 async def _status(port: int) -> dict[str, Any] | None:
@@ -78,6 +87,65 @@ def _expected(row: dict[str, Any], base_fee: int, winner_tip: int) -> tuple[str,
     return ("would_lose", "equal_bid") if ours == winner_tip else ("would_lose", "lower_bid")
 
 
+async def _shock_with_snipes(
+    chain: ChainClient, world: Any, ops_port: int, pct: int
+) -> tuple[int, set[str]]:
+    """Move WETH by ``pct`` and, in the same block right behind the update, have a competitor
+    liquidate the accounts nearest to liquidation: the keeper cannot have seen those as
+    candidates. Returns the block and the competitor's transactions that liquidated.
+    """
+    pool, weth = world.market.pool, world.asset("WETH").address
+    (feed,) = ORACLE.decode(
+        "getSourceOfAsset",
+        await chain.call(world.market.oracle, ORACLE.encode("getSourceOfAsset", weth)),
+    )
+    (old,) = FEED.decode("latestAnswer", await chain.call(feed, FEED.encode("latestAnswer")))
+    (owner,) = FEED.decode("owner", await chain.call(feed, FEED.encode("owner")))
+    data = [(b, await account_data(chain, pool, b)) for b in world.borrowers]
+    nearest = sorted(
+        (d.health_factor, b) for b, d in data if d.total_debt_base > 0 and d.health_factor >= 10**18
+    )[:SNIPES]
+    await chain.request("evm_setIntervalMining", [0])  # hold the next block
+    head = await chain.block_number()
+    while ((await _status(ops_port)) or {}).get("head_block") != head:
+        await asyncio.sleep(0.05)  # the keeper has processed the block before the shock
+    await chain.request("anvil_impersonateAccount", [owner])
+    await chain.request(
+        "eth_sendTransaction",
+        [
+            {
+                "from": owner,
+                "to": feed,
+                "gas": hex(200_000),
+                "maxFeePerGas": hex(1_000 * 10**9),
+                "maxPriorityFeePerGas": hex(200 * 10**9),  # first in the block
+                "data": FEED.encode("setAnswer", int(old) * (100 + pct) // 100),
+            }
+        ],
+    )
+    hashes = []
+    for _, account in nearest:
+        debts = {
+            info.address: await balance_of(chain, info.variable_debt_token, account)
+            for info in world.market.assets.values()
+        }
+        hashes.append(
+            await competitor_liquidates(
+                chain, pool, weth, max(debts, key=lambda a: debts[a]), account
+            )
+        )
+    await chain.request("evm_mine", [])
+    await chain.request("evm_setIntervalMining", [1])
+    block = await chain.block_number()
+    won = set()
+    for tx_hash in hashes:
+        receipt = await chain.get_receipt(tx_hash)
+        assert receipt is not None and int(receipt["blockNumber"], 16) == block
+        if int(receipt["status"], 16) == 1:
+            won.add(tx_hash)
+    return block, won
+
+
 def _report(journal: Path, *extra: str) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KEEPER_")}
     done = subprocess.run(
@@ -93,7 +161,7 @@ def _report(journal: Path, *extra: str) -> str:
 
 
 async def _shadow_round(
-    chain: ChainClient, proxy: RpcProxy, journal: Path, provider: str, pool: str, pct: int
+    chain: ChainClient, proxy: RpcProxy, journal: Path, world: Any, pct: int, *, snipe: bool
 ) -> dict[str, Any]:
     """One shadow run through one shock; what it measured."""
     ops_port = free_port()
@@ -107,7 +175,12 @@ async def _shadow_round(
     try:
         await daemon.wait_event("block_checked", 90)
         nonce = await chain.get_transaction_count(KEEPER_ADDRESS, "latest")
-        shock = await shock_price(chain, provider, "WETH", pct)
+        provider, pool = world.market.pool_addresses_provider, world.market.pool
+        sniped: set[str] = set()
+        if snipe:
+            shock_block, sniped = await _shock_with_snipes(chain, world, ops_port, pct)
+        else:
+            shock_block = (await shock_price(chain, provider, "WETH", pct)).block
         deadline = time.monotonic() + 60
         settled_since: float | None = None
         while time.monotonic() < deadline:
@@ -117,7 +190,7 @@ async def _shadow_round(
             if status is not None and status["head_block"] >= 0:
                 max_lag = max(max_lag, head - status["head_block"])
                 samples += 1
-            reals = await _real_liquidations(chain, pool, shock.block)
+            reals = await _real_liquidations(chain, pool, shock_block)
             judged = {
                 e["winner_tx"]
                 for e in daemon.events("shadow_verdict")
@@ -139,25 +212,25 @@ async def _shadow_round(
     assert await chain.get_transaction_count(KEEPER_ADDRESS, "latest") == nonce
     # Each cycle takes the newest head: when it starts, the real head is at most one block on.
     behind, checked = 0, daemon.events("block_checked")
-    # The longest gap between two cycles: the work of one block (it grows with the liquidations).
-    work_s = max(
-        (b["head_seen_at"] - a["head_seen_at"] for a, b in itertools.pairwise(checked)), default=0
-    )
+    # The most blocks one cycle let pass (its head to the next cycle's): the work of one block.
+    work_blocks = max((b["block"] - a["block"] for a, b in itertools.pairwise(checked)), default=1)
     for event in checked:
         before = [h for t, h in heads if t <= event["head_seen_at"]]
         if before:
             behind = max(behind, before[-1] - event["block"])
     return {
         "cycle_start_behind": behind,
-        "longest_cycle_s": round(work_s, 2),
+        "longest_cycle_blocks": work_blocks,
         "cycles": len(daemon.events("block_checked")),
-        "shock": shock,
+        "skipped": [(e["block"], e["error"][:60]) for e in daemon.events("block_skipped")],
+        "shock_block": shock_block,
+        "sniped": sniped,
         "max_lag": max_lag,
         "samples": samples,
         "sigterm_s": took,
         "status": final,
         "daemon": daemon,
-        "reals": await _real_liquidations(chain, pool, shock.block),
+        "reals": await _real_liquidations(chain, pool, shock_block),
     }
 
 
@@ -172,12 +245,18 @@ def _check_round(chain_data: dict[str, Any], rows: list[dict[str, Any]], result:
         matches = [r for r in by_tx.get(real["tx_hash"], []) if r["account"] == real["user"]]
         assert len(matches) == 1, (real, by_tx.get(real["tx_hash"]))
         row = matches[0]
-        assert row["winner"] == real["liquidator"] == BASELINE_ADDRESS
+        assert row["winner"] == real["liquidator"]
+        assert real["liquidator"] == (
+            COMPETITOR if real["tx_hash"] in result["sniped"] else BASELINE_ADDRESS
+        )
         assert row["real_block"] == real["block"]
         base_fee, tip = chain_data[real["tx_hash"]]
         assert row["winner_tip"] == tip
         expected = _expected(row, base_fee, tip)
-        if expected is None:
+        if real["tx_hash"] in result["sniped"]:
+            # Liquidated in the very block that made it liquidatable: never a candidate.
+            assert (row["verdict"], row["reason"]) == ("missed", "not_a_candidate"), row
+        elif expected is None:
             assert row["verdict"] in ("would_lose", "missed"), row
         else:
             assert (row["verdict"], row["reason"]) == expected, row
@@ -198,6 +277,7 @@ async def test_shadow_mode_follows_the_head_and_judges_the_real_winners(snapshot
         async with ChainClient(anvil.url) as chain, RpcProxy(anvil.url) as proxy:
             market = snapshot.world.market
             await fund_keeper(chain, market, BASELINE_ADDRESS)
+            await competitor_ready(chain, SimpleNamespace(world=snapshot.world))
             await chain.request("evm_setIntervalMining", [1])
             baseline_log = (tmp_path / "baseline.log").open("w")
             bot = subprocess.Popen(
@@ -219,12 +299,7 @@ async def test_shadow_mode_follows_the_head_and_judges_the_real_winners(snapshot
                 rounds = []
                 for pct in (-30, -25):
                     result = await _shadow_round(
-                        chain,
-                        proxy,
-                        journal,
-                        market.pool_addresses_provider,
-                        market.pool,
-                        pct,
+                        chain, proxy, journal, snapshot.world, pct, snipe=pct == -30
                     )
                     chain_data = {}
                     for real in result["reals"]:
@@ -250,9 +325,10 @@ async def test_shadow_mode_follows_the_head_and_judges_the_real_winners(snapshot
                     for k in (
                         "max_lag",
                         "cycle_start_behind",
-                        "longest_cycle_s",
+                        "longest_cycle_blocks",
                         "cycles",
                         "sigterm_s",
+                        "skipped",
                     )
                 }
                 | {"shadow": r["status"]["shadow"]}
@@ -265,14 +341,19 @@ async def test_shadow_mode_follows_the_head_and_judges_the_real_winners(snapshot
     for result in rounds:
         assert result["samples"] > 10
         assert result["cycle_start_behind"] <= 1, result["cycle_start_behind"]
-        # Behind by at most the blocks mined during the longest cycle (1 s blocks), plus one.
-        assert result["max_lag"] <= 2 + int(result["longest_cycle_s"]), result
+        # /status shows the last *finished* head: while a cycle works, it is behind by the
+        # blocks the previous cycle let pass plus those of this one, plus the one arriving.
+        assert result["max_lag"] <= 2 * result["longest_cycle_blocks"] + 1, result
         assert result["sigterm_s"] < 5, result["sigterm_s"]
         shadow = result["status"]["shadow"]
         judged = shadow["would_win"] + sum(shadow["would_lose"].values())
         assert judged + sum(shadow["missed"].values()) >= len(result["reals"]) > 0
     # Who wins a same-block race varies; over the two shocks the keeper planned something.
     assert sum(r["status"]["shadow"]["opportunities"] for r in rounds) > 0
+    assert rounds[0]["sniped"], "the same-block competitor liquidated nothing"
+    assert rounds[0]["status"]["shadow"]["missed"].get("not_a_candidate", 0) >= len(
+        rounds[0]["sniped"]
+    )
     first, second = (r["daemon"].events("shadow_verdict") for r in rounds)
     assert first and second
     table = _report(shadow_journal)
