@@ -24,9 +24,13 @@ import pytest
 
 from bench.world_cache import BASELINE_ADDRESS, BASELINE_KEY
 from keeper.chain.client import ChainClient
-from keeper.devnet.anvil import Anvil, AnvilOptions, free_port
+from keeper.devnet.anvil import CHAIN_ID, Anvil, AnvilOptions, free_port
 from keeper.devnet.scenarios import FEED, fund_keeper, shock_price
+from keeper.execution.journal import Journal
 from keeper.protocols.aave_v3.market import ORACLE, POOL
+from keeper.runner import BlockReport, run_keeper
+from keeper.shadow.ledger import ShadowLedger
+from keeper.shadow.verdict import Reason, Verdict
 from tests.integration.conftest import KEEPER_ADDRESS
 from tests.integration.helpers import (
     COMPETITOR,
@@ -34,6 +38,8 @@ from tests.integration.helpers import (
     balance_of,
     competitor_liquidates,
     competitor_ready,
+    keeper_settings,
+    liquidation_events,
 )
 from tests.support.daemon import Daemon, keeper_env
 from tests.support.rpc_proxy import RpcProxy
@@ -360,3 +366,75 @@ async def test_shadow_mode_follows_the_head_and_judges_the_real_winners(snapshot
     assert "would win" in table and "missed" in table
     csv_text = _report(shadow_journal, "--format", "csv")
     assert csv_text.splitlines()[0].startswith("row_id,account,verdict,reason")
+
+
+@pytest.mark.asyncio
+async def test_uncontested_opportunities_would_win_and_stale_fork_transactions_are_forgotten(
+    devnet, tmp_path
+):
+    """A shadow journal left with an "open" fork transaction (a run killed mid-block) does
+    not hold the next start: the entry is closed as dropped and the keeper follows the head.
+    After a shock that nobody else acts on, each opportunity records the exact transaction,
+    its timing and fork outcome, and after the verdict window is judged would_win,
+    uncontested, with its simulated profit counted; the node sees no send.
+    """
+    settings_path = tmp_path / "journal.sqlite"
+    stale = Journal(str(settings_path) + ".dry-run", CHAIN_ID)
+    stale.record_signed(
+        tx_hash="0x" + "11" * 32,
+        sender=KEEPER_ADDRESS,
+        nonce=999,
+        raw=b"\x02",
+        to=devnet.world.market.pool,
+        data="0x",
+        gas_limit=1,
+        max_fee=1,
+        tip=1,
+        purpose="liquidation",
+        meta={"account": devnet.world.borrowers[0]},
+    )
+    stale.mark("0x" + "11" * 32, "broadcast")
+    stale.close()
+    async with RpcProxy(devnet.url) as proxy, ChainClient(devnet.url) as chain:
+        settings = keeper_settings(
+            devnet, tmp_path, rpc_url=proxy.url, dry_run=True, min_profit_usd=1, ops_port=None
+        )
+        reports: list[BlockReport] = []
+        stop = asyncio.Event()
+        task = asyncio.create_task(run_keeper(settings, stop, reports.append))
+        ledger = ShadowLedger(str(settings_path) + ".dry-run")
+        try:
+            deadline = time.monotonic() + 60
+            while not reports and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            assert reports, "the keeper did not reach the head"
+            journal = Journal(str(settings_path) + ".dry-run", CHAIN_ID)
+            assert journal.find("0x" + "11" * 32)[0].status == "dropped"  # type: ignore[index]
+            journal.close()
+            shock = await shock_price(
+                chain, devnet.world.market.pool_addresses_provider, "WETH", -30
+            )
+            rows: list[Any] = []
+            while time.monotonic() < deadline + 60:
+                await chain.request("evm_mine", [])
+                rows = [r for r in ledger.rows() if r.plan_block is not None]
+                if rows and all(r.verdict is not None for r in rows):
+                    break
+                await asyncio.sleep(0.3)
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 30)
+        assert not SENDS & set(proxy.forwarded)
+        assert await liquidation_events(chain, devnet.world.market.pool, shock.block) == []
+    assert rows
+    for row in rows:
+        assert (row.verdict, row.reason) == (Verdict.WOULD_WIN, Reason.UNCONTESTED), row
+        assert row.plan_block is not None and row.plan_block >= shock.block
+        ours = row.ours or {}
+        tx = ours["transaction"]
+        assert tx["from"] == KEEPER_ADDRESS and tx["to"] == devnet.world.market.pool
+        assert tx["data"].startswith("0x00a718a9")  # liquidationCall(...)
+        assert ours["fork"]["status"] == "liquidated" and ours["fork"]["gas_used"] > 0
+        assert ours["ms_after_head"] > 0
+        assert row.our_profit_base is not None and row.our_profit_base > 0
+    ledger.close()
