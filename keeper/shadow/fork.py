@@ -41,8 +41,16 @@ class ShadowFork:
         return self.node.block
 
     async def start(self, block: int, keeper: str) -> ChainClient:
-        """Start the fork at ``block``; forget what an earlier run left open on its own fork."""
+        """Start the fork at ``block``; forget what an earlier run left open on its own fork.
+
+        Called again (the loop's preparation is retried after a node fault), the running fork
+        is reset instead: a second Anvil would be left behind.
+        """
         self._forget(keeper, None, "left open by an earlier shadow run; its fork is gone")
+        if self.node.client is not None:
+            await self.node.reset(block)
+            self._forked_at = block
+            return self.node.client
         client = await self.node.start(block, keeper)
         self._forked_at = block
         return client
