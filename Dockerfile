@@ -1,6 +1,18 @@
-# Runtime image: the keeper only (no Node toolchain; the ABIs ship inside the package).
-# The two RUN steps are deploy/build-wheel.sh and deploy/install-wheel.sh, which
-# tests/integration/test_docker_recipe.py runs from a clean checkout (no Docker engine in CI).
+# Runtime image: the keeper and the Anvil binary (no Node toolchain; the ABIs ship inside the
+# package). The two RUN steps of the keeper are deploy/build-wheel.sh and
+# deploy/install-wheel.sh, which tests/integration/test_docker_recipe.py runs from a clean
+# checkout (no Docker engine in CI); the same test checks the Anvil stage below.
+
+# Shadow mode (dry_run) runs a local Anvil fork: take the binary out of the npm package the
+# repository pins (package-lock.json), in a stage of its own, so Node never reaches the image.
+FROM node:20-slim AS anvil
+ARG ANVIL_VERSION=1.7.1
+WORKDIR /anvil
+RUN npm install --no-save --no-audit --no-fund --ignore-scripts \
+        "@foundry-rs/anvil-linux-amd64@${ANVIL_VERSION}" \
+    && install -m 0755 node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil /usr/local/bin/anvil \
+    && /usr/local/bin/anvil --version
+
 FROM python:3.11-slim AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
@@ -12,6 +24,8 @@ RUN sh deploy/build-wheel.sh /dist
 FROM python:3.11-slim
 RUN useradd --create-home --uid 10001 keeper
 COPY --from=build /dist /dist
+# On PATH, where shadow mode looks after KEEPER_ANVIL_BIN.
+COPY --from=anvil /usr/local/bin/anvil /usr/local/bin/anvil
 COPY deploy/install-wheel.sh /usr/local/bin/install-wheel.sh
 RUN sh /usr/local/bin/install-wheel.sh /dist && rm -rf /dist /usr/local/bin/install-wheel.sh
 USER keeper

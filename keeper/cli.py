@@ -1,4 +1,4 @@
-"""The ``keeper`` command: run, scan, radar, stress, demo, devnet up, devnet shock.
+"""The ``keeper`` command: run, scan, radar, stress, shadow-report, demo, devnet up and shock.
 
 Exit codes: 0 success, 1 runtime failure, 2 bad configuration or usage.
 """
@@ -173,6 +173,10 @@ def build_parser() -> argparse.ArgumentParser:
         "configured (default 10000000)",
     )
 
+    from keeper.shadow.command import add_report_parser  # noqa: PLC0415 - a small module
+
+    add_report_parser(sub, _bounded_int(0, 2**63))
+
     demo = sub.add_parser("demo", help="devnet + borrowers + price shock + keeper, end to end")
     demo.add_argument("--borrowers", type=int, default=60)
     demo.add_argument("--seed", type=int, default=7)
@@ -258,12 +262,23 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from keeper.runner import run_keeper  # noqa: PLC0415 - keep `keeper --help` fast
 
     settings = _settings(args, dry_run=args.dry_run)
+    if settings.dry_run:
+        from keeper.shadow.anvil import find_anvil  # noqa: PLC0415
+
+        find_anvil()  # shadow mode without Anvil: exit 2 now, before any connection
     configure_logging(settings.log_level, settings.log_format)
     try:
         asyncio.run(_until_signal(lambda stop: run_keeper(settings, stop)))
     except asyncio.CancelledError:
         structlog.get_logger("keeper").warning("forced_exit", reason="second signal")
         return EXIT_INTERRUPTED
+    return EXIT_OK
+
+
+def _cmd_shadow_report(args: argparse.Namespace) -> int:
+    from keeper.shadow.command import shadow_report  # noqa: PLC0415
+
+    print(shadow_report(args), end="")
     return EXIT_OK
 
 
@@ -495,6 +510,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handlers: dict[str, Callable[[argparse.Namespace], int]] = {
         "run": _cmd_run,
         "scan": _cmd_scan,
+        "shadow-report": _cmd_shadow_report,
         "radar": _cmd_radar,
         "stress": _cmd_stress,
         "demo": _cmd_demo,

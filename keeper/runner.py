@@ -23,7 +23,6 @@ from keeper.daemon import RestartPolicy, Stage, Supervisor
 from keeper.errors import ConfigError, RpcError, TransactionError
 from keeper.execution.fees import FeePolicy, Fees
 from keeper.execution.flash import FlashExecutor
-from keeper.execution.fork import ForkNode
 from keeper.execution.inventory import InventoryExecutor
 from keeper.execution.journal import DAY_S, Journal
 from keeper.execution.outcome import Outcome
@@ -49,6 +48,7 @@ from keeper.protocols.aave_v3.reads import (
 )
 from keeper.protocols.aave_v3.versions import AaveVersion
 from keeper.risk.display import format_base, format_wad
+from keeper.shadow.mode import ShadowMode, shadow_journal_path
 from keeper.strategy.flash import flash_terms, units_to_base
 from keeper.strategy.gas import (
     APPROVE_GAS_ESTIMATE,
@@ -156,10 +156,9 @@ class KeeperLoop:
                 'flash_liquidator, uniswap_quoter: execution_mode = "flash" needs both '
                 "(deploy the contract with `keeper deploy-liquidator`)"
             )
-        # A dry run journals apart and sends only to its fork (built in run()).
-        journal = settings.journal_path + (".dry-run" if settings.dry_run else "")
+        # A dry run (shadow mode) journals apart and sends only to its fork (built in run()).
+        journal = shadow_journal_path(settings) if settings.dry_run else settings.journal_path
         self.journal = Journal(journal, chain_id)
-        self.fork: ForkNode | None = ForkNode(settings, chain_id) if settings.dry_run else None
         self._build_execution(client)
         self._premium_bps = 0
         self.monitor = MarketMonitor(client, market, settings)
@@ -183,6 +182,19 @@ class KeeperLoop:
         )
         self.status = Status(dry_run=settings.dry_run, max_head_age_s=settings.max_head_age_s)
         client.on_request = self.metrics.observe_rpc
+        self.shadow = (
+            ShadowMode(
+                settings,
+                chain_id,
+                self.journal,
+                client,
+                market.pool,
+                self.metrics.registry,
+                self.status,
+            )
+            if settings.dry_run
+            else None
+        )
         self._step_started = 0.0
         self._step_seen_at = 0.0
         self._symbols: dict[str, str] = {}
@@ -268,15 +280,18 @@ class KeeperLoop:
                         if self.settings.predictive
                         else []
                     ),
+                    *([Stage("shadow_book", self.shadow.stage)] if self.shadow else []),
                 ],
                 stop,
-                shutdown_timeout_s=self.settings.shutdown_timeout_s,
+                shutdown_timeout_s=self.shadow.shutdown_timeout_s
+                if self.shadow
+                else self.settings.shutdown_timeout_s,
             )
         finally:
+            if self.shadow is not None:
+                await self.shadow.stop(self.signer.address)
             self._log_open_transactions()
             await self.alerts.stop()
-            if self.fork is not None:
-                await self.fork.stop()
             if server is not None:
                 await server.stop()
 
@@ -312,8 +327,8 @@ class KeeperLoop:
 
     async def _prepare(self, stop: asyncio.Event) -> None:
         self._base_unit = await read_base_currency_unit(self.client, self.market)
-        if self.fork is not None:
-            fork_client = await self.fork.start(
+        if self.shadow is not None:
+            fork_client = await self.shadow.start(
                 await self.client.block_number(), self.signer.address
             )
             self._build_execution(fork_client)
@@ -522,6 +537,29 @@ class KeeperLoop:
         *,
         base_fee: int | None = None,
     ) -> BlockReport:
+        """Act on a head; shadow mode gets what was done as soon as it is done."""
+        report = await self._act_on(head, timestamp, sync_ms, stop, base_fee=base_fee)
+        if self.shadow is not None:  # before the reads after acting, which may fail
+            self.shadow.observe(
+                head,
+                self._step_seen_at,
+                report.outcomes,
+                report.skips,
+                self.monitor.tracker,
+                self._symbols,
+                self._base_unit,
+            )
+        return report
+
+    async def _act_on(
+        self,
+        head: int,
+        timestamp: int,
+        sync_ms: float,
+        stop: asyncio.Event,
+        *,
+        base_fee: int | None = None,
+    ) -> BlockReport:
         """Confirm the engine's candidates on chain and liquidate them.
 
         ``base_fee`` is the head's (from its header): fees for this cycle are quoted from it.
@@ -572,8 +610,8 @@ class KeeperLoop:
                 candidates=len(candidates),
             )
             return report
-        if self.fork is not None:
-            await self.fork.reset(head)  # the dry run acts on the real chain's state at head
+        if self.shadow is not None:
+            await self.shadow.reset(head, self.sender)  # act on the real chain's state at head
         base_fee, tip = await self.sender.fees.base_and_tip(self.client)
         pricing = GasPricing(base_fee + tip, prices[self._native_asset(reserves)])
         try:
@@ -1118,7 +1156,7 @@ class KeeperLoop:
         log.info(
             "liquidation_attempt",
             outcome=outcome.status,
-            dry_run_fork=self.fork is not None,
+            dry_run_fork=self.shadow is not None,
             realized_profit=outcome.realized_profit,
             block=plan.block,
             account=plan.account,

@@ -8,6 +8,7 @@ offending value, so a mistyped private key cannot leak into a terminal or a log.
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from decimal import Decimal
@@ -30,6 +31,7 @@ from pydantic_settings import (
     SettingsError,
 )
 
+from keeper.env_check import check_environment
 from keeper.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -297,8 +299,9 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     """Build and validate the settings, or raise ConfigError listing every bad key.
 
     ``overrides`` are CLI flags (None means "not given"); they beat ``KEEPER_*`` variables,
-    which beat the TOML file.
+    which beat the TOML file. An unknown ``KEEPER_*`` variable is an error (keeper.env_check).
     """
+    check_environment(os.environ, Settings.model_fields)
     file_data = _read_toml(config_file) if config_file is not None else {}
 
     class _Layered(Settings):

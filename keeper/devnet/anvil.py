@@ -66,6 +66,7 @@ class AnvilOptions:
     port: int | None = None  # None: a free port
     load_state: Path | None = None  # a state saved by keeper.devnet.world.dump_state
     extra_args: list[str] = field(default_factory=list)
+    binary: Path | None = None  # None: the pinned npm build (keeper.devnet.toolchain)
 
 
 class Anvil:
@@ -86,7 +87,7 @@ class Anvil:
     def _args(self) -> list[str]:
         opts = self.options
         args = [
-            str(anvil_binary()),
+            str(opts.binary or anvil_binary()),
             "--host",
             "127.0.0.1",
             "--port",

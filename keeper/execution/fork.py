@@ -17,6 +17,8 @@ from keeper.chain.client import ChainClient
 from keeper.devnet.anvil import Anvil, AnvilOptions
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from keeper.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -26,9 +28,9 @@ GAS_MONEY_WEI = 1_000 * 10**18
 class ForkNode:
     """An Anvil fork of the configured node, re-forked block by block."""
 
-    def __init__(self, settings: Settings, chain_id: int) -> None:
+    def __init__(self, settings: Settings, chain_id: int, binary: Path | None = None) -> None:
         self._url = settings.rpc_url.get_secret_value()
-        self._anvil = Anvil(AnvilOptions(chain_id=chain_id, accounts=1))
+        self._anvil = Anvil(AnvilOptions(chain_id=chain_id, accounts=1, binary=binary))
         self._timeout_s = settings.rpc_timeout_s
         self.client: ChainClient | None = None
         self.block = -1

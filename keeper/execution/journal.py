@@ -207,6 +207,21 @@ class Journal:
         ).fetchone()
         return None if row is None or row[0] is None else int(row[0])
 
+    def find(self, tx_hash: str) -> tuple[Entry, float] | None:
+        """One journaled transaction by hash, with the time it was signed (epoch seconds)."""
+        row = self._db.execute(
+            "SELECT * FROM txs WHERE chain_id=? AND tx_hash=?", (self.chain_id, tx_hash)
+        ).fetchone()
+        return None if row is None else (_entry(row), float(row[15]))
+
+    def result_of(self, tx_hash: str) -> int | None:
+        """The realised result recorded for one transaction (base units), if any."""
+        row = self._db.execute(
+            "SELECT pnl_base FROM results WHERE chain_id=? AND tx_hash=? ORDER BY at DESC",
+            (self.chain_id, tx_hash),
+        ).fetchone()
+        return None if row is None else int(row[0])
+
     def entries(self, sender: str) -> list[Entry]:
         """Everything journaled for ``sender``, in signing order."""
         rows = self._db.execute(

@@ -34,6 +34,7 @@ class Status:
     max_head_age_s: float = 120.0
     # Liquidatable accounts a reserve's grace period holds back: account -> until (timestamp).
     waiting: dict[str, int] = field(default_factory=dict)
+    shadow: dict[str, Any] | None = None  # shadow mode's live summary (keeper.shadow.book)
 
     def healthy(self) -> tuple[bool, list[str]]:
         """Healthy while the head is fresh and every stage is alive."""
@@ -60,6 +61,7 @@ class Status:
             "breakers": self.breakers,
             "waiting": {a: {"grace_period_until": t} for a, t in sorted(self.waiting.items())},
             "dry_run": self.dry_run,
+            **({"shadow": self.shadow} if self.shadow is not None else {}),
             "uptime_s": round(time.time() - self.started_at, 1),
         }
 

@@ -4,10 +4,13 @@ fresh virtualenv, install it alone into another, and start the keeper from it.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -66,3 +69,49 @@ def test_image_recipe_builds_and_the_installed_keeper_starts(tmp_path):
         env_r,
     )
     assert abi.returncode == 0 and str(runtime) in abi.stdout
+    _installed_shadow_mode_needs_anvil(runtime / "bin" / "keeper", elsewhere, env_r)
+
+
+def _installed_shadow_mode_needs_anvil(keeper: Path, cwd: Path, env: dict[str, str]) -> None:
+    """Installed outside the repository, shadow mode without Anvil exits 2 at start naming
+    KEEPER_ANVIL_BIN (no crash loop, no connection: the node is a closed port); with the npm
+    package's binary on PATH, as the image installs it, it gets past that check.
+    """
+    run_env = {
+        **env,
+        "KEEPER_RPC_URL": "http://127.0.0.1:9",
+        "KEEPER_POOL_ADDRESSES_PROVIDER": "0x5FbDB2315678afecb367f032d93F642f64180aa3",
+        "KEEPER_PRIVATE_KEY": "0x" + "ab" * 32,
+        "KEEPER_DRY_RUN": "true",
+        "KEEPER_RPC_RETRY_S": "0",
+        "KEEPER_JOURNAL_PATH": str(cwd / "journal.sqlite"),
+        "KEEPER_OPS_PORT": "0",
+    }
+    assert shutil.which("anvil", path=env["PATH"]) is None, "an anvil on PATH hides the case"
+    started = time.monotonic()
+    missing = _sh([str(keeper), "run"], cwd, run_env)
+    assert missing.returncode == 2, missing.stderr
+    assert "KEEPER_ANVIL_BIN" in missing.stderr
+    assert time.monotonic() - started < 30
+    npm_anvil = REPO / "node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil"
+    bin_dir = cwd / "usr-local-bin"
+    bin_dir.mkdir()
+    (bin_dir / "anvil").symlink_to(npm_anvil)
+    found = _sh([str(keeper), "run"], cwd, {**run_env, "PATH": f"{bin_dir}:{env['PATH']}"})
+    assert "KEEPER_ANVIL_BIN" not in found.stderr, found.stderr
+    assert found.returncode == 1, found.stderr  # the closed node port, after the check
+
+
+def test_the_image_ships_anvil_from_the_pinned_npm_package():
+    """The Dockerfile has an Anvil build stage installing the lockfile's version of the npm
+    binary package, and copies the binary onto the runtime image's PATH.
+    """
+    dockerfile = (REPO / "Dockerfile").read_text()
+    lock = json.loads((REPO / "package-lock.json").read_text())
+    version = lock["packages"]["node_modules/@foundry-rs/anvil-linux-amd64"]["version"]
+    assert re.search(r"^FROM node:\S+ AS anvil$", dockerfile, re.MULTILINE)
+    assert f"ARG ANVIL_VERSION={version}\n" in dockerfile
+    assert '"@foundry-rs/anvil-linux-amd64@${ANVIL_VERSION}"' in dockerfile
+    assert "COPY --from=anvil /usr/local/bin/anvil /usr/local/bin/anvil" in dockerfile
+    runtime = dockerfile[dockerfile.rindex("FROM python:") :]
+    assert "COPY --from=anvil" in runtime and "node" not in runtime.split("COPY --from=anvil")[0]
