@@ -176,3 +176,43 @@ def test_event_effects():
     assert {a.lower() for a in effects.reserves} == {reserve.lower()}
     assert effects.config_changed
     assert POOL.topic("Borrow") in decoder.topics()
+
+
+def test_v36_events_deficits_grace_periods_and_emode_bitmaps():
+    """3.3+ DeficitCreated touches the borrower and marks its debt reserve (its deficit is
+    read again); 3.1+ grace-period and 3.2+ eMode-bitmap configurator events reload the market;
+    all of them are in the log filter.
+    """
+    from keeper.protocols.aave_v3.market import CONFIGURATOR_V36, POOL_V36
+
+    pool, conf, oracle = ("0x" + c * 40 for c in "123")
+    decoder = EventDecoder(pool, conf, oracle)
+    user, debt_asset, asset = ("0x" + c * 40 for c in "abd")
+    deficit = _log(
+        pool,
+        [POOL_V36.topic("DeficitCreated"), _addr_topic(user), _addr_topic(debt_asset)],
+        encode(["uint256"], [123]),
+        9,
+    )
+    effects = decoder.apply([deficit])
+    assert {a.lower() for a in effects.touched[9]} == {user.lower()}
+    assert {r.lower() for r in effects.reserves} == {debt_asset.lower()}
+    assert not effects.config_changed
+    grace = _log(
+        conf,
+        [CONFIGURATOR_V36.topic("LiquidationGracePeriodChanged"), _addr_topic(asset)],
+        encode(["uint40"], [1_800_000_000]),
+        10,
+    )
+    bitmap = _log(
+        conf,
+        [CONFIGURATOR_V36.topic("AssetCollateralInEModeChanged"), _addr_topic(asset)],
+        encode(["uint8", "bool"], [1, False]),
+        10,
+    )
+    for log in (grace, bitmap):
+        assert decoder.apply([log]).config_changed
+    topics = set(decoder.topics())
+    assert POOL_V36.topic("DeficitCreated") in topics
+    assert CONFIGURATOR_V36.topic("LiquidationGracePeriodChanged") in topics
+    assert CONFIGURATOR_V36.topic("AssetLtvzeroInEModeChanged") in topics

@@ -187,3 +187,14 @@ def test_seized_collateral_is_cut_to_the_reserves_liquidity():
     assert _choose(positions, liquidity={WETH: full.expected_collateral}) == full
     skip = _choose(positions, liquidity={WETH: 0})
     assert isinstance(skip, Skip) and "liquidity" in skip.reason
+
+
+def test_the_keeper_never_plans_to_liquidate_itself():
+    """The Pool refuses a liquidator liquidating its own account (SelfLiquidation): skipped."""
+    positions = [
+        UserReserve(WETH, 10 * 10**18, 0, 0, True),
+        UserReserve(USDC, 0, 0, 10_000 * 10**6, False),
+    ]
+    skip = _choose(positions, liquidator="0xABC")
+    assert isinstance(skip, Skip) and "self-liquidation" in skip.reason
+    assert isinstance(_choose(positions, liquidator="0xdef"), LiquidationPlan)
