@@ -18,7 +18,7 @@ SELF_LIQUIDATION = "self-liquidation: the Pool refuses a liquidator liquidating 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from keeper.protocols.aave_v3.choice import EModeTerms, Holding, ReserveTerms
+    from keeper.protocols.aave_v3.pair_rules import EModeTerms, Holding, ReserveTerms
     from keeper.protocols.aave_v3.versions import PoolRules
 
 

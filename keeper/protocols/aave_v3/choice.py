@@ -15,21 +15,26 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from keeper.protocols.aave_v3.liquidation import (
-    MIN_LEFTOVER_BASE,
     LiquidationAmounts,
     is_liquidatable,
-    leaves_dust_v33,
     liquidation_amounts,
-    max_debt_to_cover,
-    max_debt_to_cover_v33,
 )
-from keeper.protocols.aave_v3.math import (
-    PERCENTAGE_FACTOR,
-    RAY,
-    mul_div_ceil,
-    percent_mul,
-    ray_div,
-    ray_div_floor,
+from keeper.protocols.aave_v3.math import PERCENTAGE_FACTOR
+from keeper.protocols.aave_v3.pair_rules import (
+    LEFTOVER_SLACK_BPS,
+    EModeTerms,
+    Holding,
+    PairTerms,
+    ReserveTerms,
+    close_factor_cap,
+    collateral_paid_for,
+    gain,
+    in_grace,
+    leaves_dust,
+    leftover_units,
+    pair_terms,
+    predict_call,
+    takes_all,
 )
 
 if TYPE_CHECKING:
@@ -40,45 +45,18 @@ if TYPE_CHECKING:
 # Collateral units (of the smallest denomination) a pre-3.3 liquidation leaves the account, so
 # that its scaled burn never rounds past the balance; covers liquidity indexes up to ~9.
 SEIZE_MARGIN = 10
-# On 3.3+ what a choice leaves behind (and the collateral a take-all call pays for) clears the
-# Pool's bounds by this much, so that interest and price moves before inclusion cannot turn it
-# into a MustNotLeaveDust revert (seen on the devnet: a liquidation planned before a time jump
-# reverted with it when mined).
-LEFTOVER_SLACK_BPS = 100
 
-
-@dataclass(frozen=True, slots=True)
-class Holding:
-    """One reserve of the account: token units, interest included, at the plan's time."""
-
-    asset: str
-    collateral: int  # aToken balance
-    debt: int  # variable (+ stable before 3.2)
-    collateral_enabled: bool
-
-
-@dataclass(frozen=True, slots=True)
-class ReserveTerms:
-    """What a liquidation needs of one reserve."""
-
-    asset: str
-    decimals: int
-    price: int  # the oracle's price in base units
-    liquidation_threshold: int
-    liquidation_bonus: int
-    protocol_fee: int
-    usable: bool  # active and not paused
-    in_grace: bool = False  # 3.1+: liquidations touching it revert for now
-
-
-@dataclass(frozen=True, slots=True)
-class EModeTerms:
-    """The account's eMode category as a liquidation sees it."""
-
-    category: int
-    liquidation_bonus: int
-    collateral_assets: frozenset[str]  # the assets its terms apply to
-    price_source: str | None = None  # before 3.2: an asset whose price replaces both prices
+__all__ = [
+    "SEIZE_MARGIN",
+    "Choice",
+    "EModeTerms",
+    "Holding",
+    "Limits",
+    "NoChoice",
+    "ReserveTerms",
+    "choose",
+    "predict_call",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,21 +94,6 @@ class NoChoice(StrEnum):
     NOTHING_FITS = "collateral dust only: nothing to seize (bad debt)"
 
 
-@dataclass(frozen=True, slots=True)
-class _Pair:
-    debt: Holding
-    coll: Holding
-    d_res: ReserveTerms
-    c_res: ReserveTerms
-    bonus: int
-    c_price: int
-    d_price: int
-
-
-def _value(amount: int, price: int, decimals: int) -> int:
-    return int(amount * price // 10**decimals)
-
-
 def choose(  # noqa: PLR0911 - one reason per way an account cannot be liquidated
     *,
     health_factor: int,
@@ -154,14 +117,14 @@ def choose(  # noqa: PLR0911 - one reason per way an account cannot be liquidate
         return NoChoice.NO_COLLATERAL
     if not payable:
         return NoChoice.NO_INVENTORY
-    pairs = [_pair(d, c, reserves, emode) for d in payable for c in colls]
-    open_pairs = [p for p in pairs if not (rules.grace_period and _in_grace(p))]
+    pairs = [pair_terms(d, c, reserves, emode) for d in payable for c in colls]
+    open_pairs = [p for p in pairs if not (rules.grace_period and in_grace(p))]
     if not open_pairs:
         return NoChoice.GRACE_PERIOD
     choices = [
         c
         for p in open_pairs
-        if (c := _best_for_pair(p, health_factor, total_debt_base, rules, limits)) is not None
+        if (c := _best_forpair_terms(p, health_factor, total_debt_base, rules, limits)) is not None
     ]
     if not choices:
         liquidity = limits.liquidity
@@ -185,60 +148,12 @@ def _seizable(h: Holding, reserve: ReserveTerms | None, rules: PoolRules) -> boo
     )
 
 
-def _in_grace(p: _Pair) -> bool:
-    return p.c_res.in_grace or p.d_res.in_grace
-
-
-def _pair(
-    debt: Holding, coll: Holding, reserves: Mapping[str, ReserveTerms], emode: EModeTerms | None
-) -> _Pair:
-    """Bonus and prices as LiquidationLogic takes them for this pair (eMode applied).
-
-    In eMode the category's bonus applies to a collateral of the category; before 3.2 its
-    price source (if any) prices that collateral and, always, the debt.
-    """
-    c_res, d_res = reserves[coll.asset], reserves[debt.asset]
-    bonus, c_price, d_price = c_res.liquidation_bonus, c_res.price, d_res.price
-    if emode is not None and emode.category != 0:
-        source_price = None
-        if emode.price_source is not None and emode.price_source in reserves:
-            source_price = reserves[emode.price_source].price
-        if coll.asset in emode.collateral_assets:
-            bonus = emode.liquidation_bonus
-            if source_price is not None:
-                c_price = source_price
-        if source_price is not None:
-            d_price = source_price
-    return _Pair(debt, coll, d_res, c_res, bonus, c_price, d_price)
-
-
-def _cap(p: _Pair, health_factor: int, total_debt_base: int, rules: PoolRules) -> int:
-    """The most of this debt one call may repay (the close factor of the Pool's version)."""
-    if not rules.close_factor_on_total_debt:
-        return max_debt_to_cover(p.debt.debt, health_factor)
-    d_dec, c_dec = p.d_res.decimals, p.c_res.decimals
-    debt_base = (
-        mul_div_ceil(p.debt.debt, p.d_price, 10**d_dec)
-        if rules.directed_rounding
-        else _value(p.debt.debt, p.d_price, d_dec)
-    )
-    return max_debt_to_cover_v33(
-        user_reserve_debt=p.debt.debt,
-        health_factor=health_factor,
-        reserve_debt_base=debt_base,
-        reserve_collateral_base=_value(p.coll.collateral, p.c_price, c_dec),
-        total_debt_base=total_debt_base,
-        debt_price=p.d_price,
-        debt_decimals=d_dec,
-    )
-
-
-def _best_for_pair(  # noqa: C901 - candidates, each checked against the Pool's rules
-    p: _Pair, health_factor: int, total_debt_base: int, rules: PoolRules, limits: Limits
+def _best_forpair_terms(  # noqa: C901 - candidates, each checked against the Pool's rules
+    p: PairTerms, health_factor: int, total_debt_base: int, rules: PoolRules, limits: Limits
 ) -> Choice | None:
     if p.c_price <= 0 or p.d_price <= 0:
         return None
-    cap = _cap(p, health_factor, total_debt_base, rules)
+    cap = close_factor_cap(p, health_factor, total_debt_base, rules)
     budget = None if limits.inventory is None else limits.inventory.get(p.debt.asset, 0)
     liquidity = None if limits.liquidity is None else limits.liquidity.get(p.coll.asset, 0)
     margin = SEIZE_MARGIN if rules.seize_margin and limits.seize_margin else 0
@@ -276,7 +191,7 @@ def _best_for_pair(  # noqa: C901 - candidates, each checked against the Pool's 
             a.debt_to_repay > 0
             and a.collateral_to_liquidator > 0
             and fits(a)
-            and not (rules.close_factor_on_total_debt and _dust(p, a, rules))
+            and not (rules.close_factor_on_total_debt and leaves_dust(p, a, rules))
         )
 
     def robust(cover: int, a: LiquidationAmounts) -> bool:
@@ -295,8 +210,8 @@ def _best_for_pair(  # noqa: C901 - candidates, each checked against the Pool's 
             return False
         if not rules.close_factor_on_total_debt:
             return True
-        if _takes_all(p, a):
-            return _collateral_paid_for(p, min(cover, cap)) * PERCENTAGE_FACTOR >= (
+        if takes_all(p, a):
+            return collateral_paid_for(p, min(cover, cap)) * PERCENTAGE_FACTOR >= (
                 p.coll.collateral * (PERCENTAGE_FACTOR + LEFTOVER_SLACK_BPS)
             )
         if a.debt_to_repay >= p.debt.debt:
@@ -304,9 +219,9 @@ def _best_for_pair(  # noqa: C901 - candidates, each checked against the Pool's 
                 PERCENTAGE_FACTOR + LEFTOVER_SLACK_BPS
             )
         taken = a.collateral_to_liquidator + a.protocol_fee
-        return p.debt.debt - a.debt_to_repay >= _leftover_units(
+        return p.debt.debt - a.debt_to_repay >= leftover_units(
             p.d_price, p.d_res.decimals
-        ) and p.coll.collateral - taken >= _leftover_units(p.c_price, p.c_res.decimals)
+        ) and p.coll.collateral - taken >= leftover_units(p.c_price, p.c_res.decimals)
 
     covers = _candidates(p, cap, budget, rules)
     found = [(c, a) for c in covers if (a := at(c)) is not None and robust(c, a)]
@@ -316,7 +231,7 @@ def _best_for_pair(  # noqa: C901 - candidates, each checked against the Pool's 
         most = max(covers, default=0)
         bounds = [_largest_fitting(at, fits, most)]
         if rules.close_factor_on_total_debt:
-            leave = _leftover_units(p.c_price, p.c_res.decimals)
+            leave = leftover_units(p.c_price, p.c_res.decimals)
             bounds.append(
                 _largest_fitting(
                     at,
@@ -334,7 +249,7 @@ def _best_for_pair(  # noqa: C901 - candidates, each checked against the Pool's 
                     found.append((cover, a))
         if not found:
             return None
-    cover, amounts = max(found, key=lambda f: _gain(p, f[1]))
+    cover, amounts = max(found, key=lambda f: gain(p, f[1]))
     most = min(cap, budget) if budget is not None else cap
     unbounded = at(most)
     # Bounded by the account's collateral (not by the close factor, our inventory or the
@@ -347,30 +262,10 @@ def _best_for_pair(  # noqa: C901 - candidates, each checked against the Pool's 
         if exact is None or not valid(exact):
             return None
         amounts = exact
-    return Choice(p.coll.asset, p.debt.asset, cover, amounts, _gain(p, amounts), limited)
+    return Choice(p.coll.asset, p.debt.asset, cover, amounts, gain(p, amounts), limited)
 
 
-def _gain(p: _Pair, a: LiquidationAmounts) -> int:
-    """Bonus value at the oracle's own prices (not an eMode price source)."""
-    return _value(a.collateral_to_liquidator, p.c_res.price, p.c_res.decimals) - _value(
-        a.debt_to_repay, p.d_res.price, p.d_res.decimals
-    )
-
-
-def _dust(p: _Pair, a: LiquidationAmounts, rules: PoolRules) -> bool:
-    return leaves_dust_v33(
-        amounts=a,
-        user_reserve_debt=p.debt.debt,
-        user_collateral=p.coll.collateral,
-        debt_price=p.d_price,
-        debt_decimals=p.d_res.decimals,
-        collateral_price=p.c_price,
-        collateral_decimals=p.c_res.decimals,
-        round_debt_up=rules.directed_rounding,
-    )
-
-
-def _candidates(p: _Pair, cap: int, budget: int | None, rules: PoolRules) -> Iterable[int]:
+def _candidates(p: PairTerms, cap: int, budget: int | None, rules: PoolRules) -> Iterable[int]:
     """Amounts worth evaluating: the cap, all of the debt, and enough left to not be dust."""
 
     def within(amount: int) -> int:
@@ -379,7 +274,7 @@ def _candidates(p: _Pair, cap: int, budget: int | None, rules: PoolRules) -> Ite
     out = {within(cap), within(p.debt.debt)}
     if rules.close_factor_on_total_debt:
         # Leave the leftover threshold of this debt and a slack behind (rounded up).
-        keep = _leftover_units(p.d_price, p.d_res.decimals)
+        keep = leftover_units(p.d_price, p.d_res.decimals)
         if p.debt.debt > keep:
             out.add(within(p.debt.debt - keep))
         if cap >= p.debt.debt:
@@ -389,27 +284,6 @@ def _candidates(p: _Pair, cap: int, budget: int | None, rules: PoolRules) -> Ite
             every = p.debt.debt + slack
             out.add(every if budget is None else min(every, budget))
     return sorted(c for c in out if c > 0)
-
-
-def _leftover_units(price: int, decimals: int) -> int:
-    """Token units worth the 3.3 leftover threshold plus LEFTOVER_SLACK_BPS, rounded up.
-
-    Leaving exactly the threshold behind would turn into ``MustNotLeaveDust`` on the smallest
-    price move before inclusion.
-    """
-    base = MIN_LEFTOVER_BASE * (PERCENTAGE_FACTOR + LEFTOVER_SLACK_BPS) // PERCENTAGE_FACTOR
-    return int(-(-base * 10**decimals // price)) + 1
-
-
-def _takes_all(p: _Pair, a: LiquidationAmounts) -> bool:
-    return a.collateral_to_liquidator + a.protocol_fee >= p.coll.collateral
-
-
-def _collateral_paid_for(p: _Pair, debt: int) -> int:
-    """Collateral (liquidator's and fee) that repaying ``debt`` buys: the Pool's maxCollateral."""
-    c_unit, d_unit = 10**p.c_res.decimals, 10**p.d_res.decimals
-    base = p.d_price * debt * c_unit // (p.c_price * d_unit)
-    return percent_mul(base, p.bonus)
 
 
 def _largest_fitting(
@@ -430,62 +304,3 @@ def _largest_fitting(
         else:
             high = middle
     return low
-
-
-def predict_call(
-    *,
-    health_factor: int,
-    total_debt_base: int,
-    holdings: Sequence[Holding],
-    reserves: Mapping[str, ReserveTerms],
-    emode: EModeTerms | None,
-    rules: PoolRules,
-    collateral_asset: str,
-    debt_asset: str,
-    debt_to_cover: int,
-    borrow_index: int = RAY,
-) -> LiquidationAmounts | str:
-    """What ``liquidationCall(collateral, debt, user, debt_to_cover, false)`` does.
-
-    The amounts, or the name of the error it reverts with (as the Pool's checks come: grace
-    period, health factor, collateral, debt, the leftover rule, then the burns: a debt or
-    collateral amount that scales to 0 units is refused). ``borrow_index``: the debt reserve's
-    normalized debt at the call.
-    """
-    by_asset = {h.asset: h for h in holdings}
-    coll = by_asset.get(collateral_asset, Holding(collateral_asset, 0, 0, False))
-    debt = by_asset.get(debt_asset, Holding(debt_asset, 0, 0, False))
-    p = _pair(debt, coll, reserves, emode)
-    error = None
-    if rules.grace_period and _in_grace(p):
-        error = "LiquidationGraceSentinelCheckFailed"
-    elif not is_liquidatable(health_factor):
-        error = "HealthFactorNotBelowThreshold"
-    elif not coll.collateral_enabled or not (
-        p.c_res.liquidation_threshold > 0 or rules.zero_lt_collateral_counts
-    ):
-        error = "CollateralCannotBeLiquidated"
-    elif debt.debt == 0:
-        error = "SpecifiedCurrencyNotBorrowedByUser"
-    if error is not None:
-        return error
-    amounts = liquidation_amounts(
-        debt_to_cover=debt_to_cover,
-        user_debt=debt.debt,
-        health_factor=health_factor,
-        user_collateral=coll.collateral,
-        collateral_price=p.c_price,
-        debt_price=p.d_price,
-        collateral_decimals=p.c_res.decimals,
-        debt_decimals=p.d_res.decimals,
-        liquidation_bonus=p.bonus,
-        liquidation_protocol_fee=p.c_res.protocol_fee,
-        max_debt=_cap(p, health_factor, total_debt_base, rules),
-        round_up_limited=rules.directed_rounding,
-    )
-    if rules.close_factor_on_total_debt and _dust(p, amounts, rules):
-        return "MustNotLeaveDust"
-    scale = ray_div_floor if rules.directed_rounding else ray_div
-    if scale(amounts.debt_to_repay, borrow_index) == 0 or amounts.collateral_to_liquidator == 0:
-        return "InvalidBurnAmount"
-    return amounts

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from keeper.protocols.aave_v3.choice import EModeTerms, Holding, ReserveTerms
 from keeper.protocols.aave_v3.config import is_borrowing, is_using_as_collateral
 from keeper.protocols.aave_v3.math import ray_mul, ray_mul_ceil, ray_mul_floor
+from keeper.protocols.aave_v3.pair_rules import EModeTerms, Holding, ReserveTerms
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
