@@ -66,6 +66,13 @@ class MarketView:
     reserves: tuple[ReserveView | None, ...]
     emodes: Mapping[int, EModeView]
     rules: PoolRules = field(default_factory=PoolRules)
+    # The two rules the per-account loop asks, read once (the hot path: every account).
+    directed_rounding: bool = field(init=False)
+    zero_lt_collateral_counts: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "directed_rounding", self.rules.directed_rounding)
+        object.__setattr__(self, "zero_lt_collateral_counts", self.rules.zero_lt_collateral_counts)
 
     def with_price(self, asset: str, price: int) -> MarketView:
         """The same view with one asset's oracle price changed (an eMode price source too)."""
@@ -137,7 +144,7 @@ def account_data(account: AccountState, view: MarketView) -> AccountData:  # noq
     round each balance in a direction and compute the health factor otherwise: their own
     function (:func:`keeper.protocols.aave_v3.health_v35.account_data_v35`).
     """
-    if view.rules.directed_rounding:
+    if view.directed_rounding:
         return account_data_v35(account, view)
     config = account.user_config
     if config == 0:

@@ -38,7 +38,7 @@ def account_data_v35(account: AccountState, view: MarketView) -> AccountData:  #
     emode: EModeView | None = view.emodes.get(category) if category != 0 else None
     bitmap = (emode.collateral_bitmap or 0) if emode is not None else 0
     ltvzero = emode.ltvzero_bitmap if emode is not None else 0
-    lt_zero_counts = view.rules.zero_lt_collateral_counts
+    lt_zero_counts = view.zero_lt_collateral_counts
     total_collateral = total_debt = avg_ltv = weighted_lt = 0
     reserves = view.reserves
     count = len(reserves)

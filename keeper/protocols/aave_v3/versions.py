@@ -45,8 +45,8 @@ REVISIONS: dict[int, AaveVersion] = {
 VERIFIED_ON_BYTECODE = (AaveVersion.V3_0, AaveVersion.V3_6)
 
 
-def _order(version: AaveVersion) -> tuple[int, ...]:
-    return tuple(int(p) for p in version.value.split("."))
+# Releases in order (the enum lists them ascending); a rule check is two dict reads.
+_RANK = {v: i for i, v in enumerate(AaveVersion)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +56,7 @@ class PoolRules:
     version: AaveVersion = AaveVersion.V3_0
 
     def _at_least(self, version: AaveVersion) -> bool:
-        return _order(self.version) >= _order(version)
+        return _RANK[self.version] >= _RANK[version]
 
     @property
     def grace_period(self) -> bool:
