@@ -70,8 +70,9 @@ async def demo(
         data, _ = await read_account_data(client, market, world.borrowers, head, 200)
         near = sum(1 for d in data.values() if d.health_factor < 11 * WAD // 10)
         say(
-            f"[{time.perf_counter() - t_start:5.1f}s] Aave V3 market deployed at "
-            f"{world.market.pool} (Aave's own bytecode), {len(world.borrowers)} borrowers, "
+            f"[{time.perf_counter() - t_start:5.1f}s] Aave v{market.rules.version.value} market "
+            f"deployed at {world.market.pool} (Aave's own code; the keeper read its version "
+            f"from POOL_REVISION), {len(world.borrowers)} borrowers, "
             f"{near} with health factor below 1.1",
         )
 
