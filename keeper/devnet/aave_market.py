@@ -75,6 +75,22 @@ def treasury_address() -> str:
     return str(to_checksum_address(keccak(b"keeper devnet treasury")[-20:]))
 
 
+async def deploy_tokens_and_feeds(
+    dep: Deployer, admin: str, reserves: Sequence[ReserveSpec]
+) -> dict[str, AssetInfo]:
+    """A mintable token and one of our Chainlink-style feeds per reserve (any Pool version)."""
+    token_art = npm_artifact("MintableERC20")
+    feed_art = own_artifact("ManualAggregator")
+    assets: dict[str, AssetInfo] = {}
+    for spec in reserves:
+        token = await dep.deploy(admin, token_art, [spec.name, spec.symbol, spec.decimals])
+        feed = await dep.deploy(
+            admin, feed_art, [PRICE_DECIMALS, f"{spec.symbol} / USD", spec.price]
+        )
+        assets[spec.symbol] = AssetInfo(spec.symbol, token, spec.decimals, feed)
+    return assets
+
+
 async def deploy_market(
     dep: Deployer,
     admin: str,
@@ -113,15 +129,7 @@ async def deploy_market(
     await dep.call_fn(admin, provider, provider_c, "setPoolDataProvider", data_provider)
 
     # Tokens and our Chainlink-style feeds.
-    token_art = npm_artifact("MintableERC20")
-    feed_art = own_artifact("ManualAggregator")
-    assets: dict[str, AssetInfo] = {}
-    for spec in reserves:
-        token = await dep.deploy(admin, token_art, [spec.name, spec.symbol, spec.decimals])
-        feed = await dep.deploy(
-            admin, feed_art, [PRICE_DECIMALS, f"{spec.symbol} / USD", spec.price]
-        )
-        assets[spec.symbol] = AssetInfo(spec.symbol, token, spec.decimals, feed)
+    assets = await deploy_tokens_and_feeds(dep, admin, reserves)
 
     oracle = await dep.deploy(
         admin,

@@ -50,9 +50,10 @@ from keeper.devnet.aave_market import (
     MARKET_ID,
     AssetInfo,
     MarketAddresses,
+    deploy_tokens_and_feeds,
     treasury_address,
 )
-from keeper.devnet.artifacts import ensure_origin_build, npm_artifact, origin_artifact, own_artifact
+from keeper.devnet.artifacts import ensure_origin_build, origin_artifact
 from keeper.devnet.deployer import CALL_GAS, Deployer, codec_of
 from keeper.devnet.market_spec import (
     FLASHLOAN_PREMIUM_TOTAL,
@@ -132,15 +133,7 @@ async def deploy_origin_market(
     await dep.call_fn(admin, provider, provider_c, "setPoolDataProvider", data_provider)
 
     # Tokens and our Chainlink-style feeds: plain ERC20s and feeds, as on the v3.0 devnet.
-    token_art = npm_artifact("MintableERC20")
-    feed_art = own_artifact("ManualAggregator")
-    assets: dict[str, AssetInfo] = {}
-    for spec in reserves:
-        token = await dep.deploy(admin, token_art, [spec.name, spec.symbol, spec.decimals])
-        feed = await dep.deploy(
-            admin, feed_art, [PRICE_DECIMALS, f"{spec.symbol} / USD", spec.price]
-        )
-        assets[spec.symbol] = AssetInfo(spec.symbol, token, spec.decimals, feed)
+    assets = await deploy_tokens_and_feeds(dep, admin, reserves)
 
     oracle = await dep.deploy(
         admin,
