@@ -25,7 +25,10 @@ from keeper.devnet.market_spec import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
+
+    from keeper.chain.abi import Codec
+    from keeper.devnet.artifacts import Artifact
 
 _LIBRARIES = (
     "SupplyLogic",
@@ -75,6 +78,34 @@ def treasury_address() -> str:
     return str(to_checksum_address(keccak(b"keeper devnet treasury")[-20:]))
 
 
+async def deploy_access_and_libraries(
+    dep: Deployer,
+    admin: str,
+    artifact: Callable[[str], Artifact],
+    libraries: Sequence[str],
+) -> tuple[str, Codec, str, dict[str, str]]:
+    """The provider, the ACL (``admin`` in every role) and the Pool's libraries, in that order.
+
+    The order is the contracts' own (any version): the ACL admin before the ACLManager, and
+    FlashLoanLogic last, since it links BorrowLogic. Returns (provider, its codec, ACL, libs).
+    """
+    provider_art = artifact("PoolAddressesProvider")
+    provider_c = codec_of(provider_art)
+    provider = await dep.deploy(admin, provider_art, [MARKET_ID, admin])
+    await dep.call_fn(admin, provider, provider_c, "setACLAdmin", admin)
+    acl_art = artifact("ACLManager")
+    acl = await dep.deploy(admin, acl_art, [provider])
+    await dep.call_fn(admin, provider, provider_c, "setACLManager", acl)
+    acl_c = codec_of(acl_art)
+    for role in ("addPoolAdmin", "addRiskAdmin", "addAssetListingAdmin", "addEmergencyAdmin"):
+        await dep.call_fn(admin, acl, acl_c, role, admin)
+    libs: dict[str, str] = {}
+    for lib in libraries:
+        libs[lib] = await dep.deploy(admin, artifact(lib))
+    libs["FlashLoanLogic"] = await dep.deploy(admin, artifact("FlashLoanLogic"), [], libs)
+    return provider, provider_c, acl, libs
+
+
 async def deploy_tokens_and_feeds(
     dep: Deployer, admin: str, reserves: Sequence[ReserveSpec]
 ) -> dict[str, AssetInfo]:
@@ -98,22 +129,9 @@ async def deploy_market(
     emodes: Sequence[EModeSpec] = DEFAULT_EMODES,
 ) -> MarketAddresses:
     """Deploy tokens, feeds and a fully configured Aave V3 market; ``admin`` holds every role."""
-    provider_art = npm_artifact("PoolAddressesProvider")
-    provider_c = codec_of(provider_art)
-    provider = await dep.deploy(admin, provider_art, [MARKET_ID, admin])
-    await dep.call_fn(admin, provider, provider_c, "setACLAdmin", admin)
-
-    acl_art = npm_artifact("ACLManager")
-    acl = await dep.deploy(admin, acl_art, [provider])
-    await dep.call_fn(admin, provider, provider_c, "setACLManager", acl)
-    acl_c = codec_of(acl_art)
-    for role in ("addPoolAdmin", "addRiskAdmin", "addAssetListingAdmin", "addEmergencyAdmin"):
-        await dep.call_fn(admin, acl, acl_c, role, admin)
-
-    libs: dict[str, str] = {}
-    for lib in _LIBRARIES:
-        libs[lib] = await dep.deploy(admin, npm_artifact(lib))
-    libs["FlashLoanLogic"] = await dep.deploy(admin, npm_artifact("FlashLoanLogic"), [], libs)
+    provider, provider_c, acl, libs = await deploy_access_and_libraries(
+        dep, admin, npm_artifact, _LIBRARIES
+    )
 
     pool_impl = await dep.deploy(admin, npm_artifact("Pool"), [provider], libs)
     await dep.call_fn(admin, provider, provider_c, "setPoolImpl", pool_impl, gas=5_000_000)

@@ -47,9 +47,9 @@ from eth_abi.abi import encode
 
 from keeper.devnet.aave_market import (
     INIT_RESERVES_GAS,
-    MARKET_ID,
     AssetInfo,
     MarketAddresses,
+    deploy_access_and_libraries,
     deploy_tokens_and_feeds,
     treasury_address,
 )
@@ -97,22 +97,9 @@ async def deploy_origin_market(
 ) -> MarketAddresses:
     """Deploy tokens, feeds and a fully configured Aave v3.6 market; ``admin`` holds every role."""
     await asyncio.to_thread(ensure_origin_build)  # may compile (~20 s) on a fresh checkout
-    provider_art = origin_artifact("PoolAddressesProvider")
-    provider_c = codec_of(provider_art)
-    provider = await dep.deploy(admin, provider_art, [MARKET_ID, admin])
-    await dep.call_fn(admin, provider, provider_c, "setACLAdmin", admin)
-
-    acl_art = origin_artifact("ACLManager")
-    acl = await dep.deploy(admin, acl_art, [provider])
-    await dep.call_fn(admin, provider, provider_c, "setACLManager", acl)
-    acl_c = codec_of(acl_art)
-    for role in ("addPoolAdmin", "addRiskAdmin", "addAssetListingAdmin", "addEmergencyAdmin"):
-        await dep.call_fn(admin, acl, acl_c, role, admin)
-
-    libs: dict[str, str] = {}
-    for lib in _LIBRARIES:
-        libs[lib] = await dep.deploy(admin, origin_artifact(lib))
-    libs["FlashLoanLogic"] = await dep.deploy(admin, origin_artifact("FlashLoanLogic"), [], libs)
+    provider, provider_c, acl, libs = await deploy_access_and_libraries(
+        dep, admin, origin_artifact, _LIBRARIES
+    )
 
     strategy = await dep.deploy(
         admin, origin_artifact("DefaultReserveInterestRateStrategyV2"), [provider]
