@@ -143,6 +143,12 @@ def build_parser() -> argparse.ArgumentParser:
     radar.add_argument(
         "--limit", type=_bounded_int(1, 10**9), help="table: show only the nearest N accounts"
     )
+    radar.add_argument(
+        "--method",
+        choices=["solve", "bisect"],
+        default="solve",
+        help="solve each liquidation price in integers (default) or bisect (the reference)",
+    )
 
     stress = sub.add_parser(
         "stress", help="apply price shocks: liquidations, bad debt, then the cascade"
@@ -340,14 +346,21 @@ def _write_plot(path: Path, png: bytes) -> None:
 
 
 def _cmd_radar(args: argparse.Namespace) -> int:
+    from keeper.gc_pacing import IdleCollector  # noqa: PLC0415
     from keeper.risk import render  # noqa: PLC0415
     from keeper.risk.plots import PlotData, render_png  # noqa: PLC0415
     from keeper.risk.radar import radar  # noqa: PLC0415
 
     state = _risk_state(args)
-    result = radar(
-        state.accounts, state.view(), state.assets(), args.max_drop, reserves=state.reserves
-    )
+    with IdleCollector():  # no cyclic collection over 100k accounts' objects mid-computation
+        result = radar(
+            state.accounts,
+            state.view(),
+            state.assets(),
+            args.max_drop,
+            reserves=state.reserves,
+            method=args.method,
+        )
     if args.format == "json":
         print(render.radar_json(state, result))
     elif args.format == "csv":

@@ -197,14 +197,40 @@ class Radar:
         return [r.data.health_factor for r in self.accounts]
 
 
+METHODS = ("solve", "bisect")
+
+
 def radar(
     accounts: Mapping[str, AccountState],
     view: MarketView,
     assets: Iterable[str],
     max_drop_pct: int = DEFAULT_MAX_DROP_PCT,
     reserves: Mapping[str, ReserveState] | None = None,
+    method: str = "solve",
 ) -> Radar:
-    """The radar of every account with debt, and the debt curves of ``assets``."""
+    """The radar of every account with debt, and the debt curves of ``assets``.
+
+    ``method`` "solve" (the default) solves each liquidation price and curve step in integers
+    (keeper.risk.solved); "bisect" is the reference: a bisection per account and asset and a
+    recompute per curve step. Both give the same radar.
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown radar method {method!r} (one of {', '.join(METHODS)})")
+    if method == "solve":
+        from keeper.risk.solved import solved_radar  # noqa: PLC0415 - it builds on this module
+
+        return solved_radar(accounts, view, assets, max_drop_pct, reserves)
+    return reference_radar(accounts, view, assets, max_drop_pct, reserves)
+
+
+def reference_radar(
+    accounts: Mapping[str, AccountState],
+    view: MarketView,
+    assets: Iterable[str],
+    max_drop_pct: int = DEFAULT_MAX_DROP_PCT,
+    reserves: Mapping[str, ReserveState] | None = None,
+) -> Radar:
+    """The reference radar: bisection per account and asset, a recompute per curve step."""
     rows = [
         account_radar(a, view, reserves)
         for a in accounts.values()
@@ -216,6 +242,7 @@ def radar(
 
 
 __all__ = [
+    "METHODS",
     "AccountRadar",
     "CollateralRadar",
     "CurvePoint",
@@ -225,4 +252,5 @@ __all__ = [
     "health_at",
     "liquidation_price",
     "radar",
+    "reference_radar",
 ]

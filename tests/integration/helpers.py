@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -147,3 +150,27 @@ async def competitor_liquidates(
             ],
         )
     )
+
+
+def keeper_cli(devnet: Any, *args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m keeper ARGS`` against the devnet (its URL, market and Uniswap factory in
+    ``KEEPER_*`` variables, no others); asserts exit 0.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KEEPER_")}
+    if "KEEPER_NODE_MODULES" in os.environ:
+        env["KEEPER_NODE_MODULES"] = os.environ["KEEPER_NODE_MODULES"]
+    env["KEEPER_RPC_URL"] = devnet.url
+    env["KEEPER_POOL_ADDRESSES_PROVIDER"] = devnet.world.market.pool_addresses_provider
+    env["KEEPER_LOG_FORMAT"] = "json"
+    if devnet.world.uniswap is not None:
+        env["KEEPER_UNISWAP_FACTORY"] = devnet.world.uniswap.factory
+    result = subprocess.run(
+        [sys.executable, "-m", "keeper", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result

@@ -9,9 +9,6 @@ freshly loaded Anvil's clock is ahead of its loaded head, so each test first min
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
@@ -19,31 +16,10 @@ from keeper.chain.client import ChainClient
 from keeper.devnet.deployer import Deployer
 from keeper.devnet.scenarios import FEED, shock_price
 from keeper.risk import snapshot
-from tests.integration.helpers import account_data
+from tests.integration.helpers import account_data, keeper_cli
 
 pytestmark = pytest.mark.integration
 WAD = 10**18
-
-
-def _keeper(devnet, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KEEPER_")}
-    if "KEEPER_NODE_MODULES" in os.environ:
-        env["KEEPER_NODE_MODULES"] = os.environ["KEEPER_NODE_MODULES"]
-    env["KEEPER_RPC_URL"] = devnet.url
-    env["KEEPER_POOL_ADDRESSES_PROVIDER"] = devnet.world.market.pool_addresses_provider
-    env["KEEPER_LOG_FORMAT"] = "json"
-    if devnet.world.uniswap is not None:
-        env["KEEPER_UNISWAP_FACTORY"] = devnet.world.uniswap.factory
-    result = subprocess.run(
-        [sys.executable, "-m", "keeper", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    return result
 
 
 async def _liquidatable(client, devnet, accounts, block):
@@ -85,7 +61,7 @@ async def test_stress_predicts_the_real_shock_exactly(devnet, tmp_path):
     await _fresh_head(devnet)
     snap = tmp_path / "market.json"
     shocks = ["--shock", "WETH=-20%", "--shock", "WBTC=-15%"]
-    live = _keeper(devnet, "stress", *shocks, "--format", "json", "--save-snapshot", str(snap))
+    live = keeper_cli(devnet, "stress", *shocks, "--format", "json", "--save-snapshot", str(snap))
     report = json.loads(live.stdout)
     state = snapshot.load(snap)
     assert report["block"] == state.block
@@ -113,7 +89,7 @@ async def test_stress_predicts_the_real_shock_exactly(devnet, tmp_path):
     shocked = {s["symbol"]: s["new_price"] for s in report["shocks"]}
     assert shocked == {"WETH": 2_400 * 10**8, "WBTC": 51_000 * 10**8}
 
-    offline = _keeper(devnet, "stress", *shocks, "--format", "json", "--snapshot", str(snap))
+    offline = keeper_cli(devnet, "stress", *shocks, "--format", "json", "--snapshot", str(snap))
     assert json.loads(offline.stdout) == report
 
 
@@ -124,7 +100,7 @@ async def test_radar_curve_and_liquidation_price_match_the_chain(devnet):
     feed at L - 1 makes it liquidatable, at L it stays healthy.
     """
     await _fresh_head(devnet)
-    radar = json.loads(_keeper(devnet, "radar", "--format", "json").stdout)
+    radar = json.loads(keeper_cli(devnet, "radar", "--format", "json").stdout)
     point = radar["curves"]["WETH"]["points"][25]
     assert point["drop_pct"] == 25
     nearest = next(
