@@ -26,7 +26,6 @@ from keeper.settings import load_settings
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
 
-    from keeper.risk.market import MarketState
     from keeper.settings import Settings
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -49,15 +48,6 @@ def _wad(text: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _shock(text: str) -> tuple[str, Decimal]:
-    from keeper.risk.shock import parse_shock  # noqa: PLC0415 - keep `keeper --help` fast
-
-    try:
-        return parse_shock(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
 def _bounded_int(low: int, high: int) -> Callable[[str], int]:
     def parse(text: str) -> int:
         try:
@@ -69,41 +59,6 @@ def _bounded_int(low: int, high: int) -> Callable[[str], int]:
         return value
 
     return parse
-
-
-def _positive_decimal(text: str) -> Decimal:
-    value = _decimal(text)
-    if not value.is_finite() or value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number: {text!r}")
-    return value
-
-
-def _risk_options(p: argparse.ArgumentParser) -> None:
-    """What `radar` and `stress` share: the market, where its state comes from, the output."""
-    _market_options(p)
-    source = p.add_mutually_exclusive_group()
-    source.add_argument(
-        "--snapshot",
-        type=Path,
-        metavar="FILE",
-        help="read the market from FILE (written by --save-snapshot)",
-    )
-    source.add_argument(
-        "--save-snapshot", type=Path, metavar="FILE", help="also save the live market state to FILE"
-    )
-    p.add_argument("--format", choices=["table", "json", "csv"], default="table")
-    p.add_argument(
-        "--max-drop",
-        type=_bounded_int(1, 99),
-        default=50,
-        help="last step of the liquidatable-debt curve, in %% of price drop (default 50)",
-    )
-    p.add_argument(
-        "--plot",
-        type=Path,
-        metavar="FILE.png",
-        help="also draw the curves and health factors to FILE.png",
-    )
 
 
 def _market_options(p: argparse.ArgumentParser) -> None:
@@ -136,48 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="also read getUserAccountData for every account; exit 1 on a difference",
     )
 
-    radar = sub.add_parser(
-        "radar", help="health, liquidation prices and liquidatable debt per price drop"
-    )
-    _risk_options(radar)
-    radar.add_argument(
-        "--limit", type=_bounded_int(1, 10**9), help="table: show only the nearest N accounts"
-    )
-    radar.add_argument(
-        "--method",
-        choices=["solve", "bisect"],
-        default="solve",
-        help="solve each liquidation price in integers (default) or bisect (the reference)",
-    )
+    from keeper.risk.command import add_risk_parsers  # noqa: PLC0415 - a small module
 
-    stress = sub.add_parser(
-        "stress", help="apply price shocks: liquidations, bad debt, then the cascade"
-    )
-    _risk_options(stress)
-    stress.add_argument(
-        "--shock",
-        type=_shock,
-        action="append",
-        required=True,
-        metavar="ASSET=PCT",
-        help="a price move, e.g. WETH=-20%% (repeat for more assets)",
-    )
-    stress.add_argument(
-        "--rounds", type=_bounded_int(1, 1000), default=20, help="cascade round cap (default 20)"
-    )
-    stress.add_argument(
-        "--quote",
-        metavar="ASSET",
-        help="what seized collateral is sold for (default: the most borrowed reserve that is "
-        "not shocked)",
-    )
-    stress.add_argument(
-        "--dex-depth-usd",
-        type=_positive_decimal,
-        default=Decimal(10_000_000),
-        help="per side of the constant-product pool used where no Uniswap V3 pool is "
-        "configured (default 10000000)",
-    )
+    add_risk_parsers(sub, _market_options, _bounded_int)
 
     from keeper.shadow.command import add_report_parser  # noqa: PLC0415 - a small module
 
@@ -313,130 +229,16 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _risk_state(args: argparse.Namespace) -> MarketState:
-    """The market from ``--snapshot``, or live from the node (saved with ``--save-snapshot``)."""
-    from keeper.risk import snapshot  # noqa: PLC0415
-    from keeper.risk.live import load_state  # noqa: PLC0415
-    from keeper.risk.plots import require_matplotlib  # noqa: PLC0415
-
-    if args.plot is not None:
-        require_matplotlib()  # fail before a long backfill, not after it
-    if args.snapshot is not None:
-        configure_logging(args.log_level or "info", args.log_format or "auto")
-        return snapshot.load(args.snapshot)
-    settings = _settings(args)
-    configure_logging(settings.log_level, settings.log_format)
-    state = asyncio.run(load_state(settings))
-    if args.save_snapshot is not None:
-        try:
-            snapshot.save(state, args.save_snapshot)
-        except OSError as exc:
-            raise ConfigError(
-                f"--save-snapshot: cannot write {args.save_snapshot}: {exc.strerror}"
-            ) from None
-    return state
-
-
-def _write_plot(path: Path, png: bytes) -> None:
-    try:
-        path.write_bytes(png)
-    except OSError as exc:
-        raise ConfigError(f"--plot: cannot write {path}: {exc.strerror}") from None
-    print(f"keeper: plot written to {path}", file=sys.stderr)
-
-
 def _cmd_radar(args: argparse.Namespace) -> int:
-    from keeper.gc_pacing import IdleCollector  # noqa: PLC0415
-    from keeper.risk import render  # noqa: PLC0415
-    from keeper.risk.plots import PlotData, render_png  # noqa: PLC0415
-    from keeper.risk.radar import radar  # noqa: PLC0415
+    from keeper.risk.command import cmd_radar  # noqa: PLC0415
 
-    state = _risk_state(args)
-    with IdleCollector():  # no cyclic collection over 100k accounts' objects mid-computation
-        result = radar(
-            state.accounts,
-            state.view(),
-            state.assets(),
-            args.max_drop,
-            reserves=state.reserves,
-            method=args.method,
-        )
-    if args.format == "json":
-        print(render.radar_json(state, result))
-    elif args.format == "csv":
-        print(render.radar_csv(state, result), end="")
-    else:
-        print(render.radar_table(state, result, args.limit))
-    if args.plot is not None:
-        data = PlotData(
-            title=f"Liquidation radar, block {state.block}",
-            curves={state.symbol(a): pts for a, pts in result.curves.items()},
-            health=[("now", result.health_factors())],
-            base_unit=state.base_unit,
-        )
-        _write_plot(args.plot, render_png(data))
-    return EXIT_OK
+    return cmd_radar(args, _settings)
 
 
 def _cmd_stress(args: argparse.Namespace) -> int:
-    from keeper.protocols.aave_v3.health import account_data  # noqa: PLC0415
-    from keeper.risk import render  # noqa: PLC0415
-    from keeper.risk.amm import build_sides  # noqa: PLC0415
-    from keeper.risk.cascade import default_quote, run_cascade  # noqa: PLC0415
-    from keeper.risk.plots import PlotData, render_png  # noqa: PLC0415
-    from keeper.risk.radar import debt_curve  # noqa: PLC0415
-    from keeper.risk.shock import shocked_price  # noqa: PLC0415
+    from keeper.risk.command import cmd_stress  # noqa: PLC0415
 
-    state = _risk_state(args)
-    pcts: dict[str, Decimal] = {}
-    for name, pct in args.shock:
-        asset = state.asset(name)
-        if asset is None:
-            known = ", ".join(state.symbol(a) for a in state.assets())
-            raise ConfigError(f"--shock: no reserve {name!r} in this market (reserves: {known})")
-        pcts[asset] = pct
-    quote = default_quote(state, pcts)
-    if args.quote is not None:
-        found = state.asset(args.quote)
-        if found is None:
-            raise ConfigError(f"--quote: no reserve {args.quote!r} in this market")
-        quote = found
-    shocked = {a: shocked_price(state.prices[a], p) for a, p in pcts.items()}
-    sides = build_sides(state, quote, int(args.dex_depth_usd * state.base_unit))
-    cascade = run_cascade(state, shocked, sides, args.rounds)
-    dex = {a: side.source for a, side in sides.items()}
-    if args.format == "json":
-        print(render.stress_json(state, shocked, pcts, cascade, quote, dex))
-    elif args.format == "csv":
-        print(render.stress_csv(state, cascade), end="")
-    else:
-        print(render.stress_table(state, shocked, pcts, cascade, quote, dex))
-    if args.plot is not None:
-        before, after = state.view(), state.view({**state.prices, **shocked})
-        with_debt = [
-            a for a in state.accounts.values() if account_data(a, before).total_debt_base > 0
-        ]
-        moves = ", ".join(f"{state.symbol(a)} {p}%" for a, p in pcts.items())
-        data = PlotData(
-            title=f"Stress test, block {state.block}: {moves}",
-            curves={
-                state.symbol(a): debt_curve(state.accounts.values(), before, a, args.max_drop)
-                for a in state.assets()
-            },
-            health=[
-                ("before the shock", [account_data(a, before).health_factor for a in with_debt]),
-                ("after the shock", [account_data(a, after).health_factor for a in with_debt]),
-            ],
-            base_unit=state.base_unit,
-            price_paths={
-                state.symbol(a) + (" (quote, held)" if a == quote else ""): [
-                    float(render.change_pct(r.prices[a], state.prices[a])) for r in cascade.rounds
-                ]
-                for a in state.assets()
-            },
-        )
-        _write_plot(args.plot, render_png(data))
-    return EXIT_OK
+    return cmd_stress(args, _settings)
 
 
 def _cmd_check_config(args: argparse.Namespace) -> int:

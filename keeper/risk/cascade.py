@@ -1,24 +1,28 @@
 """The cascade: liquidations sell collateral, the sale moves prices, more accounts fall.
 
-Round 1 is the stress test at the shocked prices. The collateral the liquidators received in a
-round is sold into the DEX model (keeper.risk.amm) for the quote asset; the price each sale
-leaves becomes the next round's oracle price (the quote asset's price stays: it is the
-numeraire), and the next round liquidates at those prices on the balances the previous rounds
-left. It stops at a fixed point (a round with no liquidation call: prices no longer move) or at
-the round cap.
+Round 1 is the stress test at the shocked prices; the shock reaches the pools first (each
+shocked asset's pool is moved by the shock, as arbitrage would). The collateral the
+liquidators received in a round is sold into its pool against the quote asset
+(keeper.risk.amm: the real Uniswap V3 pool at the block, tick by tick, or a constant-product
+stand-in); each asset's oracle price then answers the pool's move by its rule
+(keeper.risk.pricing: pegged assets hold, volatile ones pass a share of it through, the quote
+is the numeraire), the pool is arbitraged to the oracle's move, and the next round liquidates
+at those prices on the balances the previous rounds left. It stops at a fixed point (a round
+with no liquidation call: prices no longer move) or at the round cap.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import TYPE_CHECKING
 
 from keeper.protocols.aave_v3.config import used_reserve_indices
 from keeper.protocols.aave_v3.health import account_data
 from keeper.protocols.aave_v3.math import MAX_UINT256, ray_mul
-from keeper.risk.amm import apply_ratio
-from keeper.risk.stress import Round, stress_round
+from keeper.risk.pricing import PASS_THROUGH, QUOTE, PriceRule
+from keeper.risk.stress import Round, Rounds, stress_round
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -37,9 +41,13 @@ class Cascade:
     start_prices: dict[str, int]
     rounds: list[Round] = field(default_factory=list)
     sold: list[dict[str, int]] = field(default_factory=list)  # per round: asset -> tokens sold
+    unsold: list[dict[str, int]] = field(default_factory=list)  # beyond the known pool depth
+    dex_moves: list[dict[str, Fraction]] = field(default_factory=list)  # pool price ratios
     converged: bool = False  # a fixed point was reached (else the round cap stopped it)
     final_prices: dict[str, int] = field(default_factory=dict)
     final_accounts: dict[str, AccountState] = field(default_factory=dict)
+    rules: dict[str, PriceRule] = field(default_factory=dict)
+    depth_2pct: dict[str, int] = field(default_factory=dict)  # tokens to move a pool -2%, at start
 
     @property
     def first(self) -> Round:
@@ -92,27 +100,90 @@ def run_cascade(
     shocked: Mapping[str, int],
     sides: Mapping[str, SellSide],
     max_rounds: int = DEFAULT_MAX_ROUNDS,
+    rules: Mapping[str, PriceRule] | None = None,
+    *,
+    reference: bool = False,
 ) -> Cascade:
-    """Rounds from the shocked prices (asset -> oracle price; others unchanged)."""
+    """Rounds from the shocked prices (asset -> oracle price; others unchanged).
+
+    ``rules``: each asset's price behaviour (default: every sold asset passes its pool's move
+    through in full). ``reference``: every round recomputes every account
+    (:func:`keeper.risk.stress.stress_round`) instead of only what moved; the same result.
+    """
     prices = {**state.prices, **shocked}
-    result = Cascade(start_prices=dict(state.prices))
+    rules = dict(rules) if rules is not None else _full_pass_through(state, sides)
+    result = Cascade(start_prices=dict(state.prices), rules=dict(rules))
+    result.depth_2pct = {a: side.depth(Fraction(98, 100)) for a, side in sides.items()}
+    quote_move = _quote_move(state, shocked, sides)
+    for asset, price in shocked.items():
+        side = sides.get(asset)
+        if side is not None and state.prices[asset]:
+            side.move(Fraction(price, state.prices[asset]) / quote_move)
     accounts: dict[str, AccountState] = dict(state.accounts)
+    rounds = None if reference else Rounds(accounts, state.view(prices))
     for _ in range(max(1, max_rounds)):
-        round_, accounts = stress_round(accounts, state.view(prices), state.reserves, state.emodes)
+        view = state.view(prices)
+        if rounds is None:
+            round_, accounts = stress_round(accounts, view, state.reserves, state.emodes)
+        else:
+            round_ = rounds.round(view, state.reserves, state.emodes)
         result.rounds.append(round_)
-        sold: dict[str, int] = defaultdict(int)
-        moved = dict(prices)
-        for asset, amount in sorted(round_.seized_tokens().items()):
-            side = sides.get(asset)
-            if side is None or amount == 0:
-                continue  # the quote asset itself: kept, not sold
-            moved[asset] = apply_ratio(moved[asset], side.sell(amount))
-            sold[asset] += amount
-        result.sold.append(dict(sold))
+        moved, sold, unsold, dex = _sell(round_, prices, sides, rules)
+        result.sold.append(sold)
+        result.unsold.append(unsold)
+        result.dex_moves.append(dex)
         if round_.calls == 0:
             result.converged = True
             break
         prices = moved
     result.final_prices = prices
-    result.final_accounts = accounts
+    result.final_accounts = accounts if rounds is None else {**accounts, **rounds.accounts}
     return result
+
+
+def _sell(
+    round_: Round,
+    prices: Mapping[str, int],
+    sides: Mapping[str, SellSide],
+    rules: Mapping[str, PriceRule],
+) -> tuple[dict[str, int], dict[str, int], dict[str, int], dict[str, Fraction]]:
+    """The round's seized collateral sold: (next prices, sold, unsold, pool moves) per asset."""
+    moved = dict(prices)
+    sold: dict[str, int] = {}
+    unsold: dict[str, int] = {}
+    dex: dict[str, Fraction] = {}
+    for asset, amount in sorted(round_.seized_tokens().items()):
+        side = sides.get(asset)
+        if side is None or amount == 0:
+            continue  # the quote asset itself: kept, not sold
+        sale = side.sell(amount)
+        rule = rules[asset]
+        moved[asset] = rule.moved(prices[asset], sale.ratio)
+        effective = rule.effective(sale.ratio)
+        if effective != sale.ratio:  # the rest of the market absorbs the difference
+            side.move(effective / sale.ratio)
+        sold[asset] = sale.sold
+        dex[asset] = sale.ratio
+        if sale.sold < amount:
+            unsold[asset] = amount - sale.sold
+    return moved, sold, unsold, dex
+
+
+def _quote_move(
+    state: MarketState, shocked: Mapping[str, int], sides: Mapping[str, SellSide]
+) -> Fraction:
+    """The quote asset's own shock (1 when it is not shocked): pools price assets in it."""
+    quotes = [a for a in state.assets() if a not in sides]
+    for asset in quotes:
+        if asset in shocked and state.prices[asset]:
+            return Fraction(shocked[asset], state.prices[asset])
+    return Fraction(1)
+
+
+def _full_pass_through(state: MarketState, sides: Mapping[str, SellSide]) -> dict[str, PriceRule]:
+    return {
+        a: PriceRule(a, PASS_THROUGH, Fraction(1), "full pass-through")
+        if a in sides
+        else PriceRule(a, QUOTE, Fraction(0), "the quote asset: the numeraire")
+        for a in state.assets()
+    }

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from keeper.protocols.aave_v3.health import MarketView
+    from keeper.protocols.aave_v3.pair_rules import ReserveTerms
     from keeper.protocols.aave_v3.reads import AccountData
     from keeper.protocols.aave_v3.state import EModeCategory, ReserveState
 
@@ -102,20 +103,26 @@ def _collateral_of(account: AccountState, index: int, view: MarketView) -> int:
     return to_units(account.scaled_collateral.get(index, 0), reserve.normalized_income)
 
 
+def market_terms(view: MarketView, reserves: Mapping[str, ReserveState]) -> dict[str, ReserveTerms]:
+    """Every reserve's liquidation terms at ``view``'s prices (the same for every account)."""
+    prices = {r.asset: r.price for r in view.reserves if r is not None}
+    return reserve_terms(reserves.values(), prices, view.timestamp)
+
+
 def _best_call(
     account: AccountState,
     data: AccountData,
     view: MarketView,
     reserves: Mapping[str, ReserveState],
     emodes: Mapping[int, EModeCategory],
+    terms: Mapping[str, ReserveTerms],
 ) -> Choice | None:
     """The protocol's choice for this account now, with no inventory limit."""
-    prices = {r.asset: r.price for r in view.reserves if r is not None}
     found = choose(
         health_factor=data.health_factor,
         total_debt_base=data.total_debt_base,
         holdings=holdings(account, view),
-        reserves=reserve_terms(reserves.values(), prices, view.timestamp),
+        reserves=terms,
         emode=emode_terms(account, emodes, reserves.values()),
         rules=view.rules,
     )
@@ -205,16 +212,25 @@ def liquidate_fully(
     view: MarketView,
     reserves: Mapping[str, ReserveState],
     emodes: Mapping[int, EModeCategory],
+    terms: Mapping[str, ReserveTerms] | None = None,
+    before: AccountData | None = None,
 ) -> AccountLiquidation | None:
-    """Liquidate ``account`` call after call while it stays below 1; None if it is healthy."""
-    before = account_data(account, view)
+    """Liquidate ``account`` call after call while it stays below 1; None if it is healthy.
+
+    ``terms`` (:func:`market_terms` of the view) and ``before`` (the account's data at the
+    view) may be given when already known: the same values, computed once.
+    """
+    if before is None:
+        before = account_data(account, view)
     if not is_liquidatable(before.health_factor):
         return None
+    if terms is None:
+        terms = market_terms(view, reserves)
     data, state = before, account
     calls: list[Liquidation] = []
     deficit = 0
     while is_liquidatable(data.health_factor) and len(calls) < MAX_CALLS_PER_ACCOUNT:
-        best = _best_call(state, data, view, reserves, emodes)
+        best = _best_call(state, data, view, reserves, emodes, terms)
         if best is None:
             break
         amounts = best.amounts

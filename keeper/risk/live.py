@@ -8,16 +8,18 @@ reserve pair's pools at the same block.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from itertools import combinations
 from typing import TYPE_CHECKING
 
-from keeper.chain.batch import eth_call, run_calls
+from keeper.chain.batch import eth_call, ok, run_calls
 from keeper.errors import RpcError
 from keeper.monitor import MarketMonitor
 from keeper.oracles.dex import FACTORY, FEE_TIERS, POOL
 from keeper.protocols.aave_v3.market import ERC20
 from keeper.protocols.aave_v3.reads import read_base_currency_unit
 from keeper.risk.market import MarketState, PoolState
+from keeper.risk.univ3 import MAX_TICK, MIN_TICK
 from keeper.runner import connect
 
 if TYPE_CHECKING:
@@ -27,6 +29,9 @@ if TYPE_CHECKING:
     from keeper.settings import Settings
 
 _ZERO = "0x" + "00" * 20
+# Ticks each side of a pool's current tick whose bitmap is read: 1.0001^23028 ~ 10, so a price
+# divided or multiplied by 10 stays within what is known of the pool's depth.
+TICK_WINDOW = 23_028
 
 
 async def load_state(settings: Settings) -> MarketState:
@@ -80,7 +85,11 @@ async def _symbols(client: ChainClient, assets: Sequence[str]) -> dict[str, str]
 async def read_pools(
     client: ChainClient, factory: str, assets: Sequence[str], block: int
 ) -> list[PoolState]:
-    """Every Uniswap V3 pool between two reserves, over the usual fee tiers, at ``block``."""
+    """Every Uniswap V3 pool between two reserves, over the usual fee tiers, at ``block``.
+
+    With its price, in-range liquidity, tick spacing, and the initialized ticks (with their
+    ``liquidityNet``) of the bitmap words within ``TICK_WINDOW`` ticks of the current one.
+    """
     keys = [
         (a, b, fee)
         for a, b in combinations(sorted(assets, key=lambda x: int(x, 16)), 2)
@@ -89,32 +98,51 @@ async def read_pools(
     calls = [eth_call(factory, FACTORY.encode("getPool", a, b, fee), block) for a, b, fee in keys]
     found = []
     for (a, b, fee), raw in zip(keys, await run_calls(client, calls, len(calls) or 1), strict=True):
-        if isinstance(raw, RpcError):
-            raise raw
-        (pool,) = FACTORY.decode("getPool", raw)
+        (pool,) = FACTORY.decode("getPool", ok(raw))
         if str(pool).lower() != _ZERO:
             found.append((str(pool), a, b, fee))
-    reads = [
-        eth_call(pool, POOL.encode(fn), block)
-        for pool, *_ in found
-        for fn in ("slot0", "liquidity")
-    ]
-    results = await run_calls(client, reads, len(reads) or 1)
-    pools = []
+    names = ("slot0", "liquidity", "tickSpacing")
+    reads = [eth_call(pool, POOL.encode(fn), block) for pool, *_ in found for fn in names]
+    results = [ok(r) for r in await run_calls(client, reads, len(reads) or 1)]
+    heads = []
     for k, (pool, token0, token1, fee) in enumerate(found):
-        slot0, liquidity = results[2 * k], results[2 * k + 1]
-        if isinstance(slot0, RpcError):
-            raise slot0
-        if isinstance(liquidity, RpcError):
-            raise liquidity
-        pools.append(
+        slot0, liquidity, spacing = (results[3 * k + i] for i in range(3))
+        sqrt_price, tick = (int(v) for v in POOL.decode("slot0", slot0)[:2])
+        heads.append(
             PoolState(
                 pool,
                 token0,
                 token1,
                 fee,
-                int(POOL.decode("slot0", slot0)[0]),
+                sqrt_price,
                 int(POOL.decode("liquidity", liquidity)[0]),
+                tick,
+                int(POOL.decode("tickSpacing", spacing)[0]),
             )
         )
-    return pools
+    return [await _with_ticks(client, p, block) for p in heads]
+
+
+async def _with_ticks(client: ChainClient, pool: PoolState, block: int) -> PoolState:
+    """The pool with the initialized ticks of the bitmap words around its tick."""
+    spacing = pool.tick_spacing
+    here = (pool.tick // spacing) >> 8
+    span = TICK_WINDOW // (spacing * 256) + 1
+    lowest, highest = (MIN_TICK // spacing) >> 8, (MAX_TICK // spacing) >> 8
+    words = list(range(max(here - span, lowest), min(here + span, highest) + 1))
+    calls = [eth_call(pool.address, POOL.encode("tickBitmap", w), block) for w in words]
+    ticks = []
+    for word, raw in zip(words, await run_calls(client, calls, len(calls) or 1), strict=True):
+        (bits,) = POOL.decode("tickBitmap", ok(raw))
+        ticks += [(word * 256 + bit) * spacing for bit in range(256) if int(bits) >> bit & 1]
+    reads = [eth_call(pool.address, POOL.encode("ticks", t), block) for t in ticks]
+    nets = [
+        int(POOL.decode("ticks", ok(raw))[1])
+        for raw in await run_calls(client, reads, len(reads) or 1)
+    ]
+    return replace(
+        pool,
+        tick_low=words[0] * 256 * spacing,
+        tick_high=(words[-1] * 256 + 255) * spacing,
+        ticks=tuple(zip(ticks, nets, strict=True)),
+    )

@@ -23,7 +23,12 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, slots=True)
 class PoolState:
-    """A Uniswap V3 pool's current range: ``slot0().sqrtPriceX96`` and ``liquidity()``."""
+    """A Uniswap V3 pool at the block: ``slot0()``, ``liquidity()`` and the ticks around it.
+
+    ``ticks`` are the initialized ticks (tick, liquidityNet) of the bitmap words read, which
+    cover ``tick_low`` to ``tick_high``; ``tick_spacing`` 0: no tick was read (a snapshot of an
+    older keeper), the in-range liquidity then stands for the whole curve.
+    """
 
     address: str
     token0: str
@@ -31,6 +36,11 @@ class PoolState:
     fee: int  # hundredths of a basis point (3000 = 0.3%)
     sqrt_price_x96: int
     liquidity: int
+    tick: int = 0
+    tick_spacing: int = 0
+    tick_low: int = 0
+    tick_high: int = 0
+    ticks: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass

@@ -84,7 +84,10 @@ def from_json(text: str) -> MarketState:
         symbols=dict(body["symbols"]),
         base_unit=body["base_unit"],
         pool_version=body["pool_version"],
-        pools=[PoolState(**p) for p in body["pools"]],
+        pools=[
+            PoolState(**{**p, "ticks": tuple((t, n) for t, n in p.get("ticks", ()))})
+            for p in body["pools"]
+        ],
     )
 
 

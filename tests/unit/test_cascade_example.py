@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from fractions import Fraction
 
-from keeper.risk.amm import build_sides, v3_side
+from keeper.risk.amm import ConstantProductSide, V3Side, build_sides
 from keeper.risk.cascade import bad_debt, default_quote, run_cascade
 from keeper.risk.market import PoolState
 from tests.unit.risk_market import COL, USD, borrower, market
@@ -14,20 +14,23 @@ A, B = "0x" + "0a" * 20, "0x" + "0b" * 20
 
 def test_cascade_hand_computed():
     """COL falls 10% to 90: A (10 COL, 790 USD debt, HF 720/790 < 0.95) is liquidated in full;
-    its 9.2166.. COL sold into a $10,000-a-side pool drop COL to 75.45, which liquidates B
-    (10 COL, 700 USD, healthy at 90); B's COL drops it to 63.60; then nothing is left to
-    liquidate: a fixed point in round 3.
+    the shock first reaches the $10,000-a-side pool (100 COL at 100 become 100 / sqrt(0.9) =
+    105.409.. COL at 90), then A's 9.2166.. COL sold into it drop COL to 76.11, which
+    liquidates B (10 COL, 700 USD, healthy at 90); B's COL drops it to 64.74; then nothing is
+    left to liquidate: a fixed point in round 3.
     """
     state = market([borrower(A, 10 * 10**18, 790 * 10**6), borrower(B, 10 * 10**18, 700 * 10**6)])
     sides = build_sides(state, USD, 10_000 * 10**8)
     # The pool holds $10,000 of COL at the pre-shock $100: 100 COL.
-    assert sides[COL].reserve == Decimal(100 * 10**18)
+    side = sides[COL]
+    assert isinstance(side, ConstantProductSide)
+    assert side.reserve == 100 * 10**18
     cascade = run_cascade(state, {COL: 90 * 10**8}, sides)
 
-    assert [r.prices[COL] for r in cascade.rounds] == [9_000_000_000, 7_545_094_339, 6_359_961_751]
+    assert [r.prices[COL] for r in cascade.rounds] == [9_000_000_000, 7_610_870_212, 6_474_040_503]
     assert cascade.converged
     assert len(cascade.rounds) == 3
-
+    assert cascade.rules[COL].share == 1  # without rules: every pool move passed through
     one, two, three = cascade.rounds
     # Round 1: close factor 100% (HF 0.9114 <= 0.95); collateral = 790 / 90 COL x 1.05:
     # floor(1e8 * 790e6 * 1e18 / (90e8 * 1e6)) = 8_777_777_777_777_777_777,
@@ -44,16 +47,18 @@ def test_cascade_hand_computed():
     assert one.bonus_base == 82_949_999_999 - 79_000_000_000
     assert one.bad_debt_base == 0
     assert cascade.sold[0] == {COL: 9_216_666_666_666_666_666}
-    # Sold into x = 100 COL: the price moves by (100 / 109.2166..)^2 = 0.838343.., so
-    # 90 x 0.838343.. = 75.45094339 (floored to the feed's 8 decimals).
+    # The shock moved the pool to x = isqrt(1e40 * 10 // 9) = 105_409_255_338_945_977_733 wei
+    # (100 / sqrt(0.9) COL); selling 9.2166.. COL moves the price by
+    # (105.409255.. / 114.625922..)^2 = 0.845652245.., so 90 x 0.845652.. = 76.10870212
+    # (floored to the feed's 8 decimals).
 
-    # Round 2 at 75.45094339: B's HF = 0.8 x 754.5094339 / 700 = 0.8623, liquidated in full.
+    # Round 2 at 76.10870212: B's HF = 0.8 x 761.0870212 / 700 = 0.8698, liquidated in full.
     assert [a.before.account for a in two.liquidatable] == [B]
     (call,) = two.liquidatable[0].calls
     assert call.debt_repaid == 700 * 10**6
-    # floor(1e8 * 700e6 * 1e18 / (7_545_094_339 * 1e6)) = 9_277_551_327_380_427_602, x 1.05:
-    assert call.collateral_to_liquidator == 9_741_428_893_749_448_982
-    # Sold into x = 109.2166.. COL: 75.45094339 x (109.2166.. / 118.9580..)^2 = 63.59961751.
+    # floor(1e8 * 700e6 * 1e18 / (7_610_870_212 * 1e6)) = 9_197_371_397_771_511_492, x 1.05:
+    assert call.collateral_to_liquidator == 9_657_239_967_660_087_067
+    # Sold into x = 114.625922.. COL: 76.10870212 x (114.625922.. / 124.283161..)^2 = 64.74040503.
 
     assert three.calls == 0
     assert three.liquidatable == []
@@ -91,15 +96,21 @@ def test_bad_debt_when_collateral_is_worth_less_than_debt():
     assert cascade.first.bad_debt_base == outcome.bad_debt_base
 
 
-def test_v3_virtual_reserves_trade_as_constant_product():
-    """L = 1000 at price 4 (sqrtP 2): x = 500, y = 2000; selling 500 token0 without fee gives
-    x = 1000, y = 1000, price 1: a ratio of 1/4, exactly the constant product's.
+def test_v3_full_range_trades_as_constant_product():
+    """A pool whose ticks were not read (L = 1000 at price 4: sqrtP = 2 x 2^96) trades as the
+    constant product on its virtual reserves x = L / sqrtP = 500, y = L x sqrtP = 2000: with no
+    fee, selling 500 token0 takes the price to sqrtP = ceil(1000 x 2 x 2^96 / (1000 + 500 x 2))
+    = 2^96, a price of 1: a ratio of exactly 1/4; selling token1 moves the other way.
     """
     pool = PoolState("0xpool", COL, USD, 0, 2 * 2**96, 1000)
-    side = v3_side(pool, COL)
-    assert side.reserve == Decimal(500)
-    assert side.sell(500) == Decimal("0.25")
-    assert v3_side(pool, USD).reserve == Decimal(2000)
+    side = V3Side(pool, COL)
+    sale = side.sell(500)
+    assert (sale.sold, sale.ratio) == (500, Fraction(1, 4))
+    assert side.curve.sqrt_price == 2**96
+    # token1 side: y = 2000; selling 2000 doubles it: price of token1 x4, of token0 / 4... the
+    # asset's own price (token1 in token0) falls to a quarter.
+    other = V3Side(pool, USD)
+    assert other.sell(2000).ratio == Fraction(1, 4)
 
 
 def test_default_quote_is_the_most_borrowed_unshocked_reserve():

@@ -72,8 +72,8 @@ def test_stress_json_csv_and_table(capsys, snap):
     assert body["bad_debt_base"] == 0
     assert [r["prices"]["COL"] for r in body["cascade"]["rounds"]] == [
         9_000_000_000,
-        7_545_094_339,
-        6_359_961_751,
+        7_610_870_212,
+        6_474_040_503,
     ]
     assert body["cascade"]["converged"] is True
     code, out, _ = _run(capsys, *argv, "--format", "csv")
