@@ -17,6 +17,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.risk_results import risk_steps, splice  # after the path is set
+
 HERE = Path(__file__).resolve().parent
 COMMAND = "make bench  (= .venv/bin/python bench/run.py)"
 ENGINE_SIZES = (10_000, 100_000, 300_000)
@@ -289,8 +293,17 @@ def _write(
 
 
 def main() -> None:
-    """Every step in its own process, then RESULTS.md."""
+    """Every step in its own process, then RESULTS.md.
+
+    ``--only risk``: only the radar and stress steps, their section replaced in RESULTS.md.
+    """
     started = time.perf_counter()
+    if sys.argv[1:] == ["--only", "risk"]:
+        path = HERE / "RESULTS.md"
+        text = splice(path.read_text(), risk_steps(_run))
+        path.write_text(text)
+        print(text)
+        return
     print("engine", file=sys.stderr)
     engine = [_run("bench/engine_bench.py", str(n)) for n in ENGINE_SIZES]
     print("worlds and getUserAccountData baseline", file=sys.stderr)
@@ -303,7 +316,8 @@ def main() -> None:
     ]
     race = _run("bench/race.py", str(RACE_SIZES[0]), "--shocks", "6")
     races.append(race | {"tip": "node"})
-    text = _write(engine, rpc, races, time.perf_counter() - started)
+    risk = risk_steps(_run)
+    text = splice(_write(engine, rpc, races, time.perf_counter() - started), risk)
     (HERE / "RESULTS.md").write_text(text)
     print(text)
 

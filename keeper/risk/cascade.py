@@ -22,7 +22,8 @@ from keeper.protocols.aave_v3.config import used_reserve_indices
 from keeper.protocols.aave_v3.health import account_data
 from keeper.protocols.aave_v3.math import MAX_UINT256, ray_mul
 from keeper.risk.pricing import PASS_THROUGH, QUOTE, PriceRule
-from keeper.risk.stress import Round, Rounds, stress_round
+from keeper.risk.rounds import Rounds
+from keeper.risk.stress import Round, stress_round
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -48,6 +49,7 @@ class Cascade:
     final_accounts: dict[str, AccountState] = field(default_factory=dict)
     rules: dict[str, PriceRule] = field(default_factory=dict)
     depth_2pct: dict[str, int] = field(default_factory=dict)  # tokens to move a pool -2%, at start
+    recomputed: int = 0  # account data computed over the rounds (for the benchmark)
 
     @property
     def first(self) -> Round:
@@ -125,6 +127,7 @@ def run_cascade(
         view = state.view(prices)
         if rounds is None:
             round_, accounts = stress_round(accounts, view, state.reserves, state.emodes)
+            result.recomputed += sum(1 for a in accounts.values() if a.user_config)
         else:
             round_ = rounds.round(view, state.reserves, state.emodes)
         result.rounds.append(round_)
@@ -137,7 +140,10 @@ def run_cascade(
             break
         prices = moved
     result.final_prices = prices
-    result.final_accounts = accounts if rounds is None else {**accounts, **rounds.accounts}
+    if rounds is not None:
+        accounts = {**accounts, **rounds.accounts}
+        result.recomputed = rounds.recomputed
+    result.final_accounts = accounts
     return result
 
 

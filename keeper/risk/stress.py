@@ -11,10 +11,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from keeper.protocols.aave_v3.config import used_reserve_indices
 from keeper.protocols.aave_v3.health import account_data
 from keeper.protocols.aave_v3.liquidation import is_liquidatable
-from keeper.risk.liquidate import AccountLiquidation, liquidate_fully, market_terms
+from keeper.risk.liquidate import AccountLiquidation, liquidate_fully
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -95,7 +94,8 @@ def stress_round(
     """Liquidate every account below 1 at ``view``'s prices (by ``view.rules``' version).
 
     Returns the round and the balances after it (untouched accounts are the same objects). The
-    reference: every account recomputed (:class:`Rounds` gives the same rounds, faster).
+    reference: every account recomputed (keeper.risk.rounds.Rounds gives the same rounds,
+    faster).
     """
     prices = {r.asset: r.price for r in view.reserves if r is not None}
     result = Round(prices)
@@ -111,69 +111,3 @@ def stress_round(
             result.liquidatable.append(outcome)
             after[address] = outcome.state
     return result, after
-
-
-class Rounds:
-    """:func:`stress_round` round after round, recomputing only what can have changed.
-
-    An account's outcome in a round depends only on its balances and on the prices of the
-    reserves it uses (and of its eMode category's price source); the view's time and the
-    reserves' terms do not change between rounds. So the first round looks at every account,
-    and each later one only at the accounts liquidated in the round before (their balances
-    changed) and those using an asset whose price moved; every other account's outcome is the
-    one it had (healthy, or below 1 with nothing left to liquidate). Equal to
-    :func:`stress_round` on every round (tests/unit/test_cascade_rules.py).
-    """
-
-    def __init__(self, accounts: Mapping[str, AccountState], view: MarketView) -> None:
-        self.accounts = {a: s for a, s in accounts.items() if s.user_config}
-        self._exposed: dict[str, set[str]] = defaultdict(set)
-        for address, account in self.accounts.items():
-            for i in used_reserve_indices(account.user_config):
-                reserve = view.reserves[i] if i < len(view.reserves) else None
-                if reserve is not None:
-                    self._exposed[reserve.asset].add(address)
-            emode = view.emodes.get(account.emode) if account.emode else None
-            if emode is not None and emode.price_source is not None:
-                self._exposed[emode.price_source].add(address)
-        self._prices: dict[str, int] | None = None
-        self._changed: set[str] = set()
-        self._stuck: dict[str, AccountLiquidation] = {}  # below 1, nothing left to liquidate
-        self.recomputed = 0  # accounts looked at, over all rounds (for the benchmark)
-
-    def round(
-        self,
-        view: MarketView,
-        reserves: Mapping[str, ReserveState],
-        emodes: Mapping[int, EModeCategory],
-    ) -> Round:
-        """The next round at ``view``'s prices, on the balances the rounds before left."""
-        prices = {r.asset: r.price for r in view.reserves if r is not None}
-        if self._prices is None:
-            todo: set[str] = set(self.accounts)
-        else:
-            todo = set(self._changed)
-            for asset, price in prices.items():
-                if self._prices.get(asset) != price:
-                    todo |= self._exposed.get(asset, set())
-        self._prices = prices
-        terms = market_terms(view, reserves)
-        outcomes = {a: o for a, o in self._stuck.items() if a not in todo}
-        self._changed = set()
-        for address in todo:
-            account = self.accounts[address]
-            self._stuck.pop(address, None)
-            data = account_data(account, view)
-            self.recomputed += 1
-            if not is_liquidatable(data.health_factor):
-                continue
-            outcome = liquidate_fully(account, view, reserves, emodes, terms, data)
-            if outcome is None:
-                continue
-            outcomes[address] = outcome
-            if outcome.calls:
-                self.accounts[address] = outcome.state
-                self._changed.add(address)
-            else:
-                self._stuck[address] = outcome
-        return Round(prices, [outcomes[a] for a in sorted(outcomes)])
