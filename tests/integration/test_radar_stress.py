@@ -65,8 +65,16 @@ async def test_stress_predicts_the_real_shock_exactly(devnet, tmp_path):
     report = json.loads(live.stdout)
     state = snapshot.load(snap)
     assert report["block"] == state.block
-    assert len(state.pools) >= 3  # the devnet's Uniswap V3 pools were read
-    assert report["cascade"]["dex"]["WETH"].startswith("uniswap-v3")
+    assert len(state.pools) >= 3  # the devnet's Uniswap V3 pools were read, with their ticks
+    assert all(p.tick_spacing == 60 and p.tick_low < p.tick < p.tick_high for p in state.pools)
+    cascade = report["cascade"]
+    assert cascade["dex"]["WETH"].startswith("uniswap-v3")
+    assert cascade["price_rules"]["USDC"]["rule"] == "quote"  # the most borrowed, not shocked
+    assert cascade["price_rules"]["WETH"] == {
+        "rule": "pass-through",
+        "share": "1",
+        "why": "default",
+    }
 
     async with ChainClient(devnet.url) as client:
         provider = devnet.world.market.pool_addresses_provider
@@ -134,3 +142,24 @@ async def test_radar_curve_and_liquidation_price_match_the_chain(devnet):
             block = await _set_answer(client, devnet, "WETH", answer)
             data = await account_data(client, pool, account, block)
             assert (data.health_factor < WAD) is liquidatable, (answer, data.health_factor)
+
+
+def test_stress_cascade_holds_the_stablecoin_peg(devnet):
+    """WETH -25% (the case of issue 16, where USDC's oracle price used to follow its pool down
+    34% by round 9): the seized collateral is sold for WBTC, USDC is pegged (stated with its
+    reason), its pool moves under the sales, and its price stays 1.00 in every round, while
+    WETH's follows its pool's moves.
+    """
+    out = keeper_cli(devnet, "stress", "--shock", "WETH=-25%", "--format", "json")
+    cascade = json.loads(out.stdout)["cascade"]
+    assert cascade["quote"]["symbol"] == "WBTC"
+    assert cascade["price_rules"]["USDC"] == {
+        "rule": "peg",
+        "share": "0",
+        "why": "oracle price 1.000000 within 1% of 1",
+    }
+    rounds = cascade["rounds"]
+    assert len(rounds) >= 2
+    assert {r["prices"]["USDC"] for r in rounds} == {10**8}
+    assert any(r["pool_move_pct"].get("USDC", "0").startswith("-") for r in rounds)
+    assert rounds[1]["prices"]["WETH"] < rounds[0]["prices"]["WETH"] == 2_250 * 10**8

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from keeper.protocols.aave_v3.health import account_data
 from keeper.risk import snapshot
+from keeper.risk.market import PoolState
 from keeper.risk.radar import debt_curve, health_at, liquidation_price, radar
 from keeper.risk.shock import parse_pct, parse_shock, shocked_price
 from tests.unit.risk_market import COL, USD, borrower, market
@@ -93,6 +94,16 @@ def test_radar_sorts_by_distance_to_liquidation():
 
 
 def test_snapshot_round_trips_exactly():
-    """A state written to JSON and read back is equal, field for field."""
+    """A state written to JSON and read back is equal, field for field, its pools' ticks too;
+    a pool written before ticks were read loads with none (tick spacing 0).
+    """
     state = market([borrower("0xa", 10 * 10**18, 700 * 10**6)])
-    assert snapshot.from_json(snapshot.to_json(state)) == state
+    state.pools = [
+        PoolState(
+            "0xp", COL, USD, 3000, 2**96, 10**18, -5, 60, -15_360, 15_300, ((-60, 7), (120, -7))
+        )
+    ]
+    text = snapshot.to_json(state)
+    assert snapshot.from_json(text) == state
+    old = text.replace('"tick_spacing": 60', '"tick_spacing": 0')
+    assert snapshot.from_json(old).pools[0].tick_spacing == 0
