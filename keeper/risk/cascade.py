@@ -117,10 +117,9 @@ def run_cascade(
     result = Cascade(start_prices=dict(state.prices), rules=dict(rules))
     result.depth_2pct = {a: side.depth(Fraction(98, 100)) for a, side in sides.items()}
     quote_move = _quote_move(state, shocked, sides)
-    for asset, price in shocked.items():
-        side = sides.get(asset)
-        if side is not None and state.prices[asset]:
-            side.move(Fraction(price, state.prices[asset]) / quote_move)
+    for asset, side in sides.items():
+        if state.prices[asset]:  # the pool prices the asset in the quote
+            side.move(Fraction(prices[asset], state.prices[asset]) / quote_move)
     accounts: dict[str, AccountState] = dict(state.accounts)
     rounds = None if reference else Rounds(accounts, state.view(prices))
     for _ in range(max(1, max_rounds)):
@@ -163,7 +162,7 @@ def _sell(
         if side is None or amount == 0:
             continue  # the quote asset itself: kept, not sold
         sale = side.sell(amount)
-        rule = rules[asset]
+        rule = rules.get(asset) or PriceRule(asset, PASS_THROUGH, Fraction(1), "full pass-through")
         moved[asset] = rule.moved(prices[asset], sale.ratio)
         effective = rule.effective(sale.ratio)
         if effective != sale.ratio:  # the rest of the market absorbs the difference
