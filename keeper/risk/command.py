@@ -161,7 +161,6 @@ def _risk_state(
 ) -> MarketState:
     """The market from ``--snapshot``, or live from the node (saved with ``--save-snapshot``)."""
     from keeper.risk import snapshot  # noqa: PLC0415
-    from keeper.risk.live import load_state  # noqa: PLC0415
     from keeper.risk.plots import require_matplotlib  # noqa: PLC0415
 
     if args.plot is not None:
@@ -169,6 +168,8 @@ def _risk_state(
     if args.snapshot is not None:
         configure_logging(args.log_level or "info", args.log_format or "auto")
         return snapshot.load(args.snapshot)
+    from keeper.risk.live import load_state  # noqa: PLC0415 - the node's stack, live only
+
     settings = settings_of(args)
     configure_logging(settings.log_level, settings.log_format)
     state = asyncio.run(load_state(settings))

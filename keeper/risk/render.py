@@ -101,9 +101,27 @@ def _radar_account(state: MarketState, row: AccountRadar) -> dict[str, Any]:
     }
 
 
+def document(body: dict[str, Any]) -> str:
+    """``body`` as one JSON document: a key per line, and one line per item of a list.
+
+    The same document as ``json.dumps(body)``, laid out for reading and for ``grep`` (an
+    account per line), written by the C encoder (``indent`` would take the pure-Python one,
+    ten times slower on 100k accounts).
+    """
+    lines = []
+    for key, value in body.items():
+        head = f" {json.dumps(key)}: "
+        if isinstance(value, list) and value:
+            items = ",\n  ".join(json.dumps(v) for v in value)
+            lines.append(f"{head}[\n  {items}\n ]")
+        else:
+            lines.append(head + json.dumps(value))
+    return "{\n" + ",\n".join(lines) + "\n}"
+
+
 def radar_json(state: MarketState, result: Radar) -> str:
     """The radar as one JSON document."""
-    return json.dumps(
+    return document(
         {
             "block": state.block,
             "timestamp": state.timestamp,
@@ -124,8 +142,7 @@ def radar_json(state: MarketState, result: Radar) -> str:
                 }
                 for asset, points in result.curves.items()
             },
-        },
-        indent=1,
+        }
     )
 
 

@@ -8,13 +8,12 @@ its pool's move that reaches the oracle, or the quote) and which pool it is sold
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from keeper.risk.display import format_wad
 from keeper.risk.pricing import PEG, QUOTE
-from keeper.risk.render import change_pct, csv_sections, hf, money, pct, table
+from keeper.risk.render import change_pct, csv_sections, document, hf, money, pct, table
 
 if TYPE_CHECKING:
     from fractions import Fraction
@@ -140,7 +139,7 @@ def stress_json(
         ],
         "cascade": _cascade_json(state, cascade, quote, dex),
     }
-    return json.dumps(body, indent=1)
+    return document(body)
 
 
 def _final_bad(state: MarketState, cascade: Cascade) -> tuple[int, int]:

@@ -78,6 +78,8 @@ class _Curve:
     crossed: list[tuple[Crossings, int]] = field(default_factory=list)  # several crossings
     exact: list[PriceLine] = field(default_factory=list)  # the line's health at every step
     reference: list[AccountState] = field(default_factory=list)  # account_data at every step
+    _others: list[int] = field(default_factory=list)  # prefix sums of the rising debt_other
+    _amounts: list[tuple[int, int]] = field(default_factory=list)  # rising (debt, unit)
 
     def steady(self, data: AccountData) -> None:
         self.steady_count += 1
@@ -115,6 +117,22 @@ class _Curve:
             for step, price in enumerate(self.prices)
         ]
 
+    def _rising_debt(self, count: int, price: int, directed: bool) -> int:
+        """The summed PriceLine.debt_base(price) of the first ``count`` rising lines."""
+        if not count:
+            return 0
+        if len(self._others) != len(self.rising) + 1:
+            self._others = [0]
+            for _, line in self.rising:
+                self._others.append(self._others[-1] + line.debt_other)
+            self._amounts = [(line.debt, line.unit) for _, line in self.rising]
+        amounts = self._amounts[:count]
+        if directed:  # ceil(debt * price / unit), as PriceLine.debt_base
+            own = sum(-(-(d * price) // u) for d, u in amounts)
+        else:
+            own = sum(price * d // u for d, u in amounts)
+        return self._others[count] + own
+
     def _point(
         self,
         step: int,
@@ -126,9 +144,9 @@ class _Curve:
         first = bisect_right(levels, price)  # below[first:] have L > price
         count = self.steady_count + len(levels) - first
         debt = self.steady_debt + suffix[first]
-        rising = self.rising[: bisect_right(starts, price)]
-        count += len(rising)
-        debt += sum(line.debt_base(price) for _, line in rising)
+        rising = bisect_right(starts, price)
+        count += rising
+        debt += self._rising_debt(rising, price, view.directed_rounding)
         for found, constant in self.crossed:
             if found.liquidatable(price):
                 count += 1
