@@ -31,8 +31,9 @@ def risk_rows(radars: list[dict[str, Any]], stresses: list[dict[str, Any]]) -> l
         "liquidatable at the start left out), reserve 0 -25%, pegged $1 assets, full",
         "pass-through, pools of 10% of each asset's supply, 20 rounds at most, plus the final",
         "bad-debt pass; incremental rounds against every account every round, both over all",
-        "accounts, equal round for round. Wall time, and the process's CPU time (the machine",
-        "is shared: the CPU time is what one core spent).",
+        "accounts, equal round for round. Each figure is wall / CPU time of the process; the",
+        "machine is shared (other work ran beside this one), so the goals are judged on the CPU",
+        "time, what one core spent, and the ratios are of CPU times.",
         "",
         "| goal | this run (wall / CPU) | verdict |",
         "| --- | --- | --- |",
@@ -40,13 +41,13 @@ def risk_rows(radars: list[dict[str, Any]], stresses: list[dict[str, Any]]) -> l
     lines += [
         f"| `keeper radar` <= 5 s at {r['accounts']:,} (v{r['pool_version']}) "
         f"| {r['solved_s']} s / {r['solved_cpu_s']} s "
-        f"| {_verdict(min(r['solved_s'], r['solved_cpu_s']) <= 5)} |"
+        f"| {_verdict(r['solved_cpu_s'] <= 5)} |"
         for r in radars
     ]
     lines += [
         f"| `keeper stress` with the cascade <= 10 s at {r['accounts']:,} "
         f"(v{r['pool_version']}) | {r['stress_s']} s / {r['stress_cpu_s']} s "
-        f"| {_verdict(min(r['stress_s'], r['stress_cpu_s']) <= 10)} |"
+        f"| {_verdict(r['stress_cpu_s'] <= 10)} |"
         for r in stresses
     ]
     lines += [
@@ -59,9 +60,9 @@ def risk_rows(radars: list[dict[str, Any]], stresses: list[dict[str, Any]]) -> l
     ]
     lines += [
         f"| v{r['pool_version']} | {r['accounts']:,} ({r['accounts_with_debt']:,}) "
-        f"| {r['liquidation_prices']:,} | {r['solved_s']} s "
-        f"| {r['reference_subset_s']} s -> {r['reference_extrapolated_s']:,} s "
-        f"| {r['ratio']}x | {r['equal_on_subset']} |"
+        f"| {r['liquidation_prices']:,} | {r['solved_s']} s / {r['solved_cpu_s']} s "
+        f"| {r['reference_subset_s']} s -> {r['reference_extrapolated_s']:,} s / "
+        f"{r['reference_extrapolated_cpu_s']:,} s | {r['ratio_cpu']}x | {r['equal_on_subset']} |"
         for r in radars
     ]
     lines += [
@@ -76,8 +77,9 @@ def risk_rows(radars: list[dict[str, Any]], stresses: list[dict[str, Any]]) -> l
         f"| v{r['pool_version']} | {r['accounts']:,} "
         f"| {r['rounds']}{'' if r['converged'] else ' (cap)'} "
         f"| {r['liquidated_accounts']:,} ({r['liquidation_calls']:,}) "
-        f"| {r['recomputed']:,} ({r['reference_recomputed']:,}) | {r['stress_s']} s "
-        f"| {r['reference_s']} s | {r['ratio']}x | {r['equal']} |"
+        f"| {r['recomputed']:,} ({r['reference_recomputed']:,}) "
+        f"| {r['stress_s']} s / {r['stress_cpu_s']} s "
+        f"| {r['reference_s']} s / {r['reference_cpu_s']} s | {r['ratio_cpu']}x | {r['equal']} |"
         for r in stresses
     ]
     lines += ["", "```json", json.dumps({"radar": radars, "stress": stresses}, indent=1), "```"]

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from keeper.risk.market import MarketState
 
 DEFAULT_MAX_ROUNDS = 20
+_BORROWING = int("01" * 128, 2)  # the borrowing bit (2i) of every reserve of a user bitmap
 
 
 @dataclass
@@ -64,8 +65,8 @@ def bad_debt(
     view = state.view(prices)
     count = total = 0
     for account in accounts.values():
-        if not account.user_config:
-            continue
+        if not account.user_config & _BORROWING:
+            continue  # borrows nothing: no debt
         data = account_data(account, view)
         if data.health_factor != MAX_UINT256 and data.total_debt_base > data.total_collateral_base:
             count += 1
