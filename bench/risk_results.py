@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sys
 from typing import TYPE_CHECKING, Any
@@ -20,9 +21,11 @@ def _verdict(ok: bool) -> str:
 
 def risk_rows(radars: list[dict[str, Any]], stresses: list[dict[str, Any]]) -> list[str]:
     """The radar and stress section: goals, the new method against the reference."""
+    when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         RISK_HEADER,
         "",
+        f"Measured {when} (`bench/run.py --only risk` rewrites only this section).",
         "`bench/risk_bench.py` (its docstring gives the method): synthetic market of",
         "`bench/synthetic.py`, one core, automatic garbage collection off while a method runs",
         "(as in the commands). Radar: solved over all accounts against the reference bisection",
