@@ -129,3 +129,43 @@ def test_plot_without_matplotlib_names_the_fix(monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     with pytest.raises(ConfigError, match=r"--plot: .*keeper\[plots\]"):
         require_matplotlib()
+
+
+def test_price_rule_options_reach_the_report(capsys, snap):
+    """--price-rule COL=1/2 halves the oracle's follow of the pool (COL 83.05 in round 2, not
+    76.11) and is stated; --pass-through 0 holds every volatile asset; both land in the JSON.
+    """
+    argv = ["stress", "--snapshot", str(snap), "--shock", "COL=-10%", "--dex-depth-usd", "10000"]
+    _, out, _ = _run(capsys, *argv, "--price-rule", "COL=1/2", "--format", "json")
+    cascade = json.loads(out)["cascade"]
+    assert cascade["price_rules"]["COL"] == {
+        "rule": "pass-through",
+        "share": "1/2",
+        "why": "configured",
+    }
+    assert cascade["rounds"][1]["prices"]["COL"] == 8_305_435_106
+    _, out, _ = _run(capsys, *argv, "--pass-through", "0", "--format", "json")
+    cascade = json.loads(out)["cascade"]
+    assert cascade["price_rules"]["COL"]["share"] == "0"
+    assert {r["prices"]["COL"] for r in cascade["rounds"]} == {9_000_000_000}
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("--price-rule", "COL=2"), ("--price-rule", "COL"), ("--pass-through", "1.5")],
+)
+def test_bad_price_rule_exits_2_naming_the_option(capsys, snap, option, value):
+    """A share outside [0, 1] or a rule without `=` is a usage error naming its option."""
+    with pytest.raises(SystemExit) as exc:
+        main(["stress", "--snapshot", str(snap), "--shock", "COL=-10%", option, value])
+    assert exc.value.code == 2
+    assert option in capsys.readouterr().err
+
+
+def test_radar_methods_agree(capsys, snap):
+    """`keeper radar --method bisect` (the reference) prints the very JSON of the default."""
+    _, solved, _ = _run(capsys, "radar", "--snapshot", str(snap), "--format", "json")
+    _, bisect, _ = _run(
+        capsys, "radar", "--snapshot", str(snap), "--format", "json", "--method", "bisect"
+    )
+    assert json.loads(solved) == json.loads(bisect)
