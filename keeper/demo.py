@@ -11,7 +11,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from keeper.app import BlockReport, run_keeper
 from keeper.chain.client import ChainClient
+from keeper.core.display import format_base, format_wad
 from keeper.devnet.anvil import CHAIN_ID, DEV_ACCOUNTS, DEV_KEYS, Anvil
 from keeper.devnet.scenarios import fund_keeper, shock_price
 from keeper.devnet.world import World, build_world
@@ -20,15 +22,13 @@ from keeper.protocols.aave_v3.liquidation import value_in_base
 from keeper.protocols.aave_v3.market import Market, resolve_market
 from keeper.protocols.aave_v3.reads import read_account_data
 from keeper.protocols.aave_v3.state_reader import read_prices
-from keeper.risk.display import format_base, format_wad
-from keeper.runner import BlockReport, run_keeper
 from keeper.settings import load_settings
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from keeper.core.outcome import Outcome
     from keeper.devnet.world import AaveVersion
-    from keeper.execution.outcome import Outcome
 
 KEEPER_ADDRESS, KEEPER_KEY = DEV_ACCOUNTS[1], DEV_KEYS[1]
 WAD = 10**18
@@ -175,8 +175,8 @@ def _summary(
     seized: dict[str, int] = defaultdict(int)
     gas_wei = 0
     for o in outcomes:
-        repaid[o.plan.debt_asset] += o.debt_repaid
-        seized[o.plan.collateral_asset] += o.collateral_received
+        repaid[o.plan.spend.asset] += o.spent
+        seized[o.plan.receive.asset] += o.received
         gas_wei += o.gas_cost_wei
     repaid_usd = sum(value_in_base(v, prices[a], info[a].decimals) for a, v in repaid.items())
     seized_usd = sum(value_in_base(v, prices[a], info[a].decimals) for a, v in seized.items())

@@ -27,6 +27,8 @@ from tenacity import (
 )
 
 from keeper.chain.provider import RedactedHTTPProvider, make_web3
+from keeper.chain.rpc_errors import classify as _classify
+from keeper.chain.types import PendingTx, Receipt
 from keeper.chain.ws import WebSocketTransport
 from keeper.errors import ContractRevertError, RpcError, TransientRpcError
 
@@ -37,28 +39,10 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 BlockId = int | str
-_TRANSIENT_CODES = {-32000, -32005, -32603, 429}
-_REVERT_CODES = {3}
 
 
 def _block_param(block: BlockId) -> str:
     return hex(block) if isinstance(block, int) else block
-
-
-def _classify(method: str, error: dict[str, Any]) -> RpcError:
-    code = error.get("code")
-    message = str(error.get("message", "unknown error"))
-    data = error.get("data")
-    if code in _REVERT_CODES or "revert" in message.lower():
-        return ContractRevertError(
-            message, method=method, data=data if isinstance(data, str) else None
-        )
-    lowered = message.lower()
-    if code == 429 or "rate limit" in lowered or "timeout" in lowered or "timed out" in lowered:
-        return TransientRpcError(message, method=method, code=code)
-    if code in _TRANSIENT_CODES and ("busy" in lowered or "unavailable" in lowered):
-        return TransientRpcError(message, method=method, code=code)
-    return RpcError(message, method=method, code=code if isinstance(code, int) else None)
 
 
 Transport = RedactedHTTPProvider | WebSocketTransport
@@ -415,10 +399,27 @@ class ChainClient:
         result = await self.request("eth_getTransactionReceipt", [tx_hash], parse=_receipt)
         return result if isinstance(result, dict) else None
 
+    async def receipt(self, tx_hash: str) -> Receipt | None:
+        """The typed receipt, or None while the transaction is not mined."""
+        raw = await self.get_receipt(tx_hash)
+        return None if raw is None else Receipt.from_rpc(raw)
+
+    async def pending_tx(self, tx_hash: str) -> PendingTx | None:
+        """A transaction the node knows (in its pool or mined), or None."""
+        raw = await self.request("eth_getTransactionByHash", [tx_hash])
+        return PendingTx.from_rpc(raw) if isinstance(raw, dict) else None
+
+    async def wait_receipt(
+        self, tx_hash: str, *, timeout_s: float, poll_s: float = 0.25
+    ) -> Receipt | None:
+        """Poll for the typed receipt until ``timeout_s``; None if it did not come."""
+        raw = await self.wait_for_receipt(tx_hash, timeout_s=timeout_s, poll_s=poll_s)
+        return None if raw is None else Receipt.from_rpc(raw)
+
     async def wait_for_receipt(
         self, tx_hash: str, *, timeout_s: float, poll_s: float = 0.25
     ) -> dict[str, Any] | None:
-        """Poll for a receipt until ``timeout_s``; None if it did not come."""
+        """Poll for a receipt until ``timeout_s``; None if it did not come (raw JSON)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         delay = min(0.005, poll_s)  # a fast first look: local and fast chains mine at once

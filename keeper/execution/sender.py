@@ -17,21 +17,23 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import structlog
 
-from keeper.errors import (
-    NonceTooLowError,
-    RpcError,
-    TransactionError,
-    TransientRpcError,
-    UnderpricedError,
-)
+from keeper.chain.rpc_errors import SendRefusal
+from keeper.errors import NonceTooLowError, TransactionError, UnderpricedError
 from keeper.execution.fees import Fees, bumped
 from keeper.execution.nonces import NonceManager
+from keeper.submission.channel import ChannelRefusedError, Delivery
+from keeper.submission.public import PublicMempool
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from keeper.chain.client import ChainClient
+    from keeper.chain.types import Receipt
+    from keeper.core.outcome import TxPurpose
     from keeper.execution.fees import FeePolicy
     from keeper.execution.journal import Entry, Journal, Status
     from keeper.execution.signer import Signer
+    from keeper.submission.channel import SubmissionChannel
 
 log = structlog.get_logger(__name__)
 DROP_GRACE_S = 3.0
@@ -62,7 +64,7 @@ class Settled:
 
     status: Literal["mined", "reverted", "dropped", "timeout"]
     tx_hash: str | None
-    receipt: dict[str, Any] | None
+    receipt: Receipt | None
     replacements: int = 0
     note: str = ""
     # What the settled nonce was sent for (as journaled).
@@ -74,22 +76,6 @@ def _fee_ceiling(meta: dict[str, Any] | None) -> int | None:
     """The most per gas a transaction may pay (its plan's break-even price), if it has one."""
     value = (meta or {}).get("fee_ceiling")
     return int(value) if value is not None else None
-
-
-def _classify_send_error(exc: RpcError) -> str:
-    text = str(exc).lower()
-    if "already known" in text or "known transaction" in text or "already imported" in text:
-        return "known"
-    if "nonce too low" in text or "nonce is too low" in text or "oldnonce" in text:
-        return "nonce_low"
-    if (
-        "underpriced" in text
-        or "fee too low" in text
-        or "replacement" in text
-        or "less than block base fee" in text
-    ):
-        return "underpriced"
-    return "other"
 
 
 class TxSender:
@@ -105,6 +91,7 @@ class TxSender:
         chain_id: int,
         stuck_blocks: int = 2,
         poll_s: float = 0.25,
+        channels: Sequence[SubmissionChannel] | None = None,
     ) -> None:
         self.client = client
         self.signer = signer
@@ -114,6 +101,8 @@ class TxSender:
         self.stuck_blocks = stuck_blocks
         self.poll_s = poll_s
         self.nonces = NonceManager(client, signer.address)
+        # Where signed bytes go (the public mempool unless configured otherwise).
+        self.channels: list[SubmissionChannel] = list(channels or [PublicMempool(client)])
         self._watched: dict[int, int] = {}  # open nonce -> block we last touched it
 
     # -- start-up ------------------------------------------------------------------------------
@@ -200,7 +189,7 @@ class TxSender:
         data: str,
         gas_limit: int,
         *,
-        purpose: str,
+        purpose: TxPurpose,
         meta: dict[str, Any] | None = None,
         tip_cap: Fees | None = None,
     ) -> Sent:
@@ -293,27 +282,41 @@ class TxSender:
         return tx_hash
 
     async def _broadcast_raw(self, raw: bytes, tx_hash: str, nonce: int) -> None:
-        try:
-            await self.client.send_raw_transaction(raw)
-        except TransientRpcError:
-            # The node may or may not have it; tracking will find out by hash.
-            log.warning("broadcast_unconfirmed", tx_hash=tx_hash, nonce=nonce)
-        except RpcError as exc:
-            kind = _classify_send_error(exc)
-            if kind == "known":
-                pass
-            elif kind == "nonce_low":
-                if await self.client.get_receipt(tx_hash) is None:
-                    self.journal.mark(tx_hash, "dropped", note=str(exc))
-                    await self._resync_nonce()
-                    raise NonceTooLowError(f"nonce {nonce} already used: {exc}") from None
-            elif kind == "underpriced":
-                self.journal.mark(tx_hash, "dropped", note=str(exc))
-                raise UnderpricedError(f"nonce {nonce}: {exc}") from None
-            else:
-                self.journal.mark(tx_hash, "dropped", note=str(exc))
-                raise TransactionError(f"broadcast of nonce {nonce} refused: {exc}") from None
+        """Deliver signed bytes on every channel; the first channel's refusal decides.
+
+        Any channel that takes them makes the transaction broadcast: the same bytes are the same
+        transaction wherever they land.
+        """
+        refused: ChannelRefusedError | None = None
+        delivered = False
+        for channel in self.channels:
+            try:
+                delivery = await channel.submit(raw, tx_hash)
+            except ChannelRefusedError as exc:
+                refused = refused or exc
+                continue
+            delivered = True
+            if delivery is Delivery.UNCONFIRMED:
+                # The channel may or may not have it; tracking will find out by hash.
+                log.warning(
+                    "broadcast_unconfirmed", tx_hash=tx_hash, nonce=nonce, channel=channel.name
+                )
+        if not delivered and refused is not None:
+            await self._refused(refused, tx_hash, nonce)
         self.journal.mark(tx_hash, "broadcast")
+
+    async def _refused(self, exc: ChannelRefusedError, tx_hash: str, nonce: int) -> None:
+        """Journal a refused delivery and raise what the refusal means for the nonce."""
+        if exc.refusal is SendRefusal.NONCE_LOW:
+            if await self.client.get_receipt(tx_hash) is not None:
+                return  # ours, mined already: tracking settles it
+            self.journal.mark(tx_hash, "dropped", note=exc.detail)
+            await self._resync_nonce()
+            raise NonceTooLowError(f"nonce {nonce} already used: {exc.detail}") from None
+        self.journal.mark(tx_hash, "dropped", note=exc.detail)
+        if exc.refusal is SendRefusal.UNDERPRICED:
+            raise UnderpricedError(f"nonce {nonce}: {exc.detail}") from None
+        raise TransactionError(f"broadcast of nonce {nonce} refused: {exc.detail}") from None
 
     # -- tracking ------------------------------------------------------------------------------
 
@@ -375,7 +378,7 @@ class TxSender:
         nonce but serves no receipt of ours (yet), and None while it is simply pending.
         """
         for tx_hash in reversed(sent.hashes):
-            receipt = await self.client.get_receipt(tx_hash)
+            receipt = await self.client.receipt(tx_hash)
             if receipt is not None:
                 return self._finish(sent, tx_hash, receipt)
         return "nonce_used" if await self._nonce_used(sent.nonce) else None
@@ -479,10 +482,9 @@ class TxSender:
         )
         return True
 
-    def _finish(self, sent: Sent, tx_hash: str, receipt: dict[str, Any]) -> Settled:
-        ok = int(receipt.get("status", "0x0"), 16) == 1
-        block = int(receipt["blockNumber"], 16)
-        self.journal.mark(tx_hash, "mined" if ok else "reverted", block=block)
+    def _finish(self, sent: Sent, tx_hash: str, receipt: Receipt) -> Settled:
+        ok = receipt.ok
+        self.journal.mark(tx_hash, "mined" if ok else "reverted", block=receipt.block_number)
         for other in sent.hashes:
             if other != tx_hash:
                 self.journal.mark(other, "replaced", note=f"nonce settled by {tx_hash}")

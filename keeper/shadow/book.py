@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from prometheus_client import Counter
 
+from keeper.core.money import to_base_down
 from keeper.errors import RpcError
-from keeper.protocols.aave_v3.liquidation import value_in_base
 from keeper.shadow.reality import RealLiquidation, real_liquidations
 from keeper.shadow.summary import ShadowCounts, log_verdict, signed_base
 from keeper.shadow.verdict import (
@@ -43,11 +43,11 @@ if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
     from keeper.chain.client import ChainClient
+    from keeper.core.outcome import Outcome
+    from keeper.core.plan import Skip
     from keeper.execution.journal import Journal
-    from keeper.execution.outcome import Outcome
     from keeper.ops.server import Status
     from keeper.shadow.ledger import ShadowLedger
-    from keeper.strategy.plan import Skip
 
 log = structlog.get_logger(__name__)
 SENT_STATUSES = ("liquidated", "reverted", "lost", "timeout")
@@ -211,19 +211,19 @@ class ShadowBook:
                 "raw": "0x" + entry.raw.hex(),
                 "fork_tx_hash": entry.tx_hash,
             },
-            "approvals": self._approvals_before(entry.sender, entry.nonce, plan.debt_asset),
+            "approvals": self._approvals_before(entry.sender, entry.nonce, plan.spend.asset),
             "plan_block": plan.block,
             "ms_after_head": round((signed_at - obs.seen_at) * 1000, 1),
             "health_factor": str(plan.health_factor),
-            "collateral_asset": plan.collateral_asset,
-            "debt_asset": plan.debt_asset,
-            "debt_to_cover": plan.debt_to_cover,
+            "collateral_asset": plan.receive.asset,
+            "debt_asset": plan.spend.asset,
+            "debt_to_cover": plan.spend.amount,
             "expected_profit_base": plan.expected_profit_base,
             "fork": {
                 "status": outcome.status,
                 "gas_used": outcome.gas_used,
-                "debt_repaid": outcome.debt_repaid,
-                "collateral_received": outcome.collateral_received,
+                "debt_repaid": outcome.spent,
+                "collateral_received": outcome.received,
                 "profit_base": simulated,
                 "reason": outcome.reason or None,
             },
@@ -362,8 +362,8 @@ class ShadowBook:
         if debt not in decimals:
             return None
         return (
-            value_in_base(real.collateral_seized, prices[coll], decimals[coll])
-            - value_in_base(real.debt_repaid, prices[debt], decimals[debt])
+            to_base_down(real.collateral_seized, prices[coll], decimals[coll])
+            - to_base_down(real.debt_repaid, prices[debt], decimals[debt])
             - wei_to_base(real.gas_cost_wei, obs.native_price)
         )
 

@@ -8,8 +8,8 @@ from keeper.chain.client import ChainClient
 from keeper.devnet.borrowers import MarketActions, borrower_address
 from keeper.devnet.deployer import Deployer
 from keeper.devnet.scenarios import FEED
-from keeper.monitor import MarketMonitor
 from keeper.protocols.aave_v3.market import resolve_market
+from keeper.protocols.aave_v3.monitor import MarketMonitor
 from keeper.settings import load_settings
 
 pytestmark = pytest.mark.integration
