@@ -84,6 +84,7 @@ async def demo(
             poll_interval_s=0.1,
             min_profit_usd=MIN_PROFIT_USD,
             journal_path=str(journal),
+            ops_port=None,  # the demo needs no ops endpoint; never a fixed port that may be taken
         )
         reports: asyncio.Queue[BlockReport] = asyncio.Queue()
         stop = asyncio.Event()
