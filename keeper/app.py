@@ -116,7 +116,7 @@ class Keeper:
                 chain_id,
                 self.journal,
                 client,
-                market.spender,
+                market,
                 self.metrics.registry,
                 self.status,
             )

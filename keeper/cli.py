@@ -283,7 +283,7 @@ def _cmd_shadow_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_scan(args: argparse.Namespace) -> int:
-    from keeper.scan import scan  # noqa: PLC0415
+    from keeper.protocols.aave_v3.scan import scan  # noqa: PLC0415
 
     settings = _settings(args)
     configure_logging(settings.log_level, settings.log_format)
@@ -436,7 +436,7 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def _cmd_deploy_liquidator(args: argparse.Namespace) -> int:
-    from keeper.execution.deploy import deploy_liquidator  # noqa: PLC0415
+    from keeper.protocols.aave_v3.deploy import deploy_liquidator  # noqa: PLC0415
 
     settings = _settings(args)
     configure_logging(settings.log_level, settings.log_format)

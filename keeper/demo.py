@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING
 from keeper.app import BlockReport, run_keeper
 from keeper.chain.client import ChainClient
 from keeper.core.display import format_base, format_wad
-from keeper.devnet.anvil import CHAIN_ID, DEV_ACCOUNTS, DEV_KEYS, Anvil
 from keeper.devnet.scenarios import fund_keeper, shock_price
 from keeper.devnet.world import World, build_world
 from keeper.errors import KeeperError
+from keeper.localnode.anvil import CHAIN_ID, DEV_ACCOUNTS, DEV_KEYS, Anvil
 from keeper.protocols.aave_v3.liquidation import value_in_base
 from keeper.protocols.aave_v3.market import Market, resolve_market
 from keeper.protocols.aave_v3.reads import read_account_data

@@ -111,6 +111,20 @@ class FlashCall:
     refusal: str | None = None
 
 
+@dataclass(frozen=True)
+class ObservedLiquidation:
+    """A liquidation the protocol recorded on chain (anyone's), read from its event."""
+
+    account: str
+    block: int
+    tx_hash: str
+    log_index: int
+    liquidator: str
+    spend: tuple[str, int]  # (asset, amount repaid)
+    receive: tuple[str, int]  # (asset, amount seized)
+    to_share_token: bool = False  # received as the protocol's own share token (e.g. an aToken)
+
+
 class LendingMarket(Protocol):
     """One protocol's market, followed block by block, exact to the wei."""
 
@@ -228,6 +242,12 @@ class LendingMarket(Protocol):
 
     def revert_error(self, data: str | None) -> str | None:
         """A revert's name in this protocol's errors (custom error, string code, panic)."""
+        ...
+
+    async def observed_liquidations(
+        self, client: ChainClient, from_block: int, to_block: int
+    ) -> list[ObservedLiquidation]:
+        """Every liquidation of this market in ``[from_block, to_block]``, in chain order."""
         ...
 
     def plan_from_meta(self, meta: Mapping[str, object]) -> AnyPlan:

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from keeper.core.plan import AnyPlan
     from keeper.execution.executor import ExecRequest
     from keeper.execution.fees import Fees
-    from keeper.execution.sender import Sent
+    from keeper.execution.transactions import Sent
     from keeper.execution.transactor import Simulation, Transactor
 
 APPROVE_GAS = 100_000

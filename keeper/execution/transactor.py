@@ -29,7 +29,8 @@ if TYPE_CHECKING:
     from keeper.core.plan import AnyPlan
     from keeper.execution.executor import ExecRequest
     from keeper.execution.fees import Fees
-    from keeper.execution.sender import Sent, TxSender
+    from keeper.execution.sender import TxSender
+    from keeper.execution.transactions import Sent
 
 log = structlog.get_logger(__name__)
 # eth_estimateGas on some nodes (Anvil among them) runs Aave at a timestamp where interest

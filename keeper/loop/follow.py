@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
     from keeper.chain.client import ChainClient
     from keeper.core.market import Tick
-    from keeper.execution.sender import Settled
+    from keeper.execution.transactions import Settled
     from keeper.loop.cycle import BlockCycle
     from keeper.loop.report import BlockReport
     from keeper.ops.metrics import Metrics

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from keeper.core.outcome import Outcome
     from keeper.execution.executor import Executor
     from keeper.execution.journal import Journal
-    from keeper.execution.sender import Settled
+    from keeper.execution.transactions import Settled
     from keeper.ops.alerts import Alerts
     from keeper.ops.metrics import Metrics
 

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
     from keeper.chain.client import ChainClient
+    from keeper.core.market import LendingMarket
     from keeper.core.outcome import Outcome
     from keeper.core.plan import Skip
     from keeper.execution.journal import Journal
@@ -83,13 +84,13 @@ class ShadowBook:
     def __init__(
         self,
         client: ChainClient,
-        pool: str,
+        market: LendingMarket,
         journal: Journal,
         ledger: ShadowLedger,
         registry: CollectorRegistry,
         status: Status,
     ) -> None:
-        self.client, self.pool, self.journal, self.ledger = client, pool, journal, ledger
+        self.client, self.market, self.journal, self.ledger = client, market, journal, ledger
         self.status = status
         self.base_unit = 10**8
         self.queue: asyncio.Queue[Observation] = asyncio.Queue()
@@ -160,7 +161,7 @@ class ShadowBook:
             self._run_id = self.ledger.start_run()
         if self._previous is not None and obs.head > self._previous:
             for real in await real_liquidations(
-                self.client, self.pool, self._previous + 1, obs.head
+                self.client, self.market, self._previous + 1, obs.head
             ):
                 self._judge_real(real, obs)
         if self._previous is None or obs.head > self._previous:

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
     from keeper.chain.client import ChainClient
+    from keeper.core.market import LendingMarket
     from keeper.core.outcome import Outcome
     from keeper.core.plan import Skip
     from keeper.execution.journal import Journal
@@ -44,14 +45,14 @@ class ShadowMode:
         chain_id: int,
         journal: Journal,
         client: ChainClient,
-        pool: str,
+        market: LendingMarket,
         registry: CollectorRegistry,
         status: Status,
     ) -> None:
         self.settings = settings
         self.fork = ShadowFork(settings, chain_id, journal)
         self.ledger = ShadowLedger(journal.path, chain_id)
-        self.book = ShadowBook(client, pool, journal, self.ledger, registry, status)
+        self.book = ShadowBook(client, market, journal, self.ledger, registry, status)
 
     @property
     def shutdown_timeout_s(self) -> float:

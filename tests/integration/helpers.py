@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 from keeper.app import BlockReport, run_keeper
 from keeper.chain.client import ChainClient
-from keeper.devnet.anvil import DEV_ACCOUNTS
 from keeper.devnet.deployer import Deployer
 from keeper.devnet.scenarios import Shock, fund_keeper, shock_price
 from keeper.errors import ContractRevertError
+from keeper.localnode.anvil import DEV_ACCOUNTS
 from keeper.protocols.aave_v3.market import ERC20, POOL
 from keeper.protocols.aave_v3.reads import AccountData
 from keeper.settings import load_settings

@@ -11,8 +11,8 @@ from aiohttp import web
 
 from keeper.app import BlockReport, run_keeper
 from keeper.chain.client import ChainClient
-from keeper.devnet.anvil import free_port
 from keeper.devnet.scenarios import shock_price
+from keeper.localnode.anvil import free_port
 from tests.integration.helpers import keeper_settings
 
 pytestmark = pytest.mark.integration

@@ -12,10 +12,10 @@ import pytest
 
 from keeper.chain.client import ChainClient
 from keeper.core.outcome import Outcome, OutcomeStatus
-from keeper.devnet.anvil import CHAIN_ID
 from keeper.devnet.deployer import Deployer
 from keeper.devnet.scenarios import FEED, shock_price
 from keeper.execution.journal import DAY_S, Journal
+from keeper.localnode.anvil import CHAIN_ID
 from keeper.protocols.aave_v3.connect import connect
 from tests.integration.conftest import KEEPER_ADDRESS
 from tests.integration.helpers import keeper_for, keeper_settings, liquidation_events

@@ -27,7 +27,7 @@ from tests.integration.helpers import (
 if TYPE_CHECKING:
     from keeper.chain.client import ChainClient
     from keeper.core.plan import AnyPlan
-    from keeper.execution.sender import Sent
+    from keeper.execution.transactions import Sent
 
 pytestmark = pytest.mark.integration
 

@@ -16,8 +16,8 @@ import pytest
 
 from keeper.app import BlockReport, run_keeper
 from keeper.chain.client import ChainClient
-from keeper.devnet.anvil import CHAIN_ID, free_port
 from keeper.devnet.scenarios import shock_price
+from keeper.localnode.anvil import CHAIN_ID, free_port
 from keeper.protocols.aave_v3.planner import aave_payload
 from tests.integration.conftest import KEEPER_ADDRESS, KEEPER_KEY
 from tests.integration.helpers import (

@@ -13,14 +13,14 @@ import pytest
 
 from keeper.chain.client import ChainClient
 from keeper.devnet.aave_market import deploy_market
-from keeper.devnet.anvil import Anvil
 from keeper.devnet.borrowers import MarketActions, plan_positions
 from keeper.devnet.deployer import Deployer
 from keeper.devnet.market_spec import DEFAULT_RESERVES, EModeSpec
 from keeper.devnet.scenarios import fund_keeper
 from keeper.devnet.world import ADMIN, LIQUIDITY_PROVIDER
+from keeper.localnode.anvil import Anvil
 from keeper.protocols.aave_v3.planner import aave_payload
-from keeper.scan import scan
+from keeper.protocols.aave_v3.scan import scan
 from keeper.settings import load_settings
 from tests.integration.conftest import KEEPER_ADDRESS, KEEPER_KEY
 from tests.integration.helpers import account_data, run_through_shock

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from keeper.chain.client import ChainClient
-from keeper.devnet.anvil import Anvil, AnvilOptions
 from keeper.devnet.scenarios import FEED, shock_price
+from keeper.localnode.anvil import Anvil, AnvilOptions
 from tests.integration.conftest import KEEPER_ADDRESS
 from tests.integration.helpers import (
     account_data,

@@ -9,23 +9,28 @@ behaviour is tested against Aave's own bytecode in tests/integration.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from eth_abi.abi import encode
+
+from keeper.chain.client import ChainClient
+from keeper.chain.types import PendingTx
 from keeper.core.market import AssetInfo, Call, FlashCall, Tick
 from keeper.core.outcome import Realised
 from keeper.core.plan import Amount, Plan, Skip
+from keeper.oracles.pending import SET_ANSWER
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from keeper.chain.client import ChainClient
     from keeper.chain.types import Receipt
-    from keeper.core.market import FlashInputs, PlanContext
+    from keeper.core.market import FlashInputs, ObservedLiquidation, PlanContext
     from keeper.core.plan import AnyPlan, Candidate
 
 SPENDER = "0x" + "22" * 20
 DEBT = "0x" + "aa" * 20
 COLLATERAL = "0x" + "cc" * 20
+FEED = "0x" + "fe" * 20
 
 
 @dataclass(frozen=True)
@@ -168,5 +173,29 @@ class FakeMarket:
         del data
         return None
 
+    async def observed_liquidations(
+        self, client: ChainClient, from_block: int, to_block: int
+    ) -> list[ObservedLiquidation]:
+        del client, from_block, to_block
+        return []
+
     def plan_from_meta(self, meta: Mapping[str, object]) -> AnyPlan:
         return fake_plan(str(meta["account"]), int(str(meta["block"])))
+
+
+class QuietNode(ChainClient):
+    """A node double: fixed fees, one pending oracle update; nothing else is asked."""
+
+    def __init__(self) -> None:
+        super().__init__("http://127.0.0.1:9", retry_s=0)
+
+    async def get_block(self, block: int | str = "latest") -> dict[str, Any]:
+        del block
+        return {"number": "0x64", "hash": "0x" + "00" * 32, "baseFeePerGas": hex(10**9)}
+
+    async def max_priority_fee(self) -> int:
+        return 10**9
+
+    async def pending_tx(self, tx_hash: str) -> PendingTx | None:
+        data = SET_ANSWER + encode(["int256"], [10**8]).hex()
+        return PendingTx(tx_hash, "0x" + "01" * 20, FEED, data, 5 * 10**9, 2 * 10**9)

@@ -8,7 +8,7 @@ from typing import Any, Self
 import aiohttp
 from aiohttp import web
 
-from keeper.devnet.anvil import free_port
+from keeper.localnode.anvil import free_port
 
 
 class RpcProxy:

@@ -13,25 +13,22 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from eth_abi.abi import encode
 from pydantic import SecretStr
 
 from keeper.app import Keeper
-from keeper.chain.client import ChainClient
-from keeper.chain.types import PendingTx
 from keeper.core.market import AssetInfo, Call
 from keeper.core.outcome import Outcome, OutcomeStatus, TxPurpose
 from keeper.core.plan import Candidate, SkipKind
 from keeper.errors import ConfigError
 from keeper.execution.fees import FeePolicy
 from keeper.execution.journal import Journal
-from keeper.execution.sender import Sent, Settled, TxSender
+from keeper.execution.sender import TxSender
 from keeper.execution.signer import Signer
+from keeper.execution.transactions import Sent, Settled
 from keeper.execution.transactor import Transactor
 from keeper.loop.pricing import NativeAssetUnknownError, native_asset
-from keeper.oracles.pending import SET_ANSWER
 from keeper.settings import load_settings
-from tests.support.fake_market import COLLATERAL, DEBT, FakeMarket
+from tests.support.fake_market import COLLATERAL, DEBT, FEED, FakeMarket, QuietNode
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -40,26 +37,7 @@ if TYPE_CHECKING:
     from keeper.execution.executor import ExecRequest
 
 KEY = "0x" + "59" * 32
-FEED = "0x" + "fe" * 20
 BORROWER = "0x" + "b0" * 20
-
-
-class QuietNode(ChainClient):
-    """A node double: fixed fees, one pending oracle update; nothing else is asked."""
-
-    def __init__(self) -> None:
-        super().__init__("http://127.0.0.1:9", retry_s=0)
-
-    async def get_block(self, block: int | str = "latest") -> dict[str, Any]:
-        del block
-        return {"number": "0x64", "hash": "0x" + "00" * 32, "baseFeePerGas": hex(10**9)}
-
-    async def max_priority_fee(self) -> int:
-        return 10**9
-
-    async def pending_tx(self, tx_hash: str) -> PendingTx | None:
-        data = SET_ANSWER + encode(["int256"], [10**8]).hex()
-        return PendingTx(tx_hash, "0x" + "01" * 20, FEED, data, 5 * 10**9, 2 * 10**9)
 
 
 class FeedMarket(FakeMarket):

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
     from keeper.chain.client import ChainClient
     from keeper.chain.types import Receipt
-    from keeper.core.market import FlashInputs, PlanContext
+    from keeper.core.market import FlashInputs, ObservedLiquidation, PlanContext
     from keeper.core.outcome import Realised
     from keeper.core.plan import AnyPlan, Plan, PlanPayload
     from keeper.protocols.aave_v3.market import Market
@@ -314,6 +314,12 @@ class AaveLendingMarket:
     def revert_error(self, data: str | None) -> str | None:
         """The Pool's error name (3.2+ custom errors, string codes before)."""
         return revert_error(data)
+
+    async def observed_liquidations(
+        self, client: ChainClient, from_block: int, to_block: int
+    ) -> list[ObservedLiquidation]:
+        """The Pool's LiquidationCall events in the range."""
+        return await receipts.observed(client, self.market.pool, from_block, to_block)
 
     def plan_from_meta(self, meta: Mapping[str, object]) -> AnyPlan:
         """A journaled plan."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from keeper.chain.abi import Codec
+from keeper.core.market import ObservedLiquidation
 from keeper.core.outcome import Realised
 from keeper.errors import TransactionError
 from keeper.protocols.aave_v3.market import POOL
@@ -62,3 +63,33 @@ async def winner(
         if int(entry["blockNumber"], 16) < block or int(entry["transactionIndex"], 16) < index:
             return str(entry["transactionHash"])
     return None
+
+
+async def observed(
+    client: ChainClient, pool: str, from_block: int, to_block: int
+) -> list[ObservedLiquidation]:
+    """Every ``LiquidationCall`` of ``pool`` in the range, in chain order."""
+    if to_block < from_block:
+        return []
+    logs = await client.get_logs(
+        address=pool, topics=[LIQUIDATION_TOPIC], from_block=from_block, to_block=to_block
+    )
+    out = []
+    for entry in logs:
+        decoded = POOL.decode_log(entry)
+        if decoded is None or decoded[0] != "LiquidationCall":
+            continue
+        args = decoded[1]
+        out.append(
+            ObservedLiquidation(
+                account=str(args["user"]),
+                block=int(str(entry["blockNumber"]), 16),
+                tx_hash=str(entry["transactionHash"]),
+                log_index=int(str(entry.get("logIndex") or "0x0"), 16),
+                liquidator=str(args["liquidator"]),
+                spend=(str(args["debtAsset"]), int(args["debtToCover"])),
+                receive=(str(args["collateralAsset"]), int(args["liquidatedCollateralAmount"])),
+                to_share_token=bool(args["receiveAToken"]),
+            )
+        )
+    return out
