@@ -35,6 +35,7 @@ from keeper.shadow.verdict import (
     Verdict,
     judge_race,
     judge_unplanned,
+    refusal_reason,
     skip_reason,
 )
 from keeper.strategy.gas import wei_to_base
@@ -179,11 +180,7 @@ class ShadowBook:
         account = outcome.plan.account
         if outcome.status not in SENT_STATUSES or outcome.tx_hash is None:
             # Planned but refused before sending (simulation, profit after simulated gas).
-            reason = (
-                Reason.SIMULATION_FAILED
-                if outcome.status == "simulation_failed"
-                else skip_reason(outcome.reason)
-            )
+            reason = refusal_reason(outcome.status)
             if account in self._open:
                 self._open[account].last_planned = obs.head
             else:
@@ -271,7 +268,7 @@ class ShadowBook:
         if skip.account in self._open:
             self._open[skip.account].last_planned = head
         else:
-            self._skipped[skip.account] = (head, skip_reason(skip.reason))
+            self._skipped[skip.account] = (head, skip_reason(skip.kind))
 
     def _close_uncontested(self, head: int) -> None:
         for account, opp in list(self._open.items()):
