@@ -54,9 +54,12 @@ class HeadFollower:
         self.cycle.seen_at = time.time()
 
     async def first(self, tick: Tick, stop: asyncio.Event) -> None:
-        """Act on the head the market started at."""
+        """Act on the head the market started at (a node fault: retried by :meth:`follow`)."""
         self._mark_seen()
-        await self._cycle(tick, stop)
+        try:
+            await self._cycle(tick, stop)
+        except (RpcError, NativeAssetUnknownError) as exc:
+            log.warning("block_skipped", error=str(exc), block=tick.block)
 
     async def follow(self, stop: asyncio.Event, idle: Callable[[], None]) -> None:
         """Until ``stop``: settle late transactions, advance, act, book. ``idle`` runs between."""

@@ -558,3 +558,22 @@ async def test_a_head_acted_on_again_does_not_replan_accounts_liquidated_after_i
     skipped = {s.account: s.reason for s in again.skips}
     assert set(skipped) >= liquidated
     assert all("was mined at block" in skipped[a] for a in liquidated)
+
+
+@pytest.mark.asyncio
+async def test_symbols_unreadable_at_start_do_not_stop_the_keeper(devnet, tmp_path):
+    """Every reserve's first ``symbol()`` read fails (a node error): the keeper keeps running.
+
+    It reads the symbols again and liquidates after the shock. It once stored the address as
+    the symbol, found no wrapped-native reserve at the first candidate and stopped with a
+    ConfigError.
+    """
+    symbol = "0x95d89b41"  # symbol()
+    async with RpcProxy(devnet.url, fail_calls={symbol: 4}) as proxy:
+        settings = keeper_settings(devnet, tmp_path, rpc_url=proxy.url, min_profit_usd=1)
+        reports, _ = await run_through_shock(
+            settings, devnet.url, devnet.world.market.pool_addresses_provider, "WETH", -30
+        )
+        assert proxy.refused == 4
+        liquidated = [o for r in reports for o in r.outcomes if o.status == "liquidated"]
+        assert liquidated
