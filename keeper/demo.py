@@ -84,8 +84,9 @@ async def demo(
             poll_interval_s=0.1,
             min_profit_usd=MIN_PROFIT_USD,
             journal_path=str(journal),
-            ops_port=None,  # the demo needs no ops endpoint; never a fixed port that may be taken
         )
+        # The demo needs no ops endpoint: never a fixed port that may be taken.
+        settings = settings.model_copy(update={"ops_port": None})
         reports: asyncio.Queue[BlockReport] = asyncio.Queue()
         stop = asyncio.Event()
         keeper = asyncio.create_task(run_keeper(settings, stop, reports.put_nowait))

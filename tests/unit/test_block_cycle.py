@@ -65,7 +65,6 @@ def _keeper(tmp_path: Path, market: FakeMarket, executor: RecordingExecutor) -> 
         pool_addresses_provider="0x" + "11" * 20,
         private_key=KEY,
         journal_path=str(tmp_path / "journal.sqlite"),
-        ops_port=None,
         breaker_max_head_lag_s=0,
     )
     keeper = Keeper(settings, QuietNode(), 1, market)

@@ -142,7 +142,6 @@ async def test_a_failed_back_run_cools_its_account_down(tmp_path: Path):
         pool_addresses_provider="0x" + "11" * 20,
         private_key=KEY,
         journal_path=str(tmp_path / "journal.sqlite"),
-        ops_port=None,
     )
     market = FeedMarket(candidates=[Candidate(BORROWER, 9 * 10**17, 10**11, 10**11)])
     keeper = Keeper(settings, QuietNode(), 1, market)
@@ -171,7 +170,6 @@ def test_skip_metric_labels_come_from_the_kind_not_the_words(tmp_path: Path):
         pool_addresses_provider="0x" + "11" * 20,
         private_key=KEY,
         journal_path=str(tmp_path / "journal.sqlite"),
-        ops_port=None,
     )
     keeper = Keeper(settings, QuietNode(), 1, FakeMarket())
     report = BlockReport(
