@@ -126,8 +126,18 @@ async def test_keeper_run_subprocess_liquidates_every_liquidatable_account(devne
                 if {e["user"] for e in events} >= liquidatable:
                     break
                 await asyncio.sleep(0.3)
-            await asyncio.sleep(1.0)  # let follow-up liquidations of the same block settle
-            ops = await _ops(OPS_PORT)
+            # Until the keeper has counted every liquidation on chain (follow-up liquidations of
+            # the same block may still settle; a loaded machine can take seconds).
+            deadline = time.monotonic() + 60
+            while True:
+                ops = await _ops(OPS_PORT)
+                mined = await liquidation_events(client, devnet.world.market.pool, shock.block)
+                counted = (
+                    f'keeper_liquidation_attempts_total{{outcome="liquidated"}} {float(len(mined))}'
+                )
+                if counted in ops[2] or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.5)
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=30)
