@@ -21,6 +21,7 @@ lint: setup
 	$(BIN)/ruff check keeper tests bench
 	$(BIN)/ruff format --check keeper tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 unit: setup
 	$(BIN)/pytest tests/unit

@@ -46,10 +46,10 @@ import aiohttp
 
 from bench import world_cache
 from keeper.chain.client import ChainClient
-from keeper.devnet.anvil import CHAIN_ID, Anvil, AnvilOptions, free_port
 from keeper.devnet.scenarios import shock_price
-from keeper.monitor import MarketMonitor
+from keeper.localnode.anvil import CHAIN_ID, Anvil, AnvilOptions, free_port
 from keeper.protocols.aave_v3.market import POOL, resolve_market
+from keeper.protocols.aave_v3.monitor import MarketMonitor
 from keeper.protocols.aave_v3.reads import read_account_data
 from keeper.settings import load_settings
 

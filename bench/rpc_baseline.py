@@ -17,9 +17,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import world_cache
 from keeper.chain.client import ChainClient
-from keeper.devnet.anvil import Anvil, AnvilOptions
-from keeper.monitor import MarketMonitor
+from keeper.localnode.anvil import Anvil, AnvilOptions
 from keeper.protocols.aave_v3.market import resolve_market
+from keeper.protocols.aave_v3.monitor import MarketMonitor
 from keeper.protocols.aave_v3.reads import read_account_data
 from keeper.settings import load_settings
 

@@ -28,7 +28,6 @@ from eth_account import Account
 
 from keeper.chain.abi import Codec
 from keeper.chain.client import ChainClient
-from keeper.devnet.anvil import DEV_ACCOUNTS, DEV_KEYS, Anvil
 from keeper.devnet.artifacts import npm_artifact
 from keeper.devnet.borrowers import GAS_ETH, Position, plan_positions
 from keeper.devnet.deployer import codec_of
@@ -36,6 +35,7 @@ from keeper.devnet.market_spec import DEFAULT_RESERVES
 from keeper.devnet.scenarios import fund_keeper
 from keeper.devnet.world import AaveVersion, World, build_world, dump_state
 from keeper.errors import DevnetError, RpcError
+from keeper.localnode.anvil import DEV_ACCOUNTS, DEV_KEYS, Anvil
 from keeper.protocols.aave_v3.market import POOL
 
 CACHE = Path(__file__).resolve().parent / ".cache"

@@ -12,7 +12,7 @@ from keeper.chain.redact import redact_url
 from keeper.errors import ConfigError
 from keeper.execution.signer import Signer
 from keeper.keys import resolve_key
-from keeper.runner import connect
+from keeper.protocols.aave_v3.connect import connect
 
 if TYPE_CHECKING:
     from keeper.chain.client import ChainClient

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import structlog
 
 from keeper import __version__
+from keeper.core.display import parse_wad
 from keeper.errors import ConfigError, KeeperError
 from keeper.ops.logging import configure_logging
-from keeper.risk.display import parse_wad
 from keeper.settings import load_settings
 
 if TYPE_CHECKING:
@@ -181,7 +181,7 @@ async def _until_signal(work: Callable[[asyncio.Event], Awaitable[None]]) -> Non
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from keeper.runner import run_keeper  # noqa: PLC0415 - keep `keeper --help` fast
+    from keeper.app import run_keeper  # noqa: PLC0415 - keep `keeper --help` fast
 
     settings = _settings(args, dry_run=args.dry_run)
     if settings.dry_run:
@@ -205,7 +205,7 @@ def _cmd_shadow_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_scan(args: argparse.Namespace) -> int:
-    from keeper.scan import scan  # noqa: PLC0415
+    from keeper.protocols.aave_v3.scan import scan  # noqa: PLC0415
 
     settings = _settings(args)
     configure_logging(settings.log_level, settings.log_format)
@@ -251,7 +251,7 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def _cmd_deploy_liquidator(args: argparse.Namespace) -> int:
-    from keeper.execution.deploy import deploy_liquidator  # noqa: PLC0415
+    from keeper.protocols.aave_v3.deploy import deploy_liquidator  # noqa: PLC0415
 
     settings = _settings(args)
     configure_logging(settings.log_level, settings.log_format)

@@ -11,24 +11,24 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from keeper.app import BlockReport, run_keeper
 from keeper.chain.client import ChainClient
-from keeper.devnet.anvil import CHAIN_ID, DEV_ACCOUNTS, DEV_KEYS, Anvil
+from keeper.core.display import format_base, format_wad
 from keeper.devnet.scenarios import fund_keeper, shock_price
 from keeper.devnet.world import World, build_world
 from keeper.errors import KeeperError
+from keeper.localnode.anvil import CHAIN_ID, DEV_ACCOUNTS, DEV_KEYS, Anvil
 from keeper.protocols.aave_v3.liquidation import value_in_base
 from keeper.protocols.aave_v3.market import Market, resolve_market
 from keeper.protocols.aave_v3.reads import read_account_data
 from keeper.protocols.aave_v3.state_reader import read_prices
-from keeper.risk.display import format_base, format_wad
-from keeper.runner import BlockReport, run_keeper
 from keeper.settings import load_settings
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from keeper.core.outcome import Outcome
     from keeper.devnet.world import AaveVersion
-    from keeper.execution.outcome import Outcome
 
 KEEPER_ADDRESS, KEEPER_KEY = DEV_ACCOUNTS[1], DEV_KEYS[1]
 WAD = 10**18
@@ -85,6 +85,8 @@ async def demo(
             min_profit_usd=MIN_PROFIT_USD,
             journal_path=str(journal),
         )
+        # The demo needs no ops endpoint: never a fixed port that may be taken.
+        settings = settings.model_copy(update={"ops_port": None})
         reports: asyncio.Queue[BlockReport] = asyncio.Queue()
         stop = asyncio.Event()
         keeper = asyncio.create_task(run_keeper(settings, stop, reports.put_nowait))
@@ -175,8 +177,8 @@ def _summary(
     seized: dict[str, int] = defaultdict(int)
     gas_wei = 0
     for o in outcomes:
-        repaid[o.plan.debt_asset] += o.debt_repaid
-        seized[o.plan.collateral_asset] += o.collateral_received
+        repaid[o.plan.spend.asset] += o.spent
+        seized[o.plan.receive.asset] += o.received
         gas_wei += o.gas_cost_wei
     repaid_usd = sum(value_in_base(v, prices[a], info[a].decimals) for a, v in repaid.items())
     seized_usd = sum(value_in_base(v, prices[a], info[a].decimals) for a, v in seized.items())

@@ -125,6 +125,9 @@ class Settings(BaseSettings):
     max_slippage_bps: int = Field(
         default=50, ge=0, le=2000, description="accepted shortfall of the swap against its quote"
     )
+    protocol: Literal["aave_v3"] = Field(
+        default="aave_v3", description="the lending protocol of the market (its package)"
+    )
     pool_version: Literal["3.0", "3.1", "3.2", "3.3", "3.4", "3.5", "3.6"] | None = Field(
         default=None,
         description="optional check: the Pool version read from POOL_REVISION() must be this one",

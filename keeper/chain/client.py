@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any, Self
 
 import aiohttp
 import structlog
-from hexbytes import HexBytes
 from tenacity import (
     AsyncRetrying,
     retry_if_exception_type,
@@ -26,7 +25,12 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from keeper.chain import parse
+from keeper.chain.endpoints import Endpoints
 from keeper.chain.provider import RedactedHTTPProvider, make_web3
+from keeper.chain.rpc_errors import classify as _classify
+from keeper.chain.subscriptions import Subscriptions
+from keeper.chain.types import PendingTx, Receipt
 from keeper.chain.ws import WebSocketTransport
 from keeper.errors import ContractRevertError, RpcError, TransientRpcError
 
@@ -37,28 +41,10 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 BlockId = int | str
-_TRANSIENT_CODES = {-32000, -32005, -32603, 429}
-_REVERT_CODES = {3}
 
 
 def _block_param(block: BlockId) -> str:
     return hex(block) if isinstance(block, int) else block
-
-
-def _classify(method: str, error: dict[str, Any]) -> RpcError:
-    code = error.get("code")
-    message = str(error.get("message", "unknown error"))
-    data = error.get("data")
-    if code in _REVERT_CODES or "revert" in message.lower():
-        return ContractRevertError(
-            message, method=method, data=data if isinstance(data, str) else None
-        )
-    lowered = message.lower()
-    if code == 429 or "rate limit" in lowered or "timeout" in lowered or "timed out" in lowered:
-        return TransientRpcError(message, method=method, code=code)
-    if code in _TRANSIENT_CODES and ("busy" in lowered or "unavailable" in lowered):
-        return TransientRpcError(message, method=method, code=code)
-    return RpcError(message, method=method, code=code if isinstance(code, int) else None)
 
 
 Transport = RedactedHTTPProvider | WebSocketTransport
@@ -96,12 +82,9 @@ class ChainClient:
         self._providers: list[Transport] = [p for p, _ in built]
         self.w3: AsyncWeb3[Any] | None = built[0][1]
         self._provider = self._providers[0]  # the one that streams heads, if any
-        self._active = 0
-        self._failed_over_at = 0.0
-        self._failback_s = failback_s
-        self.failovers = 0
+        self.endpoints = Endpoints(self._providers, failback_s)
+        self.subscriptions = Subscriptions(self._provider)
         self._retry_s = retry_s
-        self._subscribed = False
         self.calls: collections.Counter[str] = collections.Counter()
         # Observability hook: (method, seconds, ok) after every request or batch.
         self.on_request: Callable[[str, float, bool], None] | None = None
@@ -109,33 +92,17 @@ class ChainClient:
     @property
     def label(self) -> str:
         """The endpoint in use, redacted (no credentials, no path)."""
-        return self._providers[self._active].label
+        return self.endpoints.label
+
+    @property
+    def failovers(self) -> int:
+        """Moves to another endpoint since start."""
+        return self.endpoints.failovers
 
     @property
     def labels(self) -> list[str]:
         """Every endpoint, redacted, the preferred one first."""
         return [p.label for p in self._providers]
-
-    def _current(self) -> Transport:
-        if self._active and time.monotonic() - self._failed_over_at > self._failback_s:
-            log.info("rpc_failback", to=self._providers[0].label)
-            self._active = 0
-        return self._providers[self._active]
-
-    def _fail_over(self, failed: Transport, error: RpcError) -> None:
-        """Move to the next endpoint after a transient failure of ``failed``."""
-        if len(self._providers) == 1 or self._providers[self._active] is not failed:
-            return  # a single endpoint, or a concurrent request already moved on
-        self._active = (self._active + 1) % len(self._providers)
-        self._failed_over_at = time.monotonic()
-        self.failovers += 1
-        log.warning(
-            "rpc_failover",
-            failed=failed.label,
-            to=self._providers[self._active].label,
-            method=error.method,
-            error=str(error),
-        )
 
     async def endpoint_chain_ids(self) -> list[tuple[str, int | RpcError]]:
         """Each endpoint's chain id (or why it could not be read), without failover."""
@@ -157,36 +124,15 @@ class ChainClient:
     @property
     def streams_heads(self) -> bool:
         """True when new heads arrive by subscription (a ws:// endpoint)."""
-        return isinstance(self._provider, WebSocketTransport)
+        return self.subscriptions.streams
 
     async def next_head(self, timeout_s: float) -> int | None:
-        """Wait up to ``timeout_s`` for a new head; the newest number, or None.
-
-        Over WebSocket this returns as soon as the node announces a block (``newHeads``); over
-        HTTP it just waits, and the caller polls ``eth_blockNumber``.
-        """
-        provider = self._provider
-        if not isinstance(provider, WebSocketTransport):
-            await asyncio.sleep(timeout_s)
-            return None
-        if not self._subscribed:
-            await provider.subscribe_new_heads()
-            self._subscribed = True
-        try:
-            number = await asyncio.wait_for(provider.heads.get(), timeout_s)
-        except TimeoutError:
-            return None
-        while not provider.heads.empty():  # coalesce to the newest head
-            number = max(number, provider.heads.get_nowait())
-        return number
+        """Wait up to ``timeout_s`` for a new head (see :class:`Subscriptions`)."""
+        return await self.subscriptions.next_head(timeout_s)
 
     async def pending_transactions(self) -> asyncio.Queue[str] | None:
         """Hashes of transactions entering the node's pool (WebSocket only), or None."""
-        provider = self._provider
-        if not isinstance(provider, WebSocketTransport):
-            return None
-        await provider.subscribe_pending_transactions()
-        return provider.pending_txs
+        return await self.subscriptions.pending_transactions()
 
     def __repr__(self) -> str:
         return f"<ChainClient {', '.join(self.labels)}>"
@@ -225,11 +171,11 @@ class ChainClient:
 
     async def _post_raw(self, method: str, params: Sequence[Any]) -> Any:
         self.calls[method] += 1
-        provider = self._current()
+        provider = self.endpoints.current()
         try:
             return await self._request_via(provider, method, params)
         except TransientRpcError as exc:
-            self._fail_over(provider, exc)
+            self.endpoints.fail_over(provider, exc)
             raise
 
     async def _request_via(self, provider: Transport, method: str, params: Sequence[Any]) -> Any:
@@ -300,11 +246,11 @@ class ChainClient:
         for method, _ in calls:
             self.calls[method] += 1
         self.calls["<batch>"] += 1
-        provider = self._current()
+        provider = self.endpoints.current()
         try:
             return await self._batch_via(provider, calls)
         except TransientRpcError as exc:
-            self._fail_over(provider, exc)
+            self.endpoints.fail_over(provider, exc)
             raise
 
     async def _batch_via(
@@ -325,7 +271,7 @@ class ChainClient:
             ) from None
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise TransientRpcError("unreadable batch answer", method="batch") from None
-        return _parse_batch(calls, raw)
+        return parse.parse_batch(calls, raw)
 
     async def batch(self, calls: Sequence[tuple[str, Sequence[Any]]]) -> list[Any]:
         """Send calls as one JSON-RPC batch; each item is its result or an :class:`RpcError`.
@@ -344,16 +290,16 @@ class ChainClient:
 
     async def chain_id(self) -> int:
         """The node's chain id."""
-        return int(await self.request("eth_chainId", parse=_quantity))
+        return int(await self.request("eth_chainId", parse=parse.quantity))
 
     async def block_number(self) -> int:
         """The node's head block number."""
-        return int(await self.request("eth_blockNumber", parse=_quantity))
+        return int(await self.request("eth_blockNumber", parse=parse.quantity))
 
     async def get_block(self, block: BlockId = "latest") -> dict[str, Any]:
         """A block header (no transaction bodies)."""
         result: dict[str, Any] = await self.request(
-            "eth_getBlockByNumber", [_block_param(block), False], parse=_header
+            "eth_getBlockByNumber", [_block_param(block), False], parse=parse.header
         )
         return result
 
@@ -371,7 +317,7 @@ class ChainClient:
                     "toBlock": hex(to_block),
                 }
             ],
-            parse=_logs,
+            parse=parse.logs,
         )
         return logs
 
@@ -382,29 +328,31 @@ class ChainClient:
         tx: dict[str, Any] = {"to": to, "data": data}
         if sender is not None:
             tx["from"] = sender
-        return bytes(await self.request("eth_call", [tx, _block_param(block)], parse=_data))
+        return bytes(await self.request("eth_call", [tx, _block_param(block)], parse=parse.data))
 
     async def get_balance(self, address: str, block: BlockId = "latest") -> int:
         """Native balance in wei."""
         return int(
-            await self.request("eth_getBalance", [address, _block_param(block)], parse=_quantity)
+            await self.request(
+                "eth_getBalance", [address, _block_param(block)], parse=parse.quantity
+            )
         )
 
     async def get_transaction_count(self, address: str, block: BlockId = "pending") -> int:
         """The account's nonce at ``block``."""
         return int(
             await self.request(
-                "eth_getTransactionCount", [address, _block_param(block)], parse=_quantity
+                "eth_getTransactionCount", [address, _block_param(block)], parse=parse.quantity
             )
         )
 
     async def estimate_gas(self, tx: dict[str, Any]) -> int:
         """``eth_estimateGas``; raises ContractRevertError when the transaction would revert."""
-        return int(await self.request("eth_estimateGas", [tx], parse=_quantity))
+        return int(await self.request("eth_estimateGas", [tx], parse=parse.quantity))
 
     async def max_priority_fee(self) -> int:
         """The node's suggested tip in wei."""
-        return int(await self.request("eth_maxPriorityFeePerGas", parse=_quantity))
+        return int(await self.request("eth_maxPriorityFeePerGas", parse=parse.quantity))
 
     async def send_raw_transaction(self, raw: bytes) -> str:
         """Broadcast a signed transaction. Never retried here (see module docstring)."""
@@ -412,13 +360,30 @@ class ChainClient:
 
     async def get_receipt(self, tx_hash: str) -> dict[str, Any] | None:
         """The receipt, or None while the transaction is not mined."""
-        result = await self.request("eth_getTransactionReceipt", [tx_hash], parse=_receipt)
+        result = await self.request("eth_getTransactionReceipt", [tx_hash], parse=parse.receipt)
         return result if isinstance(result, dict) else None
+
+    async def receipt(self, tx_hash: str) -> Receipt | None:
+        """The typed receipt, or None while the transaction is not mined."""
+        raw = await self.get_receipt(tx_hash)
+        return None if raw is None else Receipt.from_rpc(raw)
+
+    async def pending_tx(self, tx_hash: str) -> PendingTx | None:
+        """A transaction the node knows (in its pool or mined), or None."""
+        raw = await self.request("eth_getTransactionByHash", [tx_hash])
+        return PendingTx.from_rpc(raw) if isinstance(raw, dict) else None
+
+    async def wait_receipt(
+        self, tx_hash: str, *, timeout_s: float, poll_s: float = 0.25
+    ) -> Receipt | None:
+        """Poll for the typed receipt until ``timeout_s``; None if it did not come."""
+        raw = await self.wait_for_receipt(tx_hash, timeout_s=timeout_s, poll_s=poll_s)
+        return None if raw is None else Receipt.from_rpc(raw)
 
     async def wait_for_receipt(
         self, tx_hash: str, *, timeout_s: float, poll_s: float = 0.25
     ) -> dict[str, Any] | None:
-        """Poll for a receipt until ``timeout_s``; None if it did not come."""
+        """Poll for a receipt until ``timeout_s``; None if it did not come (raw JSON)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         delay = min(0.005, poll_s)  # a fast first look: local and fast chains mine at once
@@ -430,62 +395,3 @@ class ChainClient:
                 return None
             await asyncio.sleep(delay)
             delay = min(delay * 2, poll_s)
-
-
-def _quantity(value: Any) -> int:
-    """A JSON-RPC quantity ("0x1a"); TypeError or ValueError for anything else."""
-    if not isinstance(value, str) or not value.startswith("0x"):
-        raise TypeError("not a quantity")
-    return int(value, 16)
-
-
-def _data(value: Any) -> bytes:
-    """JSON-RPC data ("0x..."); TypeError or ValueError for anything else."""
-    if not isinstance(value, str):
-        raise TypeError("not data")
-    return bytes(HexBytes(value))
-
-
-def _header(value: Any) -> dict[str, Any]:
-    """A block header; TypeError for anything else (also null: the block is not there yet)."""
-    if not isinstance(value, dict) or "number" not in value or "hash" not in value:
-        raise TypeError("not a block")
-    return value
-
-
-def _logs(value: Any) -> list[dict[str, Any]]:
-    """A list of logs; TypeError for anything else."""
-    if not isinstance(value, list) or not all(isinstance(x, dict) for x in value):
-        raise TypeError("not a list of logs")
-    return value
-
-
-def _receipt(value: Any) -> dict[str, Any] | None:
-    """A receipt (null while pending); TypeError for anything else."""
-    if value is None:
-        return None
-    if not isinstance(value, dict) or "status" not in value or "blockNumber" not in value:
-        raise TypeError("not a receipt")
-    return value
-
-
-def _parse_batch(calls: Sequence[tuple[str, Sequence[Any]]], raw: Any) -> list[Any]:
-    """Per-call results of a batch answer, or raise for an unusable one."""
-    if not isinstance(raw, list):
-        error = raw.get("error") if isinstance(raw, dict) else None
-        if isinstance(error, dict):
-            raise _classify("batch", error)
-        raise TransientRpcError("malformed batch answer", method="batch")
-    if len(raw) != len(calls):
-        raise TransientRpcError(f"batch answered {len(raw)} of {len(calls)} calls", method="batch")
-    results: list[Any] = []
-    for (method, _), item in zip(calls, raw, strict=True):
-        if not isinstance(item, dict):
-            raise TransientRpcError("malformed batch item", method=method)
-        if item.get("error"):
-            results.append(_classify(method, dict(item["error"])))
-        elif "result" in item:
-            results.append(item["result"])
-        else:
-            raise TransientRpcError("batch item without result", method=method)
-    return results

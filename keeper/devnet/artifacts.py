@@ -23,8 +23,8 @@ from eth_abi.abi import encode
 from eth_utils.abi import collapse_if_tuple
 
 from keeper.chain.abi import load_artifact
-from keeper.devnet.toolchain import node_modules
 from keeper.errors import DevnetError
+from keeper.localnode.toolchain import node_modules
 
 # The Aave v3.6 source package and what contracts/build_aave_origin.js makes of it.
 ORIGIN_PACKAGE = "@aave-dao/aave-v3-origin"

@@ -26,9 +26,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from keeper.devnet.anvil import DEV_ACCOUNTS
 from keeper.devnet.artifacts import origin_artifact
 from keeper.devnet.deployer import Deployer, codec_of
+from keeper.localnode.anvil import DEV_ACCOUNTS
 
 if TYPE_CHECKING:
     from keeper.chain.client import ChainClient

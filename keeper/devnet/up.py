@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from keeper.chain.client import ChainClient
-from keeper.devnet.anvil import DEV_ACCOUNTS, DEV_KEYS, Anvil, AnvilOptions
 from keeper.devnet.artifacts import npm_artifact
 from keeper.devnet.deployer import codec_of
 from keeper.devnet.scenarios import fund_keeper
 from keeper.devnet.world import World, build_world, dump_state
+from keeper.localnode.anvil import DEV_ACCOUNTS, DEV_KEYS, Anvil, AnvilOptions
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from keeper.devnet.aave_market import AssetInfo, MarketAddresses, deploy_market
 from keeper.devnet.aave_origin_market import deploy_origin_market
-from keeper.devnet.anvil import CHAIN_ID, DEV_ACCOUNTS
 from keeper.devnet.borrowers import MarketActions, Position, plan_positions, special_positions
 from keeper.devnet.deployer import Deployer
 from keeper.devnet.governance import force_collateral_params
@@ -31,6 +30,7 @@ from keeper.devnet.market_spec import (
 )
 from keeper.devnet.uniswap import UniswapV3, deploy_uniswap
 from keeper.errors import DevnetError
+from keeper.localnode.anvil import CHAIN_ID, DEV_ACCOUNTS
 
 if TYPE_CHECKING:
     from pathlib import Path

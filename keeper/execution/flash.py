@@ -1,126 +1,112 @@
-"""Liquidations with zero capital through our FlashLiquidator contract.
+"""Liquidations with zero capital through our own flash contract.
 
-Per plan: simulate the exact ``liquidate`` call in a simulated next block -> check the profit
-after the simulated gas -> send through the journaled sender -> read the LiquidationCall and the
-contract's Liquidated event. The contract's own ``minProfit`` check is the real guard: if prices
-or the pool move before inclusion, the transaction reverts instead of losing money.
+Per plan: quote the swap at this block -> the market builds the contract call with its terms
+(premium, slippage bound, on-chain minimum profit) -> simulate the exact call -> check the
+profit after the simulated gas -> send through the journaled sender -> read the protocol's
+events and the contract's profit. The contract's own ``minProfit`` check is the real guard: if
+prices or the pool move before inclusion, the transaction reverts instead of losing money.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from keeper.chain.abi import Codec
-from keeper.execution.inventory import InventoryExecutor
-from keeper.execution.outcome import Outcome
+from keeper.core.market import FlashInputs
+from keeper.core.outcome import Outcome, OutcomeStatus, TxPurpose
+from keeper.execution.transactor import ms_since
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from keeper.chain.types import Receipt
+    from keeper.core.plan import AnyPlan
+    from keeper.execution.executor import ExecRequest
+    from keeper.execution.transactor import Transactor
 
-    from keeper.chain.client import ChainClient
-    from keeper.execution.sender import TxSender
-    from keeper.strategy.flash import FlashTerms
-    from keeper.strategy.plan import LiquidationPlan
-
-LIQUIDATOR = Codec.named("FlashLiquidator")
+QUOTER = Codec.named("uniswap_v3/IQuoterV2")
 
 
-class FlashExecutor(InventoryExecutor):
-    """Executes plans through the flash liquidator; the keeper needs only gas money."""
+class FlashExecutor:
+    """Executes plans through the flash contract; the keeper needs only gas money."""
+
+    purpose = TxPurpose.FLASH_LIQUIDATION
+    # Flash liquidations swap in the same pools: a quote must see the swaps before it.
+    sequential = True
 
     def __init__(
         self,
-        client: ChainClient,
-        sender: TxSender,
+        transactor: Transactor,
         *,
-        liquidator: str,
-        pool: str,
+        contract: str,
+        quoter: str,
         swap_fee: int,
-        receipt_timeout_s: float,
+        slippage_bps: int,
     ) -> None:
-        super().__init__(client, sender, pool=pool, receipt_timeout_s=receipt_timeout_s)
-        self.contract = liquidator
-        self.liquidator = liquidator
+        self.tx = transactor
+        self.market = transactor.market
+        self.contract = contract
+        self.liquidator = contract  # the contract calls the protocol
+        self.quoter = quoter
         self.swap_fee = swap_fee
+        self.slippage_bps = slippage_bps
 
-    async def execute_flash(
-        self,
-        plan: LiquidationPlan,
-        terms: FlashTerms,
-        guard: Callable[[int], str | None] | None = None,
-    ) -> Outcome:
+    async def _quote(self, plan: AnyPlan) -> int:
+        if plan.receive.asset == plan.spend.asset:
+            return 0
+        raw = await self.tx.client.call(
+            self.quoter,
+            QUOTER.encode(
+                "quoteExactInputSingle",
+                (plan.receive.asset, plan.spend.asset, plan.receive.amount, self.swap_fee, 0),
+            ),
+        )
+        return int(QUOTER.decode("quoteExactInputSingle", raw)[0])
+
+    async def execute(self, plan: AnyPlan, request: ExecRequest) -> Outcome:
         """Run one flash liquidation to a final outcome."""
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
-        calldata = LIQUIDATOR.encode(
-            "liquidate",
-            plan.collateral_asset,
-            plan.debt_asset,
-            plan.account,
-            plan.debt_to_cover,
-            self.swap_fee,
-            terms.min_swap_out,
-            terms.min_profit,
-        )
-        simulation = await self._simulate_bundle([(self.contract, calldata)])
-        timings["simulate"] = _ms(t0)
-        if simulation is None:
-            reason = await self._eth_call_revert(self.contract, calldata)
-            if reason is None:
-                gas = await self.client.estimate_gas(
-                    {"from": self.signer.address, "to": self.contract, "data": calldata}
-                )
-            simulation = reason if reason is not None else (gas, gas)
-        checked = self._gas_or_refusal(plan, simulation, guard, timings)
-        if isinstance(checked, Outcome):
-            return checked
-        total_gas, _ = checked
-        gas_limit = await self.gas_limit(self.contract, calldata, total_gas)
-        tx_hash, receipt = await self._send(
+        flash = self.market.flash_call(
+            plan,
             self.contract,
-            calldata,
-            gas_limit,
-            purpose="flash_liquidation",
-            meta={
-                **dataclasses.asdict(plan),
-                "min_swap_out": terms.min_swap_out,
-                "min_profit": terms.min_profit,
-            },
+            self.swap_fee,
+            FlashInputs(
+                await self._quote(plan),
+                self.slippage_bps,
+                request.min_profit_base,
+                request.pricing.cost_base(plan.gas_estimate),
+            ),
         )
-        timings["send"], timings["include"] = self.last_send_ms, self.last_include_ms
-        if receipt is None:
-            return Outcome(
-                "timeout",
-                plan,
-                tx_hash=tx_hash,
-                timings_ms=timings,
-                reason=f"no receipt within {self.receipt_timeout_s}s",
-            )
-        return await self._outcome(plan, tx_hash, receipt, timings)
-
-    async def _outcome(
-        self,
-        plan: LiquidationPlan,
-        tx_hash: str,
-        receipt: dict[str, Any],
-        timings: dict[str, float],
-    ) -> Outcome:
-        outcome = await super()._outcome(plan, tx_hash, receipt, timings)
-        if outcome.status == "liquidated":
-            outcome.realized_profit = self._profit(receipt)
+        if flash.refusal is not None:
+            return Outcome(OutcomeStatus.NOT_SENT, plan, reason=flash.refusal)
+        simulation = await self.tx.simulate([flash.call])
+        if simulation is None:
+            simulation = await self.tx.estimate_or_revert(flash.call)
+        timings["simulate"] = ms_since(t0)
+        # The guaranteed profit (worst accepted swap) in base units, before gas.
+        spend_price = self.market.prices().get(plan.spend.asset, 0)
+        decimals = (await self.market.assets())[plan.spend.asset].decimals
+        gross = flash.profit_at_min * spend_price // 10**decimals
+        checked = self.tx.guarded(plan, simulation, request, gross)
+        if isinstance(checked, Outcome):
+            checked.timings_ms = timings
+            return checked
+        gas_limit = await self.tx.gas_limit(flash.call, checked[0])
+        delivered = await self.tx.deliver(
+            flash.call,
+            gas_limit,
+            purpose=self.purpose,
+            meta=plan.to_meta(),
+            tip_cap=request.tip_cap,
+        )
+        outcome = await self.tx.outcome(plan, delivered, self.liquidator, timings)
+        outcome.expected_profit = flash.profit_at_quote
+        outcome.reason = outcome.reason or flash.note
         return outcome
 
-    def _profit(self, receipt: dict[str, Any]) -> int | None:
-        for entry in receipt.get("logs", []):
-            if str(entry.get("address", "")).lower() != self.contract.lower():
-                continue
-            decoded = LIQUIDATOR.decode_log(entry)
-            if decoded is not None and decoded[0] == "Liquidated":
-                return int(decoded[1]["profit"])
-        return None
+    async def outcome_of(self, plan: AnyPlan, receipt: Receipt) -> Outcome:
+        """What a flash liquidation of ours settled elsewhere did."""
+        return await self.tx.read_receipt(plan, receipt, self.liquidator)
 
-
-def _ms(since: float) -> float:
-    return round((time.perf_counter() - since) * 1000, 2)
+    async def after_block(self) -> None:
+        """Nothing: a flash liquidation leaves no approval behind."""

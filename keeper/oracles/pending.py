@@ -12,11 +12,14 @@ Anything else is not an update we can read, and is ignored. Pure: no node.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from eth_abi.abi import decode
 from eth_abi.exceptions import DecodingError
 from eth_utils.crypto import keccak
+
+if TYPE_CHECKING:
+    from keeper.chain.types import PendingTx
 
 SET_ANSWER = "0x" + keccak(text="setAnswer(int256)")[:4].hex()
 TRANSMIT = "0x" + keccak(text="transmit(bytes32[3],bytes,bytes32[],bytes32[],bytes32)")[:4].hex()
@@ -28,13 +31,13 @@ class PendingUpdate:
 
     feed: str  # the emitter (lower case)
     answer: int
-    tx: dict[str, Any]  # the pending transaction, as eth_getTransactionByHash gives it
+    tx: PendingTx
 
 
-def decode_update(tx: dict[str, Any], feeds: set[str]) -> PendingUpdate | None:
+def decode_update(tx: PendingTx, feeds: set[str]) -> PendingUpdate | None:
     """The update ``tx`` makes to one of ``feeds`` (lower-case addresses), or None."""
-    to = str(tx.get("to") or "").lower()
-    data = str(tx.get("input") or tx.get("data") or "")
+    to = (tx.to or "").lower()
+    data = tx.input
     if to not in feeds or len(data) < 10:
         return None
     selector, body = data[:10].lower(), bytes.fromhex(data[10:])

@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING
 
 from keeper.chain.batch import eth_call, ok, run_calls
 from keeper.errors import RpcError
-from keeper.monitor import MarketMonitor
 from keeper.oracles.dex import FACTORY, FEE_TIERS, POOL
+from keeper.protocols.aave_v3.connect import connect
 from keeper.protocols.aave_v3.market import ERC20
+from keeper.protocols.aave_v3.monitor import MarketMonitor
 from keeper.protocols.aave_v3.reads import read_base_currency_unit
 from keeper.risk.market import MarketState, PoolState
 from keeper.risk.univ3 import MAX_TICK, MIN_TICK
-from keeper.runner import connect
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

@@ -15,8 +15,8 @@ import json
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from keeper.core.display import format_wad
 from keeper.protocols.aave_v3.math import MAX_UINT256, WAD
-from keeper.risk.display import format_wad
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

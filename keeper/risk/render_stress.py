@@ -11,7 +11,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from keeper.risk.display import format_wad
+from keeper.core.display import format_wad
 from keeper.risk.pricing import PEG, QUOTE
 from keeper.risk.render import change_pct, csv_sections, document, hf, money, pct, table
 

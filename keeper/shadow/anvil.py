@@ -10,8 +10,8 @@ import os
 import shutil
 from pathlib import Path
 
-from keeper.devnet.toolchain import node_modules
 from keeper.errors import ConfigError, DevnetError
+from keeper.localnode.toolchain import node_modules
 
 ANVIL_SETTING = "KEEPER_ANVIL_BIN"
 _NPM_PATH = ("@foundry-rs", "anvil-linux-amd64", "bin", "anvil")

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from prometheus_client import Counter
 
+from keeper.core.money import to_base_down
 from keeper.errors import RpcError
-from keeper.protocols.aave_v3.liquidation import value_in_base
 from keeper.shadow.reality import RealLiquidation, real_liquidations
 from keeper.shadow.summary import ShadowCounts, log_verdict, signed_base
 from keeper.shadow.verdict import (
@@ -35,6 +35,7 @@ from keeper.shadow.verdict import (
     Verdict,
     judge_race,
     judge_unplanned,
+    refusal_reason,
     skip_reason,
 )
 from keeper.strategy.gas import wei_to_base
@@ -43,11 +44,12 @@ if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
     from keeper.chain.client import ChainClient
+    from keeper.core.market import LendingMarket
+    from keeper.core.outcome import Outcome
+    from keeper.core.plan import Skip
     from keeper.execution.journal import Journal
-    from keeper.execution.outcome import Outcome
     from keeper.ops.server import Status
     from keeper.shadow.ledger import ShadowLedger
-    from keeper.strategy.plan import Skip
 
 log = structlog.get_logger(__name__)
 SENT_STATUSES = ("liquidated", "reverted", "lost", "timeout")
@@ -83,13 +85,13 @@ class ShadowBook:
     def __init__(
         self,
         client: ChainClient,
-        pool: str,
+        market: LendingMarket,
         journal: Journal,
         ledger: ShadowLedger,
         registry: CollectorRegistry,
         status: Status,
     ) -> None:
-        self.client, self.pool, self.journal, self.ledger = client, pool, journal, ledger
+        self.client, self.market, self.journal, self.ledger = client, market, journal, ledger
         self.status = status
         self.base_unit = 10**8
         self.queue: asyncio.Queue[Observation] = asyncio.Queue()
@@ -160,7 +162,7 @@ class ShadowBook:
             self._run_id = self.ledger.start_run()
         if self._previous is not None and obs.head > self._previous:
             for real in await real_liquidations(
-                self.client, self.pool, self._previous + 1, obs.head
+                self.client, self.market, self._previous + 1, obs.head
             ):
                 self._judge_real(real, obs)
         if self._previous is None or obs.head > self._previous:
@@ -178,11 +180,7 @@ class ShadowBook:
         account = outcome.plan.account
         if outcome.status not in SENT_STATUSES or outcome.tx_hash is None:
             # Planned but refused before sending (simulation, profit after simulated gas).
-            reason = (
-                Reason.SIMULATION_FAILED
-                if outcome.status == "simulation_failed"
-                else skip_reason(outcome.reason)
-            )
+            reason = refusal_reason(outcome.status)
             if account in self._open:
                 self._open[account].last_planned = obs.head
             else:
@@ -211,19 +209,19 @@ class ShadowBook:
                 "raw": "0x" + entry.raw.hex(),
                 "fork_tx_hash": entry.tx_hash,
             },
-            "approvals": self._approvals_before(entry.sender, entry.nonce, plan.debt_asset),
+            "approvals": self._approvals_before(entry.sender, entry.nonce, plan.spend.asset),
             "plan_block": plan.block,
             "ms_after_head": round((signed_at - obs.seen_at) * 1000, 1),
             "health_factor": str(plan.health_factor),
-            "collateral_asset": plan.collateral_asset,
-            "debt_asset": plan.debt_asset,
-            "debt_to_cover": plan.debt_to_cover,
+            "collateral_asset": plan.receive.asset,
+            "debt_asset": plan.spend.asset,
+            "debt_to_cover": plan.spend.amount,
             "expected_profit_base": plan.expected_profit_base,
             "fork": {
                 "status": outcome.status,
                 "gas_used": outcome.gas_used,
-                "debt_repaid": outcome.debt_repaid,
-                "collateral_received": outcome.collateral_received,
+                "debt_repaid": outcome.spent,
+                "collateral_received": outcome.received,
                 "profit_base": simulated,
                 "reason": outcome.reason or None,
             },
@@ -270,7 +268,7 @@ class ShadowBook:
         if skip.account in self._open:
             self._open[skip.account].last_planned = head
         else:
-            self._skipped[skip.account] = (head, skip_reason(skip.reason))
+            self._skipped[skip.account] = (head, skip_reason(skip.kind))
 
     def _close_uncontested(self, head: int) -> None:
         for account, opp in list(self._open.items()):
@@ -362,8 +360,8 @@ class ShadowBook:
         if debt not in decimals:
             return None
         return (
-            value_in_base(real.collateral_seized, prices[coll], decimals[coll])
-            - value_in_base(real.debt_repaid, prices[debt], decimals[debt])
+            to_base_down(real.collateral_seized, prices[coll], decimals[coll])
+            - to_base_down(real.debt_repaid, prices[debt], decimals[debt])
             - wei_to_base(real.gas_cost_wei, obs.native_price)
         )
 

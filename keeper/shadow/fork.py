@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from keeper.execution.fork import ForkNode
 from keeper.shadow.anvil import find_anvil
+from keeper.shadow.fork_node import ForkNode
 
 if TYPE_CHECKING:
     from keeper.chain.client import ChainClient

@@ -20,16 +20,15 @@ if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
     from keeper.chain.client import ChainClient
+    from keeper.core.market import LendingMarket
+    from keeper.core.outcome import Outcome
+    from keeper.core.plan import Skip
     from keeper.execution.journal import Journal
-    from keeper.execution.outcome import Outcome
     from keeper.execution.sender import TxSender
     from keeper.ops.server import Status
-    from keeper.protocols.aave_v3.tracker import MarketTracker
     from keeper.settings import Settings
-    from keeper.strategy.plan import Skip
 
 SHADOW_SHUTDOWN_S = 2.0
-WRAPPED_NATIVE_SYMBOLS = {"WETH", "WMATIC", "WPOL", "WAVAX", "WBNB", "WXDAI", "WMNT", "WS", "WFTM"}
 
 
 def shadow_journal_path(settings: Settings) -> str:
@@ -46,14 +45,14 @@ class ShadowMode:
         chain_id: int,
         journal: Journal,
         client: ChainClient,
-        pool: str,
+        market: LendingMarket,
         registry: CollectorRegistry,
         status: Status,
     ) -> None:
         self.settings = settings
         self.fork = ShadowFork(settings, chain_id, journal)
         self.ledger = ShadowLedger(journal.path, chain_id)
-        self.book = ShadowBook(client, pool, journal, self.ledger, registry, status)
+        self.book = ShadowBook(client, market, journal, self.ledger, registry, status)
 
     @property
     def shutdown_timeout_s(self) -> float:
@@ -76,27 +75,24 @@ class ShadowMode:
         self,
         head: int,
         seen_at: float,
-        outcomes: list[Outcome],
-        skips: list[Skip],
-        tracker: MarketTracker,
-        symbols: dict[str, str],
+        report: tuple[list[Outcome], list[Skip]],
+        prices: dict[str, int],
+        decimals: dict[str, int],
+        native_price: int,
         base_unit: int,
     ) -> None:
         """Hand one processed head to the book (queued: the loop never waits on it)."""
         if base_unit:
             self.book.base_unit = base_unit
-        native = self.settings.native_price_asset or next(
-            (a for a, s in symbols.items() if s.upper() in WRAPPED_NATIVE_SYMBOLS), None
-        )
         self.book.queue.put_nowait(
             Observation(
                 head=head,
                 seen_at=seen_at,
-                outcomes=list(outcomes),
-                skips=list(skips),
-                prices=dict(tracker.prices),
-                decimals={a: r.config.decimals for a, r in tracker.reserves.items()},
-                native_price=tracker.prices.get(native, 0) if native else 0,
+                outcomes=list(report[0]),
+                skips=list(report[1]),
+                prices=dict(prices),
+                decimals=dict(decimals),
+                native_price=native_price,
             )
         )
 

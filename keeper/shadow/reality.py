@@ -1,8 +1,9 @@
 """What really happened: the market's liquidations on the real chain, read from the node.
 
-Per ``LiquidationCall`` in a block range: the liquidator, its transaction, the fee it paid
-(from the transaction, its receipt and the block's base fee) and the amounts moved. Only reads
-reach the node: this is shadow mode's view of its competitors.
+Per liquidation the market reports in a block range (its own events, decoded by its package):
+the liquidator, its transaction, the fee it paid (from the transaction, its receipt and the
+block's base fee) and the amounts moved. Only reads reach the node: this is shadow mode's view
+of its competitors.
 """
 
 from __future__ import annotations
@@ -10,13 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from keeper.protocols.aave_v3.market import POOL
 from keeper.shadow.verdict import Bid
 
 if TYPE_CHECKING:
     from keeper.chain.client import ChainClient
-
-LIQUIDATION_TOPIC = POOL.topic("LiquidationCall")
+    from keeper.core.market import LendingMarket
 
 
 @dataclass(frozen=True)
@@ -83,24 +82,16 @@ def _bid(tx: dict[str, Any]) -> Bid:
 
 
 async def real_liquidations(
-    client: ChainClient, pool: str, from_block: int, to_block: int
+    client: ChainClient, market: LendingMarket, from_block: int, to_block: int
 ) -> list[RealLiquidation]:
-    """Every LiquidationCall of ``pool`` in ``[from_block, to_block]``, in chain order."""
+    """Every liquidation of ``market`` in ``[from_block, to_block]``, in chain order."""
     if to_block < from_block:
         return []
-    logs = await client.get_logs(
-        address=pool, topics=[LIQUIDATION_TOPIC], from_block=from_block, to_block=to_block
-    )
     out: list[RealLiquidation] = []
     base_fees: dict[int, int] = {}
     txs: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
-    for entry in logs:
-        decoded = POOL.decode_log(entry)
-        if decoded is None or decoded[0] != "LiquidationCall":
-            continue
-        args = decoded[1]
-        block = _int(entry["blockNumber"])
-        tx_hash = str(entry["transactionHash"])
+    for seen in await market.observed_liquidations(client, from_block, to_block):
+        block, tx_hash = seen.block, seen.tx_hash
         if block not in base_fees:
             header = await client.get_block(block)
             base_fees[block] = _int(header.get("baseFeePerGas") or 0)
@@ -111,16 +102,16 @@ async def real_liquidations(
         tx, receipt = txs[tx_hash]
         out.append(
             RealLiquidation(
-                account=str(args["user"]),
+                account=seen.account,
                 block=block,
                 tx_hash=tx_hash,
-                log_index=_int(entry.get("logIndex") or 0),
-                liquidator=str(args["liquidator"]),
-                collateral_asset=str(args["collateralAsset"]),
-                debt_asset=str(args["debtAsset"]),
-                debt_repaid=int(args["debtToCover"]),
-                collateral_seized=int(args["liquidatedCollateralAmount"]),
-                receive_a_token=bool(args["receiveAToken"]),
+                log_index=seen.log_index,
+                liquidator=seen.liquidator,
+                collateral_asset=seen.receive[0],
+                debt_asset=seen.spend[0],
+                debt_repaid=seen.spend[1],
+                collateral_seized=seen.receive[1],
+                receive_a_token=seen.to_share_token,
                 bid=_bid(tx),
                 base_fee=base_fees[block],
                 gas_used=_int(receipt.get("gasUsed") or 0),

@@ -18,6 +18,9 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from keeper.core.outcome import OutcomeStatus
+from keeper.core.plan import SkipKind
+
 VERDICT_WINDOW_BLOCKS = 5
 
 
@@ -118,19 +121,22 @@ def judge_unplanned(skip: Reason | None, *, head_before_processed: bool) -> tupl
     return Verdict.MISSED, Reason.HEAD_NOT_PROCESSED
 
 
-def skip_reason(text: str) -> Reason:
-    """The reason class of a strategy or loop skip message."""
-    lowered = text.lower()
-    for needle, reason in (
-        ("breaker", Reason.BREAKER),
-        ("inventory", Reason.NO_INVENTORY),
-        ("cooling", Reason.COOLDOWN),
-        ("simulat", Reason.SIMULATION_FAILED),
-        ("gas", Reason.UNPROFITABLE),
-        ("below minimum", Reason.UNPROFITABLE),
-        ("profit", Reason.UNPROFITABLE),
-        ("dust", Reason.UNPROFITABLE),
-    ):
-        if needle in lowered:
-            return reason
-    return Reason.OTHER_SKIP
+SKIP_REASONS = {
+    SkipKind.BREAKER: Reason.BREAKER,
+    SkipKind.NO_INVENTORY: Reason.NO_INVENTORY,
+    SkipKind.COOLDOWN: Reason.COOLDOWN,
+    SkipKind.UNPROFITABLE: Reason.UNPROFITABLE,
+    SkipKind.DUST: Reason.UNPROFITABLE,
+}
+
+
+def skip_reason(kind: SkipKind) -> Reason:
+    """The reason class of a skip, from its kind (never from its words)."""
+    return SKIP_REASONS.get(kind, Reason.OTHER_SKIP)
+
+
+def refusal_reason(status: OutcomeStatus) -> Reason:
+    """The reason class of a plan refused before sending."""
+    if status is OutcomeStatus.SIMULATION_FAILED:
+        return Reason.SIMULATION_FAILED
+    return Reason.UNPROFITABLE  # not sent: the profit after (simulated) gas was too low

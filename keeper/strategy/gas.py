@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from keeper.core.market import ExecutionMode
+
 WEI_PER_NATIVE = 10**18
 # Used before simulation gives the real figure: a liquidation on Aave V3 uses 250k-450k gas,
 # plus an approval when the allowance must change.
@@ -33,3 +35,10 @@ def wei_to_base(wei: int, native_price: int) -> int:
 def net_after_gas(gross_profit_base: int, gas: int, pricing: GasPricing) -> int:
     """Profit after paying ``gas`` units at ``pricing``."""
     return gross_profit_base - pricing.cost_base(gas)
+
+
+def gas_estimate(mode: ExecutionMode) -> int:
+    """The gas a plan is priced at before simulation gives the real figure."""
+    if mode is ExecutionMode.FLASH:
+        return FLASH_GAS_ESTIMATE
+    return LIQUIDATION_GAS_ESTIMATE + APPROVE_GAS_ESTIMATE

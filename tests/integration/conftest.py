@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING
 import pytest
 
 from keeper.chain.client import ChainClient
-from keeper.devnet.anvil import DEV_ACCOUNTS, DEV_KEYS, Anvil, AnvilOptions
 from keeper.devnet.scenarios import fund_keeper
 from keeper.devnet.world import World, build_world, dump_state
+from keeper.localnode.anvil import DEV_ACCOUNTS, DEV_KEYS, Anvil, AnvilOptions
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

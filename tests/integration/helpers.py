@@ -9,14 +9,14 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
+from keeper.app import BlockReport, run_keeper
 from keeper.chain.client import ChainClient
-from keeper.devnet.anvil import DEV_ACCOUNTS
 from keeper.devnet.deployer import Deployer
 from keeper.devnet.scenarios import Shock, fund_keeper, shock_price
 from keeper.errors import ContractRevertError
+from keeper.localnode.anvil import DEV_ACCOUNTS
 from keeper.protocols.aave_v3.market import ERC20, POOL
 from keeper.protocols.aave_v3.reads import AccountData
-from keeper.runner import BlockReport, run_keeper
 from keeper.settings import load_settings
 from tests.integration.conftest import KEEPER_KEY
 
@@ -24,6 +24,10 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
     from pathlib import Path
 
+    from keeper.app import Keeper
+    from keeper.core.plan import Candidate
+    from keeper.protocols.aave_v3.lending_market import AaveLendingMarket
+    from keeper.protocols.aave_v3.market import Market
     from keeper.settings import Settings
 
 ANVIL_MID_BLOCK_READS = 3
@@ -149,6 +153,40 @@ async def competitor_liquidates(
                 }
             ],
         )
+    )
+
+
+def keeper_for(
+    settings: Settings,
+    client: ChainClient,
+    chain_id: int,
+    market: Market,
+    on_block: Callable[[BlockReport], None] | None = None,
+) -> Keeper:
+    """The wired keeper over an Aave market resolved by ``connect``."""
+    from keeper.app import Keeper
+    from keeper.protocols.aave_v3.lending_market import AaveLendingMarket
+
+    return Keeper(settings, client, chain_id, AaveLendingMarket(client, market, settings), on_block)
+
+
+def aave_keeper(
+    settings: Settings, client: ChainClient, chain_id: int, market: Market
+) -> tuple[Keeper, AaveLendingMarket]:
+    """The wired keeper and its Aave market (for tests that drive the stages by hand)."""
+    from keeper.app import Keeper
+    from keeper.protocols.aave_v3.lending_market import AaveLendingMarket
+
+    aave = AaveLendingMarket(client, market, settings)
+    return Keeper(settings, client, chain_id, aave), aave
+
+
+def candidate_of(data: AccountData) -> Candidate:
+    """The neutral candidate of an account's data."""
+    from keeper.core.plan import Candidate
+
+    return Candidate(
+        data.account, data.health_factor, data.total_debt_base, data.total_collateral_base
     )
 
 

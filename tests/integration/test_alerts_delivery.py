@@ -9,10 +9,10 @@ from typing import Any, Self
 import pytest
 from aiohttp import web
 
+from keeper.app import BlockReport, run_keeper
 from keeper.chain.client import ChainClient
-from keeper.devnet.anvil import free_port
 from keeper.devnet.scenarios import shock_price
-from keeper.runner import BlockReport, run_keeper
+from keeper.localnode.anvil import free_port
 from tests.integration.helpers import keeper_settings
 
 pytestmark = pytest.mark.integration

@@ -11,14 +11,14 @@ from typing import Any
 import pytest
 
 from keeper.chain.client import ChainClient
-from keeper.devnet.anvil import CHAIN_ID
+from keeper.core.outcome import Outcome, OutcomeStatus
 from keeper.devnet.deployer import Deployer
 from keeper.devnet.scenarios import FEED, shock_price
 from keeper.execution.journal import DAY_S, Journal
-from keeper.execution.outcome import Outcome
-from keeper.runner import KeeperLoop, connect
+from keeper.localnode.anvil import CHAIN_ID
+from keeper.protocols.aave_v3.connect import connect
 from tests.integration.conftest import KEEPER_ADDRESS
-from tests.integration.helpers import keeper_settings, liquidation_events
+from tests.integration.helpers import keeper_for, keeper_settings, liquidation_events
 
 pytestmark = pytest.mark.integration
 
@@ -32,7 +32,7 @@ async def _start(devnet, tmp_path, **overrides: Any):
         **overrides,
     )
     client, chain_id, market = await connect(settings)
-    keeper = KeeperLoop(settings, client, chain_id, market)
+    keeper = keeper_for(settings, client, chain_id, market)
     alerts: list[tuple[str, str]] = []
     keeper.alerts.alert = lambda kind, key, text: alerts.append((kind, key)) or True  # type: ignore[method-assign,func-returns-value]
     stop = asyncio.Event()
@@ -68,7 +68,7 @@ async def test_stale_feed_breaker(devnet, tmp_path):
     async with ChainClient(devnet.url) as chain:
         await chain.request("evm_increaseTime", [7200])
         shock = await shock_price(chain, devnet.world.market.pool_addresses_provider, "WETH", -30)
-        assert await _until(lambda: _is(keeper.breakers.tripped.get("stale_feed")))
+        assert await _until(lambda: _is(keeper.guards.breakers.tripped.get("stale_feed")))
         await asyncio.sleep(0.5)
         assert await liquidation_events(chain, devnet.world.market.pool, shock.block) == []
         assert ("breaker_tripped", "stale_feed") in alerts
@@ -93,7 +93,7 @@ async def test_gas_ceiling_breaker(devnet, tmp_path):
     async with ChainClient(devnet.url) as chain:
         await chain.request("anvil_setNextBlockBaseFeePerGas", [hex(50 * 10**9)])
         shock = await shock_price(chain, devnet.world.market.pool_addresses_provider, "WETH", -30)
-        assert await _until(lambda: _is(keeper.breakers.tripped.get("gas_ceiling")))
+        assert await _until(lambda: _is(keeper.guards.breakers.tripped.get("gas_ceiling")))
         assert await liquidation_events(chain, devnet.world.market.pool, shock.block) == []
         for _ in range(40):  # empty blocks: the base fee falls 12.5% a block
             await chain.request("evm_mine", [])
@@ -113,23 +113,23 @@ async def test_consecutive_failures_breaker(devnet, tmp_path):
         devnet, tmp_path, breaker_max_consecutive_failures=3
     )
     calls = {"n": 0}
-    real = keeper.executor.execute
+    real = keeper.execution.executor.execute
 
-    async def failing(plan, guard=None, **_):
+    async def failing(plan, request):
         calls["n"] += 1
-        return Outcome("reverted", plan, tx_hash="0x" + "00" * 32, reason="injected")
+        return Outcome(OutcomeStatus.REVERTED, plan, tx_hash="0x" + "00" * 32, reason="injected")
 
-    keeper.executor.execute = failing
+    keeper.execution.executor.execute = failing
     async with ChainClient(devnet.url) as chain:
         shock = await shock_price(chain, devnet.world.market.pool_addresses_provider, "WETH", -30)
         assert await _until(lambda: _is(calls["n"] >= 3))
         await chain.request("evm_mine", [])
-        assert await _until(lambda: _is(keeper.breakers.tripped.get("failures")))
+        assert await _until(lambda: _is(keeper.guards.breakers.tripped.get("failures")))
         attempts = calls["n"]
         await chain.request("evm_mine", [])
         await asyncio.sleep(0.5)
         assert calls["n"] == attempts, "no attempt while the breaker is tripped"
-        keeper.executor.execute = real
+        keeper.execution.executor.execute = real
         for _ in range(22):
             await chain.request("evm_mine", [])
             await asyncio.sleep(0.05)
@@ -157,7 +157,7 @@ async def test_head_lag_breaker(devnet, tmp_path):
         await chain.request("anvil_setTime", [hex(stamp + 1)])  # the chain's clock lags
         shock = await shock_price(chain, devnet.world.market.pool_addresses_provider, "WETH", -30)
         assert await _until(lambda: _is(keeper.last_block >= shock.block))
-        assert "head block is" in keeper.breakers.tripped["head_lag"]
+        assert "head block is" in keeper.guards.breakers.tripped["head_lag"]
         assert await liquidation_events(chain, devnet.world.market.pool, shock.block) == []
         await chain.request("anvil_setTime", [hex(int(time.time()))])
         await chain.request("evm_mine", [])
@@ -177,8 +177,8 @@ async def test_loss_budget_breaker_survives_a_restart_and_clears_as_losses_age(d
     journal.record_result(KEEPER_ADDRESS, "0x" + "ab" * 32, -1000 * 10**8, time.time() - DAY_S + 6)
     journal.close()
     client, keeper, alerts, stop, task = await _start(devnet, tmp_path, breaker_loss_budget_usd=100)
-    assert await _until(lambda: _is(keeper.breakers.tripped.get("loss_budget")))
-    assert "1000.00" in keeper.breakers.tripped["loss_budget"]
+    assert await _until(lambda: _is(keeper.guards.breakers.tripped.get("loss_budget")))
+    assert "1000.00" in keeper.guards.breakers.tripped["loss_budget"]
     async with ChainClient(devnet.url) as chain:
         shock = await shock_price(chain, devnet.world.market.pool_addresses_provider, "WETH", -30)
         assert await _until(lambda: _is(keeper.last_block >= shock.block))
@@ -209,17 +209,17 @@ async def test_dex_deviation_breaker(devnet, tmp_path):
     client, keeper, alerts, stop, task = await _start(
         devnet, tmp_path, uniswap_factory=uniswap.factory, breaker_max_dex_deviation_bps=1000
     )
-    assert keeper.breakers.tripped == {}
+    assert keeper.guards.breakers.tripped == {}
     async with ChainClient(devnet.url) as chain:
         small = await shock_price(chain, devnet.world.market.pool_addresses_provider, "WBTC", -5)
         assert await _until(lambda: _is(keeper.last_block >= small.block))
-        assert "dex_deviation" not in keeper.breakers.tripped  # 5% is within the 10% bound
+        assert "dex_deviation" not in keeper.guards.breakers.tripped  # 5% is within the 10% bound
         shock = await shock_price(chain, devnet.world.market.pool_addresses_provider, "WETH", -30)
-        assert await _until(lambda: _is(keeper.breakers.tripped.get("dex_deviation")))
-        assert "WETH" not in keeper.breakers.tripped["dex_deviation"]  # the reference asset
+        assert await _until(lambda: _is(keeper.guards.breakers.tripped.get("dex_deviation")))
+        assert "WETH" not in keeper.guards.breakers.tripped["dex_deviation"]  # the reference asset
         # 1 - 0.7 against the pool's own price, rounded down: 29.99% or 30.00% by how the pool's
         # sqrt price rounds (the token order differs between the v3.0 and v3.6 worlds).
-        reason = keeper.breakers.tripped["dex_deviation"]
+        reason = keeper.guards.breakers.tripped["dex_deviation"]
         assert "USDC 29.99%" in reason or "USDC 30.00%" in reason, reason
         await asyncio.sleep(0.3)
         assert await liquidation_events(chain, devnet.world.market.pool, shock.block) == []
@@ -227,7 +227,7 @@ async def test_dex_deviation_breaker(devnet, tmp_path):
         await dep.transact(
             devnet.world.admin, shock.feed, FEED.encode("setAnswer", shock.old_answer)
         )
-        assert await _until(lambda: _is("dex_deviation" not in keeper.breakers.tripped))
+        assert await _until(lambda: _is("dex_deviation" not in keeper.guards.breakers.tripped))
         assert ("breaker_tripped", "dex_deviation") in alerts
         assert ("breaker_cleared", "dex_deviation") in alerts
     await _finish(client, keeper, stop, task)

@@ -10,7 +10,7 @@ import sys
 import pytest
 from eth_account import Account
 
-from keeper.devnet.anvil import Anvil, AnvilOptions
+from keeper.localnode.anvil import Anvil, AnvilOptions
 from tests.integration.conftest import KEEPER_ADDRESS, KEEPER_KEY
 from tests.support.rpc_proxy import RpcProxy
 

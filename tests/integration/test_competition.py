@@ -9,19 +9,25 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from keeper.core.plan import Skip
 from keeper.devnet.scenarios import shock_price
+from keeper.execution.executor import ExecRequest
+from keeper.protocols.aave_v3.connect import connect
 from keeper.protocols.aave_v3.market import ERC20
-from keeper.protocols.aave_v3.reads import read_reserves
-from keeper.runner import KeeperLoop, connect
 from keeper.strategy.gas import GasPricing, wei_to_base
-from keeper.strategy.plan import Skip
 from tests.integration.conftest import KEEPER_ADDRESS
-from tests.integration.helpers import competitor_liquidates, competitor_ready, keeper_settings
+from tests.integration.helpers import (
+    aave_keeper,
+    candidate_of,
+    competitor_liquidates,
+    competitor_ready,
+    keeper_settings,
+)
 
 if TYPE_CHECKING:
     from keeper.chain.client import ChainClient
-    from keeper.execution.sender import Sent
-    from keeper.strategy.plan import LiquidationPlan
+    from keeper.core.plan import AnyPlan
+    from keeper.execution.transactions import Sent
 
 pytestmark = pytest.mark.integration
 
@@ -47,27 +53,24 @@ async def test_beaten_liquidation_is_recorded_as_lost_with_the_winner(devnet, tm
     try:
         await competitor_ready(client, devnet)
         shock = await shock_price(client, market.addresses_provider, "WETH", -40)
-        keeper = KeeperLoop(settings, client, chain_id, market)
-        await keeper.monitor.start()
-        keeper._base_unit = 10**8
-        head = keeper.monitor.block
-        reserves = {r.asset: r for r in await read_reserves(client, market, head)}
+        keeper, aave = aave_keeper(settings, client, chain_id, market)
+        await aave.start()
+        head = aave.block
         deep = [
-            d for d in keeper.monitor.engine.below(95 * 10**16) if d.total_collateral_base > 10**11
+            d for d in aave.monitor.engine.below(95 * 10**16) if d.total_collateral_base > 10**11
         ]
         assert deep, "a 40% drop must push some accounts below HF 0.95"
-        planned = await keeper._plan(
-            deep[0], head, reserves, dict(keeper.monitor.tracker.prices), GasPricing(0, 0)
-        )
-        assert not isinstance(planned, Skip), planned
-        plan, _allowance = planned
+        ctx = keeper.cycle.context(head, GasPricing(0, 0))
+        plan = await aave.plan(candidate_of(deep[0]), ctx)
+        assert not isinstance(plan, Skip), plan
         await client.request("evm_setAutomine", [False])
-        task = asyncio.create_task(keeper.executor.execute(plan))
+        request = ExecRequest(GasPricing(0, 0), 0)
+        task = asyncio.create_task(keeper.execution.executor.execute(plan, request))
         winner = None
         for _ in range(400):
             if await _ours_to_pool_pending(client, market.pool):
                 winner = await competitor_liquidates(
-                    client, market.pool, plan.collateral_asset, plan.debt_asset, plan.account
+                    client, market.pool, plan.receive.asset, plan.spend.asset, plan.account
                 )
                 await client.request("evm_mine", [])
                 break
@@ -81,15 +84,22 @@ async def test_beaten_liquidation_is_recorded_as_lost_with_the_winner(devnet, tm
         # the operator hears of the lost race.
         alerted: list[str] = []
         keeper.alerts.alert = lambda kind, key, text: alerted.append(kind) or True  # type: ignore[method-assign,func-returns-value]
-        native_price = keeper.monitor.tracker.prices[devnet.world.asset("WETH").address]
-        keeper._count(outcome, reserves, GasPricing(0, native_price))
+        native_price = aave.prices()[devnet.world.asset("WETH").address]
+        keeper.ledger.count(
+            outcome,
+            await aave.assets(),
+            GasPricing(0, native_price),
+            cycle_started=None,
+            phases={},
+            dry_run_fork=False,
+        )
         assert alerted == ["lost"]
         assert outcome.gas_cost_wei > 0  # mined after the winner's, and reverted
         loss = keeper.journal.losses_since(KEEPER_ADDRESS, 0)
         assert loss == wei_to_base(outcome.gas_cost_wei, native_price) > 0
         assert shock.block < plan.block + 10
         raw = await client.call(
-            plan.debt_asset, ERC20.encode("allowance", KEEPER_ADDRESS, market.pool)
+            plan.spend.asset, ERC20.encode("allowance", KEEPER_ADDRESS, market.pool)
         )
         assert ERC20.decode("allowance", raw)[0] == 0
         nonce = await client.get_transaction_count(KEEPER_ADDRESS, "latest")
@@ -115,25 +125,22 @@ async def test_a_lost_plans_revocation_never_comes_between_another_plans_approva
     try:
         await competitor_ready(client, devnet)
         await shock_price(client, market.addresses_provider, "WETH", -40)
-        keeper = KeeperLoop(settings, client, chain_id, market)
-        await keeper.monitor.start()
-        keeper._base_unit = 10**8
-        head = keeper.monitor.block
-        reserves = {r.asset: r for r in await read_reserves(client, market, head)}
-        by_debt: dict[str, list[LiquidationPlan]] = {}
-        for account in keeper.monitor.engine.below(95 * 10**16):
-            planned = await keeper._plan(
-                account, head, reserves, dict(keeper.monitor.tracker.prices), GasPricing(0, 0)
-            )
+        keeper, aave = aave_keeper(settings, client, chain_id, market)
+        await aave.start()
+        ctx = keeper.cycle.context(aave.block, GasPricing(0, 0))
+        by_debt: dict[str, list[AnyPlan]] = {}
+        for account in aave.monitor.engine.below(95 * 10**16):
+            planned = await aave.plan(candidate_of(account), ctx)
             if not isinstance(planned, Skip):
-                by_debt.setdefault(planned[0].debt_asset, []).append(planned[0])
+                by_debt.setdefault(planned.spend.asset, []).append(planned)
         first, second = max(by_debt.values(), key=len)[:2]
-        assert first.debt_to_cover != second.debt_to_cover
+        assert first.spend.amount != second.spend.amount
 
-        executor = keeper.executor
-        send = executor.sender.send
+        executor = keeper.execution.executor
+        sender = keeper.execution.sender
+        send = sender.send
         paused, resume = asyncio.Event(), asyncio.Event()
-        second_approval = ERC20.encode("approve", market.pool, second.debt_to_cover)
+        second_approval = ERC20.encode("approve", market.pool, second.spend.amount)
 
         async def send_then_pause(to: str, data: str, gas_limit: int, **kw: Any) -> Sent:
             sent = await send(to, data, gas_limit, **kw)
@@ -142,17 +149,18 @@ async def test_a_lost_plans_revocation_never_comes_between_another_plans_approva
                 await resume.wait()
             return sent
 
-        monkeypatch.setattr(executor.sender, "send", send_then_pause)
+        monkeypatch.setattr(sender, "send", send_then_pause)
         await client.request("evm_setAutomine", [False])
-        lost_task = asyncio.create_task(executor.execute(first))
+        request = ExecRequest(GasPricing(0, 0), 0)
+        lost_task = asyncio.create_task(executor.execute(first, request))
         for _ in range(400):
             if await _ours_to_pool_pending(client, market.pool):
                 break
             await asyncio.sleep(0.02)
         winner = await competitor_liquidates(
-            client, market.pool, first.collateral_asset, first.debt_asset, first.account
+            client, market.pool, first.receive.asset, first.spend.asset, first.account
         )
-        second_task = asyncio.create_task(executor.execute(second))
+        second_task = asyncio.create_task(executor.execute(second, request))
         await asyncio.wait_for(paused.wait(), 30)
         # The winner, our beaten liquidation and the second plan's approvals.
         await client.request("evm_mine", [])
@@ -165,7 +173,7 @@ async def test_a_lost_plans_revocation_never_comes_between_another_plans_approva
         assert (lost.status, lost.winner_tx) == ("lost", winner)
         assert done.status == "liquidated", done.reason
         raw = await client.call(
-            first.debt_asset, ERC20.encode("allowance", KEEPER_ADDRESS, market.pool)
+            first.spend.asset, ERC20.encode("allowance", KEEPER_ADDRESS, market.pool)
         )
         assert ERC20.decode("allowance", raw)[0] == 0
         nonce = await client.get_transaction_count(KEEPER_ADDRESS, "latest")

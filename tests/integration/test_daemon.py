@@ -18,8 +18,8 @@ import aiohttp
 import pytest
 
 from keeper.chain.client import ChainClient
-from keeper.devnet.anvil import free_port
 from keeper.devnet.scenarios import FEED, shock_price
+from keeper.localnode.anvil import free_port
 from tests.integration.conftest import KEEPER_ADDRESS, KEEPER_KEY
 from tests.integration.helpers import liquidation_events
 from tests.support.daemon import Daemon, keeper_env

@@ -7,9 +7,9 @@ import pytest
 from keeper.chain.abi import Codec
 from keeper.chain.client import ChainClient
 from keeper.cli import DEVNET_PROVIDER
-from keeper.devnet.anvil import Anvil
 from keeper.devnet.market_spec import DEFAULT_RESERVES
 from keeper.devnet.scenarios import shock_price
+from keeper.localnode.anvil import Anvil
 from keeper.protocols.aave_v3.market import resolve_market
 from keeper.protocols.aave_v3.reads import read_reserves
 from tests.integration.helpers import account_data
@@ -112,7 +112,7 @@ def test_snapshot_reload_is_the_same_world(snapshot):
             first = snapshot.world.borrowers[0]
             return head, await account_data(client, snapshot.world.market.pool, first, head)
 
-    from keeper.devnet.anvil import AnvilOptions
+    from keeper.localnode.anvil import AnvilOptions
 
     with (
         Anvil(AnvilOptions(load_state=snapshot.state)) as a,

@@ -15,9 +15,9 @@ from keeper.devnet.borrowers import MarketActions, borrower_address
 from keeper.devnet.deployer import Deployer, codec_of
 from keeper.devnet.scenarios import FEED
 from keeper.errors import DevnetError
-from keeper.monitor import MarketMonitor
 from keeper.protocols.aave_v3.config import ReserveConfig
 from keeper.protocols.aave_v3.market import resolve_market
+from keeper.protocols.aave_v3.monitor import MarketMonitor
 from keeper.protocols.aave_v3.reads import read_account_data
 from keeper.settings import load_settings
 from tests.integration.helpers import account_data, balance_of

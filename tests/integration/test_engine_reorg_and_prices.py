@@ -8,8 +8,8 @@ from keeper.chain.client import ChainClient
 from keeper.devnet.borrowers import MarketActions, borrower_address
 from keeper.devnet.deployer import Deployer
 from keeper.devnet.scenarios import FEED
-from keeper.monitor import MarketMonitor
 from keeper.protocols.aave_v3.market import resolve_market
+from keeper.protocols.aave_v3.monitor import MarketMonitor
 from keeper.settings import load_settings
 
 pytestmark = pytest.mark.integration
@@ -169,3 +169,25 @@ async def test_a_step_that_fails_mid_block_reads_the_block_again(devnet):
         onchain, _ = await read_account_data(client, monitor.market, [newcomer], monitor.block, 10)
         assert monitor.engine.data[newcomer] == onchain[newcomer]
         assert monitor.engine.data[newcomer].total_debt_base > 0
+
+
+@pytest.mark.asyncio
+async def test_a_reorg_deeper_than_remembered_is_typed_and_bounded(devnet):
+    """A reorg below the oldest block the monitor remembers rebuilds the state and says so:
+    the step is marked ``deep_reorg`` and names the block below the oldest one remembered as
+    the ancestor (the journal then re-checks our transactions above it), never a sentinel that
+    meant "rescan every transaction ever journaled".
+    """
+    async with ChainClient(devnet.url) as client:
+        monitor = await _monitor(client, devnet)
+        monitor.heads.depth = 4  # remember only the last four blocks
+        for _ in range(6):
+            await client.request("evm_mine", [])
+            await monitor.step()
+        oldest = next(iter(monitor.heads.snapshot()[0]))
+        head = monitor.block
+        await client.request("anvil_reorg", [6, []])
+        step = await monitor.step()
+        assert step is not None and step.deep_reorg
+        assert step.reorg_ancestor == oldest - 1
+        assert 0 < head - step.reorg_ancestor <= 5

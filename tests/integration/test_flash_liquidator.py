@@ -7,13 +7,13 @@ from eth_utils.crypto import keccak
 
 from keeper.chain.abi import Codec
 from keeper.chain.client import ChainClient
-from keeper.devnet.anvil import DEV_ACCOUNTS
 from keeper.devnet.artifacts import own_artifact
 from keeper.devnet.deployer import Deployer
 from keeper.devnet.scenarios import shock_price
 from keeper.errors import ContractRevertError, DevnetError
-from keeper.monitor import MarketMonitor
+from keeper.localnode.anvil import DEV_ACCOUNTS
 from keeper.protocols.aave_v3.market import ERC20, POOL, resolve_market
+from keeper.protocols.aave_v3.monitor import MarketMonitor
 from keeper.settings import load_settings
 from tests.integration.conftest import KEEPER_ADDRESS
 from tests.integration.helpers import balance_of

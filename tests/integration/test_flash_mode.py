@@ -12,9 +12,10 @@ import time
 import pytest
 from eth_account import Account
 
+from keeper.app import BlockReport, run_keeper
 from keeper.chain.client import ChainClient
 from keeper.devnet.scenarios import shock_price
-from keeper.runner import BlockReport, run_keeper
+from keeper.protocols.aave_v3.planner import aave_payload
 from keeper.settings import load_settings
 from tests.integration.helpers import balance_of
 
@@ -93,13 +94,13 @@ async def test_zero_capital_keeper_liquidates_through_its_flash_liquidator(devne
         earned: dict[str, int] = {}
         for o in liquidated:
             assert o.realized_profit is not None and o.realized_profit > 0
-            if o.plan.debt_to_cover > o.plan.expected_debt_repaid:
+            if o.plan.spend.amount > o.plan.expected_spent:
                 # v3.3+: all of a debt that grew a few seconds until inclusion.
                 assert o.expected_profit is not None
-                assert abs(o.realized_profit - o.expected_profit) <= o.plan.debt_to_cover // 10**5
-            elif not o.plan.collateral_limited:
+                assert abs(o.realized_profit - o.expected_profit) <= o.plan.spend.amount // 10**5
+            elif not aave_payload(o.plan).collateral_limited:
                 assert o.realized_profit == o.expected_profit
-            earned[o.plan.debt_asset] = earned.get(o.plan.debt_asset, 0) + o.realized_profit
+            earned[o.plan.spend.asset] = earned.get(o.plan.spend.asset, 0) + o.realized_profit
         for asset, amount in earned.items():
             assert await balance_of(client, asset, owner) == amount
         for o in outcomes:

@@ -9,7 +9,6 @@ import pytest
 from keeper.chain.client import ChainClient
 from keeper.devnet.deployer import Deployer
 from keeper.devnet.scenarios import FEED
-from keeper.monitor import MarketMonitor
 from keeper.protocols.aave_v3.config import is_using_as_collateral
 from keeper.protocols.aave_v3.health import account_data, build_view
 from keeper.protocols.aave_v3.liquidation import (
@@ -19,6 +18,7 @@ from keeper.protocols.aave_v3.liquidation import (
 )
 from keeper.protocols.aave_v3.market import ERC20, POOL, resolve_market
 from keeper.protocols.aave_v3.math import ray_mul
+from keeper.protocols.aave_v3.monitor import MarketMonitor
 from keeper.settings import load_settings
 from tests.integration.conftest import KEEPER_ADDRESS
 

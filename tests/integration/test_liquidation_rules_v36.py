@@ -12,10 +12,10 @@ import pytest
 from keeper.chain.client import ChainClient
 from keeper.devnet.deployer import Deployer
 from keeper.devnet.scenarios import FEED
-from keeper.monitor import MarketMonitor
 from keeper.protocols.aave_v3.health import account_data, build_view
 from keeper.protocols.aave_v3.liquidation import MIN_LEFTOVER_BASE, LiquidationAmounts
 from keeper.protocols.aave_v3.market import ERC20, POOL, POOL_V36, resolve_market
+from keeper.protocols.aave_v3.monitor import MarketMonitor
 from keeper.protocols.aave_v3.pair_rules import predict_call
 from keeper.protocols.aave_v3.positions import emode_terms, holdings, reserve_terms
 from keeper.protocols.aave_v3.reverts import revert_error

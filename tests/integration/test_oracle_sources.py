@@ -8,8 +8,8 @@ from keeper.chain.abi import Codec
 from keeper.chain.client import ChainClient
 from keeper.devnet.artifacts import own_artifact
 from keeper.devnet.deployer import Deployer
-from keeper.monitor import MarketMonitor
 from keeper.protocols.aave_v3.market import ORACLE, resolve_market
+from keeper.protocols.aave_v3.monitor import MarketMonitor
 from keeper.settings import load_settings
 
 pytestmark = pytest.mark.integration

@@ -10,9 +10,9 @@ from structlog.testing import capture_logs
 
 from keeper.chain.client import ChainClient
 from keeper.devnet.scenarios import FEED
-from keeper.runner import KeeperLoop, connect
+from keeper.protocols.aave_v3.connect import connect
 from tests.integration.conftest import KEEPER_ADDRESS
-from tests.integration.helpers import keeper_settings, liquidation_events
+from tests.integration.helpers import keeper_for, keeper_settings, liquidation_events
 
 pytestmark = pytest.mark.integration
 
@@ -34,13 +34,13 @@ async def test_a_pending_oracle_update_is_backrun_in_the_same_block(devnet, tmp_
     async with ChainClient(devnet.url) as chain:
         await chain.request("evm_setAutomine", [False])
         client, chain_id, market = await connect(settings)
-        keeper = KeeperLoop(settings, client, chain_id, market)
+        keeper = keeper_for(settings, client, chain_id, market)
         stop = asyncio.Event()
         with capture_logs() as logs:
             task = asyncio.create_task(keeper.run(stop))
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline and not (
-                keeper._prepared and any(e["event"] == "pending_watch_on" for e in logs)
+                keeper.prepared and any(e["event"] == "pending_watch_on" for e in logs)
             ):
                 await asyncio.sleep(0.05)
             weth = devnet.world.asset("WETH")

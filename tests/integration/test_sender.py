@@ -11,6 +11,7 @@ import pytest
 from pydantic import SecretStr
 
 from keeper.chain.client import ChainClient
+from keeper.core.outcome import TxPurpose
 from keeper.execution.fees import FeePolicy, is_valid_replacement
 from keeper.execution.journal import Journal
 from keeper.execution.sender import TxSender
@@ -51,7 +52,7 @@ async def test_stuck_transaction_is_replaced_and_one_per_nonce_is_mined(devnet, 
         await client.request("evm_setAutomine", [False])
         nonce = await client.get_transaction_count(KEEPER_ADDRESS, "latest")
         token, data = _approve(devnet, 777)
-        sent = await sender.send(token, data, 100_000, purpose="approve")
+        sent = await sender.send(token, data, 100_000, purpose=TxPurpose.APPROVE)
         await client.request("anvil_setNextBlockBaseFeePerGas", [hex(40 * GWEI)])
         await client.request("evm_mine", [])  # our transaction cannot pay this base fee
         settling = asyncio.create_task(sender.settle(sent, timeout_s=60))
@@ -120,7 +121,7 @@ async def test_crash_leaves_no_double_send_and_no_gap(devnet, tmp_path, when):
         assert [s.status for s in settled] == ["mined"]
         assert await client.get_transaction_count(KEEPER_ADDRESS, "latest") == nonce + 1
         token, data = _approve(devnet, 5)
-        sent = await sender.send(token, data, 100_000, purpose="approve")
+        sent = await sender.send(token, data, 100_000, purpose=TxPurpose.APPROVE)
         assert sent.nonce == nonce + 1
         assert (await sender.settle(sent, timeout_s=30)).status == "mined"
         entries = sender.journal.entries(KEEPER_ADDRESS)
@@ -138,7 +139,7 @@ async def test_a_timed_out_transaction_is_still_tracked_block_by_block(devnet, t
         await client.request("evm_setAutomine", [False])
         nonce = await client.get_transaction_count(KEEPER_ADDRESS, "latest")
         token, data = _approve(devnet, 4242)
-        sent = await sender.send(token, data, 100_000, purpose="approve")
+        sent = await sender.send(token, data, 100_000, purpose=TxPurpose.APPROVE)
         await client.request("anvil_setNextBlockBaseFeePerGas", [hex(40 * GWEI)])
         await client.request("evm_mine", [])
         first = await sender.settle(sent, timeout_s=0.01)

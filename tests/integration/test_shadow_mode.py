@@ -23,12 +23,12 @@ import aiohttp
 import pytest
 
 from bench.world_cache import BASELINE_ADDRESS, BASELINE_KEY
+from keeper.app import BlockReport, run_keeper
 from keeper.chain.client import ChainClient
-from keeper.devnet.anvil import CHAIN_ID, Anvil, AnvilOptions, free_port
 from keeper.devnet.scenarios import FEED, fund_keeper, shock_price
 from keeper.execution.journal import Journal
+from keeper.localnode.anvil import CHAIN_ID, Anvil, AnvilOptions, free_port
 from keeper.protocols.aave_v3.market import ORACLE, POOL
-from keeper.runner import BlockReport, run_keeper
 from keeper.shadow.ledger import ShadowLedger
 from keeper.shadow.verdict import Reason, Verdict
 from tests.integration.conftest import KEEPER_ADDRESS

@@ -11,8 +11,8 @@ from structlog.testing import capture_logs
 from keeper.chain.client import ChainClient
 from keeper.daemon import RestartPolicy
 from keeper.devnet.scenarios import shock_price
-from keeper.runner import KeeperLoop, connect
-from tests.integration.helpers import keeper_settings
+from keeper.protocols.aave_v3.connect import connect
+from tests.integration.helpers import aave_keeper, keeper_settings
 
 pytestmark = pytest.mark.integration
 
@@ -27,9 +27,9 @@ async def test_a_crashing_stage_restarts_and_a_crash_loop_is_reported(devnet, tm
         devnet, tmp_path, min_profit_usd=1, alert_webhooks=["slack:http://127.0.0.1:9/hook"]
     )
     client, chain_id, market = await connect(settings)
-    keeper = KeeperLoop(settings, client, chain_id, market)
+    keeper, aave = aave_keeper(settings, client, chain_id, market)
     keeper.restart_policy = RestartPolicy(backoff_s=0.01)
-    real_step = keeper.monitor.step
+    real_step = aave.advance
     failures = {"left": 6}
     alerted: list[str] = []
     keeper.alerts.alert = lambda kind, key, text: alerted.append(kind) or True  # type: ignore[method-assign,func-returns-value]
@@ -40,7 +40,7 @@ async def test_a_crashing_stage_restarts_and_a_crash_loop_is_reported(devnet, tm
             raise RuntimeError("injected stage failure")
         return await real_step(**kwargs)
 
-    keeper.monitor.step = flaky_step  # type: ignore[method-assign]
+    aave.advance = flaky_step  # type: ignore[method-assign]
     stop = asyncio.Event()
     with capture_logs() as logs:
         task = asyncio.create_task(keeper.run(stop))
@@ -77,14 +77,15 @@ async def test_heads_that_arrive_during_a_slow_cycle_coalesce_to_the_newest(devn
     settings = keeper_settings(devnet, tmp_path)
     client, chain_id, market = await connect(settings)
     acted: list[int] = []
-    keeper = KeeperLoop(settings, client, chain_id, market, lambda r: acted.append(r.block))
-    real_act = keeper._act
+    keeper, aave = aave_keeper(settings, client, chain_id, market)
+    keeper.follower.on_block.append(lambda r: acted.append(r.block))
+    real_act = keeper.cycle.act
 
-    async def slow_act(head, timestamp, sync_ms, stop, **kwargs):
+    async def slow_act(tick, stop):
         await asyncio.sleep(0.5)
-        return await real_act(head, timestamp, sync_ms, stop, **kwargs)
+        return await real_act(tick, stop)
 
-    keeper._act = slow_act  # type: ignore[method-assign]
+    keeper.cycle.act = slow_act  # type: ignore[method-assign]
     stop = asyncio.Event()
     task = asyncio.create_task(keeper.run(stop))
     deadline = time.monotonic() + 30
@@ -102,6 +103,6 @@ async def test_heads_that_arrive_during_a_slow_cycle_coalesce_to_the_newest(devn
     after = [b for b in acted if b > first]
     assert after[-1] == head == first + 20
     assert len(after) <= 3, after  # not one cycle per block
-    assert keeper.monitor.block == head
+    assert aave.block == head
     keeper.journal.close()
     await client.close()

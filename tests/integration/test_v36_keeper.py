@@ -10,16 +10,16 @@ import time
 
 import pytest
 
+from keeper.app import BlockReport, run_keeper
 from keeper.chain.client import ChainClient
 from keeper.devnet.deployer import Deployer
 from keeper.devnet.governance import set_liquidation_grace_period
 from keeper.devnet.scenarios import shock_price
-from keeper.monitor import MarketMonitor
 from keeper.protocols.aave_v3.choice import Choice, Limits, NoChoice, choose
 from keeper.protocols.aave_v3.market import ERC20, resolve_market
+from keeper.protocols.aave_v3.monitor import MarketMonitor
 from keeper.protocols.aave_v3.positions import emode_terms, holdings, reserve_terms
 from keeper.protocols.aave_v3.reverts import revert_error
-from keeper.runner import BlockReport, run_keeper
 from tests.integration.conftest import KEEPER_ADDRESS
 from tests.integration.helpers import (
     account_data,

@@ -20,7 +20,7 @@ from typing import Any, Literal, Self
 import aiohttp
 from aiohttp import web
 
-from keeper.devnet.anvil import free_port
+from keeper.localnode.anvil import free_port
 
 Kind = Literal[
     "status", "hang", "latency", "reset", "drop_answer", "malformed", "wrong_type", "error"

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 
 from keeper.chain.abi import Codec, error_string
-from keeper.devnet.anvil import free_port
 from keeper.errors import RpcError
+from keeper.localnode.anvil import free_port
 from keeper.protocols.aave_v3.market import POOL
 from tests.integration.conftest import KEEPER_ADDRESS
 from tests.integration.helpers import account_data, liquidation_events

@@ -13,13 +13,14 @@ import pytest
 
 from keeper.chain.client import ChainClient
 from keeper.devnet.aave_market import deploy_market
-from keeper.devnet.anvil import Anvil
 from keeper.devnet.borrowers import MarketActions, plan_positions
 from keeper.devnet.deployer import Deployer
 from keeper.devnet.market_spec import DEFAULT_RESERVES, EModeSpec
 from keeper.devnet.scenarios import fund_keeper
 from keeper.devnet.world import ADMIN, LIQUIDITY_PROVIDER
-from keeper.scan import scan
+from keeper.localnode.anvil import Anvil
+from keeper.protocols.aave_v3.planner import aave_payload
+from keeper.protocols.aave_v3.scan import scan
 from keeper.settings import load_settings
 from tests.integration.conftest import KEEPER_ADDRESS, KEEPER_KEY
 from tests.integration.helpers import account_data, run_through_shock
@@ -74,14 +75,14 @@ async def test_tokens_with_2_and_24_decimals(tmp_path):
             )
             outcomes = [o for r in reports for o in r.outcomes]
             assert outcomes and all(o.status == "liquidated" for o in outcomes)
-            assert {o.plan.debt_asset for o in outcomes} & {
+            assert {o.plan.spend.asset for o in outcomes} & {
                 market.assets["GUSD"].address,
                 market.assets["BIG"].address,
             }, "the unusual tokens are in play"
             for o in outcomes:
-                if not o.plan.collateral_limited:
-                    assert o.debt_repaid == o.plan.debt_to_cover
-                    assert o.collateral_received == o.plan.expected_collateral
+                if not aave_payload(o.plan).collateral_limited:
+                    assert o.spent == o.plan.spend.amount
+                    assert o.received == o.plan.receive.amount
             borrowers = [p.address for p in positions if p.borrows]
             for account in borrowers:
                 data = await account_data(client, market.pool, account)

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from keeper.chain.client import ChainClient
-from keeper.devnet.anvil import Anvil, AnvilOptions
 from keeper.devnet.scenarios import FEED, shock_price
+from keeper.localnode.anvil import Anvil, AnvilOptions
 from tests.integration.conftest import KEEPER_ADDRESS
 from tests.integration.helpers import (
     account_data,
@@ -171,8 +171,10 @@ async def test_reorg_removes_our_mined_liquidation(devnet, tmp_path):
             )
             wanted = await liquidatable(chain, devnet, shock.block)
             await wait_liquidated(chain, devnet, wanted, shock.block)
+            # Follow-up liquidations settled and nothing in flight (a loaded machine can take
+            # seconds): the rollback then removes only mined transactions of ours.
+            await wait_quiet(chain, keeper)
             head = await chain.block_number()
-            await asyncio.sleep(1.0)
             await chain.request("anvil_rollback", [head - shock.block])  # back to the shock
             for _ in range(3):
                 await chain.request("evm_mine", [])

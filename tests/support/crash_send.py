@@ -13,6 +13,7 @@ from decimal import Decimal
 from pydantic import SecretStr
 
 from keeper.chain.client import ChainClient
+from keeper.core.outcome import TxPurpose
 from keeper.execution.fees import FeePolicy
 from keeper.execution.journal import Journal
 from keeper.execution.sender import TxSender
@@ -36,7 +37,9 @@ async def main(url: str, key: str, journal: str, token: str, spender: str, when:
             os._exit(9)
 
         client.send_raw_transaction = die  # type: ignore[method-assign]
-    await sender.send(token, ERC20.encode("approve", spender, 12345), 100_000, purpose="approve")
+    await sender.send(
+        token, ERC20.encode("approve", spender, 12345), 100_000, purpose=TxPurpose.APPROVE
+    )
     os._exit(9)
 
 

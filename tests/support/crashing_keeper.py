@@ -11,7 +11,7 @@ import sys
 from typing import Any
 
 from keeper.cli import main
-from keeper.monitor import MarketMonitor
+from keeper.protocols.aave_v3.monitor import MarketMonitor
 
 
 def _install(crashes: int) -> None:

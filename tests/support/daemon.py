@@ -10,7 +10,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-from keeper.devnet.anvil import CHAIN_ID
+from keeper.localnode.anvil import CHAIN_ID
 from tests.integration.conftest import KEEPER_KEY
 
 if TYPE_CHECKING:

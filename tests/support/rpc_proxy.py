@@ -8,7 +8,7 @@ from typing import Any, Self
 import aiohttp
 from aiohttp import web
 
-from keeper.devnet.anvil import free_port
+from keeper.localnode.anvil import free_port
 
 
 class RpcProxy:
@@ -20,10 +20,13 @@ class RpcProxy:
         *,
         max_log_range: int | None = None,
         unsupported: frozenset[str] = frozenset(),
+        fail_calls: dict[str, int] | None = None,
     ) -> None:
         self.upstream = upstream
         self.max_log_range = max_log_range
         self.unsupported = unsupported  # answered "method not found", like an older node
+        # eth_call selector -> how many of the next calls to it fail with a node error
+        self.fail_calls = dict(fail_calls or {})
         self.refused = 0
         self.forwarded: list[str] = []
         self.port = 0
@@ -51,7 +54,24 @@ class RpcProxy:
         if self._session is not None:
             await self._session.close()
 
+    def _failed_call(self, request: dict[str, Any]) -> bool:
+        if request.get("method") != "eth_call":
+            return False
+        data = str(request["params"][0].get("data") or request["params"][0].get("input") or "")
+        left = self.fail_calls.get(data[:10], 0)
+        if left <= 0:
+            return False
+        self.fail_calls[data[:10]] = left - 1
+        return True
+
     def _refusal(self, request: dict[str, Any]) -> dict[str, Any] | None:
+        if self._failed_call(request):
+            self.refused += 1
+            return {
+                "jsonrpc": "2.0",
+                "id": request.get("id"),
+                "error": {"code": -32603, "message": "internal error (injected by the test proxy)"},
+            }
         if request.get("method") in self.unsupported:
             self.refused += 1
             return {

@@ -57,7 +57,8 @@ def test_aave_reverts_are_named_custom_errors_string_codes_and_panics():
     """3.4+ custom errors decode by name (selectors of the shared notes), v3.0 string codes and
     panics by value; anything else is unnamed.
     """
-    from keeper.protocols.aave_v3.reverts import RevertReason, revert_error
+    from keeper.execution.reasons import RevertReason
+    from keeper.protocols.aave_v3.reverts import revert_error
 
     assert revert_error("0xb629b0e4") == "MustNotLeaveDust"
     assert revert_error("0x44511af1") == "SelfLiquidation"

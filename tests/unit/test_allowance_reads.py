@@ -8,35 +8,30 @@ makes the read stale, and the plan then resets and approves whatever the read sa
 from __future__ import annotations
 
 import dataclasses
-from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any, cast
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
 import pytest
+from pydantic import SecretStr
 
+from keeper.chain.client import ChainClient
+from keeper.execution.fees import FeePolicy
 from keeper.execution.inventory import InventoryExecutor
 from keeper.execution.journal import Journal
-from keeper.strategy.plan import LiquidationPlan
+from keeper.execution.sender import TxSender
+from keeper.execution.signer import Signer
+from keeper.execution.transactor import Transactor
+from tests.support.fake_market import DEBT, SPENDER, FakeMarket, fake_plan
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from keeper.chain.client import ChainClient
-    from keeper.execution.sender import TxSender
-
-ME = "0x" + "11" * 20
-POOL_ADDRESS = "0x" + "22" * 20
-USDC = "0x" + "aa" * 20
+KEY = SecretStr("0x" + "59" * 32)
+ME = Signer(KEY).address
+POOL_ADDRESS = SPENDER
+USDC = DEBT
 DAI = "0x" + "bb" * 20
-PLAN = LiquidationPlan(
-    account="0x" + "33" * 20,
-    collateral_asset="0x" + "cc" * 20,
-    debt_asset=USDC,
-    debt_to_cover=500,
-    expected_collateral=1,
-    expected_profit_base=1,
-    health_factor=9 * 10**17,
-    block=100,
-)
+PLAN = fake_plan("0x" + "33" * 20, 100)
 
 
 @pytest.fixture
@@ -45,13 +40,10 @@ def journal(tmp_path: Path) -> Journal:
 
 
 def _executor(journal: Journal) -> InventoryExecutor:
-    sender = SimpleNamespace(journal=journal, signer=SimpleNamespace(address=ME))
-    return InventoryExecutor(
-        cast("ChainClient", None),
-        cast("TxSender", sender),
-        pool=POOL_ADDRESS,
-        receipt_timeout_s=1.0,
-    )
+    """A real executor over a client that is never asked anything here."""
+    client = ChainClient("http://127.0.0.1:9", retry_s=0)
+    sender = TxSender(client, Signer(KEY), journal, FeePolicy(Decimal(100), Decimal(2)), chain_id=1)
+    return InventoryExecutor(Transactor(client, sender, FakeMarket(), receipt_timeout_s=1.0))
 
 
 def _record(journal: Journal, nonce: int, to: str, purpose: str, meta: dict[str, Any]) -> str:
@@ -83,7 +75,7 @@ def test_with_nothing_of_ours_in_flight_the_read_decides(journal: Journal) -> No
     ("to", "purpose", "meta"),
     [
         (USDC, "approve", {}),  # an approval or revocation of the token
-        (POOL_ADDRESS, "liquidation", {"debt_asset": USDC}),  # a liquidation spending it
+        (POOL_ADDRESS, "liquidation", {"spend_asset": USDC}),  # a liquidation spending it
     ],
 )
 def test_an_open_transaction_touching_the_allowance_makes_the_read_stale(
@@ -108,6 +100,6 @@ def test_one_mined_after_the_read_makes_it_stale_one_mined_at_or_before_does_not
 
 def test_transactions_on_other_tokens_do_not_matter(journal: Journal) -> None:
     _record(journal, 0, DAI, "approve", {})
-    _record(journal, 1, POOL_ADDRESS, "liquidation", {"debt_asset": DAI})
-    _record(journal, 2, POOL_ADDRESS, "flash_liquidation", {"debt_asset": USDC})
+    _record(journal, 1, POOL_ADDRESS, "liquidation", {"spend_asset": DAI})
+    _record(journal, 2, POOL_ADDRESS, "flash_liquidation", {"spend_asset": USDC})
     assert _executor(journal)._approvals_needed(PLAN, 500) == []

@@ -7,68 +7,79 @@ be the node's, not the plan's.
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any, cast
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
 import pytest
+from pydantic import SecretStr
 
-from keeper.execution.inventory import InventoryExecutor
+from keeper.chain.client import ChainClient
+from keeper.core.market import Call
+from keeper.execution.fees import FeePolicy
+from keeper.execution.journal import Journal
+from keeper.execution.sender import TxSender
+from keeper.execution.signer import Signer
+from keeper.execution.transactor import Transactor
+from tests.support.fake_market import FakeMarket
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
-
-    from keeper.chain.client import ChainClient
-    from keeper.execution.sender import TxSender
+    from pathlib import Path
 
 PANIC = {"status": "0x0", "gasUsed": "0x5208", "error": {"message": "execution failed"}}
 OK = {"status": "0x1", "gasUsed": "0x30d40"}
 
 
-class ScriptedNode:
+class ScriptedNode(ChainClient):
     """Answers eth_simulateV1 with the given call results, one answer per request."""
 
     def __init__(self, *answers: dict[str, Any]) -> None:
+        super().__init__("http://127.0.0.1:9", retry_s=0)
         self.answers = list(answers)
         self.requests = 0
 
-    async def request(self, method: str, params: Sequence[Any] = ()) -> Any:
+    async def request(self, method: str, params: Sequence[Any] = (), **_: Any) -> Any:
         assert method == "eth_simulateV1"
         assert params[1] == "latest"
         self.requests += 1
         return [{"calls": [self.answers.pop(0)]}]
 
 
-def _executor(node: ScriptedNode) -> InventoryExecutor:
-    sender = SimpleNamespace(signer=SimpleNamespace(address="0x" + "11" * 20))
-    return InventoryExecutor(
-        cast("ChainClient", node),
-        cast("TxSender", sender),
-        pool="0x" + "22" * 20,
-        receipt_timeout_s=1.0,
-    )
+@pytest.fixture
+def transactor(tmp_path: Path):
+    def build(node: ScriptedNode) -> Transactor:
+        signer = Signer(SecretStr("0x" + "59" * 32))
+        journal = Journal(tmp_path / "j.sqlite", 1)
+        sender = TxSender(node, signer, journal, FeePolicy(Decimal(100), Decimal(2)), chain_id=1)
+        return Transactor(node, sender, FakeMarket(), receipt_timeout_s=1.0)
+
+    return build
 
 
-BUNDLE = [("0x" + "22" * 20, "0x00")]
+BUNDLE = [Call("0x" + "22" * 20, "0x00")]
 
 
 @pytest.mark.asyncio
-async def test_a_failure_that_does_not_repeat_is_the_nodes():
+async def test_a_failure_that_does_not_repeat_is_the_nodes(transactor):
+    """A failed simulation that passes on the second run lets the plan go on."""
     node = ScriptedNode(PANIC, OK)
-    assert await _executor(node)._simulate_bundle(BUNDLE) == (200_000, 200_000)
+    assert await transactor(node).simulate(BUNDLE) == (200_000, 200_000)
     assert node.requests == 2
 
 
 @pytest.mark.asyncio
-async def test_a_failure_that_repeats_drops_the_plan():
+async def test_a_failure_that_repeats_drops_the_plan(transactor):
+    """A failure seen twice drops the plan with the node's reason."""
     node = ScriptedNode(PANIC, PANIC)
-    result = await _executor(node)._simulate_bundle(BUNDLE)
+    result = await transactor(node).simulate(BUNDLE)
     assert isinstance(result, str)
     assert "execution failed" in result
     assert node.requests == 2
 
 
 @pytest.mark.asyncio
-async def test_a_success_costs_one_request():
+async def test_a_success_costs_one_request(transactor):
+    """A simulation that passes is not repeated."""
     node = ScriptedNode(OK)
-    assert await _executor(node)._simulate_bundle(BUNDLE) == (200_000, 200_000)
+    assert await transactor(node).simulate(BUNDLE) == (200_000, 200_000)
     assert node.requests == 1

@@ -9,8 +9,8 @@ from pydantic import SecretStr
 
 from keeper.chain.client import ChainClient
 from keeper.chain.redact import redact_url
+from keeper.core.display import format_base, format_wad, parse_wad
 from keeper.execution.signer import Signer
-from keeper.risk.display import format_base, format_wad, parse_wad
 
 
 def test_format_wad_keeps_all_18_decimals():

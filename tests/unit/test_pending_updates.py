@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from eth_abi.abi import encode
 
+from keeper.chain.types import PendingTx
 from keeper.oracles.pending import SET_ANSWER, TRANSMIT, decode_update
 
 FEED = "0x" + "ab" * 20
 
 
-def _tx(data: str, to: str = FEED) -> dict[str, str]:
-    return {"to": to, "input": data, "from": "0x" + "01" * 20}
+def _tx(data: str, to: str | None = FEED) -> PendingTx:
+    return PendingTx("0x" + "00" * 32, "0x" + "01" * 20, to, data, 0, None)
 
 
 def test_set_answer_is_read_including_negative_answers():
@@ -41,4 +42,4 @@ def test_other_transactions_are_ignored():
     assert decode_update(_tx(data, to="0x" + "cd" * 20), {FEED}) is None
     assert decode_update(_tx("0xa9059cbb" + "00" * 64), {FEED}) is None
     assert decode_update(_tx(TRANSMIT + "00" * 7), {FEED}) is None
-    assert decode_update({"to": None, "input": data}, {FEED}) is None
+    assert decode_update(_tx(data, to=None), {FEED}) is None

@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+from keeper.core.outcome import OutcomeStatus
+from keeper.core.plan import SkipKind
 from keeper.shadow.ledger import ShadowLedger
 from keeper.shadow.report import render_csv, render_json, render_table, summarize
 from keeper.shadow.summary import signed_base
@@ -17,6 +19,7 @@ from keeper.shadow.verdict import (
     Verdict,
     judge_race,
     judge_unplanned,
+    refusal_reason,
     skip_reason,
 )
 
@@ -87,19 +90,25 @@ def test_an_unplanned_liquidation_is_lost_to_its_skip_or_missed():
 
 
 @pytest.mark.parametrize(
-    ("text", "reason"),
+    ("kind", "reason"),
     [
-        ("breaker tripped: gas_ceiling", Reason.BREAKER),
-        ("not enough inventory of USDC", Reason.NO_INVENTORY),
-        ("cooling down after a failed simulation", Reason.COOLDOWN),
-        ("profit after simulated gas (400000) is 3, below minimum 100", Reason.SIMULATION_FAILED),
-        ("bonus below minimum profit", Reason.UNPROFITABLE),
-        ("something new", Reason.OTHER_SKIP),
+        (SkipKind.BREAKER, Reason.BREAKER),
+        (SkipKind.NO_INVENTORY, Reason.NO_INVENTORY),
+        (SkipKind.COOLDOWN, Reason.COOLDOWN),
+        (SkipKind.UNPROFITABLE, Reason.UNPROFITABLE),
+        (SkipKind.DUST, Reason.UNPROFITABLE),
+        (SkipKind.GRACE_PERIOD, Reason.OTHER_SKIP),
     ],
 )
-def test_skip_messages_map_to_reason_classes(text, reason):
-    """A skip's free text becomes a low-cardinality reason (breakers before gas)."""
-    assert skip_reason(text) is reason
+def test_skip_kinds_map_to_reason_classes(kind, reason):
+    """A skip's kind becomes a low-cardinality reason; its words play no part."""
+    assert skip_reason(kind) is reason
+
+
+def test_plans_refused_before_sending_map_by_status():
+    """A failed simulation is one; a plan refused as unprofitable after gas is another."""
+    assert refusal_reason(OutcomeStatus.SIMULATION_FAILED) is Reason.SIMULATION_FAILED
+    assert refusal_reason(OutcomeStatus.NOT_SENT) is Reason.UNPROFITABLE
 
 
 def test_signed_base_formats_losses_exactly():

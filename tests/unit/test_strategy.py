@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from keeper.core.plan import Plan, Skip, SkipKind
 from keeper.protocols.aave_v3.choice import SEIZE_MARGIN, EModeTerms, Holding, ReserveTerms
 from keeper.protocols.aave_v3.liquidation import liquidation_amounts
+from keeper.protocols.aave_v3.planner import choose_liquidation
 from keeper.protocols.aave_v3.versions import AaveVersion, PoolRules
-from keeper.strategy.pair import choose_liquidation
-from keeper.strategy.plan import LiquidationPlan, Skip
 
 WAD = 10**18
 WETH, USDC, WBTC = "0x" + "11" * 20, "0x" + "22" * 20, "0x" + "33" * 20
@@ -49,9 +49,9 @@ def test_picks_the_collateral_with_the_higher_bonus():
         UserReserve(USDC, 0, 0, 15_000 * 10**6, False),
     ]
     plan = _choose(positions)
-    assert isinstance(plan, LiquidationPlan)
-    assert plan.collateral_asset == WBTC and plan.debt_asset == USDC
-    assert plan.debt_to_cover == 15_000 * 10**6  # HF 0.9 <= 0.95: close factor 100%
+    assert isinstance(plan, Plan)
+    assert plan.receive.asset == WBTC and plan.spend.asset == USDC
+    assert plan.spend.amount == 15_000 * 10**6  # HF 0.9 <= 0.95: close factor 100%
     assert plan.expected_profit_base > 0
 
 
@@ -62,26 +62,32 @@ def test_close_factor_half_above_095_and_inventory_cap():
         UserReserve(USDC, 0, 0, 10_000 * 10**6, False),
     ]
     plan = _choose(positions, health_factor=97 * WAD // 100)
-    assert isinstance(plan, LiquidationPlan) and plan.debt_to_cover == 5_000 * 10**6
+    assert isinstance(plan, Plan) and plan.spend.amount == 5_000 * 10**6
     plan = _choose(positions, health_factor=97 * WAD // 100, inventory={USDC: 1_234 * 10**6})
-    assert isinstance(plan, LiquidationPlan) and plan.debt_to_cover == 1_234 * 10**6
+    assert isinstance(plan, Plan) and plan.spend.amount == 1_234 * 10**6
 
 
 def test_skips_with_reasons():
-    """Healthy, no inventory, collateral disabled, dust, below minimum profit: each a Skip."""
+    """Healthy, no inventory, collateral disabled, no collateral, dust, below minimum profit:
+    each a Skip with its own kind (the metric label), never classified from its text.
+    """
     positions = [
         UserReserve(WETH, 10 * 10**18, 0, 0, True),
         UserReserve(USDC, 0, 0, 10_000 * 10**6, False),
     ]
-    assert _choose(positions, health_factor=WAD) == Skip("0xabc", "healthy")
+    assert _choose(positions, health_factor=WAD) == Skip("0xabc", "healthy", SkipKind.HEALTHY)
     skip = _choose(positions, inventory={})
-    assert isinstance(skip, Skip) and "inventory" in skip.reason
+    assert isinstance(skip, Skip) and skip.kind is SkipKind.NO_INVENTORY
     skip = _choose([UserReserve(WETH, 10**18, 0, 0, False), positions[1]])
-    assert isinstance(skip, Skip) and "collateral" in skip.reason
+    assert isinstance(skip, Skip) and skip.kind is SkipKind.NO_COLLATERAL
     skip = _choose([UserReserve(WETH, 0, 0, 0, True), positions[1]])
-    assert isinstance(skip, Skip)
+    assert isinstance(skip, Skip) and skip.kind is SkipKind.NO_COLLATERAL
+    # One wei of collateral against 10,000 USDC of debt: enabled and seizable, but no debt
+    # amount buys a single unit of it: the dust path (bad debt), not "no collateral".
+    skip = _choose([UserReserve(WETH, 1, 0, 0, True), positions[1]])
+    assert isinstance(skip, Skip) and skip.kind is SkipKind.DUST and "dust" in skip.reason
     skip = _choose(positions, min_profit_base=10**15)
-    assert isinstance(skip, Skip) and "below minimum" in skip.reason
+    assert isinstance(skip, Skip) and skip.kind is SkipKind.UNPROFITABLE
 
 
 def test_collateral_limited_plan_is_what_the_pool_does_with_that_amount():
@@ -93,10 +99,10 @@ def test_collateral_limited_plan_is_what_the_pool_does_with_that_amount():
         UserReserve(USDC, 0, 0, 5_000 * 10**6, False),
     ]
     plan = _choose(positions, health_factor=WAD // 2)
-    assert isinstance(plan, LiquidationPlan)
-    assert plan.debt_to_cover < 5_000 * 10**6
-    assert plan.expected_collateral <= 10**18
-    assert plan.collateral_limited
+    assert isinstance(plan, Plan)
+    assert plan.spend.amount < 5_000 * 10**6
+    assert plan.receive.amount <= 10**18
+    assert plan.payload.collateral_limited
 
 
 def test_collateral_limited_v30_plan_leaves_a_few_units_and_is_the_largest_that_does():
@@ -110,7 +116,7 @@ def test_collateral_limited_v30_plan_leaves_a_few_units_and_is_the_largest_that_
         UserReserve(USDC, 0, 0, 5_000 * 10**6, False),
     ]
     plan = _choose(positions, health_factor=WAD // 2)
-    assert isinstance(plan, LiquidationPlan)
+    assert isinstance(plan, Plan)
 
     def taken(debt: int) -> int:
         a = liquidation_amounts(
@@ -127,7 +133,7 @@ def test_collateral_limited_v30_plan_leaves_a_few_units_and_is_the_largest_that_
         )
         return a.collateral_to_liquidator + a.protocol_fee
 
-    assert taken(plan.debt_to_cover) <= collateral - SEIZE_MARGIN < taken(plan.debt_to_cover + 1)
+    assert taken(plan.spend.amount) <= collateral - SEIZE_MARGIN < taken(plan.spend.amount + 1)
 
 
 def test_emode_bonus_applies_to_collateral_in_the_category():
@@ -138,8 +144,8 @@ def test_emode_bonus_applies_to_collateral_in_the_category():
     ]
     normal = _choose(positions)
     boosted = _choose(positions, emode=EModeTerms(1, 11_000, frozenset({WETH})))
-    assert isinstance(normal, LiquidationPlan) and isinstance(boosted, LiquidationPlan)
-    assert boosted.expected_collateral > normal.expected_collateral
+    assert isinstance(normal, Plan) and isinstance(boosted, Plan)
+    assert boosted.receive.amount > normal.receive.amount
 
 
 def test_v33_rules_full_liquidation_of_small_positions_and_no_dust():
@@ -149,11 +155,11 @@ def test_v33_rules_full_liquidation_of_small_positions_and_no_dust():
     v33 = PoolRules(AaveVersion.V3_3)
     small = [UserReserve(WETH, 10**18, 0, 0, True), UserReserve(USDC, 0, 0, 1_200 * 10**6, False)]
     plan = _choose(small, health_factor=97 * WAD // 100, rules=v33, total_debt_base=1_200 * 10**8)
-    assert isinstance(plan, LiquidationPlan) and plan.expected_debt_repaid == 1_200 * 10**6
+    assert isinstance(plan, Plan) and plan.expected_spent == 1_200 * 10**6
     # More than the debt is passed: the Pool repays the whole debt as it has grown by then.
-    assert plan.debt_to_cover > plan.expected_debt_repaid
+    assert plan.spend.amount > plan.expected_spent
     legacy = _choose(small, health_factor=97 * WAD // 100)
-    assert isinstance(legacy, LiquidationPlan) and legacy.debt_to_cover == 600 * 10**6
+    assert isinstance(legacy, Plan) and legacy.spend.amount == 600 * 10**6
     # 2,500 USD of debt, HF 0.97: v3.3 caps at half the total debt (1,250), which would leave
     # 1,250 USD: allowed. With 2,100 of debt the half would leave 1,050: allowed too.
     big = [
@@ -161,8 +167,8 @@ def test_v33_rules_full_liquidation_of_small_positions_and_no_dust():
         UserReserve(USDC, 0, 0, 2_100 * 10**6, False),
     ]
     plan = _choose(big, health_factor=97 * WAD // 100, rules=v33, total_debt_base=2_100 * 10**8)
-    assert isinstance(plan, LiquidationPlan)
-    left = 2_100 * 10**6 - plan.expected_debt_repaid
+    assert isinstance(plan, Plan)
+    left = 2_100 * 10**6 - plan.expected_spent
     assert left == 0 or left * 10**8 // 10**6 >= 1_000 * 10**8
 
 
@@ -176,15 +182,15 @@ def test_seized_collateral_is_cut_to_the_reserves_liquidity():
         UserReserve(USDC, 0, 0, 10_000 * 10**6, False),
     ]
     full = _choose(positions)
-    assert isinstance(full, LiquidationPlan)
-    liquidity = full.expected_collateral // 3
+    assert isinstance(full, Plan)
+    liquidity = full.receive.amount // 3
     plan = _choose(positions, liquidity={WETH: liquidity})
-    assert isinstance(plan, LiquidationPlan)
-    assert plan.expected_collateral <= liquidity < full.expected_collateral
-    assert not plan.collateral_limited  # an explicit amount: the Pool's exact path
-    one_more = _choose(positions, inventory={USDC: plan.debt_to_cover + 1})
-    assert isinstance(one_more, LiquidationPlan) and one_more.expected_collateral > liquidity
-    assert _choose(positions, liquidity={WETH: full.expected_collateral}) == full
+    assert isinstance(plan, Plan)
+    assert plan.receive.amount <= liquidity < full.receive.amount
+    assert not plan.payload.collateral_limited  # an explicit amount: the Pool's exact path
+    one_more = _choose(positions, inventory={USDC: plan.spend.amount + 1})
+    assert isinstance(one_more, Plan) and one_more.receive.amount > liquidity
+    assert _choose(positions, liquidity={WETH: full.receive.amount}) == full
     skip = _choose(positions, liquidity={WETH: 0})
     assert isinstance(skip, Skip) and "liquidity" in skip.reason
 
@@ -197,4 +203,4 @@ def test_the_keeper_never_plans_to_liquidate_itself():
     ]
     skip = _choose(positions, liquidator="0xABC")
     assert isinstance(skip, Skip) and "self-liquidation" in skip.reason
-    assert isinstance(_choose(positions, liquidator="0xdef"), LiquidationPlan)
+    assert isinstance(_choose(positions, liquidator="0xdef"), Plan)

@@ -8,7 +8,6 @@ they are decoded against the whole Errors library, not the Pool's own ABI.
 from __future__ import annotations
 
 import functools
-from typing import Self
 
 from eth_utils.crypto import keccak
 
@@ -41,16 +40,3 @@ def revert_error(data: str | None) -> str | None:
     if data.startswith(PANIC_SELECTOR) and len(data) >= 10 + 64:
         return f"Panic({hex(int(data[10:74], 16))})"
     return _custom_errors().get(data[:10])
-
-
-class RevertReason(str):
-    """A failure's text that also carries the decoded error's name (None when unknown)."""
-
-    __slots__ = ("error",)
-    error: str | None
-
-    def __new__(cls, text: str, error: str | None = None) -> Self:
-        """The text as given; ``error`` is the name for logs and metrics."""
-        reason = super().__new__(cls, text)
-        reason.error = error
-        return reason

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 import structlog
 
 from keeper.chain.logs import LogFetcher
-from keeper.oracles.feeds import FeedRegistry
 from keeper.protocols.aave_v3.events import Effects, EventDecoder
+from keeper.protocols.aave_v3.feeds import FeedRegistry
 from keeper.protocols.aave_v3.state_reader import (
     read_account_states,
     read_emode_categories,

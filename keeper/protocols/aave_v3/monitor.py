@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING
 import structlog
 
 from keeper.chain.heads import DeepReorgError, Header, HeadTracker
+from keeper.core.display import format_wad
 from keeper.errors import RpcError
 from keeper.protocols.aave_v3.reads import AccountData, read_account_data
 from keeper.protocols.aave_v3.tracker import MarketTracker
-from keeper.risk.display import format_wad
 from keeper.risk.engine import HealthEngine, move_threshold
 
 if TYPE_CHECKING:
@@ -51,6 +51,9 @@ class Step:
     ms: float = 0.0
     removed: set[str] = field(default_factory=set)
     base_fee: int | None = None  # of the head block, when its header had one
+    # A reorg deeper than remembered: the state was rebuilt; ``reorg_ancestor`` is then the
+    # block below the oldest one remembered (everything the keeper knew of may be replaced).
+    deep_reorg: bool = False
 
 
 class BackfillProgress:
@@ -118,6 +121,8 @@ class MarketMonitor:
         """A reorg deeper than remembered: forget everything and start over at the head."""
         log.error("deep_reorg_rebuild", reason=reason)
         before = set(self.engine.data)
+        remembered = self.heads.snapshot()[0]
+        oldest = next(iter(remembered), self.tracker.block + 1)
         self.heads = HeadTracker(self.client)
         self.tracker = self._new_tracker()
         self.engine = HealthEngine()
@@ -125,12 +130,14 @@ class MarketMonitor:
         return Step(
             head.number,
             head.timestamp,
-            -1,
+            max(0, oldest - 1),
             len(self.engine.data),
             0,
             len(self.engine.data),
             round((time.perf_counter() - started) * 1000, 1),
             before - set(self.engine.data),
+            head.base_fee,
+            deep_reorg=True,
         )
 
     @property

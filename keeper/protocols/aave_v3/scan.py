@@ -9,11 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from keeper.monitor import MarketMonitor
+from keeper.core.display import format_wad
+from keeper.protocols.aave_v3.connect import connect
 from keeper.protocols.aave_v3.liquidation import is_liquidatable
+from keeper.protocols.aave_v3.monitor import MarketMonitor
 from keeper.protocols.aave_v3.positions import grace_wait as waiting
-from keeper.risk.display import format_wad
-from keeper.runner import connect
 
 if TYPE_CHECKING:
     from keeper.protocols.aave_v3.reads import AccountData

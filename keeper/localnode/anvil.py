@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Self
 
-from keeper.devnet.toolchain import anvil_binary
 from keeper.errors import DevnetError
+from keeper.localnode.toolchain import anvil_binary
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -66,7 +66,7 @@ class AnvilOptions:
     port: int | None = None  # None: a free port
     load_state: Path | None = None  # a state saved by keeper.devnet.world.dump_state
     extra_args: list[str] = field(default_factory=list)
-    binary: Path | None = None  # None: the pinned npm build (keeper.devnet.toolchain)
+    binary: Path | None = None  # None: the pinned npm build (keeper.localnode.toolchain)
 
 
 class Anvil:

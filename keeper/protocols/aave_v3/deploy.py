@@ -8,13 +8,14 @@ from eth_abi.abi import encode
 from eth_utils.address import is_hex_address, to_checksum_address
 
 from keeper.chain.abi import load_artifact
+from keeper.core.outcome import TxPurpose
 from keeper.errors import ConfigError, TransactionError
 from keeper.execution.fees import FeePolicy
 from keeper.execution.journal import Journal
 from keeper.execution.sender import TxSender
 from keeper.execution.signer import Signer
 from keeper.keys import resolve_key
-from keeper.runner import connect
+from keeper.protocols.aave_v3.connect import connect
 
 if TYPE_CHECKING:
     from keeper.settings import Settings
@@ -44,11 +45,12 @@ async def deploy_liquidator(settings: Settings, router: str) -> str:
             artifact["bytecode"]
             + encode(["address", "address"], [market.pool, to_checksum_address(router)]).hex()
         )
-        sent = await sender.send("", data, DEPLOY_GAS, purpose="deploy_liquidator")
+        sent = await sender.send("", data, DEPLOY_GAS, purpose=TxPurpose.DEPLOY_LIQUIDATOR)
         settled = await sender.settle(sent, timeout_s=settings.receipt_timeout_s)
-        if settled.status != "mined" or settled.receipt is None:
+        receipt = settled.receipt
+        if settled.status != "mined" or receipt is None or receipt.contract_address is None:
             raise TransactionError(f"deployment {settled.status}: {settled.note}")
-        return str(to_checksum_address(settled.receipt["contractAddress"]))
+        return str(to_checksum_address(receipt.contract_address))
     finally:
         journal.close()
         await client.close()

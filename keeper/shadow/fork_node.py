@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from keeper.chain.client import ChainClient
-from keeper.devnet.anvil import Anvil, AnvilOptions
+from keeper.localnode.anvil import Anvil, AnvilOptions
 
 if TYPE_CHECKING:
     from pathlib import Path

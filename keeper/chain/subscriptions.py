@@ -1,0 +1,53 @@
+"""New heads and pending transactions by subscription, when the endpoint is a WebSocket."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from keeper.chain.ws import WebSocketTransport
+
+if TYPE_CHECKING:
+    from keeper.chain.provider import RedactedHTTPProvider
+
+
+class Subscriptions:
+    """The preferred endpoint's streams (none over HTTP: the caller polls)."""
+
+    def __init__(self, provider: RedactedHTTPProvider | WebSocketTransport) -> None:
+        self.provider = provider
+        self._subscribed = False
+
+    @property
+    def streams(self) -> bool:
+        """True when new heads arrive by subscription (a ws:// endpoint)."""
+        return isinstance(self.provider, WebSocketTransport)
+
+    async def next_head(self, timeout_s: float) -> int | None:
+        """Wait up to ``timeout_s`` for a new head; the newest number, or None.
+
+        Over WebSocket this returns as soon as the node announces a block (``newHeads``); over
+        HTTP it just waits, and the caller polls ``eth_blockNumber``.
+        """
+        provider = self.provider
+        if not isinstance(provider, WebSocketTransport):
+            await asyncio.sleep(timeout_s)
+            return None
+        if not self._subscribed:
+            await provider.subscribe_new_heads()
+            self._subscribed = True
+        try:
+            number = await asyncio.wait_for(provider.heads.get(), timeout_s)
+        except TimeoutError:
+            return None
+        while not provider.heads.empty():  # coalesce to the newest head
+            number = max(number, provider.heads.get_nowait())
+        return number
+
+    async def pending_transactions(self) -> asyncio.Queue[str] | None:
+        """Hashes of transactions entering the node's pool (WebSocket only), or None."""
+        provider = self.provider
+        if not isinstance(provider, WebSocketTransport):
+            return None
+        await provider.subscribe_pending_transactions()
+        return provider.pending_txs

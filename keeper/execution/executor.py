@@ -1,0 +1,53 @@
+"""The executor seam: a plan in, an outcome out; inventory and flash are two implementations.
+
+Below an executor, :class:`keeper.execution.sender.TxSender` is the only code that signs,
+takes nonces, journals and replaces; the executors only decide what to send.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from keeper.chain.types import PendingTx, Receipt
+    from keeper.core.outcome import Outcome, TxPurpose
+    from keeper.core.plan import AnyPlan
+    from keeper.execution.fees import Fees
+    from keeper.strategy.gas import GasPricing
+
+
+@dataclass(frozen=True)
+class ExecRequest:
+    """How to execute one plan.
+
+    ``pricing`` and ``min_profit_base`` refuse a plan whose profit after the simulated gas is
+    too low. ``behind`` is a pending transaction the plan depends on (an oracle update): the
+    simulation runs it first and ``tip_cap`` keeps our fees under its own. ``fee_ceiling`` is
+    the most per gas any of the plan's transactions may ever pay, replacements included.
+    """
+
+    pricing: GasPricing
+    min_profit_base: int
+    behind: PendingTx | None = None
+    tip_cap: Fees | None = None
+    fee_ceiling: int | None = None
+
+
+class Executor(Protocol):
+    """Turns plans into transactions and reports what came of them."""
+
+    liquidator: str  # the address the protocol sees as liquidator
+    purpose: TxPurpose  # the journal purpose of its liquidation transactions
+    sequential: bool  # plans must run one after the other (swaps move each other's quotes)
+
+    async def execute(self, plan: AnyPlan, request: ExecRequest) -> Outcome:
+        """Run one plan to a final outcome; never raises for an on-chain failure."""
+        ...
+
+    async def outcome_of(self, plan: AnyPlan, receipt: Receipt) -> Outcome:
+        """What a liquidation of ours settled elsewhere did (after a timeout or a restart)."""
+        ...
+
+    async def after_block(self) -> None:
+        """Work once a block's plans are done (e.g. revoke approvals left unused)."""

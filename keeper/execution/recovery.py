@@ -1,0 +1,152 @@
+"""Open transactions: reconciled at start, looked at each block, re-sent or replaced.
+
+A reorg that takes their blocks away opens them again. Part of the sender (the one nonce
+writer): nothing here signs or takes a nonce.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import structlog
+
+from keeper.errors import TransactionError
+from keeper.execution.fees import Fees
+from keeper.execution.transactions import Sent, Settled
+
+if TYPE_CHECKING:
+    from keeper.execution.journal import Entry, Status
+    from keeper.execution.sender import TxSender
+
+log = structlog.get_logger(__name__)
+
+
+class Recovery:
+    """What the sender does with transactions it did not see to their end itself."""
+
+    def __init__(self, sender: TxSender) -> None:
+        self.sender = sender
+        self.journal = sender.journal
+        self.me = sender.signer.address
+        self._watched: dict[int, int] = {}  # open nonce -> block we last touched it
+
+    async def reconcile(self, *, timeout_s: float = 120.0) -> list[Settled]:
+        """Settle what the journal holds open (after a crash), then align the nonce counter.
+
+        Open nonces whose attempts are still unknown to the chain are re-broadcast with the exact
+        bytes already signed (the same transaction, so never a double send) and tracked to an end.
+        """
+        settled: list[Settled] = []
+        by_nonce: dict[int, list[Entry]] = {}
+        for entry in self.journal.open_entries(self.me):
+            by_nonce.setdefault(entry.nonce, []).append(entry)
+        for nonce, entries in sorted(by_nonce.items()):
+            sent = self.from_journal(nonce)
+            last_hash = sent.hashes[-1]
+            receipt_hash = await self.sender.find_receipt(sent)
+            if receipt_hash is None and await self.sender.nonce_used(nonce) is False:
+                for entry in entries:
+                    if entry.tx_hash == last_hash:
+                        await self.sender.broadcast_raw(entry.raw, entry.tx_hash, nonce)
+            sent.sent_at_block = await self.sender.client.block_number()
+            settled.append(await self.sender.settle(sent, timeout_s=timeout_s))
+        await self.sender.resync_nonce()
+        highest = self.journal.highest_nonce(self.me)
+        if highest is not None and not self.journal.open_entries(self.me):
+            pending = await self.sender.client.get_transaction_count(self.me, "pending")
+            if pending <= highest:
+                log.warning("journal_ahead_of_node", journal_nonce=highest, node_nonce=pending)
+        if settled:
+            log.info(
+                "journal_reconciled", nonces=len(settled), outcomes=[s.status for s in settled]
+            )
+        return settled
+
+    def from_journal(self, nonce: int) -> Sent:
+        """A nonce in flight as the journal holds it (attempts the node refused left out)."""
+        every = [
+            e for e in self.journal.at_nonce(self.me, nonce) if e.status != "dropped"
+        ] or self.journal.at_nonce(self.me, nonce)
+        last = every[-1]
+        return Sent(
+            nonce,
+            last.to,
+            last.data,
+            last.gas_limit,
+            last.purpose,
+            last.meta,
+            [e.tx_hash for e in every],
+            [Fees(e.max_fee, e.tip) for e in every],
+        )
+
+    async def check_open(self) -> list[Settled]:
+        """One look, each block, at transactions left open (a settle that timed out).
+
+        Mined or dropped ones are settled in the journal; one still pending for
+        ``stuck_blocks`` blocks since we last touched it is replaced with higher fees.
+        """
+        out: list[Settled] = []
+        head = await self.sender.client.block_number()
+        nonces = sorted({e.nonce for e in self.journal.open_entries(self.me)})
+        for nonce in nonces:
+            sent = self.from_journal(nonce)
+            if not sent.hashes:
+                continue
+            outcome = await self.sender.look(sent)
+            if isinstance(outcome, Settled):
+                out.append(outcome)
+                self._watched.pop(nonce, None)
+                continue
+            since = self._watched.setdefault(nonce, head)
+            if head - since >= self.sender.stuck_blocks and await self.sender.replace(sent):
+                self._watched[nonce] = head
+            else:
+                await self.rebroadcast_if_unknown(sent)
+        return out
+
+    async def on_reorg(self, ancestor: int) -> None:
+        """Blocks above ``ancestor`` were replaced: our transactions mined there are not.
+
+        One the node still holds (back in its pool) is open again and tracked as before; one it
+        no longer knows is dropped, so its account can be planned afresh. The nonce counter is
+        re-read either way: the chain's count went back.
+        """
+        for entry in self.journal.settled_after(self.me, ancestor):
+            if await self.sender.client.get_receipt(entry.tx_hash) is not None:
+                continue  # mined again, in the new branch
+            known = await self.sender.client.request("eth_getTransactionByHash", [entry.tx_hash])
+            status: Status = "broadcast" if known is not None else "dropped"
+            self.journal.mark(entry.tx_hash, status, note=f"reorged out above block {ancestor}")
+            log.warning(
+                "transaction_reorged_out",
+                tx_hash=entry.tx_hash,
+                nonce=entry.nonce,
+                purpose=entry.purpose,
+                now=status,
+            )
+        await self.sender.resync_nonce()
+
+    async def rebroadcast_if_unknown(self, sent: Sent) -> None:
+        """Send the newest attempt's signed bytes again if the node does not know it.
+
+        The same bytes are the same transaction: this can never make a second one. It recovers
+        a send whose request failed before reaching the node, and a transaction the node's
+        pool dropped.
+        """
+        tx_hash = sent.hashes[-1]
+        if await self.sender.client.request("eth_getTransactionByHash", [tx_hash]) is not None:
+            return
+        entry = next(
+            (e for e in self.journal.at_nonce(self.me, sent.nonce) if e.tx_hash == tx_hash),
+            None,
+        )
+        if entry is None:  # pragma: no cover - every attempt is journaled before broadcast
+            return
+        try:
+            await self.sender.broadcast_raw(entry.raw, tx_hash, sent.nonce)
+        except TransactionError as exc:
+            # Mined meanwhile (nonce too low) or priced out: the next look or replacement decides.
+            log.info("rebroadcast_refused", tx_hash=tx_hash, error=str(exc))
+            return
+        # Logged once the node has it again: whoever reads the log may act on it at once.
+        log.warning("rebroadcast", tx_hash=tx_hash, nonce=sent.nonce, reason="unknown to the node")

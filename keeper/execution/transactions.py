@@ -1,0 +1,45 @@
+"""A nonce in flight and how it ended (the sender's hand-offs)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from keeper.chain.types import Receipt
+    from keeper.execution.fees import Fees
+
+
+@dataclass
+class Sent:
+    """A nonce in flight and every attempt at it (latest last)."""
+
+    nonce: int
+    to: str
+    data: str
+    gas_limit: int
+    purpose: str
+    meta: dict[str, Any]
+    hashes: list[str] = field(default_factory=list)
+    fees: list[Fees] = field(default_factory=list)
+    sent_at_block: int = 0
+
+
+@dataclass
+class Settled:
+    """How a nonce ended."""
+
+    status: Literal["mined", "reverted", "dropped", "timeout"]
+    tx_hash: str | None
+    receipt: Receipt | None
+    replacements: int = 0
+    note: str = ""
+    # What the settled nonce was sent for (as journaled).
+    purpose: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def fee_ceiling(meta: dict[str, Any] | None) -> int | None:
+    """The most per gas a transaction may pay (its plan's break-even price), if it has one."""
+    value = (meta or {}).get("fee_ceiling")
+    return int(value) if value is not None else None

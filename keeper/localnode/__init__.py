@@ -1,0 +1,1 @@
+"""Local Anvil nodes: finding the binary and running the process (devnets and dry-run forks)."""

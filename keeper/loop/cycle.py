@@ -1,0 +1,229 @@
+"""The block cycle: confirm the market's candidates, check the breakers, plan and execute."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING
+
+import structlog
+
+from keeper.core.display import format_wad
+from keeper.core.market import ExecutionMode, PlanContext
+from keeper.core.plan import Skip, SkipKind
+from keeper.execution.executor import ExecRequest
+from keeper.loop.attempt import attempt, break_even_fee
+from keeper.loop.pricing import native_asset
+from keeper.loop.report import BlockReport
+from keeper.strategy.gas import GasPricing
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+
+    from keeper.chain.client import ChainClient
+    from keeper.core.market import AssetInfo, LendingMarket, Tick
+    from keeper.core.plan import AnyPlan, Candidate
+    from keeper.loop.attempt import Execution
+    from keeper.loop.attempts import AttemptBook
+    from keeper.loop.guards import Guards
+    from keeper.loop.ledger import Ledger
+    from keeper.ops.server import Status
+    from keeper.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+
+class BlockCycle:
+    """What the keeper does at one head."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        client: ChainClient,
+        market: LendingMarket,
+        execution: Execution,
+        book: AttemptBook,
+        ledger: Ledger,
+        guards: Guards,
+        status: Status,
+    ) -> None:
+        self.settings = settings
+        self.client = client
+        self.market = market
+        self.execution = execution
+        self.book = book
+        self.ledger = ledger
+        self.guards = guards
+        self.status = status
+        self.mode = ExecutionMode(settings.execution_mode)
+        self.min_profit_base = 0
+        self.seen_at = 0.0  # epoch seconds this cycle saw its head (logs)
+        self.started = 0.0  # perf_counter() of the same moment (the reaction metric)
+        # Run before the first plan of a head is executed (shadow mode resets its fork).
+        self.before_sending: Callable[[int], Awaitable[None]] | None = None
+        self.last_assets: Mapping[str, AssetInfo] = {}
+
+    async def pricing(self, assets: Mapping[str, AssetInfo]) -> GasPricing:
+        """What gas costs now, in wei and in base units."""
+        base_fee, tip = await self.execution.sender.fees.base_and_tip(self.client)
+        native = native_asset(assets, self.settings.native_price_asset)
+        return GasPricing(base_fee + tip, self.market.prices()[native])
+
+    def context(self, head: int, pricing: GasPricing) -> PlanContext:
+        """The planning context of this cycle."""
+        executor = self.execution.executor
+        holder = None if self.mode is ExecutionMode.FLASH else executor.liquidator
+        return PlanContext(
+            block=head,
+            mode=self.mode,
+            liquidator=executor.liquidator,
+            holder=holder,
+            min_profit_base=self.min_profit_base,
+            gas_cost_base=pricing.cost_base,
+        )
+
+    async def act(self, tick: Tick, stop: asyncio.Event) -> BlockReport:
+        """Confirm the local candidates on chain and liquidate them."""
+        head = tick.block
+        structlog.contextvars.bind_contextvars(block=head)
+        sender = self.execution.sender
+        if tick.base_fee is not None:
+            sender.fees.pin(head, tick.base_fee, await sender.fees.tip(self.client))
+        # Every candidate is checked against the chain before anything is sent (a rotating
+        # sample of the others after acting).
+        candidates = await self.market.confirm(self.market.below_one())
+        self.status.waiting = self.market.waiting(candidates)
+        report = BlockReport(head, self.market.account_count(), len(candidates), 0)
+        log.info(
+            "block_checked",
+            block=head,
+            accounts=report.accounts,
+            candidates=len(candidates),
+            sync_ms=tick.ms,
+            health_mismatches=self.market.mismatches,
+            # When this cycle saw the head (epoch seconds): reaction time = a broadcast's
+            # transaction_sent timestamp minus this.
+            head_seen_at=round(self.seen_at, 6),
+        )
+        assets = await self.market.assets()
+        self.last_assets = assets
+        native = native_asset(assets, self.settings.native_price_asset)
+        await self.guards.check(head, tick.timestamp, sender, assets, native)
+        if not candidates:
+            return report
+        if self.guards.tripped:
+            names = ", ".join(sorted(self.guards.tripped))
+            report.skips.extend(
+                Skip(c.account, f"breaker tripped: {names}", SkipKind.BREAKER) for c in candidates
+            )
+            log.warning(
+                "sending_paused",
+                block=head,
+                breakers=self.guards.tripped,
+                candidates=len(candidates),
+            )
+            return report
+        if self.before_sending is not None:
+            await self.before_sending(head)
+        return await self.execute_all(candidates, head, tick.ms, assets, report, stop)
+
+    async def execute_all(
+        self,
+        candidates: list[Candidate],
+        head: int,
+        sync_ms: float,
+        assets: Mapping[str, AssetInfo],
+        report: BlockReport,
+        stop: asyncio.Event,
+    ) -> BlockReport:
+        """Plan every candidate (the largest debt first) and execute the plans together.
+
+        Plans are made one after the other, each with the inventory the earlier ones left; each
+        is executed as soon as it is made, while the next is planned: the transactions go out
+        back to back (one nonce writer, one plan's approval and liquidation kept adjacent) and
+        are tracked in parallel, so that all of them land in the next block, not one per block.
+        """
+        pricing = await self.pricing(assets)
+        executor = self.execution.executor
+
+        async def execute(plan: AnyPlan, plan_ms: float) -> None:
+            structlog.contextvars.bind_contextvars(account=plan.account)
+            request = ExecRequest(
+                pricing,
+                self.min_profit_base,
+                fee_ceiling=break_even_fee(plan, self.min_profit_base, pricing),
+            )
+            outcome = await attempt(
+                plan,
+                request,
+                execution=self.execution,
+                book=self.book,
+                ledger=self.ledger,
+                assets=assets,
+                phases={"detect": sync_ms, "plan": plan_ms},
+                cycle_started=self.started,
+                dry_run_fork=self.settings.dry_run,
+            )
+            if outcome is not None:
+                report.outcomes.append(outcome)
+
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            async for plan, plan_ms in self._plans(candidates, head, pricing, report, stop):
+                if executor.sequential:
+                    await execute(plan, plan_ms)
+                else:  # sent while the next candidate is planned; tracked in parallel
+                    tasks.append(asyncio.create_task(execute(plan, plan_ms)))
+        finally:
+            # Whatever happens to planning, what was sent is tracked to its end.
+            done = await asyncio.gather(*tasks, return_exceptions=True)
+            structlog.contextvars.unbind_contextvars("account")
+        for failure in done:
+            if isinstance(failure, BaseException):
+                raise failure  # every plan has run its course; the first failure goes up
+        await executor.after_block()
+        return report
+
+    async def _plans(
+        self,
+        candidates: list[Candidate],
+        head: int,
+        pricing: GasPricing,
+        report: BlockReport,
+        stop: asyncio.Event,
+    ) -> AsyncIterator[tuple[AnyPlan, float]]:
+        """A plan per candidate that has one, each with what earlier plans already use."""
+        in_flight = self.book.in_flight()
+        self.book.prune(head)
+        spent: dict[str, int] = {}
+        seized: dict[str, int] = {}
+        base = self.context(head, pricing)
+        for candidate in candidates:
+            if stop.is_set():
+                break
+            # Lines about this attempt (the sender's included) name the account.
+            structlog.contextvars.bind_contextvars(account=candidate.account)
+            gated = self.book.gate(candidate.account, head, in_flight)
+            if gated is not None:
+                report.skips.append(gated)
+                continue
+            t_plan = time.perf_counter()
+            ctx = PlanContext(**{**base.__dict__, "spent": dict(spent), "seized": dict(seized)})
+            result = await self.market.plan(candidate, ctx)
+            plan_ms = round((time.perf_counter() - t_plan) * 1000, 2)
+            if isinstance(result, Skip):
+                report.skips.append(result)
+                log.info(
+                    "liquidation_skipped",
+                    block=head,
+                    account=result.account,
+                    reason=result.reason,
+                    health_factor=format_wad(candidate.health_factor),
+                )
+                continue
+            report.plans += 1
+            spent[result.spend.asset] = spent.get(result.spend.asset, 0) + result.spend.amount
+            seized[result.receive.asset] = (
+                seized.get(result.receive.asset, 0) + result.receive.amount
+            )
+            yield result, plan_ms
