@@ -1,7 +1,8 @@
 # Runtime image: the keeper and the Anvil binary (no Node toolchain; the ABIs ship inside the
 # package). The two RUN steps of the keeper are deploy/build-wheel.sh and
 # deploy/install-wheel.sh, which tests/integration/test_docker_recipe.py runs from a clean
-# checkout (no Docker engine in CI); the same test checks the Anvil stage below.
+# checkout; the same test checks the Anvil stage below. CI builds this file with podman and
+# starts the image (.ci/image: no Docker engine there).
 
 # The base images are build arguments: the official images by default; CI passes stand-ins it
 # makes with debootstrap (.ci/image: no container registry is reachable there).
