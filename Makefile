@@ -44,6 +44,8 @@ setup: $(VENV)/.installed node_modules/.installed $(ORIGIN_STAMP)
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	@# The distribution was called keeper before it took a free PyPI name: drop it from old venvs.
+	$(BIN)/pip uninstall --quiet --yes keeper 2>/dev/null || true
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $@
 

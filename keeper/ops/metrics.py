@@ -1,8 +1,24 @@
-"""The keeper's Prometheus metrics, in a registry of its own (one per keeper, no globals)."""
+"""The keeper's Prometheus metrics, in a registry of its own (one per keeper, no globals).
+
+The alert rules in deploy/prometheus/alerts.yml use these names; tests/unit/test_alert_rules.py
+checks that every name they use is exported.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from typing import TYPE_CHECKING, Literal, get_args
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
+
+if TYPE_CHECKING:
+    from keeper.ops.server import Status
 
 HF_BUCKETS = (
     ("lt_1", 10**18),
@@ -12,6 +28,12 @@ HF_BUCKETS = (
     ("1.25_1.5", 15 * 10**17),
     ("1.5_2", 2 * 10**18),
 )
+# Attempt outcomes exported at 0 from the start, so that an alert on a counter's increase sees
+# the first one (keeper.execution.outcome.Status; a unit test keeps the two equal).
+OUTCOMES = ("liquidated", "lost", "reverted", "simulation_failed", "not_sent", "timeout")
+# keeper_role: "single" for a keeper alone on its key; "active" or "standby" once the
+# PostgreSQL lease (high availability, issue 15) sets them.
+Role = Literal["single", "active", "standby"]
 
 
 class Metrics:
@@ -38,6 +60,8 @@ class Metrics:
         self.attempts = Counter(
             "keeper_liquidation_attempts", "Attempts by outcome", ["outcome"], registry=r
         )
+        for outcome in OUTCOMES:
+            self.attempts.labels(outcome)
         self.skips = Counter("keeper_liquidation_skips", "Skips by reason", ["reason"], registry=r)
         self.revert_errors = Counter(
             "keeper_liquidation_revert_errors",
@@ -81,6 +105,50 @@ class Metrics:
         self.breakers = Gauge(
             "keeper_breaker_tripped", "1 while a breaker is tripped", ["breaker"], registry=r
         )
+        # Set at each scrape from /status (the supervisor's view): 0 while a stage is restarting
+        # or in a crash loop.
+        self.stage_up = Gauge(
+            "keeper_stage_up",
+            "1 while a stage runs (0: restarting or crash loop)",
+            ["stage"],
+            registry=r,
+        )
+        # Labelled by the key's address, so absent (not 0) until the balance has been read.
+        self.gas_balance = Gauge(
+            "keeper_gas_balance_wei",
+            "The key's native balance (gas money)",
+            ["account"],
+            registry=r,
+        )
+        self.gas_balance_low = Gauge(
+            "keeper_gas_balance_low_wei",
+            "The balance below which gas money is low (low_gas_balance_eth)",
+            ["account"],
+            registry=r,
+        )
+        # High availability: set by the lease; a keeper alone on its key reports "single".
+        self.role = Gauge("keeper_role", "1 for this keeper's current role", ["role"], registry=r)
+        self.failovers = Counter(
+            "keeper_failovers", "Times this keeper took over as the active one", registry=r
+        )
+        self.set_role("single")
+        # process_start_time_seconds and friends (Linux /proc): restarts show as its changes.
+        ProcessCollector(registry=r)
+
+    def set_role(self, role: Role) -> None:
+        """The keeper's role: that one set to 1, the others to 0."""
+        for name in get_args(Role):
+            self.role.labels(name).set(1 if name == role else 0)
+
+    def observe_gas_balance(self, account: str, balance_wei: int, low_wei: int) -> None:
+        """The key's balance and the alert threshold, as read by the balance watch."""
+        self.gas_balance.labels(account).set(balance_wei)
+        self.gas_balance_low.labels(account).set(low_wei)
+
+    def observe_status(self, status: Status) -> None:
+        """Stage liveness from the supervisor's status (called at each scrape)."""
+        for stage, up in status.stages.items():
+            self.stage_up.labels(stage).set(1 if up else 0)
 
     def observe_rpc(self, method: str, seconds: float, ok: bool) -> None:
         """The client's per-request hook."""

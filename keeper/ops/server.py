@@ -124,6 +124,7 @@ class OpsServer:
         return web.json_response(self.status.as_json())
 
     async def _metrics(self, _request: web.Request) -> web.Response:
+        self.metrics.observe_status(self.status)
         return web.Response(body=self.metrics.render(), content_type="text/plain", charset="utf-8")
 
     async def _radar(self) -> tuple[bytes, dict[str, str]] | web.Response:

@@ -27,8 +27,9 @@ def _sh(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Completed
 
 def test_image_recipe_builds_and_the_installed_keeper_starts(tmp_path):
     """Only the files git tracks are copied (as COPY in the Dockerfile sees a clean checkout);
-    the wheel built by deploy/build-wheel.sh installs alone (no node_modules, no source tree)
-    and `keeper --help` runs from a directory without the repository.
+    the wheel built by deploy/build-wheel.sh (distribution liquidation-keeper) installs alone
+    (no node_modules, no source tree) and `keeper --help` runs from a directory without the
+    repository.
     """
     files = subprocess.run(
         [shutil.which("git") or "git", "ls-files"],
@@ -55,6 +56,9 @@ def test_image_recipe_builds_and_the_installed_keeper_starts(tmp_path):
     )
     assert installed.returncode == 0, installed.stdout + installed.stderr
     assert "keeper 0.1.0" in installed.stdout
+    assert [w.name for w in (tmp_path / "dist").iterdir()] == [
+        "liquidation_keeper-0.1.0-py3-none-any.whl"
+    ]
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     helped = _sh([str(runtime / "bin" / "keeper"), "--help"], elsewhere, env_r)
@@ -104,14 +108,17 @@ def _installed_shadow_mode_needs_anvil(keeper: Path, cwd: Path, env: dict[str, s
 
 def test_the_image_ships_anvil_from_the_pinned_npm_package():
     """The Dockerfile has an Anvil build stage installing the lockfile's version of the npm
-    binary package, and copies the binary onto the runtime image's PATH.
+    binary package, and copies the binary onto the runtime image's PATH. The base images are
+    build arguments defaulting to the official node and python images (CI passes its own).
     """
     dockerfile = (REPO / "Dockerfile").read_text()
     lock = json.loads((REPO / "package-lock.json").read_text())
     version = lock["packages"]["node_modules/@foundry-rs/anvil-linux-amd64"]["version"]
-    assert re.search(r"^FROM node:\S+ AS anvil$", dockerfile, re.MULTILINE)
+    assert re.search(r"^ARG NODE_IMAGE=node:20-slim$", dockerfile, re.MULTILINE)
+    assert re.search(r"^ARG PYTHON_IMAGE=python:3.11-slim$", dockerfile, re.MULTILINE)
+    assert re.search(r"^FROM \$\{NODE_IMAGE\} AS anvil$", dockerfile, re.MULTILINE)
     assert f"ARG ANVIL_VERSION={version}\n" in dockerfile
     assert '"@foundry-rs/anvil-linux-amd64@${ANVIL_VERSION}"' in dockerfile
     assert "COPY --from=anvil /usr/local/bin/anvil /usr/local/bin/anvil" in dockerfile
-    runtime = dockerfile[dockerfile.rindex("FROM python:") :]
+    runtime = dockerfile[dockerfile.rindex("FROM ${PYTHON_IMAGE}") :]
     assert "COPY --from=anvil" in runtime and "node" not in runtime.split("COPY --from=anvil")[0]
