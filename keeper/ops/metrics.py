@@ -29,7 +29,7 @@ HF_BUCKETS = (
     ("1.5_2", 2 * 10**18),
 )
 # Attempt outcomes exported at 0 from the start, so that an alert on a counter's increase sees
-# the first one (keeper.execution.outcome.Status; a unit test keeps the two equal).
+# the first one (keeper.core.outcome.OutcomeStatus; a unit test keeps the two equal).
 OUTCOMES = ("liquidated", "lost", "reverted", "simulation_failed", "not_sent", "timeout")
 # keeper_role: "single" for a keeper alone on its key; "active" or "standby" once the
 # PostgreSQL lease (high availability, issue 15) sets them.

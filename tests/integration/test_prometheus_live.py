@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from keeper.chain.client import ChainClient
-from keeper.devnet.anvil import free_port
 from keeper.devnet.scenarios import shock_price
+from keeper.localnode.anvil import free_port
 from tests.support.daemon import Daemon, keeper_env
 from tests.support.prometheus import Prometheus, prometheus_binary
 

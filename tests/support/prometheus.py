@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Self
 import aiohttp
 import pytest
 
-from keeper.devnet.anvil import free_port
+from keeper.localnode.anvil import free_port
 
 if TYPE_CHECKING:
     from types import TracebackType

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import get_args
-
-from keeper.execution.outcome import Status as OutcomeStatus
+from keeper.core.outcome import OutcomeStatus
 from keeper.ops.metrics import OUTCOMES, Metrics
 from keeper.ops.server import Status
 
@@ -70,7 +68,7 @@ def test_every_attempt_outcome_is_exported_at_zero_from_the_start():
     """The attempt counter carries every outcome the executors report, at 0 before any attempt
     (an increase() in an alert then sees the first one).
     """
-    assert set(OUTCOMES) == set(get_args(OutcomeStatus))
+    assert set(OUTCOMES) == {s.value for s in OutcomeStatus}
     samples = _samples(Metrics())
     for outcome in OUTCOMES:
         assert samples[f'keeper_liquidation_attempts_total{{outcome="{outcome}"}}'] == 0
