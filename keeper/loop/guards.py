@@ -134,6 +134,7 @@ class Guards:
             except RpcError as exc:
                 log.warning("balance_check_failed", error=str(exc))
             else:
+                self.metrics.observe_gas_balance(address, balance, threshold)
                 if balance < threshold:
                     self.alerts.alert(
                         "low_gas",

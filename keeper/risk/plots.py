@@ -23,7 +23,9 @@ if TYPE_CHECKING:
 
 HF_MAX = 3.0  # health factors above are drawn in the last bin
 HF_BIN = 0.05
-INSTALL_HINT = "matplotlib is not installed: pip install 'keeper[plots]' (or the dev extra)"
+INSTALL_HINT = (
+    "matplotlib is not installed: pip install 'liquidation-keeper[plots]' (or the dev extra)"
+)
 
 
 def require_matplotlib() -> None:

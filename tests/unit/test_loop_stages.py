@@ -183,3 +183,36 @@ def test_skip_metric_labels_come_from_the_kind_not_the_words(tmp_path: Path):
         is None
     )
     keeper.journal.close()
+
+
+@pytest.mark.asyncio
+async def test_the_balance_watch_exports_the_gas_balance_and_its_threshold(tmp_path: Path):
+    """The low-gas-money alert rule reads the key's balance and the threshold from /metrics."""
+
+    class Rich(QuietNode):
+        async def get_balance(self, address: str, block: int | str = "latest") -> int:
+            del address, block
+            return 7 * 10**18
+
+    settings = load_settings(
+        rpc_url="http://127.0.0.1:9",
+        pool_addresses_provider="0x" + "11" * 20,
+        private_key=KEY,
+        journal_path=str(tmp_path / "journal.sqlite"),
+    )
+    keeper = Keeper(settings, Rich(), 1, FakeMarket())
+    keeper.guards.client = Rich()
+    stop = asyncio.Event()
+    watch = asyncio.create_task(keeper.guards.watch_gas_money(stop, keeper.signer.address))
+    registry = keeper.metrics.registry
+    labels = {"account": keeper.signer.address}
+    for _ in range(100):
+        if registry.get_sample_value("keeper_gas_balance_wei", labels) is not None:
+            break
+        await asyncio.sleep(0.01)
+    stop.set()
+    await watch
+    assert registry.get_sample_value("keeper_gas_balance_wei", labels) == 7 * 10**18
+    low = int(settings.low_gas_balance_eth * 10**18)
+    assert registry.get_sample_value("keeper_gas_balance_low_wei", labels) == low
+    keeper.journal.close()
