@@ -23,7 +23,9 @@ ENGINE_SIZES = (10_000, 100_000, 300_000)
 RPC_SIZES = (1_000, 10_000)
 RACE_SIZES = (1_000, 10_000)
 SHOCKS = 20
+BIDDING_SHOCKS = 10  # the races of the bidding policy: ours alone, and against a bidding baseline
 TIP_BUDGET_GWEI = "3"  # max_priority_fee_gwei of both keepers
+NODE_TIP_GWEI = "1"  # Anvil's suggested tip: the old default, as a fixed tip
 
 
 def _run(*args: str, timeout_s: int = 600) -> dict[str, Any]:
@@ -78,22 +80,63 @@ def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.0f}%"
 
 
+def _tip_name(race: dict[str, Any]) -> str:
+    names = {"default": "default (bidding)", NODE_TIP_GWEI: f"{NODE_TIP_GWEI} gwei fixed"}
+    return names.get(str(race["tip"]), str(race["tip"]))
+
+
+def _baseline_name(race: dict[str, Any]) -> str:
+    mode = race.get("baseline", "x1.2")
+    if mode == "share":
+        return f"bids {race['baseline_share_bps'] / 100:.0f}% of its profit"
+    return {"x1.2": "gasPrice x 1.2", "none": "none (ours alone)"}[mode]
+
+
 def _race_rows(races: list[dict[str, Any]]) -> list[str]:
     rows = [
         (
-            "| accounts | tip (ours) | shocks | opportunities | won by us | won by baseline | "
-            "neither | our share | first of each shock: us / baseline | next block (any / us) |"
+            "| accounts | tip (ours) | baseline | shocks | opportunities | won by us | "
+            "won by baseline | neither | our share | first of each shock: us / baseline | "
+            "next block (any / us) |"
         ),
-        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     rows.extend(
-        f"| {r['accounts']:,} | {r['tip']} | {r['shocks']} | {r['opportunities']} "
+        f"| {r['accounts']:,} | {_tip_name(r)} | {_baseline_name(r)} | {r['shocks']} "
+        f"| {r['opportunities']} "
         f"| {r['won_ours']} | {r['won_baseline']} | {r['won_other_or_none']} "
         f"| {_pct(r['ours_win_share'])} "
         f"| {r['first_of_shock_won_ours']} / {r['first_of_shock_won_baseline']} "
         f"| {_pct(r['next_block_share_any'])} / {_pct(r['next_block_share_ours'])} |"
         for r in races
     )
+    return rows
+
+
+def _paid(tips: dict[str, Any] | None) -> str:
+    if not tips or not tips.get("n"):
+        return "n/a"
+    return f"{tips['mean_gwei']} / {tips['max_gwei']} gwei ({tips['n']})"
+
+
+def _bidding_rows(races: list[dict[str, Any]]) -> list[str]:
+    rows = [
+        (
+            "| accounts | tip (ours) | baseline | our share | our tip paid per liquidation "
+            "tx: mean / max (n) | mean / budget | baseline's tip paid: mean / max (n) "
+            "| rivals outbid / let go |"
+        ),
+        "| ---: | --- | --- | ---: | --- | ---: | --- | ---: |",
+    ]
+    for r in races:
+        ours, bidding = r.get("ours_tip_paid"), r.get("ours_bidding") or {}
+        ratio = f"{ours['mean_over_budget_bps'] / 100:.0f}%" if ours and ours.get("n") else "n/a"
+        share = _pct(r["ours_win_share"]) if r.get("baseline") != "none" else "n/a (alone)"
+        rows.append(
+            f"| {r['accounts']:,} | {_tip_name(r)} | {_baseline_name(r)} | {share} "
+            f"| {_paid(ours)} | {ratio} | {_paid(r.get('baseline_tip_paid'))} "
+            f"| {bidding.get('rivals_outbid', 'n/a')} / {bidding.get('rivals_let_go', 'n/a')} |"
+        )
     return rows
 
 
@@ -162,8 +205,31 @@ def _verdict(ok: bool | None) -> str:
     return "n/a" if ok is None else ("met" if ok else "**not met**")
 
 
+def _bidding_goals(races: list[dict[str, Any]]) -> list[str]:
+    """Issue 18's goals: default settings win the race, and pay less than the budget alone."""
+    rows = []
+    for r in races:
+        if r["tip"] != "default":
+            continue
+        if r.get("baseline", "x1.2") == "x1.2":
+            share = r["ours_win_share"]
+            rows.append(
+                f"| default settings win >= 95% against the baseline ({r['accounts']:,} "
+                f"accounts) | {_pct(share)} ({r['won_ours']} of {r['opportunities']}) "
+                f"| {_verdict(None if share is None else share >= 0.95)} |"
+            )
+        if r.get("baseline") == "none":
+            tips = r.get("ours_tip_paid") or {}
+            under = tips["mean_over_budget_bps"] < 10_000 if tips.get("n") else None
+            rows.append(
+                f"| default settings alone pay less than the {TIP_BUDGET_GWEI} gwei budget "
+                f"| {_paid(tips)} per liquidation | {_verdict(under)} |"
+            )
+    return rows
+
+
 def _goal_rows(engine: list[dict[str, Any]], races: list[dict[str, Any]]) -> list[str]:
-    """Each goal of issue 6 with this run's figure."""
+    """Each goal of issues 6 and 18 with this run's figure."""
     budget = [r for r in races if r["tip"] == "budget"]
     big = max(budget, key=lambda r: r["accounts"])
     small = min(budget, key=lambda r: r["accounts"])
@@ -194,6 +260,7 @@ def _goal_rows(engine: list[dict[str, Any]], races: list[dict[str, Any]]) -> lis
             f"| {_pct(share)} | {_verdict(None if share is None else share >= 1)} |"
         )
     flat = big["ours_rpc_requests_per_block"] <= 1.1 * small["ours_rpc_requests_per_block"]
+    rows += _bidding_goals(races)
     rows += [
         (
             f"| RPC requests per block do not grow with accounts | "
@@ -209,11 +276,19 @@ def _goal_rows(engine: list[dict[str, Any]], races: list[dict[str, Any]]) -> lis
     return rows
 
 
+ONE_RUN = (
+    "- All figures come from this one run. The machine is shared and the race runs Anvil and",
+    "  both keepers on the same 2 cores, so absolute times are noisy; the ratios against the",
+    "  baseline, measured side by side in the same run, are the figures to compare.",
+)
+
+
 def _write(
     engine: list[dict[str, Any]],
     rpc: list[dict[str, Any]],
     races: list[dict[str, Any]],
     total_s: float,
+    provenance: tuple[str, ...] = ONE_RUN,
 ) -> str:
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
@@ -222,11 +297,9 @@ def _write(
         f"- Command: `{COMMAND}`",
         f"- Date: {now}; whole run {total_s:.0f} s",
         f"- Machine: {_machine()}",
-        "- All figures come from this one run. The machine is shared and the race runs Anvil and",
-        "  both keepers on the same 2 cores, so absolute times are noisy; the ratios against the",
-        "  baseline, measured side by side in the same run, are the figures to compare.",
+        *provenance,
         "",
-        "## Goals of issue 6",
+        "## Goals of issues 6 and 18",
         "",
         *_goal_rows(engine, races),
         "",
@@ -235,12 +308,22 @@ def _write(
         "## Race against the baseline bot (1 s blocks)",
         "",
         f"Both keepers: same Anvil, same inventory, tip cap {TIP_BUDGET_GWEI} gwei, head polled",
-        "every 100 ms. The baseline pays `eth_gasPrice` x 1.2 (legacy). `tip (ours)`: our",
-        "`priority_fee_gwei` (`budget` = the whole cap, `node` = the node's suggestion, the",
-        "default).",
+        "every 100 ms. The baseline pays `eth_gasPrice` x 1.2 (legacy) unless it bids a share of",
+        "its expected profit. `tip (ours)`: `budget` = `priority_fee_gwei` at the whole cap,",
+        f"`{NODE_TIP_GWEI} gwei fixed` = the node's suggestion as a fixed tip (the default before",
+        "issue 18), `default (bidding)` = no tip setting: the bidding policy with its defaults.",
         "Winner = the `liquidator` of the first `LiquidationCall` of the account after the shock.",
         "",
         *_race_rows(races),
+        "",
+        "## Bidding: the tip each keeper paid (issue 18)",
+        "",
+        "Per liquidation transaction mined (ours: every liquidation attempt, won or lost; the",
+        "baseline: every one it saw mined): its effective gas price minus its block's base fee,",
+        f"in gwei (the budget: {TIP_BUDGET_GWEI} gwei). Rivals outbid / let go: our competition",
+        "watch's `rival_outbid` / `rival_let_go` log lines.",
+        "",
+        *_bidding_rows(races),
         "",
         "## Reaction latency (our own log timestamps)",
         "",
@@ -298,11 +381,14 @@ def main() -> None:
     print("races", file=sys.stderr)
     races = [
         _run("bench/race.py", str(n), "--shocks", str(SHOCKS), "--tip-gwei", TIP_BUDGET_GWEI)
-        | {"tip": "budget"}
         for n in RACE_SIZES
     ]
-    race = _run("bench/race.py", str(RACE_SIZES[0]), "--shocks", "6")
-    races.append(race | {"tip": "node"})
+    small = str(RACE_SIZES[0])
+    races.append(_run("bench/race.py", small, "--shocks", "6", "--tip-gwei", NODE_TIP_GWEI))
+    races.append(_run("bench/race.py", small, "--shocks", str(SHOCKS)))
+    bidding = str(BIDDING_SHOCKS)
+    races.append(_run("bench/race.py", small, "--shocks", bidding, "--baseline", "none"))
+    races.append(_run("bench/race.py", small, "--shocks", bidding, "--baseline", "share"))
     text = _write(engine, rpc, races, time.perf_counter() - started)
     (HERE / "RESULTS.md").write_text(text)
     print(text)

@@ -6,9 +6,10 @@ pending transactions are read (over HTTP: ``eth_newPendingTransactionFilter`` th
 bodies fetched by hash in one batch, and the market says which account each one liquidates
 (``LendingMarket.rival_target``). A rival whose effective tip at the latest base fee is at or
 above ours is outbid within the plan's bidding limits (``keeper.strategy.bidding``): every
-pending transaction of the plan is replaced at its nonce through the sender, the approvals too
-(a block orders one sender's transactions by nonce, so a low-tip approval holds the liquidation
-back). A rival above our tip ceiling is let go, and the attempt's outcome says so.
+pending transaction of the plan is replaced at its nonce through the sender, the approvals too,
+and so are earlier plans' transactions still pending at lower nonces, each within its own plan's
+limits (a block orders one sender's transactions by nonce, so a low-tip approval holds the
+liquidation back). A rival above our tip ceiling is let go, and the attempt's outcome says so.
 
 A rival that was already pending before ours was sent is not seen (the filter starts with our
 first liquidation in flight); nor is one that liquidates through its own contract.
@@ -199,26 +200,43 @@ class RivalWatch:
             for contest in [c for c in self._contests if c.account == target]:
                 await self._answer(contest, tx)
 
+    def _queue(self, contest: Contest) -> list[tuple[Sent, BidLimits]]:
+        """Our pending transactions up to the plan's last nonce, each with its plan's limits.
+
+        A block takes one sender's transactions in nonce order: an earlier plan's transaction
+        left at a low tip would hold this plan back, so it is raised too (within its own plan's
+        limits).
+        """
+        top = max(s.nonce for s in contest.pending)
+        queue = {
+            s.nonce: (s, c.limits) for c in self._contests for s in c.pending if s.nonce <= top
+        }
+        return [queue[nonce] for nonce in sorted(queue)]
+
     async def _answer(self, contest: Contest, tx: PendingTx) -> None:
-        """Outbid ``tx`` on every pending transaction of the plan, or let it go."""
+        """Outbid ``tx`` on every pending transaction up to the plan's, or let it go."""
         if not contest.pending or contest.let_go is not None:
             return
         contest.rivals.add(tx.tx_hash)
         base_fee, _ = await self.sender.fees.base_and_tip(self.client)
         rival_tip = tx.effective_tip(base_fee)
-        behind = [s for s in contest.pending if rival_ahead(s.fees[-1], rival_tip, base_fee)]
+        behind = [
+            (s, limits)
+            for s, limits in self._queue(contest)
+            if rival_ahead(s.fees[-1], rival_tip, base_fee)
+        ]
         fields = {"account": contest.account, "rival_tx": tx.tx_hash, "rival_tip": rival_tip}
         if not behind:
             log.info("rival_behind", **fields)
             return
         bids = [
-            (s, outbid(s.fees[-1], rival_tip, tx.max_fee, base_fee, contest.limits)) for s in behind
+            (s, outbid(s.fees[-1], rival_tip, tx.max_fee, base_fee, limits)) for s, limits in behind
         ]
-        ceiling = contest.limits.tip_ceiling(base_fee)
+        ceiling = min(limits.tip_ceiling(base_fee) for _, limits in behind)
         if any(fees is None for _, fees in bids):
             contest.let_go = (
-                f"let go rival {tx.tx_hash}: its tip {rival_tip} wei is beyond our ceiling "
-                f"{ceiling} wei"
+                f"let go rival {tx.tx_hash}: beating its tip of {rival_tip} wei takes more "
+                f"than our ceiling of {ceiling} wei"
             )
             log.warning("rival_let_go", **fields, tip_ceiling=ceiling)
             return
@@ -231,5 +249,5 @@ class RivalWatch:
             except TransactionError as exc:
                 log.warning("outbid_failed", nonce=sent.nonce, error=str(exc))
         contest.outbids += 1
-        tip = behind[-1].fees[-1].max_priority_fee_per_gas
+        tip = behind[-1][0].fees[-1].max_priority_fee_per_gas
         log.info("rival_outbid", **fields, tip=tip, replaced=replaced, tip_ceiling=ceiling)
