@@ -17,6 +17,19 @@ import time
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.bidding_tables import (
+    NODE_TIP_GWEI,
+    TIP_BUDGET_GWEI,
+    baseline_name,
+    bidding_goals,
+    bidding_rows,
+    pct,
+    tip_name,
+    verdict,
+)
+
 HERE = Path(__file__).resolve().parent
 COMMAND = "make bench  (= .venv/bin/python bench/run.py)"
 ENGINE_SIZES = (10_000, 100_000, 300_000)
@@ -24,8 +37,6 @@ RPC_SIZES = (1_000, 10_000)
 RACE_SIZES = (1_000, 10_000)
 SHOCKS = 20
 BIDDING_SHOCKS = 10  # the races of the bidding policy: ours alone, and against a bidding baseline
-TIP_BUDGET_GWEI = "3"  # max_priority_fee_gwei of both keepers
-NODE_TIP_GWEI = "1"  # Anvil's suggested tip: the old default, as a fixed tip
 
 
 def _run(*args: str, timeout_s: int = 600) -> dict[str, Any]:
@@ -76,22 +87,6 @@ def _ms_of(stats: dict[str, Any], *keys: str) -> str:
     return " / ".join(_ms(stats, k) for k in keys)
 
 
-def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{100 * value:.0f}%"
-
-
-def _tip_name(race: dict[str, Any]) -> str:
-    names = {"default": "default (bidding)", NODE_TIP_GWEI: f"{NODE_TIP_GWEI} gwei fixed"}
-    return names.get(str(race["tip"]), str(race["tip"]))
-
-
-def _baseline_name(race: dict[str, Any]) -> str:
-    mode = race.get("baseline", "x1.2")
-    if mode == "share":
-        return f"bids {race['baseline_share_bps'] / 100:.0f}% of its profit"
-    return {"x1.2": "gasPrice x 1.2", "none": "none (ours alone)"}[mode]
-
-
 def _race_rows(races: list[dict[str, Any]]) -> list[str]:
     rows = [
         (
@@ -102,41 +97,14 @@ def _race_rows(races: list[dict[str, Any]]) -> list[str]:
         "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     rows.extend(
-        f"| {r['accounts']:,} | {_tip_name(r)} | {_baseline_name(r)} | {r['shocks']} "
+        f"| {r['accounts']:,} | {tip_name(r)} | {baseline_name(r)} | {r['shocks']} "
         f"| {r['opportunities']} "
         f"| {r['won_ours']} | {r['won_baseline']} | {r['won_other_or_none']} "
-        f"| {_pct(r['ours_win_share'])} "
+        f"| {pct(r['ours_win_share'])} "
         f"| {r['first_of_shock_won_ours']} / {r['first_of_shock_won_baseline']} "
-        f"| {_pct(r['next_block_share_any'])} / {_pct(r['next_block_share_ours'])} |"
+        f"| {pct(r['next_block_share_any'])} / {pct(r['next_block_share_ours'])} |"
         for r in races
     )
-    return rows
-
-
-def _paid(tips: dict[str, Any] | None) -> str:
-    if not tips or not tips.get("n"):
-        return "n/a"
-    return f"{tips['mean_gwei']} / {tips['max_gwei']} gwei ({tips['n']})"
-
-
-def _bidding_rows(races: list[dict[str, Any]]) -> list[str]:
-    rows = [
-        (
-            "| accounts | tip (ours) | baseline | our share | our tip paid per liquidation "
-            "tx: mean / max (n) | mean / budget | baseline's tip paid: mean / max (n) "
-            "| rivals outbid / let go |"
-        ),
-        "| ---: | --- | --- | ---: | --- | ---: | --- | ---: |",
-    ]
-    for r in races:
-        ours, bidding = r.get("ours_tip_paid"), r.get("ours_bidding") or {}
-        ratio = f"{ours['mean_over_budget_bps'] / 100:.0f}%" if ours and ours.get("n") else "n/a"
-        share = _pct(r["ours_win_share"]) if r.get("baseline") != "none" else "n/a (alone)"
-        rows.append(
-            f"| {r['accounts']:,} | {_tip_name(r)} | {_baseline_name(r)} | {share} "
-            f"| {_paid(ours)} | {ratio} | {_paid(r.get('baseline_tip_paid'))} "
-            f"| {bidding.get('rivals_outbid', 'n/a')} / {bidding.get('rivals_let_go', 'n/a')} |"
-        )
     return rows
 
 
@@ -201,33 +169,6 @@ def _rpc_rows(races: list[dict[str, Any]]) -> list[str]:
     return rows
 
 
-def _verdict(ok: bool | None) -> str:
-    return "n/a" if ok is None else ("met" if ok else "**not met**")
-
-
-def _bidding_goals(races: list[dict[str, Any]]) -> list[str]:
-    """Issue 18's goals: default settings win the race, and pay less than the budget alone."""
-    rows = []
-    for r in races:
-        if r["tip"] != "default":
-            continue
-        if r.get("baseline", "x1.2") == "x1.2":
-            share = r["ours_win_share"]
-            rows.append(
-                f"| default settings win >= 95% against the baseline ({r['accounts']:,} "
-                f"accounts) | {_pct(share)} ({r['won_ours']} of {r['opportunities']}) "
-                f"| {_verdict(None if share is None else share >= 0.95)} |"
-            )
-        if r.get("baseline") == "none":
-            tips = r.get("ours_tip_paid") or {}
-            under = tips["mean_over_budget_bps"] < 10_000 if tips.get("n") else None
-            rows.append(
-                f"| default settings alone pay less than the {TIP_BUDGET_GWEI} gwei budget "
-                f"| {_paid(tips)} per liquidation | {_verdict(under)} |"
-            )
-    return rows
-
-
 def _goal_rows(engine: list[dict[str, Any]], races: list[dict[str, Any]]) -> list[str]:
     """Each goal of issues 6 and 18 with this run's figure."""
     budget = [r for r in races if r["tip"] == "budget"]
@@ -239,38 +180,38 @@ def _goal_rows(engine: list[dict[str, Any]], races: list[dict[str, Any]]) -> lis
     for r in budget:
         share = r["ours_win_share"]
         rows.append(
-            f"| we win >= 95% of opportunities ({r['accounts']:,} accounts) | {_pct(share)} "
+            f"| we win >= 95% of opportunities ({r['accounts']:,} accounts) | {pct(share)} "
             f"(first liquidation of each shock: {r['first_of_shock_won_ours']} of {r['shocks']}) "
-            f"| {_verdict(None if share is None else share >= 0.95)} |"
+            f"| {verdict(None if share is None else share >= 0.95)} |"
         )
     rows += [
         (
             f"| reaction p50 <= 50 ms at 10k (first liquidation) | {_ms(liq, 'p50')} "
-            f"| {_verdict(liq['p50'] <= 50 if liq.get('n') else None)} |"
+            f"| {verdict(liq['p50'] <= 50 if liq.get('n') else None)} |"
         ),
         (
             f"| reaction p95 <= 150 ms at 10k (first liquidation) | {_ms(liq, 'p95')} "
-            f"| {_verdict(liq['p95'] <= 150 if liq.get('n') else None)} |"
+            f"| {verdict(liq['p95'] <= 150 if liq.get('n') else None)} |"
         ),
     ]
     for r in budget:
         share = r["next_block_share_ours"]
         rows.append(
             f"| 100% of opportunities liquidated by us in the next block ({r['accounts']:,}) "
-            f"| {_pct(share)} | {_verdict(None if share is None else share >= 1)} |"
+            f"| {pct(share)} | {verdict(None if share is None else share >= 1)} |"
         )
     flat = big["ours_rpc_requests_per_block"] <= 1.1 * small["ours_rpc_requests_per_block"]
-    rows += _bidding_goals(races)
+    rows += bidding_goals(races)
     rows += [
         (
             f"| RPC requests per block do not grow with accounts | "
             f"{small['ours_rpc_requests_per_block']} at {small['accounts']:,}, "
-            f"{big['ours_rpc_requests_per_block']} at {big['accounts']:,} | {_verdict(flat)} |"
+            f"{big['ours_rpc_requests_per_block']} at {big['accounts']:,} | {verdict(flat)} |"
         ),
         (
             f"| 100k full recompute <= 1 s, <= 200 MB | {e100k['full_recompute_s']} s, "
             f"{e100k['peak_rss_mb']} MB | "
-            f"{_verdict(e100k['full_recompute_s'] <= 1 and e100k['peak_rss_mb'] <= 200)} |"
+            f"{verdict(e100k['full_recompute_s'] <= 1 and e100k['peak_rss_mb'] <= 200)} |"
         ),
     ]
     return rows
@@ -323,7 +264,7 @@ def _write(
         f"in gwei (the budget: {TIP_BUDGET_GWEI} gwei). Rivals outbid / let go: our competition",
         "watch's `rival_outbid` / `rival_let_go` log lines.",
         "",
-        *_bidding_rows(races),
+        *bidding_rows(races),
         "",
         "## Reaction latency (our own log timestamps)",
         "",
@@ -388,7 +329,9 @@ def main() -> None:
     races.append(_run("bench/race.py", small, "--shocks", str(SHOCKS)))
     bidding = str(BIDDING_SHOCKS)
     races.append(_run("bench/race.py", small, "--shocks", bidding, "--baseline", "none"))
-    races.append(_run("bench/race.py", small, "--shocks", bidding, "--baseline", "share"))
+    for share in ("5000", "10"):  # ours (both bid the budget), and a rival under the budget
+        share_args = ("--baseline", "share", "--baseline-share-bps", share)
+        races.append(_run("bench/race.py", small, "--shocks", bidding, *share_args))
     text = _write(engine, rpc, races, time.perf_counter() - started)
     (HERE / "RESULTS.md").write_text(text)
     print(text)
