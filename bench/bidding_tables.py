@@ -76,8 +76,9 @@ def bidding_goals(races: list[dict[str, Any]]) -> list[str]:
         if r.get("baseline") == "none":
             tips = r.get("ours_tip_paid") or {}
             under = tips["mean_over_budget_bps"] < 10_000 if tips.get("n") else None
+            of_budget = f", {tips['mean_over_budget_bps'] / 100:g}% of it" if under else ""
             rows.append(
                 f"| default settings alone pay less than the {TIP_BUDGET_GWEI} gwei budget "
-                f"| {_paid(tips)} per liquidation | {verdict(under)} |"
+                f"| {_paid(tips)} per liquidation{of_budget} | {verdict(under)} |"
             )
     return rows

@@ -87,6 +87,10 @@ def _ms_of(stats: dict[str, Any], *keys: str) -> str:
     return " / ".join(_ms(stats, k) for k in keys)
 
 
+def _label(race: dict[str, Any]) -> str:
+    return f"{race['accounts']:,}: {tip_name(race)} vs {baseline_name(race)}"
+
+
 def _race_rows(races: list[dict[str, Any]]) -> list[str]:
     rows = [
         (
@@ -111,7 +115,7 @@ def _race_rows(races: list[dict[str, Any]]) -> list[str]:
 def _latency_rows(races: list[dict[str, Any]]) -> list[str]:
     rows = [
         (
-            "| accounts | ours: first tx p50 / p95 / max | ours: first liquidation p50 / p95 / max "
+            "| race | ours: first tx p50 / p95 / max | ours: first liquidation p50 / p95 / max "
             "| baseline: first liquidation p50 / p95 / max | baseline / ours (p50) |"
         ),
         "| ---: | --- | --- | --- | ---: |",
@@ -121,7 +125,7 @@ def _latency_rows(races: list[dict[str, Any]]) -> list[str]:
         ours = r["ours_reaction"]["first_liquidation_ms"]
         base = r["baseline_reaction"]["first_liquidation_ms"]
         rows.append(
-            f"| {r['accounts']:,} "
+            f"| {_label(r)} "
             f"| {_ms_of(ours_tx, 'p50', 'p95', 'max')} "
             f"| {_ms_of(ours, 'p50', 'p95', 'max')} "
             f"| {_ms_of(base, 'p50', 'p95', 'max')} "
@@ -133,7 +137,7 @@ def _latency_rows(races: list[dict[str, Any]]) -> list[str]:
 def _cycle_rows(races: list[dict[str, Any]]) -> list[str]:
     rows = [
         (
-            "| accounts | our sync per block p50 / p95 (`sync_ms`) | approve (send + wait) "
+            "| race | our sync per block p50 / p95 (`sync_ms`) | approve (send + wait) "
             "p50 / max | baseline scan per block p50 / p95 | baseline / ours (p50) |"
         ),
         "| ---: | --- | --- | --- | ---: |",
@@ -141,7 +145,7 @@ def _cycle_rows(races: list[dict[str, Any]]) -> list[str]:
     for r in races:
         sync, scan, approve = r["ours_sync_ms"], r["baseline_scan_ms"], r["ours_approve_ms"]
         rows.append(
-            f"| {r['accounts']:,} | {_ms_of(sync, 'p50', 'p95')} "
+            f"| {_label(r)} | {_ms_of(sync, 'p50', 'p95')} "
             f"| {_ms_of(approve, 'p50', 'max')} "
             f"| {_ms_of(scan, 'p50', 'p95')} "
             f"| {_ratio(scan.get('p50'), sync.get('p50'))} |"
@@ -152,7 +156,7 @@ def _cycle_rows(races: list[dict[str, Any]]) -> list[str]:
 def _rpc_rows(races: list[dict[str, Any]]) -> list[str]:
     rows = [
         (
-            "| accounts | ours: requests per block | of which | baseline: requests per block "
+            "| race | ours: requests per block | of which | baseline: requests per block "
             "| baseline / ours |"
         ),
         "| ---: | ---: | --- | ---: | ---: |",
@@ -162,8 +166,8 @@ def _rpc_rows(races: list[dict[str, Any]]) -> list[str]:
             f"{m} {c}" for m, c in sorted(r["ours_rpc_requests_per_block_by_method"].items())
         )
         rows.append(
-            f"| {r['accounts']:,} | {r['ours_rpc_requests_per_block']} | {methods} "
-            f"| {r['baseline_rpc_requests_per_block']} "
+            f"| {_label(r)} | {r['ours_rpc_requests_per_block']} | {methods} "
+            f"| {r['baseline_rpc_requests_per_block'] or 'n/a'} "
             f"| {_ratio(r['baseline_rpc_requests_per_block'], r['ours_rpc_requests_per_block'])} |"
         )
     return rows
