@@ -19,7 +19,17 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.risk_results import risk_steps, splice  # after the path is set
+from bench.bidding_tables import (  # after the path is set
+    NODE_TIP_GWEI,
+    TIP_BUDGET_GWEI,
+    baseline_name,
+    bidding_goals,
+    bidding_rows,
+    pct,
+    tip_name,
+    verdict,
+)
+from bench.risk_results import risk_steps, splice
 
 HERE = Path(__file__).resolve().parent
 COMMAND = "make bench  (= .venv/bin/python bench/run.py)"
@@ -27,7 +37,7 @@ ENGINE_SIZES = (10_000, 100_000, 300_000)
 RPC_SIZES = (1_000, 10_000)
 RACE_SIZES = (1_000, 10_000)
 SHOCKS = 20
-TIP_BUDGET_GWEI = "3"  # max_priority_fee_gwei of both keepers
+BIDDING_SHOCKS = 10  # the races of the bidding policy: ours alone, and against a bidding baseline
 
 
 def _run(*args: str, timeout_s: int = 600) -> dict[str, Any]:
@@ -78,24 +88,26 @@ def _ms_of(stats: dict[str, Any], *keys: str) -> str:
     return " / ".join(_ms(stats, k) for k in keys)
 
 
-def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{100 * value:.0f}%"
+def _label(race: dict[str, Any]) -> str:
+    return f"{race['accounts']:,}: {tip_name(race)} vs {baseline_name(race)}"
 
 
 def _race_rows(races: list[dict[str, Any]]) -> list[str]:
     rows = [
         (
-            "| accounts | tip (ours) | shocks | opportunities | won by us | won by baseline | "
-            "neither | our share | first of each shock: us / baseline | next block (any / us) |"
+            "| accounts | tip (ours) | baseline | shocks | opportunities | won by us | "
+            "won by baseline | neither | our share | first of each shock: us / baseline | "
+            "next block (any / us) |"
         ),
-        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     rows.extend(
-        f"| {r['accounts']:,} | {r['tip']} | {r['shocks']} | {r['opportunities']} "
+        f"| {r['accounts']:,} | {tip_name(r)} | {baseline_name(r)} | {r['shocks']} "
+        f"| {r['opportunities']} "
         f"| {r['won_ours']} | {r['won_baseline']} | {r['won_other_or_none']} "
-        f"| {_pct(r['ours_win_share'])} "
+        f"| {pct(r['ours_win_share'])} "
         f"| {r['first_of_shock_won_ours']} / {r['first_of_shock_won_baseline']} "
-        f"| {_pct(r['next_block_share_any'])} / {_pct(r['next_block_share_ours'])} |"
+        f"| {pct(r['next_block_share_any'])} / {pct(r['next_block_share_ours'])} |"
         for r in races
     )
     return rows
@@ -104,7 +116,7 @@ def _race_rows(races: list[dict[str, Any]]) -> list[str]:
 def _latency_rows(races: list[dict[str, Any]]) -> list[str]:
     rows = [
         (
-            "| accounts | ours: first tx p50 / p95 / max | ours: first liquidation p50 / p95 / max "
+            "| race | ours: first tx p50 / p95 / max | ours: first liquidation p50 / p95 / max "
             "| baseline: first liquidation p50 / p95 / max | baseline / ours (p50) |"
         ),
         "| ---: | --- | --- | --- | ---: |",
@@ -114,7 +126,7 @@ def _latency_rows(races: list[dict[str, Any]]) -> list[str]:
         ours = r["ours_reaction"]["first_liquidation_ms"]
         base = r["baseline_reaction"]["first_liquidation_ms"]
         rows.append(
-            f"| {r['accounts']:,} "
+            f"| {_label(r)} "
             f"| {_ms_of(ours_tx, 'p50', 'p95', 'max')} "
             f"| {_ms_of(ours, 'p50', 'p95', 'max')} "
             f"| {_ms_of(base, 'p50', 'p95', 'max')} "
@@ -126,7 +138,7 @@ def _latency_rows(races: list[dict[str, Any]]) -> list[str]:
 def _cycle_rows(races: list[dict[str, Any]]) -> list[str]:
     rows = [
         (
-            "| accounts | our sync per block p50 / p95 (`sync_ms`) | approve (send + wait) "
+            "| race | our sync per block p50 / p95 (`sync_ms`) | approve (send + wait) "
             "p50 / max | baseline scan per block p50 / p95 | baseline / ours (p50) |"
         ),
         "| ---: | --- | --- | --- | ---: |",
@@ -134,7 +146,7 @@ def _cycle_rows(races: list[dict[str, Any]]) -> list[str]:
     for r in races:
         sync, scan, approve = r["ours_sync_ms"], r["baseline_scan_ms"], r["ours_approve_ms"]
         rows.append(
-            f"| {r['accounts']:,} | {_ms_of(sync, 'p50', 'p95')} "
+            f"| {_label(r)} | {_ms_of(sync, 'p50', 'p95')} "
             f"| {_ms_of(approve, 'p50', 'max')} "
             f"| {_ms_of(scan, 'p50', 'p95')} "
             f"| {_ratio(scan.get('p50'), sync.get('p50'))} |"
@@ -145,7 +157,7 @@ def _cycle_rows(races: list[dict[str, Any]]) -> list[str]:
 def _rpc_rows(races: list[dict[str, Any]]) -> list[str]:
     rows = [
         (
-            "| accounts | ours: requests per block | of which | baseline: requests per block "
+            "| race | ours: requests per block | of which | baseline: requests per block "
             "| baseline / ours |"
         ),
         "| ---: | ---: | --- | ---: | ---: |",
@@ -155,19 +167,15 @@ def _rpc_rows(races: list[dict[str, Any]]) -> list[str]:
             f"{m} {c}" for m, c in sorted(r["ours_rpc_requests_per_block_by_method"].items())
         )
         rows.append(
-            f"| {r['accounts']:,} | {r['ours_rpc_requests_per_block']} | {methods} "
-            f"| {r['baseline_rpc_requests_per_block']} "
+            f"| {_label(r)} | {r['ours_rpc_requests_per_block']} | {methods} "
+            f"| {r['baseline_rpc_requests_per_block'] or 'n/a'} "
             f"| {_ratio(r['baseline_rpc_requests_per_block'], r['ours_rpc_requests_per_block'])} |"
         )
     return rows
 
 
-def _verdict(ok: bool | None) -> str:
-    return "n/a" if ok is None else ("met" if ok else "**not met**")
-
-
 def _goal_rows(engine: list[dict[str, Any]], races: list[dict[str, Any]]) -> list[str]:
-    """Each goal of issue 6 with this run's figure."""
+    """Each goal of issues 6 and 18 with this run's figure."""
     budget = [r for r in races if r["tip"] == "budget"]
     big = max(budget, key=lambda r: r["accounts"])
     small = min(budget, key=lambda r: r["accounts"])
@@ -177,40 +185,48 @@ def _goal_rows(engine: list[dict[str, Any]], races: list[dict[str, Any]]) -> lis
     for r in budget:
         share = r["ours_win_share"]
         rows.append(
-            f"| we win >= 95% of opportunities ({r['accounts']:,} accounts) | {_pct(share)} "
+            f"| we win >= 95% of opportunities ({r['accounts']:,} accounts) | {pct(share)} "
             f"(first liquidation of each shock: {r['first_of_shock_won_ours']} of {r['shocks']}) "
-            f"| {_verdict(None if share is None else share >= 0.95)} |"
+            f"| {verdict(None if share is None else share >= 0.95)} |"
         )
     rows += [
         (
             f"| reaction p50 <= 50 ms at 10k (first liquidation) | {_ms(liq, 'p50')} "
-            f"| {_verdict(liq['p50'] <= 50 if liq.get('n') else None)} |"
+            f"| {verdict(liq['p50'] <= 50 if liq.get('n') else None)} |"
         ),
         (
             f"| reaction p95 <= 150 ms at 10k (first liquidation) | {_ms(liq, 'p95')} "
-            f"| {_verdict(liq['p95'] <= 150 if liq.get('n') else None)} |"
+            f"| {verdict(liq['p95'] <= 150 if liq.get('n') else None)} |"
         ),
     ]
     for r in budget:
         share = r["next_block_share_ours"]
         rows.append(
             f"| 100% of opportunities liquidated by us in the next block ({r['accounts']:,}) "
-            f"| {_pct(share)} | {_verdict(None if share is None else share >= 1)} |"
+            f"| {pct(share)} | {verdict(None if share is None else share >= 1)} |"
         )
     flat = big["ours_rpc_requests_per_block"] <= 1.1 * small["ours_rpc_requests_per_block"]
+    rows += bidding_goals(races)
     rows += [
         (
             f"| RPC requests per block do not grow with accounts | "
             f"{small['ours_rpc_requests_per_block']} at {small['accounts']:,}, "
-            f"{big['ours_rpc_requests_per_block']} at {big['accounts']:,} | {_verdict(flat)} |"
+            f"{big['ours_rpc_requests_per_block']} at {big['accounts']:,} | {verdict(flat)} |"
         ),
         (
             f"| 100k full recompute <= 1 s, <= 200 MB | {e100k['full_recompute_s']} s, "
             f"{e100k['peak_rss_mb']} MB | "
-            f"{_verdict(e100k['full_recompute_s'] <= 1 and e100k['peak_rss_mb'] <= 200)} |"
+            f"{verdict(e100k['full_recompute_s'] <= 1 and e100k['peak_rss_mb'] <= 200)} |"
         ),
     ]
     return rows
+
+
+ONE_RUN = (
+    "- All figures come from this one run. The machine is shared and the race runs Anvil and",
+    "  both keepers on the same 2 cores, so absolute times are noisy; the ratios against the",
+    "  baseline, measured side by side in the same run, are the figures to compare.",
+)
 
 
 def _write(
@@ -218,6 +234,7 @@ def _write(
     rpc: list[dict[str, Any]],
     races: list[dict[str, Any]],
     total_s: float,
+    provenance: tuple[str, ...] = ONE_RUN,
 ) -> str:
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
@@ -226,11 +243,9 @@ def _write(
         f"- Command: `{COMMAND}`",
         f"- Date: {now}; whole run {total_s:.0f} s",
         f"- Machine: {_machine()}",
-        "- All figures come from this one run. The machine is shared and the race runs Anvil and",
-        "  both keepers on the same 2 cores, so absolute times are noisy; the ratios against the",
-        "  baseline, measured side by side in the same run, are the figures to compare.",
+        *provenance,
         "",
-        "## Goals of issue 6",
+        "## Goals of issues 6 and 18",
         "",
         *_goal_rows(engine, races),
         "",
@@ -239,12 +254,22 @@ def _write(
         "## Race against the baseline bot (1 s blocks)",
         "",
         f"Both keepers: same Anvil, same inventory, tip cap {TIP_BUDGET_GWEI} gwei, head polled",
-        "every 100 ms. The baseline pays `eth_gasPrice` x 1.2 (legacy). `tip (ours)`: our",
-        "`priority_fee_gwei` (`budget` = the whole cap, `node` = the node's suggestion, the",
-        "default).",
+        "every 100 ms. The baseline pays `eth_gasPrice` x 1.2 (legacy) unless it bids a share of",
+        "its expected profit. `tip (ours)`: `budget` = `priority_fee_gwei` at the whole cap,",
+        f"`{NODE_TIP_GWEI} gwei fixed` = the node's suggestion as a fixed tip (the default before",
+        "issue 18), `default (bidding)` = no tip setting: the bidding policy with its defaults.",
         "Winner = the `liquidator` of the first `LiquidationCall` of the account after the shock.",
         "",
         *_race_rows(races),
+        "",
+        "## Bidding: the tip each keeper paid (issue 18)",
+        "",
+        "Per liquidation transaction mined (ours: every liquidation attempt, won or lost; the",
+        "baseline: every one it saw mined): its effective gas price minus its block's base fee,",
+        f"in gwei (the budget: {TIP_BUDGET_GWEI} gwei). Rivals outbid / let go: our competition",
+        "watch's `rival_outbid` / `rival_let_go` log lines.",
+        "",
+        *bidding_rows(races),
         "",
         "## Reaction latency (our own log timestamps)",
         "",
@@ -311,11 +336,16 @@ def main() -> None:
     print("races", file=sys.stderr)
     races = [
         _run("bench/race.py", str(n), "--shocks", str(SHOCKS), "--tip-gwei", TIP_BUDGET_GWEI)
-        | {"tip": "budget"}
         for n in RACE_SIZES
     ]
-    race = _run("bench/race.py", str(RACE_SIZES[0]), "--shocks", "6")
-    races.append(race | {"tip": "node"})
+    small = str(RACE_SIZES[0])
+    races.append(_run("bench/race.py", small, "--shocks", "6", "--tip-gwei", NODE_TIP_GWEI))
+    races.append(_run("bench/race.py", small, "--shocks", str(SHOCKS)))
+    bidding = str(BIDDING_SHOCKS)
+    races.append(_run("bench/race.py", small, "--shocks", bidding, "--baseline", "none"))
+    for share in ("5000", "10"):  # ours (both bid the budget), and a rival under the budget
+        share_args = ("--baseline", "share", "--baseline-share-bps", share)
+        races.append(_run("bench/race.py", small, "--shocks", bidding, *share_args))
     risk = risk_steps(_run)
     text = splice(_write(engine, rpc, races, time.perf_counter() - started), risk)
     (HERE / "RESULTS.md").write_text(text)

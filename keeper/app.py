@@ -135,18 +135,26 @@ class Keeper:
     def _execution(self, exec_client: ChainClient) -> Execution:
         """The sender and executors, bound to the node they send to (the fork in a dry run)."""
         settings = self.settings
+        fixed = settings.priority_fee_gwei
         sender = TxSender(
             exec_client,
             self.signer,
             self.journal,
             FeePolicy(
-                settings.max_fee_gwei, settings.max_priority_fee_gwei, settings.priority_fee_gwei
+                settings.max_fee_gwei,
+                settings.max_priority_fee_gwei,
+                # The opening tip: fixed, or the bid policy's floor (None: the node's).
+                fixed if fixed is not None else settings.bid_floor_gwei,
             ),
             chain_id=self.chain_id,
             stuck_blocks=settings.replace_after_blocks,
         )
         tx = Transactor(
-            exec_client, sender, self.market, receipt_timeout_s=settings.receipt_timeout_s
+            exec_client,
+            sender,
+            self.market,
+            receipt_timeout_s=settings.receipt_timeout_s,
+            watch_rivals=settings.bid_watch and fixed is None,
         )
         inventory = InventoryExecutor(tx)
         execution = Execution(sender, inventory, {TxPurpose.LIQUIDATION: inventory})

@@ -20,6 +20,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -101,9 +102,24 @@ class Settings(BaseSettings):
     receipt_timeout_s: float = Field(default=120.0, gt=0, description="wait for a receipt")
     max_fee_gwei: Decimal = Field(default=Decimal(500), gt=0, description="cap on maxFeePerGas")
     priority_fee_gwei: Decimal | None = Field(
-        default=None, ge=0, description="fixed tip; default: the node's suggestion (capped)"
+        default=None, ge=0, description="fixed tip, never outbidding; default: the bid policy"
     )
     max_priority_fee_gwei: Decimal = Field(default=Decimal(3), ge=0, description="cap on the tip")
+    bid_share_bps: int = Field(
+        default=5000,
+        ge=0,
+        le=10_000,
+        description="share of a plan's break-even tip a bid may give away to beat a rival",
+    )
+    bid_floor_gwei: Decimal | None = Field(
+        default=None,
+        ge=0,
+        description="the tip bid while no rival is seen; default: the node's suggestion (capped)",
+    )
+    bid_watch: bool = Field(
+        default=True,
+        description="while our liquidations are pending, outbid rivals seen in the mempool",
+    )
     reconcile_sample: int = Field(
         default=16,
         ge=0,
@@ -240,6 +256,21 @@ class Settings(BaseSettings):
         if (self.keystore_file is None) != (self.keystore_password_file is None):
             raise ValueError("keystore_file and keystore_password_file go together")
         return self
+
+    @field_validator("bid_floor_gwei")
+    @classmethod
+    def _floor(cls, value: Decimal | None, info: ValidationInfo) -> Decimal | None:
+        if value is None:
+            return None
+        if info.data.get("priority_fee_gwei") is not None:
+            raise ValueError(
+                "give this (the least bid) or priority_fee_gwei (a fixed tip that never "
+                "outbids), not both"
+            )
+        cap = info.data.get("max_priority_fee_gwei")
+        if cap is not None and value > cap:
+            raise ValueError("above max_priority_fee_gwei: give a floor within the tip cap")
+        return value
 
 
 def _check_url(value: SecretStr) -> SecretStr:

@@ -7,9 +7,12 @@ oracle value (from ``getUserReserveData``), ``debtToCover`` = the whole debt of 
 its own balance (the Pool applies the close factor). Before sending, the exact call is tried with
 ``eth_call``; it is sent as a legacy (type 0) transaction at ``eth_gasPrice`` x 1.2, capped so the
 tip over the base fee stays within the same budget as our keeper's (``max_priority_fee_gwei``,
-``max_fee_gwei``). It pays from its own inventory: one unlimited ``approve`` per reserve at start.
-It does not wait for its transactions to be mined, and does not send twice for an account while
-one transaction for it is pending.
+``max_fee_gwei``). With ``--bid-share-bps`` it bids instead: the tip over the base fee is that
+share of its expected profit per gas (the bonus on the debt the close factor lets it repay, within
+the collateral, over 500k gas at ``--native-asset``'s price; ``bench/baseline/share.py``), capped
+by the same budget. It pays from its own inventory: one unlimited ``approve`` per reserve at
+start. It does not wait for its transactions to be mined, and does not send twice for an account
+while one transaction for it is pending.
 
 Run: ``python -m bench.baseline.bot --rpc-url URL --provider ADDR`` with the key in
 ``BASELINE_PRIVATE_KEY``. One JSON line per event on stdout (``started``, ``block``, ``sent``,
@@ -21,11 +24,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import itertools
-import json
 import os
 import signal
-import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +34,8 @@ import aiohttp
 from eth_account import Account
 from eth_utils.address import to_checksum_address
 
+from bench.baseline.rpc import Rpc, RpcFailedError, emit
+from bench.baseline.share import Pick, expected_profit, reserve_terms, share_price
 from keeper.chain.abi import Codec
 
 PROVIDER = Codec.named("aave_v3/IPoolAddressesProvider")
@@ -49,57 +51,6 @@ LIQUIDATION_GAS = 1_200_000  # a fixed, generous limit, as such bots set (only g
 APPROVE_GAS = 100_000
 LOG_SPAN = 10_000
 CONCURRENT_BATCHES = 4
-
-
-class RpcFailedError(Exception):
-    """A JSON-RPC error answer."""
-
-
-@dataclass
-class Rpc:
-    """A bare JSON-RPC client over HTTP (one session, keep-alive)."""
-
-    url: str
-    session: aiohttp.ClientSession
-    ids: itertools.count[int] = field(default_factory=itertools.count)
-    requests: int = 0
-
-    async def call(self, method: str, params: list[Any]) -> Any:
-        """One request; raises RpcFailedError on an error answer."""
-        self.requests += 1
-        body = {"jsonrpc": "2.0", "id": next(self.ids), "method": method, "params": params}
-        async with self.session.post(self.url, json=body) as resp:
-            answer = await resp.json(content_type=None)
-        if answer.get("error"):
-            raise RpcFailedError(f"{method}: {answer['error']}")
-        return answer["result"]
-
-    async def batch(self, calls: list[tuple[str, list[Any]]]) -> list[Any]:
-        """One batch; each item is its result or an RpcFailedError."""
-        self.requests += 1
-        body = [
-            {"jsonrpc": "2.0", "id": i, "method": m, "params": p} for i, (m, p) in enumerate(calls)
-        ]
-        async with self.session.post(self.url, json=body) as resp:
-            answer = await resp.json(content_type=None)
-        by_id = {a["id"]: a for a in answer}
-        return [
-            RpcFailedError(str(by_id[i]["error"])) if by_id[i].get("error") else by_id[i]["result"]
-            for i in range(len(calls))
-        ]
-
-    async def eth_call(self, to: str, data: str, block: str = "latest", sender: str = "") -> bytes:
-        """eth_call, decoded to bytes."""
-        tx = {"to": to, "data": data}
-        if sender:
-            tx["from"] = sender
-        return bytes.fromhex((await self.call("eth_call", [tx, block]))[2:])
-
-
-def emit(event: str, **fields: Any) -> None:
-    """One JSON line on stdout."""
-    sys.stdout.write(json.dumps({"event": event, **fields}) + "\n")
-    sys.stdout.flush()
 
 
 @dataclass
@@ -121,9 +72,18 @@ class Bot:
     users: set[str] = field(default_factory=set)
     scanned_to: int = -1
     pending: dict[str, str] = field(default_factory=dict)  # account -> tx hash
+    # Share mode (None: eth_gasPrice x 1.2): the tip is this share of the expected profit per gas.
+    bid_share_bps: int | None = None
+    native: str = ""  # the reserve whose price prices gas (share mode)
+    terms: dict[str, tuple[int, int]] = field(default_factory=dict)  # asset -> decimals, bonus
+    base_fee: int = 0
 
     def __post_init__(self) -> None:
         self.address = str(Account.from_key(self.key).address)
+
+    async def load_terms(self) -> None:
+        """Each reserve's decimals and liquidation bonus (share mode)."""
+        self.terms = await reserve_terms(self.rpc, self.data_provider, self.assets)
 
     async def discover(self, to_block: int) -> None:
         """Borrowers from the Pool's Borrow events up to ``to_block``."""
@@ -153,6 +113,7 @@ class Bot:
             self.rpc.call("eth_getBlockByNumber", ["latest", False]),
         )
         base = int(block.get("baseFeePerGas", "0x0"), 16)
+        self.base_fee = base
         wanted = int(price, 16) * 12 // 10
         return min(wanted, base + self.max_tip, self.max_fee)
 
@@ -214,7 +175,7 @@ class Bot:
             out.append((user, int(hf), int(debt)))
         return out
 
-    async def pick_pair(self, user: str, block: int) -> tuple[str, str, int] | None:
+    async def pick_pair(self, user: str, hf: int, block: int) -> Pick | None:
         """The largest collateral and the largest debt by value, and the amount to cover."""
         calls = [
             (
@@ -246,9 +207,11 @@ class Bot:
         (prices,) = ORACLE.decode("getAssetsPrices", bytes.fromhex(raw[n][2:]))
         best_coll, best_debt = (0, ""), (0, "")
         debt_amount: dict[str, int] = {}
+        coll_amount: dict[str, int] = {}
         for asset, item, price in zip(self.assets, raw[:n], prices, strict=True):
             data = DATA.decode("getUserReserveData", bytes.fromhex(item[2:]))
             a_balance, stable, variable, collateral_on = data[0], data[1], data[2], data[8]
+            coll_amount[asset] = a_balance if collateral_on else 0
             if collateral_on and a_balance * price > best_coll[0]:
                 best_coll = (a_balance * price, asset)
             debt = stable + variable
@@ -267,15 +230,26 @@ class Bot:
         )
         if cover == 0:
             return None
-        return best_coll[1], debt_asset, cover
+        price_of = {a.lower(): int(p) for a, p in zip(self.assets, prices, strict=True)}
+        coll = best_coll[1]
+        profit = 0
+        if self.terms:
+            held = (coll_amount[coll], min(debt_amount[debt_asset], balances[debt_asset]))
+            profit = expected_profit(
+                self.terms, price_of, (coll, debt_asset), held, debt_amount[debt_asset], hf
+            )
+        return Pick(coll, debt_asset, cover, profit, price_of.get(self.native.lower(), 0))
 
-    async def liquidate(self, user: str, block: int, head_seen_at: float, price: int) -> None:
+    async def liquidate(
+        self, user: str, hf: int, block: int, head_seen_at: float, price: int
+    ) -> None:
         """Choose the pair, try the call, send it."""
-        pair = await self.pick_pair(user, block)
-        if pair is None:
+        pick = await self.pick_pair(user, hf, block)
+        if pick is None:
             return
-        collateral, debt, cover = pair
-        data = POOL.encode("liquidationCall", collateral, debt, user, cover, False)
+        if self.bid_share_bps is not None:
+            price = share_price(pick, self.bid_share_bps, self.base_fee, self.max_tip, self.max_fee)
+        data = POOL.encode("liquidationCall", pick.collateral, pick.debt, user, pick.cover, False)
         try:
             await self.rpc.eth_call(self.pool, data, "latest", sender=self.address)
         except RpcFailedError as exc:
@@ -291,6 +265,7 @@ class Bot:
             head_seen_at=round(head_seen_at, 6),
             sent_at=round(time.time(), 6),
             gas_price=price,
+            expected_profit_base=pick.profit_base,
         )
 
     async def settle(self) -> None:
@@ -327,8 +302,8 @@ class Bot:
         )
         if liquidatable:
             price = await self.gas_price()
-            for user, _, _ in liquidatable:
-                await self.liquidate(user, block, head_seen_at, price)
+            for user, hf, _ in liquidatable:
+                await self.liquidate(user, hf, block, head_seen_at, price)
 
 
 async def run(args: argparse.Namespace, stop: asyncio.Event) -> None:
@@ -361,7 +336,13 @@ async def run(args: argparse.Namespace, stop: asyncio.Event) -> None:
             max_tip=int(args.max_priority_fee_gwei * GWEI),
             max_fee=int(args.max_fee_gwei * GWEI),
             batch_size=args.batch_size,
+            bid_share_bps=args.bid_share_bps,
+            native=args.native_asset or "",
         )
+        if args.bid_share_bps is not None:
+            if not args.native_asset:
+                raise SystemExit("--bid-share-bps needs --native-asset (the reserve pricing gas)")
+            await bot.load_terms()
         await bot.approve_all()
         last = int(await rpc.call("eth_blockNumber", []), 16)
         await bot.discover(last)
@@ -385,6 +366,13 @@ def main() -> None:
     parser.add_argument("--poll-interval-s", type=float, default=0.1)
     parser.add_argument("--max-priority-fee-gwei", type=float, default=3.0)
     parser.add_argument("--max-fee-gwei", type=float, default=500.0)
+    parser.add_argument(
+        "--bid-share-bps",
+        type=int,
+        default=None,
+        help="tip = this share of the expected profit per gas, capped (default: gasPrice x 1.2)",
+    )
+    parser.add_argument("--native-asset", default=None, help="the reserve that prices gas")
     args = parser.parse_args()
 
     async def runner() -> None:

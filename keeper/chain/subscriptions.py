@@ -17,6 +17,7 @@ class Subscriptions:
     def __init__(self, provider: RedactedHTTPProvider | WebSocketTransport) -> None:
         self.provider = provider
         self._subscribed = False
+        self._pending_subscribed = False
 
     @property
     def streams(self) -> bool:
@@ -45,9 +46,19 @@ class Subscriptions:
         return number
 
     async def pending_transactions(self) -> asyncio.Queue[str] | None:
-        """Hashes of transactions entering the node's pool (WebSocket only), or None."""
+        """Hashes of transactions entering the node's pool (WebSocket only), or None.
+
+        Each caller gets its own queue (one subscription serves them all).
+        """
         provider = self.provider
         if not isinstance(provider, WebSocketTransport):
             return None
-        await provider.subscribe_pending_transactions()
-        return provider.pending_txs
+        if not self._pending_subscribed:
+            await provider.subscribe_pending_transactions()
+            self._pending_subscribed = True
+        return provider.listen_pending()
+
+    def stop_pending(self, queue: asyncio.Queue[str]) -> None:
+        """A caller of :meth:`pending_transactions` no longer reads its queue."""
+        if isinstance(self.provider, WebSocketTransport):
+            self.provider.unlisten_pending(queue)

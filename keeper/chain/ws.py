@@ -37,7 +37,8 @@ class WebSocketTransport:
         self.heads: asyncio.Queue[int] = asyncio.Queue(maxsize=1024)
         self._want_pending = False
         self._pending_sub: str | None = None
-        self.pending_txs: asyncio.Queue[str] = asyncio.Queue(maxsize=4096)
+        # One queue per listener (the back-run stage, the bidding watch): each sees every hash.
+        self._pending_listeners: list[asyncio.Queue[str]] = []
 
     def __repr__(self) -> str:
         return f"<WebSocketTransport {self.label}>"
@@ -106,8 +107,7 @@ class WebSocketTransport:
             if self._pending_sub is not None and params.get("subscription") == self._pending_sub:
                 tx_hash = params.get("result")
                 if isinstance(tx_hash, str):
-                    with contextlib.suppress(asyncio.QueueFull):  # a flood drops, never blocks
-                        self.pending_txs.put_nowait(tx_hash)
+                    self._announce_pending(tx_hash)
                 return
             if params.get("subscription") == self._heads_sub:
                 number = params.get("result", {}).get("number")
@@ -160,6 +160,22 @@ class WebSocketTransport:
         if not isinstance(answer, dict) or "result" not in answer:
             raise TransientRpcError("newHeads subscription refused", method="eth_subscribe")
         self._heads_sub = str(answer["result"])
+
+    def _announce_pending(self, tx_hash: str) -> None:
+        for listener in self._pending_listeners:
+            with contextlib.suppress(asyncio.QueueFull):  # a flood drops, never blocks
+                listener.put_nowait(tx_hash)
+
+    def listen_pending(self) -> asyncio.Queue[str]:
+        """A new queue receiving every pending transaction hash from now on."""
+        queue: asyncio.Queue[str] = asyncio.Queue(maxsize=4096)
+        self._pending_listeners.append(queue)
+        return queue
+
+    def unlisten_pending(self, queue: asyncio.Queue[str]) -> None:
+        """Stop filling ``queue``."""
+        if queue in self._pending_listeners:
+            self._pending_listeners.remove(queue)
 
     async def subscribe_pending_transactions(self) -> None:
         """Ask for the hashes of transactions entering the node's pool.

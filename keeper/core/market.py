@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
     from keeper.chain.client import ChainClient
-    from keeper.chain.types import Receipt
+    from keeper.chain.types import PendingTx, Receipt
     from keeper.core.outcome import Realised
     from keeper.core.plan import AnyPlan, Candidate, Skip
 
@@ -242,6 +242,13 @@ class LendingMarket(Protocol):
 
     def revert_error(self, data: str | None) -> str | None:
         """A revert's name in this protocol's errors (custom error, string code, panic)."""
+        ...
+
+    def rival_target(self, tx: PendingTx) -> str | None:
+        """The account a pending transaction liquidates in this market, if it is one (no RPC).
+
+        How the bidding watch recognises a rival of one of our liquidations in the mempool.
+        """
         ...
 
     async def observed_liquidations(

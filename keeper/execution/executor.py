@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from keeper.core.outcome import Outcome, TxPurpose
     from keeper.core.plan import AnyPlan
     from keeper.execution.fees import Fees
+    from keeper.strategy.bidding import BidLimits
     from keeper.strategy.gas import GasPricing
 
 
@@ -23,15 +24,17 @@ class ExecRequest:
 
     ``pricing`` and ``min_profit_base`` refuse a plan whose profit after the simulated gas is
     too low. ``behind`` is a pending transaction the plan depends on (an oracle update): the
-    simulation runs it first and ``tip_cap`` keeps our fees under its own. ``fee_ceiling`` is
-    the most per gas any of the plan's transactions may ever pay, replacements included.
+    simulation runs it first and ``tip_cap`` keeps our fees under its own. ``bid`` is the
+    plan's bidding limits (``keeper.strategy.bidding``): the most per gas any of its
+    transactions may ever offer, replacements included, and how far a rival is outbid while
+    they are pending (None: no ceiling, no competition watch).
     """
 
     pricing: GasPricing
     min_profit_base: int
     behind: PendingTx | None = None
     tip_cap: Fees | None = None
-    fee_ceiling: int | None = None
+    bid: BidLimits | None = None
 
 
 class Executor(Protocol):

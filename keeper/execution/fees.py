@@ -1,12 +1,15 @@
-"""EIP-1559 fees: tip from the node within a cap, max fee = 2 x base fee + tip, capped."""
+"""EIP-1559 fees: tip from the node within a cap, max fee = 2 x base fee + tip, capped.
+
+The fee fields and the replacement rule are the bidding policy's (``keeper.strategy.bidding``).
+"""
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from keeper.errors import TransactionError
+from keeper.strategy.bidding import Fees, bump, is_valid_replacement
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -18,14 +21,6 @@ GWEI = 10**9
 # A quote pinned from the head a cycle acts on serves that cycle's first sends only: older than
 # this, the next block may have come (its base fee up to 12.5% higher) and fees are read again.
 PIN_MAX_AGE_S = 1.0
-
-
-@dataclass(frozen=True)
-class Fees:
-    """The two EIP-1559 fee fields, in wei."""
-
-    max_fee_per_gas: int
-    max_priority_fee_per_gas: int
 
 
 class GasCeilingError(TransactionError):
@@ -103,11 +98,6 @@ class FeePolicy:
         return int(block.get("baseFeePerGas", "0x0"), 16), await self.tip(client)
 
 
-# geth's txpool refuses a replacement unless both fee fields rise by at least 10%; we bump by
-# 12.5% (the minimum most clients and relays accept), rounding up.
-BUMP_NUM, BUMP_DEN = 1125, 1000
-
-
 def bumped(old: Fees, quote: Fees, cap_max_fee: int, cap_tip: int) -> Fees | None:
     """Fees for a replacement at the same nonce, or None if the caps forbid one.
 
@@ -115,10 +105,8 @@ def bumped(old: Fees, quote: Fees, cap_max_fee: int, cap_tip: int) -> Fees | Non
     a replacement that cannot raise both fields by the full 12.5% would be refused by the
     node, so None is returned instead of a doomed transaction.
     """
-    tip = max(
-        -(-old.max_priority_fee_per_gas * BUMP_NUM // BUMP_DEN), quote.max_priority_fee_per_gas
-    )
-    fee = max(-(-old.max_fee_per_gas * BUMP_NUM // BUMP_DEN), quote.max_fee_per_gas)
+    tip = max(bump(old.max_priority_fee_per_gas), quote.max_priority_fee_per_gas)
+    fee = max(bump(old.max_fee_per_gas), quote.max_fee_per_gas)
     tip, fee = min(tip, cap_tip), min(fee, cap_max_fee)
     tip = min(tip, fee)
     if not is_valid_replacement(old, Fees(fee, tip)):
@@ -126,9 +114,11 @@ def bumped(old: Fees, quote: Fees, cap_max_fee: int, cap_tip: int) -> Fees | Non
     return Fees(fee, tip)
 
 
-def is_valid_replacement(old: Fees, new: Fees) -> bool:
-    """True if ``new`` raises both fee caps by at least 12.5% over ``old``."""
-    return (
-        new.max_fee_per_gas * BUMP_DEN >= old.max_fee_per_gas * BUMP_NUM
-        and new.max_priority_fee_per_gas * BUMP_DEN >= old.max_priority_fee_per_gas * BUMP_NUM
-    )
+__all__ = [
+    "FeePolicy",
+    "Fees",
+    "GasCeilingError",
+    "bumped",
+    "gwei_to_wei",
+    "is_valid_replacement",
+]

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from keeper.chain.abi import Codec
 from keeper.core.market import FlashInputs
 from keeper.core.outcome import Outcome, OutcomeStatus, TxPurpose
+from keeper.execution.transactions import bid_meta
 from keeper.execution.transactor import ms_since
 
 if TYPE_CHECKING:
@@ -96,8 +97,9 @@ class FlashExecutor:
             flash.call,
             gas_limit,
             purpose=self.purpose,
-            meta=plan.to_meta(),
+            meta={**plan.to_meta(), **bid_meta(request.bid)},
             tip_cap=request.tip_cap,
+            bid=None if request.bid is None else (plan.account, request.bid),
         )
         outcome = await self.tx.outcome(plan, delivered, self.liquidator, timings)
         outcome.expected_profit = flash.profit_at_quote

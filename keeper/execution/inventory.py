@@ -18,6 +18,7 @@ from keeper.chain.erc20 import ERC20
 from keeper.core.market import Call
 from keeper.core.outcome import Outcome, OutcomeStatus, TxPurpose
 from keeper.errors import TransactionError
+from keeper.execution.transactions import bid_meta
 from keeper.execution.transactor import SIM_GAS_PAD_ADD, SIM_GAS_PAD_DEN, SIM_GAS_PAD_NUM, ms_since
 
 if TYPE_CHECKING:
@@ -27,12 +28,9 @@ if TYPE_CHECKING:
     from keeper.execution.fees import Fees
     from keeper.execution.transactions import Sent
     from keeper.execution.transactor import Simulation, Transactor
+    from keeper.strategy.bidding import BidLimits
 
 APPROVE_GAS = 100_000
-
-
-def _ceiling_meta(fee_ceiling: int | None) -> dict[str, object]:
-    return {} if fee_ceiling is None else {"fee_ceiling": fee_ceiling}
 
 
 class InventoryExecutor:
@@ -89,7 +87,7 @@ class InventoryExecutor:
                     self._bundle_lock.release()
                     return more
             gas_limit = await self._send_approvals(
-                plan, liquidation, now, checked[1], sent, request.tip_cap, request.fee_ceiling
+                plan, liquidation, now, checked[1], sent, request.tip_cap, request.bid
             )
         except BaseException:
             self._bundle_lock.release()
@@ -145,7 +143,7 @@ class InventoryExecutor:
         liquidation_gas: int,
         sent: list[Sent],
         tip_cap: Fees | None,
-        fee_ceiling: int | None,
+        bid: BidLimits | None,
     ) -> int:
         """Send the approvals of ``amounts`` (into ``sent``); the liquidation's gas limit."""
         if not amounts:
@@ -161,7 +159,7 @@ class InventoryExecutor:
                 call.data,
                 APPROVE_GAS,
                 purpose=TxPurpose.APPROVE,
-                meta=_ceiling_meta(fee_ceiling),
+                meta=bid_meta(bid),
                 tip_cap=tip_cap,
             )
             sent.append(approval)
@@ -208,10 +206,11 @@ class InventoryExecutor:
             liquidation,
             gas_limit,
             purpose=self.purpose,
-            meta={**plan.to_meta(), **_ceiling_meta(request.fee_ceiling)},
+            meta={**plan.to_meta(), **bid_meta(request.bid)},
             before=after or [],
             tip_cap=request.tip_cap,
             release=release,
+            bid=None if request.bid is None else (plan.account, request.bid),
         )
         outcome = await self.tx.outcome(plan, delivered, self.liquidator, timings)
         if outcome.status is OutcomeStatus.TIMEOUT:

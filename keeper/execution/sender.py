@@ -4,8 +4,10 @@ Every transaction is journaled before broadcast. Broadcast errors are resolved b
 own hash ("already known" and "nonce too low" often mean the transaction is already in), never by
 a blind resend with a new nonce. While a transaction waits, each new block is checked: once it
 has waited ``stuck_blocks`` blocks, or the base fee has risen above its max fee, it is replaced at
-the same nonce with both fee caps raised by at least 12.5%, up to the configured caps. Whichever
-attempt is mined settles the nonce; the others are journaled as replaced.
+the same nonce with both fee caps raised by at least 12.5%, up to the configured caps and the
+plan's bidding limits; the bidding watch replaces it the same way to outbid a rival
+(:meth:`TxSender.outbid`). Whichever attempt is mined settles the nonce; the others are
+journaled as replaced.
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ import structlog
 
 from keeper.chain.rpc_errors import SendRefusal
 from keeper.errors import NonceTooLowError, TransactionError, UnderpricedError
-from keeper.execution.fees import Fees, bumped
+from keeper.execution.fees import Fees, bumped, is_valid_replacement
 from keeper.execution.nonces import NonceManager
 from keeper.execution.recovery import Recovery
 from keeper.execution.transactions import Sent, Settled, fee_ceiling
+from keeper.strategy.bidding import limits_from_meta
 from keeper.submission.channel import ChannelRefusedError, Delivery
 from keeper.submission.public import PublicMempool
 
@@ -70,6 +73,9 @@ class TxSender:
         # Where signed bytes go (the public mempool unless configured otherwise).
         self.channels: list[SubmissionChannel] = list(channels or [PublicMempool(client)])
         self.recovery = Recovery(self)
+        # One replacement at a time: the stuck-transaction path and the bidding watch both
+        # replace from a nonce's latest attempt.
+        self._replacing = asyncio.Lock()
 
     async def reconcile(self, *, timeout_s: float = 120.0) -> list[Settled]:
         """Settle what the journal holds open (after a crash); see :class:`Recovery`."""
@@ -237,7 +243,7 @@ class TxSender:
         """Wait for one attempt at ``sent.nonce`` to be mined, replacing it while it is stuck."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
-        last_attempt_block = sent.sent_at_block
+        last_attempt_block, attempts = sent.sent_at_block, len(sent.hashes)
         delay = min(0.005, self.poll_s)
         used_since: float | None = None
         next_known_check = loop.time() + KNOWN_CHECK_S
@@ -268,10 +274,12 @@ class TxSender:
                 )
             head = await self.client.get_block("latest")
             number = int(head["number"], 16)
+            if len(sent.hashes) != attempts:  # replaced meanwhile (outbid): a fresh attempt
+                last_attempt_block, attempts = number, len(sent.hashes)
             stuck = number - last_attempt_block >= self.stuck_blocks
             priced_out = int(head.get("baseFeePerGas", "0x0"), 16) > sent.fees[-1].max_fee_per_gas
             if (stuck or priced_out) and await self.replace(sent):
-                last_attempt_block = number
+                last_attempt_block, attempts = number, len(sent.hashes)
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.poll_s)
 
@@ -311,14 +319,43 @@ class TxSender:
         )
 
     async def replace(self, sent: Sent) -> bool:
-        """Send ``sent`` again at its nonce with bumped fees; False when that is not possible."""
-        quote = await self.fees.quote_uncapped(self.client)
-        # A liquidation's replacement never pays more per gas than its profit allows.
-        ceiling = fee_ceiling(sent.meta)
-        cap = self.fees.max_fee if ceiling is None else min(self.fees.max_fee, ceiling)
-        new = bumped(sent.fees[-1], quote, cap, self.fees.max_tip)
-        if new is None:
-            return False
+        """Send ``sent`` again at its nonce with bumped fees; False when that is not possible.
+
+        Within the caps and the plan's bidding limits (its meta): a liquidation's replacement
+        never offers more per gas than its break-even price, nor a tip above its share.
+        """
+        base_fee, tip = await self.fees.base_and_tip(self.client, fresh=True)
+        cap_fee, cap_tip = self._caps(sent, base_fee)
+        async with self._replacing:
+            new = bumped(sent.fees[-1], Fees(2 * base_fee + tip, tip), cap_fee, cap_tip)
+            return new is not None and await self._replace_with(sent, new, "stuck")
+
+    async def outbid(self, sent: Sent, fees: Fees) -> bool:
+        """Replace pending ``sent`` at its nonce with ``fees``: a rival bids for its account.
+
+        Refused (False, nothing signed) unless ``fees`` is a valid replacement of the latest
+        attempt (both fields up by 12.5%) within the caps and the plan's limits in its meta at
+        the latest base fee; False too when the nonce was mined meanwhile.
+        """
+        base_fee, _ = await self.fees.base_and_tip(self.client)
+        cap_fee, cap_tip = self._caps(sent, base_fee)
+        async with self._replacing:
+            if (
+                fees.max_fee_per_gas > cap_fee
+                or fees.max_priority_fee_per_gas > min(cap_tip, fees.max_fee_per_gas)
+                or not is_valid_replacement(sent.fees[-1], fees)
+            ):
+                return False
+            return await self._replace_with(sent, fees, "outbid")
+
+    def _caps(self, sent: Sent, base_fee: int) -> tuple[int, int]:
+        """(max fee, tip) a replacement of ``sent`` may offer at ``base_fee``."""
+        limits = limits_from_meta(sent.meta, self.fees.max_tip, self.fees.max_fee)
+        if limits is None:
+            return self.fees.max_fee, self.fees.max_tip
+        return limits.fee_ceiling, limits.tip_ceiling(base_fee)
+
+    async def _replace_with(self, sent: Sent, new: Fees, why: str) -> bool:
         try:
             tx_hash = await self._attempt(sent, new)
         except UnderpricedError as exc:
@@ -333,6 +370,7 @@ class TxSender:
             max_fee=new.max_fee_per_gas,
             tip=new.max_priority_fee_per_gas,
             attempt=len(sent.hashes),
+            why=why,
         )
         return True
 

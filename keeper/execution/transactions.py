@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Literal
 if TYPE_CHECKING:
     from keeper.chain.types import Receipt
     from keeper.execution.fees import Fees
+    from keeper.strategy.bidding import BidLimits
 
 
 @dataclass
@@ -43,3 +44,8 @@ def fee_ceiling(meta: dict[str, Any] | None) -> int | None:
     """The most per gas a transaction may pay (its plan's break-even price), if it has one."""
     value = (meta or {}).get("fee_ceiling")
     return int(value) if value is not None else None
+
+
+def bid_meta(bid: BidLimits | None) -> dict[str, object]:
+    """A plan's bidding limits as journaled with each of its transactions (for replacements)."""
+    return {} if bid is None else dict(bid.to_meta())

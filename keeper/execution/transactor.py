@@ -7,6 +7,7 @@ concurrent plans never read each other's.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -17,6 +18,7 @@ from keeper.chain.rpc_errors import unsupported_method
 from keeper.core.outcome import Outcome, OutcomeStatus
 from keeper.errors import ContractRevertError, RpcError, TransactionError, TransientRpcError
 from keeper.execution.reasons import RevertReason
+from keeper.execution.rivals import RivalWatch
 
 if TYPE_CHECKING:
     import asyncio
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
     from keeper.execution.fees import Fees
     from keeper.execution.sender import TxSender
     from keeper.execution.transactions import Sent
+    from keeper.strategy.bidding import BidLimits
 
 log = structlog.get_logger(__name__)
 # eth_estimateGas on some nodes (Anvil among them) runs Aave at a timestamp where interest
@@ -53,6 +56,7 @@ class Delivered:
     sent_at: float  # perf_counter() of its broadcast
     send_ms: float  # signing + journaling + broadcast
     include_ms: float  # broadcast to receipt
+    bidding: str = ""  # what the auction for the account came to ("": nobody competed)
 
 
 def ms_since(since: float) -> float:
@@ -70,12 +74,15 @@ class Transactor:
         market: LendingMarket,
         *,
         receipt_timeout_s: float,
+        watch_rivals: bool = False,
     ) -> None:
         self.client = client
         self.sender = sender
         self.market = market
         self.address = sender.signer.address
         self.receipt_timeout_s = receipt_timeout_s
+        # The competition watch of plans sent with bidding limits (keeper.execution.rivals).
+        self.rivals = RivalWatch(client, sender, market) if watch_rivals else None
 
     def guarded(
         self, plan: AnyPlan, simulation: Simulation, request: ExecRequest, gross_base: int
@@ -203,12 +210,15 @@ class Transactor:
         before: Sequence[Sent] = (),
         tip_cap: Fees | None = None,
         release: asyncio.Lock | None = None,
+        bid: tuple[str, BidLimits] | None = None,
     ) -> Delivered:
         """Send through the journaled sender and wait for the nonce to settle.
 
         ``before`` are this plan's transactions already sent at lower nonces (approvals): they
         are settled first, since a stuck one holds this one back. ``release`` is a lock the
-        caller holds until this transaction is sent (not settled).
+        caller holds until this transaction is sent (not settled). ``bid``: the account and the
+        plan's bidding limits; while the plan's transactions are pending, rivals for the
+        account are outbid within them (when the watch is on).
         """
         t0 = time.perf_counter()
         try:
@@ -219,13 +229,24 @@ class Transactor:
             if release is not None:
                 release.release()
         sent_at = time.perf_counter()
-        for earlier in before:
-            done = await self.sender.settle(earlier, timeout_s=self.receipt_timeout_s)
-            if done.status != "mined":
-                log.warning(
-                    "approval_not_mined", nonce=earlier.nonce, status=done.status, note=done.note
+        async with contextlib.AsyncExitStack() as stack:
+            contest = None
+            if bid is not None and self.rivals is not None:
+                contest = await stack.enter_async_context(
+                    self.rivals.watching(bid[0], [*before, sent], bid[1])
                 )
-        settled = await self.sender.settle(sent, timeout_s=self.receipt_timeout_s)
+            for earlier in before:
+                done = await self.sender.settle(earlier, timeout_s=self.receipt_timeout_s)
+                if contest is not None:
+                    contest.settled(earlier)
+                if done.status != "mined":
+                    log.warning(
+                        "approval_not_mined",
+                        nonce=earlier.nonce,
+                        status=done.status,
+                        note=done.note,
+                    )
+            settled = await self.sender.settle(sent, timeout_s=self.receipt_timeout_s)
         if settled.status == "dropped":
             raise TransactionError(f"nonce {sent.nonce}: {settled.note}")
         return Delivered(
@@ -234,6 +255,7 @@ class Transactor:
             sent_at,
             round((sent_at - t0) * 1000, 2),
             ms_since(sent_at),
+            "" if contest is None else contest.note(),
         )
 
     async def outcome(
@@ -252,6 +274,8 @@ class Transactor:
             )
         outcome = await self.read_receipt(plan, delivered.receipt, liquidator)
         outcome.timings_ms, outcome.sent_at = timings, delivered.sent_at
+        if delivered.bidding:
+            outcome.reason = "; ".join(r for r in (outcome.reason, delivered.bidding) if r)
         return outcome
 
     async def read_receipt(self, plan: AnyPlan, receipt: Receipt, liquidator: str) -> Outcome:

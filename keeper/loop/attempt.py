@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 import structlog
 
 from keeper.errors import TransactionError
-from keeper.strategy.gas import WEI_PER_NATIVE
+from keeper.execution.fees import gwei_to_wei
+from keeper.strategy.bidding import BidPolicy, plan_limits
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -20,6 +21,8 @@ if TYPE_CHECKING:
     from keeper.execution.sender import TxSender
     from keeper.loop.attempts import AttemptBook
     from keeper.loop.ledger import Ledger
+    from keeper.settings import Settings
+    from keeper.strategy.bidding import BidLimits
     from keeper.strategy.gas import GasPricing
 
 log = structlog.get_logger(__name__)
@@ -74,15 +77,31 @@ async def attempt(
     return outcome
 
 
-def break_even_fee(plan: AnyPlan, minimum: int, pricing: GasPricing) -> int | None:
-    """The gas price (wei) above which the plan's profit falls below ``minimum``.
+def bid_policy(settings: Settings) -> BidPolicy:
+    """The operator's bidding terms; a fixed tip (``priority_fee_gwei``) never outbids."""
+    fixed = settings.priority_fee_gwei
+    floor = fixed if fixed is not None else settings.bid_floor_gwei
+    return BidPolicy(
+        share_bps=0 if fixed is not None else settings.bid_share_bps,
+        max_tip=gwei_to_wei(settings.max_priority_fee_gwei),
+        max_fee=gwei_to_wei(settings.max_fee_gwei),
+        floor=None if floor is None else gwei_to_wei(floor),
+    )
 
-    At the plan's gas estimate; no transaction of the plan, replacements included, pays more.
+
+def bid_limits(
+    plan: AnyPlan, minimum: int, pricing: GasPricing, policy: BidPolicy
+) -> BidLimits | None:
+    """What the plan's transactions may pay per gas (``keeper.strategy.bidding``).
+
+    The margin is the plan's gross profit above ``minimum``, at its gas estimate; the floor is
+    this cycle's tip (the node's suggestion when the policy sets none).
     """
-    if pricing.native_price <= 0 or plan.gas_estimate <= 0:
-        return None
-    margin = max(0, plan.gross_profit_base - minimum)
-    # The estimate is above the simulated gas: never below today's price, which the guard
-    # accepted with the simulated gas.
-    per_gas = margin * WEI_PER_NATIVE // (plan.gas_estimate * pricing.native_price)
-    return max(pricing.gas_price_wei, per_gas)
+    return plan_limits(
+        policy,
+        margin_base=plan.gross_profit_base - minimum,
+        gas=plan.gas_estimate,
+        native_price=pricing.native_price,
+        base_fee=pricing.base_fee,
+        suggested_tip=pricing.tip,
+    )

@@ -82,7 +82,7 @@ class Backrun:
         assets = await market.assets()
         base_fee, tip = await cycle.execution.sender.fees.base_and_tip(self.client)
         native = native_asset(assets, cycle.settings.native_price_asset)
-        pricing = GasPricing(base_fee + tip, prices[native])
+        pricing = GasPricing(base_fee + tip, prices[native], base_fee)
         # One wei less than the update pays, in tip and in max fee: a block orders ours right
         # after it.
         cap = Fees(max(0, tx.max_fee - 1), max(0, tx.effective_tip(base_fee) - 1))

@@ -12,7 +12,7 @@ from keeper.core.display import format_wad
 from keeper.core.market import ExecutionMode, PlanContext
 from keeper.core.plan import Skip, SkipKind
 from keeper.execution.executor import ExecRequest
-from keeper.loop.attempt import attempt, break_even_fee
+from keeper.loop.attempt import attempt, bid_limits, bid_policy
 from keeper.loop.pricing import native_asset
 from keeper.loop.report import BlockReport
 from keeper.strategy.gas import GasPricing
@@ -62,12 +62,13 @@ class BlockCycle:
         # Run before the first plan of a head is executed (shadow mode resets its fork).
         self.before_sending: Callable[[int], Awaitable[None]] | None = None
         self.last_assets: Mapping[str, AssetInfo] = {}
+        self.bid_policy = bid_policy(settings)
 
     async def pricing(self, assets: Mapping[str, AssetInfo]) -> GasPricing:
         """What gas costs now, in wei and in base units."""
         base_fee, tip = await self.execution.sender.fees.base_and_tip(self.client)
         native = native_asset(assets, self.settings.native_price_asset)
-        return GasPricing(base_fee + tip, self.market.prices()[native])
+        return GasPricing(base_fee + tip, self.market.prices()[native], base_fee)
 
     def context(self, head: int, pricing: GasPricing) -> PlanContext:
         """The planning context of this cycle."""
@@ -151,7 +152,7 @@ class BlockCycle:
             request = ExecRequest(
                 pricing,
                 self.min_profit_base,
-                fee_ceiling=break_even_fee(plan, self.min_profit_base, pricing),
+                bid=bid_limits(plan, self.min_profit_base, pricing, self.bid_policy),
             )
             outcome = await attempt(
                 plan,

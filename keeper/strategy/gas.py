@@ -21,6 +21,12 @@ class GasPricing:
 
     gas_price_wei: int  # base fee + tip: what a transaction included now pays per gas
     native_price: int  # the native token's oracle price (base units per 1e18 wei)
+    base_fee: int = 0  # the base fee part of ``gas_price_wei`` (the rest is the opening tip)
+
+    @property
+    def tip(self) -> int:
+        """The tip part of ``gas_price_wei``."""
+        return max(0, self.gas_price_wei - self.base_fee)
 
     def cost_base(self, gas: int) -> int:
         """The base-currency cost of ``gas`` units, rounded up (never under-count a cost)."""

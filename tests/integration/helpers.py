@@ -134,9 +134,18 @@ async def competitor_ready(client: ChainClient, devnet: Any) -> None:
 
 
 async def competitor_liquidates(
-    client: ChainClient, pool: str, collateral: str, debt: str, account: str
+    client: ChainClient,
+    pool: str,
+    collateral: str,
+    debt: str,
+    account: str,
+    *,
+    tip: int = 50 * 10**9,
+    max_fee: int = 500 * 10**9,
 ) -> str:
-    """The competitor's liquidation of all it may take of ``account``, tipping 50 gwei."""
+    """The competitor's liquidation of all it may take of ``account``, tipping 50 gwei unless
+    told otherwise (``tip``, ``max_fee`` in wei).
+    """
     return str(
         await client.request(
             "eth_sendTransaction",
@@ -145,8 +154,8 @@ async def competitor_liquidates(
                     "from": COMPETITOR,
                     "to": pool,
                     "gas": hex(1_500_000),
-                    "maxFeePerGas": hex(500 * 10**9),
-                    "maxPriorityFeePerGas": hex(50 * 10**9),
+                    "maxFeePerGas": hex(max_fee),
+                    "maxPriorityFeePerGas": hex(tip),
                     "data": POOL.encode(
                         "liquidationCall", collateral, debt, account, MAX_UINT, False
                     ),

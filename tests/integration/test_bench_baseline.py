@@ -29,13 +29,21 @@ def _events(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.startswith("{")]
 
 
+GWEI = 10**9
+BUDGET = 3 * GWEI  # the bot's default tip cap
+
+
 @pytest.mark.asyncio
-async def test_baseline_bot_liquidates_only_liquidatable_accounts(devnet, tmp_path):
+@pytest.mark.parametrize("mode", ["x1.2", "share"])
+async def test_baseline_bot_liquidates_only_liquidatable_accounts(devnet, tmp_path, mode):
     """Funded like our keeper, the baseline approves each reserve without limit at start and,
     after a WETH -30% shock, liquidates accounts that were below health factor 1 at the shock,
-    as legacy transactions; SIGTERM stops it with exit 0.
+    as legacy transactions; SIGTERM stops it with exit 0. Its tip over the base fee: about
+    1.2 gwei at eth_gasPrice x 1.2 (Anvil suggests 1 gwei), and in share mode half its expected
+    profit per gas, which after such a shock is far above the 3 gwei budget: the budget.
     """
     out = tmp_path / "baseline.log"
+    share = ["--bid-share-bps", "5000", "--native-asset", devnet.world.asset("WETH").address]
     async with ChainClient(devnet.url) as client:
         await fund_keeper(client, devnet.world.market, BASELINE_ADDRESS)
         with out.open("w") as fh:
@@ -48,6 +56,7 @@ async def test_baseline_bot_liquidates_only_liquidatable_accounts(devnet, tmp_pa
                     devnet.url,
                     "--provider",
                     devnet.world.market.pool_addresses_provider,
+                    *(share if mode == "share" else []),
                 ],
                 env={**os.environ, "BASELINE_PRIVATE_KEY": BASELINE_KEY},
                 stdout=fh,
@@ -83,6 +92,16 @@ async def test_baseline_bot_liquidates_only_liquidatable_accounts(devnet, tmp_pa
                 assert sent
                 tx = await client.request("eth_getTransactionByHash", [sent[0]["tx_hash"]])
                 assert int(tx["type"], 16) == 0
+                receipt = await client.wait_receipt(sent[0]["tx_hash"], timeout_s=30)
+                assert receipt is not None
+                block = await client.get_block(receipt.block_number)
+                tip = receipt.effective_gas_price - int(block["baseFeePerGas"], 16)
+                if mode == "share":
+                    assert BUDGET - GWEI // 1000 <= tip <= BUDGET, [
+                        (e["gas_price"], e["expected_profit_base"]) for e in sent
+                    ]
+                else:
+                    assert 1_100_000_000 <= tip <= 1_300_000_000
             finally:
                 proc.send_signal(signal.SIGTERM)
                 code = proc.wait(timeout=30)

@@ -173,6 +173,12 @@ class FakeMarket:
         del data
         return None
 
+    def rival_target(self, tx: PendingTx) -> str | None:
+        """A call shaped like our own liquidation (to the spender, the account as data)."""
+        if (tx.to or "").lower() != SPENDER or len(tx.input) != 42:
+            return None
+        return "0x" + tx.input[2:].lower()
+
     async def observed_liquidations(
         self, client: ChainClient, from_block: int, to_block: int
     ) -> list[ObservedLiquidation]:

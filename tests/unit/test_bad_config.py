@@ -83,6 +83,22 @@ CASES = [
     ),
     ("zero shutdown", {**GOOD, "KEEPER_SHUTDOWN_TIMEOUT_S": "0"}, None, "shutdown_timeout_s"),
     ("bad factory", {**GOOD, "KEEPER_UNISWAP_FACTORY": "uniswap"}, None, "uniswap_factory"),
+    ("share above all", {**GOOD, "KEEPER_BID_SHARE_BPS": "10001"}, None, "bid_share_bps"),
+    ("share not a number", {**GOOD, "KEEPER_BID_SHARE_BPS": "half"}, None, "bid_share_bps"),
+    ("negative floor", {**GOOD, "KEEPER_BID_FLOOR_GWEI": "-1"}, None, "bid_floor_gwei"),
+    (
+        "floor above the tip cap",
+        {**GOOD, "KEEPER_BID_FLOOR_GWEI": "5", "KEEPER_MAX_PRIORITY_FEE_GWEI": "3"},
+        None,
+        "bid_floor_gwei",
+    ),
+    (
+        "floor and a fixed tip",
+        {**GOOD, "KEEPER_BID_FLOOR_GWEI": "1", "KEEPER_PRIORITY_FEE_GWEI": "2"},
+        None,
+        "bid_floor_gwei",
+    ),
+    ("watch not a boolean", {**GOOD, "KEEPER_BID_WATCH": "sometimes"}, None, "bid_watch"),
 ]
 
 

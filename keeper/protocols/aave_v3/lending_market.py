@@ -22,13 +22,14 @@ from keeper.protocols.aave_v3.planner import AaveLiquidation, choose_liquidation
 from keeper.protocols.aave_v3.positions import emode_terms, grace_wait, holdings, reserve_terms
 from keeper.protocols.aave_v3.reads import read_available, read_base_currency_unit
 from keeper.protocols.aave_v3.reverts import revert_error
+from keeper.protocols.aave_v3.rivals import liquidated_account
 from keeper.strategy.gas import gas_estimate
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping, Sequence
 
     from keeper.chain.client import ChainClient
-    from keeper.chain.types import Receipt
+    from keeper.chain.types import PendingTx, Receipt
     from keeper.core.market import FlashInputs, ObservedLiquidation, PlanContext
     from keeper.core.outcome import Realised
     from keeper.core.plan import AnyPlan, Plan, PlanPayload
@@ -314,6 +315,10 @@ class AaveLendingMarket:
     def revert_error(self, data: str | None) -> str | None:
         """The Pool's error name (3.2+ custom errors, string codes before)."""
         return revert_error(data)
+
+    def rival_target(self, tx: PendingTx) -> str | None:
+        """The account a pending ``liquidationCall`` to our Pool liquidates."""
+        return liquidated_account(tx, self.market.pool)
 
     async def observed_liquidations(
         self, client: ChainClient, from_block: int, to_block: int
