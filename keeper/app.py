@@ -83,6 +83,7 @@ class Keeper:
             per_minute=settings.alert_per_minute,
         )
         self.status = Status(dry_run=settings.dry_run, max_head_age_s=settings.max_head_age_s)
+        self._transactors: list[Transactor] = []
         self.execution = self._execution(client)
         self.book = AttemptBook(
             self.journal, self.signer.address, settings.failed_plan_cooldown_blocks
@@ -156,6 +157,7 @@ class Keeper:
             receipt_timeout_s=settings.receipt_timeout_s,
             watch_rivals=settings.bid_watch and fixed is None,
         )
+        self._transactors.append(tx)
         inventory = InventoryExecutor(tx)
         execution = Execution(sender, inventory, {TxPurpose.LIQUIDATION: inventory})
         mode = ExecutionMode(settings.execution_mode)
@@ -211,6 +213,8 @@ class Keeper:
         try:
             await supervisor.run(stages, stop, shutdown_timeout_s=timeout)
         finally:
+            for transactor in self._transactors:
+                await transactor.close()
             if self.shadow is not None:
                 await self.shadow.stop(self.signer.address)
             self._log_open_transactions()

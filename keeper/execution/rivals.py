@@ -152,6 +152,14 @@ class RivalWatch:
         finally:
             self._contests.remove(contest)
 
+    async def close(self) -> None:
+        """Stop watching (at shutdown, before the client closes): no request after this."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
     async def _open(self) -> _Source | None:
         source = _Source(self.client, self.poll_s)
         try:

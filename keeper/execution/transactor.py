@@ -84,6 +84,11 @@ class Transactor:
         # The competition watch of plans sent with bidding limits (keeper.execution.rivals).
         self.rivals = RivalWatch(client, sender, market) if watch_rivals else None
 
+    async def close(self) -> None:
+        """Stop the competition watch (at shutdown)."""
+        if self.rivals is not None:
+            await self.rivals.close()
+
     def guarded(
         self, plan: AnyPlan, simulation: Simulation, request: ExecRequest, gross_base: int
     ) -> tuple[int, int] | Outcome:
