@@ -27,11 +27,10 @@ from tenacity import (
 
 from keeper.chain import parse
 from keeper.chain.endpoints import Endpoints
-from keeper.chain.provider import RedactedHTTPProvider, make_web3
 from keeper.chain.rpc_errors import classify as _classify
 from keeper.chain.subscriptions import Subscriptions
+from keeper.chain.transports import Transport, open_transport
 from keeper.chain.types import PendingTx, Receipt
-from keeper.chain.ws import WebSocketTransport
 from keeper.errors import ContractRevertError, RpcError, TransientRpcError
 
 if TYPE_CHECKING:
@@ -45,19 +44,6 @@ BlockId = int | str
 
 def _block_param(block: BlockId) -> str:
     return hex(block) if isinstance(block, int) else block
-
-
-Transport = RedactedHTTPProvider | WebSocketTransport
-
-
-def _transport(url: str, timeout_s: float) -> tuple[Transport, AsyncWeb3[Any] | None]:
-    if url.lower().startswith(("ws://", "wss://")):
-        return WebSocketTransport(url, timeout_s), None
-    w3 = make_web3(url, timeout_s)
-    provider = w3.provider
-    if not isinstance(provider, RedactedHTTPProvider):  # pragma: no cover - invariant
-        raise TypeError("make_web3 must build a RedactedHTTPProvider")
-    return provider, w3
 
 
 class ChainClient:
@@ -78,11 +64,12 @@ class ChainClient:
         urls = [url] if isinstance(url, str) else list(url)
         if not urls:
             raise ValueError("ChainClient needs at least one URL")
-        built = [_transport(u, timeout_s) for u in urls]
+        built = [open_transport(u, timeout_s) for u in urls]
         self._providers: list[Transport] = [p for p, _ in built]
         self.w3: AsyncWeb3[Any] | None = built[0][1]
         self._provider = self._providers[0]  # the one that streams heads, if any
         self.endpoints = Endpoints(self._providers, failback_s)
+        self._closed = False
         self.subscriptions = Subscriptions(self._provider)
         self._retry_s = retry_s
         self.calls: collections.Counter[str] = collections.Counter()
@@ -137,8 +124,14 @@ class ChainClient:
     def __repr__(self) -> str:
         return f"<ChainClient {', '.join(self.labels)}>"
 
+    def _check_open(self, method: str) -> None:
+        """A request after ``close`` would open a session nobody closes: refuse it."""
+        if self._closed:
+            raise RpcError("the client is closed", method=method)
+
     async def close(self) -> None:
-        """Close every endpoint's session."""
+        """Close every endpoint's session; later requests are refused."""
+        self._closed = True
         for provider in self._providers:
             await provider.disconnect()
 
@@ -214,6 +207,7 @@ class ChainClient:
         wrong type from a broken node or proxy) counts as a transient failure, so it is
         retried like one instead of surfacing as a TypeError in the caller.
         """
+        self._check_open(method)
 
         async def once() -> Any:
             result = await self._post_once(method, params)
@@ -279,6 +273,7 @@ class ChainClient:
         A transient failure of the whole batch is retried; per-item errors are returned, not
         raised, so one reverting call does not sink its neighbours.
         """
+        self._check_open("batch")
         if not calls:
             return []
         async for attempt in self._retrying():

@@ -135,3 +135,16 @@ async def test_reads_fail_over_to_the_next_endpoint_and_come_back(node):
         assert isinstance(ids[0][1], RpcError) and ids[1][1] == 0x10
     finally:
         await client.close()
+
+
+@pytest.mark.asyncio
+async def test_a_closed_client_refuses_requests_instead_of_opening_a_new_session():
+    """After ``close`` a request (say, a background task's last one) fails with RpcError: it
+    never opens a session that nobody would close.
+    """
+    client = ChainClient("http://127.0.0.1:9", retry_s=0)
+    await client.close()
+    with pytest.raises(RpcError, match="closed"):
+        await client.request("eth_blockNumber")
+    with pytest.raises(RpcError, match="closed"):
+        await client.batch([("eth_blockNumber", [])])
