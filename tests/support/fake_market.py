@@ -19,13 +19,16 @@ from keeper.core.market import AssetInfo, Call, FlashCall, Tick
 from keeper.core.outcome import Realised
 from keeper.core.plan import Amount, Plan, Skip
 from keeper.oracles.pending import SET_ANSWER
+from keeper.settings import load_settings
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
+    from pathlib import Path
 
     from keeper.chain.types import Receipt
     from keeper.core.market import FlashInputs, ObservedLiquidation, PlanContext
     from keeper.core.plan import AnyPlan, Candidate
+    from keeper.settings import Settings
 
 SPENDER = "0x" + "22" * 20
 DEBT = "0x" + "aa" * 20
@@ -205,3 +208,14 @@ class QuietNode(ChainClient):
     async def pending_tx(self, tx_hash: str) -> PendingTx | None:
         data = SET_ANSWER + encode(["int256"], [10**8]).hex()
         return PendingTx(tx_hash, "0x" + "01" * 20, FEED, data, 5 * 10**9, 2 * 10**9)
+
+
+def offline_settings(tmp_path: Path, key: str, **overrides: Any) -> Settings:
+    """Keeper settings for stage tests: a node that is never dialled, a journal in ``tmp_path``."""
+    return load_settings(
+        rpc_url="http://127.0.0.1:9",
+        pool_addresses_provider="0x" + "11" * 20,
+        private_key=key,
+        journal_path=str(tmp_path / "journal.sqlite"),
+        **overrides,
+    )

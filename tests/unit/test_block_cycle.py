@@ -17,8 +17,7 @@ from keeper.core.market import Tick
 from keeper.core.outcome import Outcome, OutcomeStatus, TxPurpose
 from keeper.core.plan import Candidate, Skip, SkipKind
 from keeper.execution.signer import Signer
-from keeper.settings import load_settings
-from tests.support.fake_market import FakeMarket, QuietNode
+from tests.support.fake_market import FakeMarket, QuietNode, offline_settings
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -60,13 +59,7 @@ class RecordingExecutor:
 
 
 def _keeper(tmp_path: Path, market: FakeMarket, executor: RecordingExecutor) -> Keeper:
-    settings = load_settings(
-        rpc_url="http://127.0.0.1:9",
-        pool_addresses_provider="0x" + "11" * 20,
-        private_key=KEY,
-        journal_path=str(tmp_path / "journal.sqlite"),
-        breaker_max_head_lag_s=0,
-    )
+    settings = offline_settings(tmp_path, KEY, breaker_max_head_lag_s=0)
     keeper = Keeper(settings, QuietNode(), 1, market)
     keeper.execution.executor = executor
     return keeper

@@ -27,8 +27,14 @@ from keeper.execution.signer import Signer
 from keeper.execution.transactions import Sent, Settled
 from keeper.execution.transactor import Transactor
 from keeper.loop.pricing import NativeAssetUnknownError, native_asset
-from keeper.settings import load_settings
-from tests.support.fake_market import COLLATERAL, DEBT, FEED, FakeMarket, QuietNode
+from tests.support.fake_market import (
+    COLLATERAL,
+    DEBT,
+    FEED,
+    FakeMarket,
+    QuietNode,
+    offline_settings,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -137,12 +143,7 @@ async def test_a_failed_back_run_cools_its_account_down(tmp_path: Path):
     account cools down, so neither the next back-run nor the next block's cycle retries it at
     once (back-runs once set no cooldown).
     """
-    settings = load_settings(
-        rpc_url="http://127.0.0.1:9",
-        pool_addresses_provider="0x" + "11" * 20,
-        private_key=KEY,
-        journal_path=str(tmp_path / "journal.sqlite"),
-    )
+    settings = offline_settings(tmp_path, KEY)
     market = FeedMarket(candidates=[Candidate(BORROWER, 9 * 10**17, 10**11, 10**11)])
     keeper = Keeper(settings, QuietNode(), 1, market)
     executor = FailingExecutor()
@@ -165,12 +166,7 @@ def test_skip_metric_labels_come_from_the_kind_not_the_words(tmp_path: Path):
     from keeper.core.plan import Skip
     from keeper.loop.report import BlockReport
 
-    settings = load_settings(
-        rpc_url="http://127.0.0.1:9",
-        pool_addresses_provider="0x" + "11" * 20,
-        private_key=KEY,
-        journal_path=str(tmp_path / "journal.sqlite"),
-    )
+    settings = offline_settings(tmp_path, KEY)
     keeper = Keeper(settings, QuietNode(), 1, FakeMarket())
     report = BlockReport(
         100, 1, 1, 0, skips=[Skip(BORROWER, "breaker tripped: gas_ceiling", SkipKind.BREAKER)]
@@ -194,12 +190,7 @@ async def test_the_balance_watch_exports_the_gas_balance_and_its_threshold(tmp_p
             del address, block
             return 7 * 10**18
 
-    settings = load_settings(
-        rpc_url="http://127.0.0.1:9",
-        pool_addresses_provider="0x" + "11" * 20,
-        private_key=KEY,
-        journal_path=str(tmp_path / "journal.sqlite"),
-    )
+    settings = offline_settings(tmp_path, KEY)
     keeper = Keeper(settings, Rich(), 1, FakeMarket())
     keeper.guards.client = Rich()
     stop = asyncio.Event()
