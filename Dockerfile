@@ -41,7 +41,8 @@ USER keeper
 WORKDIR /home/keeper
 # Configuration comes from KEEPER_* variables (an env file) or a mounted TOML file; no secret is
 # baked in. The journal belongs on a volume: -v keeper-data:/home/keeper/data and
-# KEEPER_JOURNAL_PATH=/home/keeper/data/journal.sqlite.
+# KEEPER_JOURNAL_PATH=/home/keeper/data/journal.sqlite (and KEEPER_CHECKPOINT_PATH=
+# /home/keeper/data/checkpoint for restarts that resume in seconds).
 # The ops endpoint must listen beyond loopback inside a container (publish it with -p).
 ENV KEEPER_OPS_HOST=0.0.0.0 KEEPER_OPS_PORT=9464
 EXPOSE 9464

@@ -28,6 +28,7 @@ from keeper.keys import resolve_key
 from keeper.loop.attempt import Execution
 from keeper.loop.attempts import AttemptBook
 from keeper.loop.backrun import Backrun
+from keeper.loop.checkpoints import Checkpointer
 from keeper.loop.cycle import BlockCycle
 from keeper.loop.follow import HeadFollower
 from keeper.loop.guards import Guards
@@ -35,6 +36,7 @@ from keeper.loop.ledger import Ledger
 from keeper.loop.pricing import NativeAssetUnknownError, native_asset
 from keeper.loop.report import BlockReport
 from keeper.ops.alerts import Alerts, parse_webhooks
+from keeper.ops.checkpoint_store import FileCheckpointStore, open_source
 from keeper.ops.metrics import Metrics
 from keeper.ops.server import OpsServer, Status
 from keeper.oracles.dex import DexPriceCheck
@@ -111,6 +113,13 @@ class Keeper:
         if on_block is not None:
             self.follower.on_block.append(on_block)
         self.backrun = Backrun(client, self.cycle)
+        store = FileCheckpointStore(settings.checkpoint_path) if settings.checkpoint_path else None
+        source = open_source(settings.checkpoint_source) if settings.checkpoint_source else store
+        self.checkpoint_file = None if store is None else store.path
+        self.checkpoints = Checkpointer(
+            settings, client, (chain_id, market), (source, store), self.metrics.checkpoints
+        )
+        self.follower.on_block.append(lambda report: self.checkpoints.after_block(report.block))
         self.shadow = (
             ShadowMode(
                 settings,
@@ -188,12 +197,13 @@ class Keeper:
                 self.settings.ops_host,
                 self.settings.ops_port,
                 radar=radar() if callable(radar) else None,
+                checkpoint_file=self.checkpoint_file,
             )
             port = await server.start()
             log.info(
                 "ops_endpoint",
                 url=f"http://{self.settings.ops_host}:{port}",
-                paths=["/healthz", "/status", "/metrics", "/radar"],
+                paths=["/healthz", "/status", "/metrics", "/radar", "/checkpoint"],
             )
         await self.alerts.start()
         # Every line of every stage names the chain (stage tasks inherit this context).
@@ -240,8 +250,12 @@ class Keeper:
             await self._prepare(stop)
             self.prepared = True
             self.backrun.ready = True
-        with IdleCollector() as collector:
-            await self.follower.follow(stop, collector.idle)
+        try:
+            with IdleCollector() as collector:
+                await self.follower.follow(stop, collector.idle)
+            await self.checkpoints.close()  # a clean stop: the last block's state, in the drain
+        finally:
+            self.checkpoints.cancel()
 
     async def _prepare(self, stop: asyncio.Event) -> None:
         if self.shadow is not None:
@@ -258,7 +272,7 @@ class Keeper:
             dry_run=self.settings.dry_run,
             start_block=self.settings.start_block,
         )
-        tick = await self.market.start()
+        tick = await self.checkpoints.start()
         self.cycle.min_profit_base = int(self.settings.min_profit_usd * self.market.base_unit)
         await self.follower.record_late(recovered)
         await self.follower.first(tick, stop)

@@ -12,6 +12,7 @@ from keeper.chain.redact import redact_url
 from keeper.errors import ConfigError
 from keeper.execution.signer import Signer
 from keeper.keys import resolve_key
+from keeper.ops.checkpoint_store import FileCheckpointStore, open_source
 from keeper.protocols.aave_v3.connect import connect
 
 if TYPE_CHECKING:
@@ -56,6 +57,10 @@ async def check_config(settings: Settings) -> dict[str, Any]:
         for n in ("private_key", "private_key_file", "keystore_file")
     ):
         key_address = Signer(resolve_key(settings)).address
+    if settings.checkpoint_path is not None:
+        FileCheckpointStore(settings.checkpoint_path)  # its directory exists (a volume)
+    if settings.checkpoint_source is not None:
+        open_source(settings.checkpoint_source)
     client, chain_id, market = await connect(settings)
     try:
         head = await client.block_number()

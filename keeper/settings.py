@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
 _KEY_RE = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
 _URL_RE = re.compile(r"^(https?|wss?)://[^\s/]+", re.IGNORECASE)
+_CHECKPOINT_URL_RE = re.compile(r"^(https?://[^\s/]+|file://)", re.IGNORECASE)
 
 
 def _checksum(value: str) -> str:
@@ -156,6 +157,22 @@ class Settings(BaseSettings):
         default="keeper-journal.sqlite",
         description="SQLite write-ahead journal of every signed transaction (keep it on a volume)",
     )
+    checkpoint_path: str | None = Field(
+        default=None,
+        description="file the tracked market state is checkpointed to (on a volume) for warm "
+        "restarts; unset: every start reads the market's whole history",
+    )
+    checkpoint_source: str | None = Field(
+        default=None,
+        description="where a start loads its checkpoint from instead of checkpoint_path: "
+        "another keeper's file, or its ops endpoint http://host:port/checkpoint (a standby)",
+    )
+    checkpoint_interval_blocks: int = Field(
+        default=100, ge=1, description="write a checkpoint after this many blocks"
+    )
+    checkpoint_interval_s: float = Field(
+        default=300.0, gt=0, description="or after this many seconds, whichever comes first"
+    )
     replace_after_blocks: int = Field(
         default=2, ge=1, description="replace a transaction not mined after this many blocks"
     )
@@ -233,6 +250,20 @@ class Settings(BaseSettings):
     @classmethod
     def _urls(cls, values: list[SecretStr]) -> list[SecretStr]:
         return [_check_url(v) for v in values]
+
+    @field_validator("checkpoint_path", "checkpoint_source")
+    @classmethod
+    def _checkpoint_location(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        value = value.strip()
+        if not value:
+            raise ValueError("expected a file path (or leave it unset)")
+        if info.field_name == "checkpoint_path" and "://" in value:
+            raise ValueError("expected a file path (checkpoints are written to a file)")
+        if "://" in value and not _CHECKPOINT_URL_RE.match(value):
+            raise ValueError("expected a file path, a file:// URL or an http(s):// URL")
+        return value
 
     @property
     def rpc_urls(self) -> list[str]:

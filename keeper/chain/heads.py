@@ -79,6 +79,10 @@ class HeadTracker:
         """What the tracker holds now, for :meth:`restore`."""
         return OrderedDict(self._hashes), self.head
 
+    def hash_of(self, number: int) -> str | None:
+        """The hash held for block ``number`` (None if it is not remembered)."""
+        return self._hashes.get(number)
+
     def restore(self, snapshot: tuple[OrderedDict[int, str], Header | None]) -> None:
         """Go back to a :meth:`snapshot`.
 

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
     from keeper.chain.client import ChainClient
     from keeper.chain.types import PendingTx, Receipt
+    from keeper.core.checkpoint import MarketCheckpoint, StateSnapshot
     from keeper.core.outcome import Realised
     from keeper.core.plan import AnyPlan, Candidate, Skip
 
@@ -130,6 +131,7 @@ class LendingMarket(Protocol):
 
     name: str  # e.g. "aave_v3"
     spender: str  # whom the keeper's tokens are approved to in inventory mode
+    address: str  # the market's own address (an Aave Pool): what a checkpoint is bound to
 
     @property
     def block(self) -> int:
@@ -159,6 +161,22 @@ class LendingMarket(Protocol):
 
     def finish(self) -> None:
         """The work ``advance(defer=True)`` left for after acting."""
+
+    def snapshot(self) -> StateSnapshot | None:
+        """The tracked state at :attr:`block`, captured cheaply (None while a step is unfinished).
+
+        Runs on the event loop between blocks: it copies references, never encodes.
+        """
+        ...
+
+    async def restore(self, checkpoint: MarketCheckpoint) -> Tick:
+        """Instead of :meth:`start`: the checkpoint's state, then its block + 1 to the head.
+
+        The caller has checked the envelope (chain, market, block hash). Raises
+        ``CheckpointRejectedError`` when the payload cannot be used; the state is then as
+        before the call, and :meth:`start` builds it from scratch.
+        """
+        ...
 
     def account_count(self) -> int:
         """Accounts tracked."""

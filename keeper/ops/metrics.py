@@ -17,6 +17,8 @@ from prometheus_client import (
     generate_latest,
 )
 
+from keeper.ops.checkpoint_metrics import CheckpointMetrics
+
 if TYPE_CHECKING:
     from keeper.ops.server import Status
 
@@ -132,6 +134,7 @@ class Metrics:
             "keeper_failovers", "Times this keeper took over as the active one", registry=r
         )
         self.set_role("single")
+        self.checkpoints = CheckpointMetrics(r)
         # process_start_time_seconds and friends (Linux /proc): restarts show as its changes.
         ProcessCollector(registry=r)
 

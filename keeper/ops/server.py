@@ -1,4 +1,7 @@
-"""The operations endpoint (aiohttp, 127.0.0.1 by default): /healthz, /status, /metrics, /radar."""
+"""The operations endpoint (aiohttp, 127.0.0.1 by default): /healthz, /status, /metrics, /radar.
+
+And /checkpoint: the newest checkpoint file, for a standby to start warm from.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from keeper.errors import ConfigError, KeeperError
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
+    from pathlib import Path
 
     from keeper.ops.metrics import Metrics
 
@@ -80,12 +84,14 @@ class OpsServer:
         host: str,
         port: int,
         radar: Callable[[], Awaitable[tuple[bytes, dict[str, str]]]] | None = None,
+        checkpoint_file: Path | None = None,
     ) -> None:
         self.status = status
         self.metrics = metrics
         self.host = host
         self.port = port
         self.radar = radar
+        self.checkpoint_file = checkpoint_file
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> int:
@@ -96,6 +102,7 @@ class OpsServer:
         app.router.add_get("/metrics", self._metrics)
         app.router.add_get("/radar", self._radar_page)
         app.router.add_get("/radar.png", self._radar_png)
+        app.router.add_get("/checkpoint", self._checkpoint)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
@@ -126,6 +133,13 @@ class OpsServer:
     async def _metrics(self, _request: web.Request) -> web.Response:
         self.metrics.observe_status(self.status)
         return web.Response(body=self.metrics.render(), content_type="text/plain", charset="utf-8")
+
+    async def _checkpoint(self, _request: web.Request) -> web.StreamResponse:
+        # The file is replaced by a rename: an open one stays whole while it is sent.
+        path = self.checkpoint_file
+        if path is None or not path.is_file():
+            return web.Response(status=404, text="no checkpoint\n")
+        return web.FileResponse(path, headers={"Content-Type": "application/octet-stream"})
 
     async def _radar(self) -> tuple[bytes, dict[str, str]] | web.Response:
         if self.radar is None:

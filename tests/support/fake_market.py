@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from keeper.chain.types import Receipt
+    from keeper.core.checkpoint import MarketCheckpoint
     from keeper.core.market import FlashInputs, ObservedLiquidation, PlanContext
     from keeper.core.plan import AnyPlan, Candidate
     from keeper.settings import Settings
@@ -69,6 +70,7 @@ class FakeMarket:
 
     name: str = "fake"
     spender: str = SPENDER
+    address: str = "0x" + "fa" * 20
     candidates: list[Candidate] = field(default_factory=list)
     skips: dict[str, Skip] = field(default_factory=dict)
     asset_prices: dict[str, int] = field(
@@ -98,6 +100,13 @@ class FakeMarket:
     async def advance(self, *, defer: bool) -> Tick | None:
         del defer
         return None
+
+    def snapshot(self) -> None:
+        return None  # a fake market has no state to checkpoint
+
+    async def restore(self, checkpoint: MarketCheckpoint) -> Tick:
+        del checkpoint
+        return await self.start()
 
     def finish(self) -> None:
         return None

@@ -29,6 +29,7 @@ class RpcProxy:
         self.fail_calls = dict(fail_calls or {})
         self.refused = 0
         self.forwarded: list[str] = []
+        self.log_ranges: list[tuple[int, int]] = []  # (fromBlock, toBlock) of eth_getLogs sent
         self.port = 0
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -103,6 +104,11 @@ class RpcProxy:
             return web.json_response(refusals[0])
         to_send = [item for item, refusal in zip(items, refusals, strict=True) if refusal is None]
         self.forwarded.extend(str(item.get("method")) for item in to_send)
+        self.log_ranges.extend(
+            (int(item["params"][0]["fromBlock"], 16), int(item["params"][0]["toBlock"], 16))
+            for item in to_send
+            if item.get("method") == "eth_getLogs"
+        )
         answers: list[Any] = []
         if to_send:
             assert self._session is not None

@@ -63,6 +63,30 @@ CASES = [
     ("not TOML", GOOD, "rpc_url = = http\n", "not valid TOML"),
     ("bad pool version", {**GOOD, "KEEPER_POOL_VERSION": "3.9"}, None, "pool_version"),
     (
+        "checkpoint every 0 blocks",
+        {**GOOD, "KEEPER_CHECKPOINT_INTERVAL_BLOCKS": "0"},
+        None,
+        "checkpoint_interval_blocks",
+    ),
+    (
+        "checkpoint to a URL",
+        {**GOOD, "KEEPER_CHECKPOINT_PATH": "http://127.0.0.1:9/checkpoint"},
+        None,
+        "checkpoint_path",
+    ),
+    (
+        "checkpoint in a missing directory",
+        {**GOOD, "KEEPER_CHECKPOINT_PATH": "/nonexistent-volume/checkpoint"},
+        None,
+        "checkpoint_path: directory /nonexistent-volume does not exist",
+    ),
+    (
+        "checkpoint source of another scheme",
+        {**GOOD, "KEEPER_CHECKPOINT_SOURCE": "ftp://127.0.0.1/checkpoint"},
+        None,
+        "checkpoint_source",
+    ),
+    (
         "bad fallback url",
         {**GOOD, "KEEPER_RPC_FALLBACK_URLS": '["http://127.0.0.1:9", "localhost:8545"]'},
         None,

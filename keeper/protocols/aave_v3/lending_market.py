@@ -30,9 +30,11 @@ if TYPE_CHECKING:
 
     from keeper.chain.client import ChainClient
     from keeper.chain.types import PendingTx, Receipt
+    from keeper.core.checkpoint import MarketCheckpoint
     from keeper.core.market import FlashInputs, ObservedLiquidation, PlanContext
     from keeper.core.outcome import Realised
     from keeper.core.plan import AnyPlan, Plan, PlanPayload
+    from keeper.protocols.aave_v3.checkpoint import AaveSnapshot
     from keeper.protocols.aave_v3.market import Market
     from keeper.protocols.aave_v3.monitor import Step
     from keeper.protocols.aave_v3.planner import AavePlan
@@ -67,6 +69,7 @@ class AaveLendingMarket:
         self.market = market
         self.rules = market.rules
         self.spender = market.pool
+        self.address = market.pool.lower()
         self.monitor = MarketMonitor(client, market, settings)
         self._base_unit = 0
         self._symbols: dict[str, str] = {}
@@ -92,11 +95,24 @@ class AaveLendingMarket:
 
     async def start(self) -> Tick:
         """Read the oracle's unit and the flash premium, backfill, stand at the head."""
+        await self._read_constants()
+        head = await self.monitor.start()
+        return Tick(head.number, head.timestamp, base_fee=head.base_fee)
+
+    async def restore(self, checkpoint: MarketCheckpoint) -> Tick:
+        """Like :meth:`start`, from a checkpoint and the logs since its block."""
+        await self._read_constants()
+        head = await self.monitor.restore(checkpoint)
+        return Tick(head.number, head.timestamp, base_fee=head.base_fee)
+
+    def snapshot(self) -> AaveSnapshot | None:
+        """The tracked accounts at the block (None while a step is unfinished)."""
+        return self.monitor.snapshot()
+
+    async def _read_constants(self) -> None:
         self._base_unit = await read_base_currency_unit(self.client, self.market)
         raw = await self.client.call(self.market.pool, POOL.encode("FLASHLOAN_PREMIUM_TOTAL"))
         self._premium_bps = int(POOL.decode("FLASHLOAN_PREMIUM_TOTAL", raw)[0])
-        head = await self.monitor.start()
-        return Tick(head.number, head.timestamp, base_fee=head.base_fee)
 
     async def advance(self, *, defer: bool) -> Tick | None:
         """Follow the head; see :meth:`MarketMonitor.step`."""

@@ -8,6 +8,7 @@ any difference is a bug, logged loudly and counted.
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import time
 from dataclasses import dataclass, field
@@ -16,8 +17,10 @@ from typing import TYPE_CHECKING
 import structlog
 
 from keeper.chain.heads import DeepReorgError, Header, HeadTracker
+from keeper.core.checkpoint import CheckpointRejectedError, DiscardReason
 from keeper.core.display import format_wad
 from keeper.errors import RpcError
+from keeper.protocols.aave_v3 import checkpoint
 from keeper.protocols.aave_v3.reads import AccountData, read_account_data
 from keeper.protocols.aave_v3.tracker import MarketTracker
 from keeper.risk.engine import HealthEngine, move_threshold
@@ -26,6 +29,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from keeper.chain.client import ChainClient
+    from keeper.core.checkpoint import MarketCheckpoint
     from keeper.protocols.aave_v3.market import Market
     from keeper.settings import Settings
 
@@ -105,6 +109,7 @@ class MarketMonitor:
         self._computed_at = 0  # chain timestamp of the last full recompute
         self._view_at = 0  # chain timestamp of the engine's market view
         self._sample_cursor = 0
+        self._clean = False  # the state is that of one whole block (a checkpoint may be taken)
 
     def _new_tracker(self) -> MarketTracker:
         self.progress = BackfillProgress()
@@ -147,6 +152,10 @@ class MarketMonitor:
 
     async def start(self, at: int | None = None) -> Header:
         """Backfill from ``start_block`` and compute every account at the head (or ``at``)."""
+        self._clean = False
+        if self.tracker.block >= 0:  # started before (a restore found stale): from scratch
+            self.heads, self.tracker = HeadTracker(self.client), self._new_tracker()
+            self.engine = HealthEngine()
         number = at if at is not None else await self.client.block_number()
         head = await self.heads.start(number)
         result = await self.tracker.bootstrap(head)
@@ -160,8 +169,71 @@ class MarketMonitor:
         self.engine.upsert(result.accounts.values())
         self._computed_at = self._view_at = head.timestamp
         self.progress.finished = True
+        self._clean = True
         log.info("monitor_started", block=head.number, accounts=len(self.engine.data))
         return head
+
+    async def restore(self, saved: MarketCheckpoint) -> Header:
+        """Start from a checkpoint: its accounts, the logs since its block, those re-read.
+
+        Raises ``CheckpointRejectedError`` for a payload this monitor cannot use; nothing of
+        the monitor changes until the whole state is built.
+        """
+        if saved.payload_version != checkpoint.VERSION:
+            raise CheckpointRejectedError(
+                DiscardReason.FORMAT_VERSION,
+                f"aave payload version {saved.payload_version}, this keeper reads "
+                f"{checkpoint.VERSION}",
+            )
+        tracked = await asyncio.to_thread(checkpoint.decode, saved.payload)
+        if tracked.start_block != self.settings.start_block:
+            raise CheckpointRejectedError(
+                DiscardReason.OTHER_SETTINGS,
+                f"made with start_block {tracked.start_block}, configured "
+                f"{self.settings.start_block}",
+            )
+        if tracked.pool_version != self.market.rules.version.value:
+            raise CheckpointRejectedError(
+                DiscardReason.OTHER_MARKET,
+                f"made on Pool {tracked.pool_version}, the Pool is now "
+                f"{self.market.rules.version.value}",
+            )
+        heads, tracker, engine = HeadTracker(self.client), self._new_tracker(), HealthEngine()
+        head = await heads.start(await self.client.block_number())
+        if head.number < saved.block:
+            raise CheckpointRejectedError(
+                DiscardReason.AHEAD_OF_CHAIN, f"block {saved.block} above the head {head.number}"
+            )
+        await tracker.resume(head, tracked, saved.block)
+        engine.set_market(
+            tracker.reserves.values(),
+            tracker.emodes,
+            tracker.prices,
+            head.timestamp,
+            tracker.market.rules,
+        )
+        engine.upsert(tracker.accounts.values())
+        self.heads, self.tracker, self.engine = heads, tracker, engine
+        self._computed_at = self._view_at = head.timestamp
+        self.progress.finished = True
+        self._clean = True
+        log.info(
+            "monitor_started",
+            block=head.number,
+            accounts=len(engine.data),
+            resumed_from=saved.block,
+        )
+        return head
+
+    def snapshot(self) -> checkpoint.AaveSnapshot | None:
+        """The tracked accounts at the block, if the last step finished (cheap: references)."""
+        block = self.tracker.block
+        block_hash = self.heads.hash_of(block)
+        if not self._clean or block_hash is None:
+            return None
+        return checkpoint.AaveSnapshot(
+            block, block_hash, self.tracker.timestamp, self.tracker.tracked()
+        )
 
     async def step(self, *, defer: bool = False) -> Step | None:
         """Follow the head; None when there is no new block.
@@ -173,6 +245,7 @@ class MarketMonitor:
         """
         self.finish()
         started = time.perf_counter()
+        was_clean, self._clean = self._clean, False  # until the step has applied its blocks
         followed = self.heads.snapshot()
         try:
             advance = await self.heads.advance(await self.client.block_number())
@@ -183,6 +256,7 @@ class MarketMonitor:
             removed = self.tracker.rollback(advance.ancestor)
             self.engine.remove(removed)
         if not advance.headers:
+            self._clean = was_clean and advance.ancestor is None
             return None
         before = dict(self.tracker.prices)
         try:
@@ -218,6 +292,7 @@ class MarketMonitor:
         self._view_at = result.timestamp
         if not self._deferred:
             self._computed_at = result.timestamp
+        self._clean = True
         return Step(
             result.block,
             result.timestamp,

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from keeper.chain.logs import LogFetcher
+from keeper.protocols.aave_v3.checkpoint import TrackedAccounts
 from keeper.protocols.aave_v3.events import Effects, EventDecoder
 from keeper.protocols.aave_v3.feeds import FeedRegistry
 from keeper.protocols.aave_v3.state_reader import (
@@ -111,6 +112,51 @@ class MarketTracker:
         result = SyncResult(head.number, head.timestamp, market_changed=True)
         await self._refresh_accounts(result)
         return result
+
+    async def resume(self, head: Header, saved: TrackedAccounts, since: int) -> SyncResult:
+        """Stand at ``head`` from a checkpoint at block ``since``.
+
+        Its accounts, then only the logs of ``since + 1 .. head`` (what happened meanwhile),
+        and the accounts those touched re-read.
+        """
+        self.first_seen = dict(saved.first_seen)
+        self.accounts = dict(saved.accounts)
+        self.touched = {b: set(a) for b, a in saved.touched.items()}
+        self.block = since
+        await self._load_market(head.number)  # every reserve, category and price at the head
+        started = time.perf_counter()
+        logs = await self.logs.fetch(
+            self.decoder.addresses(), self.decoder.topics(), since + 1, head.number
+        )
+        effects = self.decoder.apply(logs)
+        self._discover(effects)
+        log.info(
+            "backfill_done",
+            resumed_from=since,
+            blocks=head.number - since,
+            logs=len(logs),
+            accounts=len(self.first_seen),
+            splits=self.logs.splits,
+            s=round(time.perf_counter() - started, 2),
+        )
+        self.block, self.timestamp = head.number, head.timestamp
+        # Accounts with no state read yet are read now, whatever the checkpoint says.
+        unread = set(self.first_seen) - set(self.accounts)
+        self.dirty = set(saved.dirty) | effects.accounts() | unread
+        result = SyncResult(head.number, head.timestamp, market_changed=True)
+        await self._refresh_accounts(result)
+        return result
+
+    def tracked(self) -> TrackedAccounts:
+        """The account-level state at :attr:`block` for a checkpoint (copies of references)."""
+        return TrackedAccounts(
+            start_block=self.start_block,
+            pool_version=self.market.rules.version.value,
+            first_seen=dict(self.first_seen),
+            accounts=dict(self.accounts),
+            dirty=frozenset(self.dirty),
+            touched={b: frozenset(a) for b, a in self.touched.items()},
+        )
 
     async def _load_market(self, block: int) -> None:
         assets = await read_reserve_list(self.client, self.market, block)
