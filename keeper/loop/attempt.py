@@ -81,7 +81,8 @@ def break_even_fee(plan: AnyPlan, minimum: int, pricing: GasPricing) -> int | No
     """
     if pricing.native_price <= 0 or plan.gas_estimate <= 0:
         return None
-    margin = max(0, plan.gross_profit_base - minimum)
+    # The L1 data fee does not scale with the gas price: it comes off the margin first.
+    margin = max(0, plan.gross_profit_base - minimum - pricing.l1_fee_base())
     # The estimate is above the simulated gas: never below today's price, which the guard
     # accepted with the simulated gas.
     per_gas = margin * WEI_PER_NATIVE // (plan.gas_estimate * pricing.native_price)
