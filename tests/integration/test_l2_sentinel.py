@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 
 import pytest
 
@@ -18,6 +19,8 @@ from keeper.core.plan import SkipKind
 from keeper.devnet.deployer import Deployer
 from keeper.devnet.l2 import install_sentinel, set_sequencer
 from keeper.devnet.scenarios import shock_price
+from keeper.protocols.aave_v3.market import resolve_market
+from keeper.protocols.aave_v3.monitor import MarketMonitor
 from keeper.protocols.aave_v3.sentinel import MINIMUM_HEALTH_FACTOR_LIQUIDATION_THRESHOLD
 from tests.integration.helpers import account_data, keeper_settings, liquidation_events
 
@@ -125,3 +128,43 @@ async def test_sequencer_down_only_hf_under_095_is_liquidated_then_all_after_gra
     failed = [(o.status, o.reason) for o in outcomes if o.status != "liquidated"]
     assert outcomes, "the keeper liquidated"
     assert not failed, failed
+
+
+@pytest.mark.asyncio
+async def test_the_sentinel_costs_one_batch_item_per_block_and_no_round_trip(devnet_v36, tmp_path):
+    """Following the market block by block, a market with a sentinel costs exactly one JSON-RPC
+    item more per block than one without (isLiquidationAllowed in the prices' batch) and no
+    extra round trip; the sentinel's address is read only when the provider names a new one.
+    """
+    devnet = devnet_v36
+    settings = keeper_settings(devnet, tmp_path)
+    async with ChainClient(devnet.url) as admin, ChainClient(devnet.url) as node:
+        await Deployer(admin).impersonate_all()
+        market = await resolve_market(node, devnet.world.market.pool_addresses_provider)
+        monitor = MarketMonitor(node, market, settings)
+        await monitor.start()
+        trips: list[str] = []
+        node.on_request = lambda method, _s, _ok: trips.append(method)
+
+        async def one_block() -> tuple[int, int]:
+            """(round trips, JSON-RPC items) of one monitor step over one new block."""
+            await admin.request("evm_mine", [])
+            before, trips[:] = Counter(node.calls), []
+            assert await monitor.step() is not None
+            spent = Counter(node.calls) - before
+            spent.pop("<batch>", None)
+            return len(trips), sum(spent.values())
+
+        await one_block()
+        without = await one_block()
+        assert monitor.tracker.sentinel.address is None
+        l2 = await install_sentinel(admin, devnet.world.market, GRACE_S)
+        await monitor.step()  # the blocks of the installation: the address is read here
+        assert monitor.tracker.sentinel.address == l2.sentinel
+        assert monitor.tracker.sentinel.liquidation_allowed
+        with_sentinel = await one_block()
+        assert with_sentinel == (without[0], without[1] + 1), (without, with_sentinel)
+        now = int((await admin.get_block("latest"))["timestamp"], 16)
+        await set_sequencer(admin, l2.sequencer_oracle, down=True, since=now)
+        await monitor.step()
+        assert not monitor.tracker.sentinel.liquidation_allowed
