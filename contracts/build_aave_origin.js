@@ -52,6 +52,10 @@ const TARGETS = {
   PoolLogic: 'src/contracts/protocol/libraries/logic/PoolLogic.sol',
   FlashLoanLogic: 'src/contracts/protocol/libraries/logic/FlashLoanLogic.sol',
   ConfiguratorLogic: 'src/contracts/protocol/libraries/logic/ConfiguratorLogic.sol',
+  // L2 markets: the sentinel the Pool asks before a liquidation, and Aave's own sequencer
+  // uptime mock (a Chainlink-style latestRoundData: answer 1 = down, startedAt = since when).
+  PriceOracleSentinel: 'src/contracts/misc/PriceOracleSentinel.sol',
+  SequencerOracle: 'src/contracts/mocks/oracle/SequencerOracle.sol',
 };
 
 // foundry.toml of aave-v3-origin v3.6.0: solc 0.8.27, optimizer 200 runs, shanghai, no via-IR,

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from keeper.chain.l1_fee import L1FeeModel, L1FeeReader, resolve_model
 from keeper.core.market import ExecutionMode
 from keeper.core.outcome import TxPurpose
 from keeper.daemon import RestartPolicy, Stage, Supervisor
@@ -64,6 +65,7 @@ class Keeper:
         chain_id: int,
         market: LendingMarket,
         on_block: Callable[[BlockReport], None] | None = None,
+        l1_fee: L1FeeReader | None = None,
     ) -> None:
         if settings.execution_mode == "flash" and (
             settings.flash_liquidator is None or settings.uniswap_quoter is None
@@ -109,6 +111,7 @@ class Keeper:
             self.guards,
             self.status,
         )
+        self.cycle.l1_fee = l1_fee
         self.follower = HeadFollower(settings, client, self.cycle, (self.metrics, self.status))
         if on_block is not None:
             self.follower.on_block.append(on_block)
@@ -304,6 +307,20 @@ class Keeper:
         self.follower.on_report.append(observe)
 
 
+async def l1_fee_reader(
+    settings: Settings, client: ChainClient, chain_id: int, to: str
+) -> L1FeeReader | None:
+    """The chain's L1 data fee reader, checked against the chain (None: no L1 fee)."""
+    configured = None if settings.l1_fee_model is None else L1FeeModel(settings.l1_fee_model)
+    model = resolve_model(configured, chain_id)
+    if model is L1FeeModel.NONE:
+        return None
+    reader = L1FeeReader(client, model)
+    await reader.check(to)
+    log.info("l1_fee_model", model=model.value, chain_id=chain_id)
+    return reader
+
+
 async def run_keeper(
     settings: Settings,
     stop: asyncio.Event,
@@ -312,7 +329,8 @@ async def run_keeper(
     """Connect and run the keeper until ``stop`` is set."""
     client, chain_id, market = await opener(settings.protocol)(settings)
     try:
-        keeper = Keeper(settings, client, chain_id, market, on_block)
+        l1_fee = await l1_fee_reader(settings, client, chain_id, market.spender)
+        keeper = Keeper(settings, client, chain_id, market, on_block, l1_fee)
         try:
             await keeper.run(stop)
         finally:

@@ -8,12 +8,14 @@ from typing import TYPE_CHECKING, Any
 from pydantic import SecretStr
 
 from keeper.chain.abi import Codec
+from keeper.chain.l1_fee import L1FeeModel, L1FeeReader, resolve_model
 from keeper.chain.redact import redact_url
 from keeper.errors import ConfigError
 from keeper.execution.signer import Signer
 from keeper.keys import resolve_key
 from keeper.ops.checkpoint_store import FileCheckpointStore, open_source
 from keeper.protocols.aave_v3.connect import connect
+from keeper.protocols.aave_v3.sentinel import read_sentinel_address
 
 if TYPE_CHECKING:
     from keeper.chain.client import ChainClient
@@ -75,6 +77,10 @@ async def check_config(settings: Settings) -> dict[str, Any]:
                 raise ConfigError(
                     f"flash_liquidator: owned by {owner}, not by the keeper's key {key_address}"
                 )
+        configured = None if settings.l1_fee_model is None else L1FeeModel(settings.l1_fee_model)
+        l1_model = resolve_model(configured, chain_id)
+        await L1FeeReader(client, l1_model).check(market.pool)
+        sentinel = await read_sentinel_address(client, market.addresses_provider, head)
     finally:
         await client.close()
     return {
@@ -85,6 +91,8 @@ async def check_config(settings: Settings) -> dict[str, Any]:
         "nodes": client.labels,
         "pool": market.pool,
         "oracle": market.oracle,
+        "price_oracle_sentinel": sentinel,
+        "l1_fee_model": l1_model.value,
         "keeper_address": key_address,
         "settings": effective_settings(settings),
     }

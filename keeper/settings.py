@@ -149,6 +149,11 @@ class Settings(BaseSettings):
         default=None,
         description="optional check: the Pool version read from POOL_REVISION() must be this one",
     )
+    l1_fee_model: Literal["none", "op_stack", "arbitrum"] | None = Field(
+        default=None,
+        description="how the chain charges L1 data on top of L2 gas (default: from the chain id; "
+        "none for unknown chains)",
+    )
     native_price_asset: Address | None = Field(
         default=None,
         description="reserve whose price prices the chain's native token (default: WETH-like)",

@@ -67,11 +67,12 @@ class Receipt:
     effective_gas_price: int
     logs: tuple[Log, ...]
     contract_address: str | None = None
+    l1_fee: int = 0  # OP-stack receipts' ``l1Fee``: the L1 data fee charged on top of L2 gas
 
     @property
     def gas_cost_wei(self) -> int:
-        """What the transaction paid for gas."""
-        return self.gas_used * self.effective_gas_price
+        """What the transaction paid for gas, the L1 data fee of OP-stack chains included."""
+        return self.gas_used * self.effective_gas_price + self.l1_fee
 
     @classmethod
     def from_rpc(cls, raw: dict[str, Any]) -> Receipt:
@@ -87,6 +88,7 @@ class Receipt:
                 _int(raw.get("effectiveGasPrice"), 0),
                 tuple(Log.from_rpc(x) for x in raw.get("logs", [])),
                 None if contract is None else str(contract),
+                _int(raw.get("l1Fee"), 0),
             )
         except (KeyError, TypeError, ValueError):
             raise TransientRpcError(

@@ -64,7 +64,8 @@ class Tick:
 class PlanContext:
     """What a planner may use besides the market's own state: nothing here is read by it.
 
-    ``gas_cost_base`` turns gas units into base units at this cycle's price. ``spent`` and
+    ``gas_cost_base`` turns gas units into base units at this cycle's price, the L1 data fee of
+    the transaction included on L2s (``l1_fee_base``: that part alone). ``spent`` and
     ``seized`` are what earlier plans of the same cycle already use (inventory, reserve
     liquidity). ``holder`` is whose balances pay (None: a flash liquidation needs none).
     """
@@ -77,6 +78,7 @@ class PlanContext:
     gas_cost_base: Callable[[int], int]
     spent: Mapping[str, int] = field(default_factory=dict)
     seized: Mapping[str, int] = field(default_factory=dict)
+    l1_fee_base: int = 0
 
 
 @dataclass(frozen=True)

@@ -12,12 +12,17 @@ class SkipKind(StrEnum):
 
     HEALTHY = "healthy"
     UNPROFITABLE = "unprofitable"
+    # Profitable after the L2 gas, not after the L1 data fee too (OP stack, Arbitrum).
+    UNPROFITABLE_L1_FEE = "unprofitable_l1_fee"
     DUST = "dust"
     NO_INVENTORY = "no_inventory"
     NO_COLLATERAL = "no_collateral"
     NO_DEBT = "no_debt"
     NO_LIQUIDITY = "no_liquidity"
     GRACE_PERIOD = "grace_period"
+    # A protocol's oracle sentinel holds the liquidation back (Aave on L2: sequencer down or
+    # in its grace period, and a health factor the bypass does not cover).
+    SENTINEL = "sentinel"
     COOLDOWN = "cooldown"
     PENDING = "pending"
     MINED_AFTER_HEAD = "mined_after_head"

@@ -65,6 +65,9 @@ class AnvilOptions:
     balance_eth: int = 1_000_000
     port: int | None = None  # None: a free port
     load_state: Path | None = None  # a state saved by keeper.devnet.world.dump_state
+    # "optimism": Anvil's OP-stack mode (`--network optimism`: deposit transactions, the L1
+    # data fee charged from L1Block's values); None: plain Ethereum.
+    network: str | None = None
     extra_args: list[str] = field(default_factory=list)
     binary: Path | None = None  # None: the pinned npm build (keeper.localnode.toolchain)
 
@@ -110,6 +113,8 @@ class Anvil:
                 args += ["--fork-block-number", str(opts.fork_block)]
         if opts.load_state is not None:
             args += ["--load-state", self._plain_state(opts.load_state)]
+        if opts.network is not None:
+            args += ["--network", opts.network]
         return args + opts.extra_args
 
     def _plain_state(self, path: Path) -> str:

@@ -97,9 +97,10 @@ def bid_limits(
     The margin is the plan's gross profit above ``minimum``, at its gas estimate; the floor is
     this cycle's tip (the node's suggestion when the policy sets none).
     """
+    # The L1 data fee does not scale with the gas price: it comes off the margin first.
     return plan_limits(
         policy,
-        margin_base=plan.gross_profit_base - minimum,
+        margin_base=plan.gross_profit_base - minimum - pricing.l1_fee_base(),
         gas=plan.gas_estimate,
         native_price=pricing.native_price,
         base_fee=pricing.base_fee,

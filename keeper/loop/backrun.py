@@ -82,12 +82,13 @@ class Backrun:
         assets = await market.assets()
         base_fee, tip = await cycle.execution.sender.fees.base_and_tip(self.client)
         native = native_asset(assets, cycle.settings.native_price_asset)
-        pricing = GasPricing(base_fee + tip, prices[native], base_fee)
+        head = market.block
+        l1_fee = await cycle.l1_fee_wei(head, base_fee + tip)
+        pricing = GasPricing(base_fee + tip, prices[native], l1_fee, base_fee)
         # One wei less than the update pays, in tip and in max fee: a block orders ours right
         # after it.
         cap = Fees(max(0, tx.max_fee - 1), max(0, tx.effective_tip(base_fee) - 1))
         detect_ms = round((time.perf_counter() - t0) * 1000, 2)
-        head = market.block
         in_flight = cycle.book.in_flight()
         ctx = cycle.context(head, pricing)
 

@@ -15,12 +15,13 @@ from keeper.execution.executor import ExecRequest
 from keeper.loop.attempt import attempt, bid_limits, bid_policy
 from keeper.loop.pricing import native_asset
 from keeper.loop.report import BlockReport
-from keeper.strategy.gas import GasPricing
+from keeper.strategy.gas import GasPricing, calldata_bytes
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
     from keeper.chain.client import ChainClient
+    from keeper.chain.l1_fee import L1FeeReader
     from keeper.core.market import AssetInfo, LendingMarket, Tick
     from keeper.core.plan import AnyPlan, Candidate
     from keeper.loop.attempt import Execution
@@ -63,12 +64,23 @@ class BlockCycle:
         self.before_sending: Callable[[int], Awaitable[None]] | None = None
         self.last_assets: Mapping[str, AssetInfo] = {}
         self.bid_policy = bid_policy(settings)
+        # The chain's L1 data fee (set by the wiring on L2s; None: no L1 fee).
+        self.l1_fee: L1FeeReader | None = None
 
-    async def pricing(self, assets: Mapping[str, AssetInfo]) -> GasPricing:
-        """What gas costs now, in wei and in base units."""
+    async def pricing(self, assets: Mapping[str, AssetInfo], head: int) -> GasPricing:
+        """What a liquidation costs now, in wei and in base units (L1 data fee included)."""
         base_fee, tip = await self.execution.sender.fees.base_and_tip(self.client)
         native = native_asset(assets, self.settings.native_price_asset)
-        return GasPricing(base_fee + tip, self.market.prices()[native], base_fee)
+        l1_fee = await self.l1_fee_wei(head, base_fee + tip)
+        return GasPricing(base_fee + tip, self.market.prices()[native], l1_fee, base_fee)
+
+    async def l1_fee_wei(self, head: int, gas_price_wei: int) -> int:
+        """The L1 data fee of one liquidation transaction at ``head`` (read once per head)."""
+        if self.l1_fee is None:
+            return 0
+        return await self.l1_fee.fee_wei(
+            calldata_bytes(self.mode), gas_price_wei, to=self.market.spender, block=head
+        )
 
     def context(self, head: int, pricing: GasPricing) -> PlanContext:
         """The planning context of this cycle."""
@@ -81,6 +93,7 @@ class BlockCycle:
             holder=holder,
             min_profit_base=self.min_profit_base,
             gas_cost_base=pricing.cost_base,
+            l1_fee_base=pricing.l1_fee_base(),
         )
 
     async def act(self, tick: Tick, stop: asyncio.Event) -> BlockReport:
@@ -144,7 +157,7 @@ class BlockCycle:
         back to back (one nonce writer, one plan's approval and liquidation kept adjacent) and
         are tracked in parallel, so that all of them land in the next block, not one per block.
         """
-        pricing = await self.pricing(assets)
+        pricing = await self.pricing(assets, head)
         executor = self.execution.executor
 
         async def execute(plan: AnyPlan, plan_ms: float) -> None:

@@ -72,7 +72,7 @@ async def _plan(keeper: Keeper, aave: AaveLendingMarket) -> tuple[AnyPlan, ExecR
     """The first deep account's plan and the request the block cycle would make for it."""
     deep = [d for d in aave.monitor.engine.below(95 * 10**16) if d.total_collateral_base > 10**11]
     assert deep, "a 40% drop must push some accounts below HF 0.95"
-    pricing = await keeper.cycle.pricing(await aave.assets())
+    pricing = await keeper.cycle.pricing(await aave.assets(), aave.block)
     plan = await aave.plan(candidate_of(deep[0]), keeper.cycle.context(aave.block, pricing))
     assert not isinstance(plan, Skip), plan
     bid = bid_limits(plan, 0, pricing, keeper.cycle.bid_policy)

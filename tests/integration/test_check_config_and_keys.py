@@ -31,8 +31,9 @@ def _check(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.asyncio
 async def test_check_config_connects_and_redacts(devnet):
-    """check-config reports the chain, the market and the keeper's address; the URL's secret
-    path and the key appear nowhere in its output; a wrong chain id is exit 2.
+    """check-config reports the chain, the market, the keeper's address, the L1 fee model and
+    the sentinel; the URL's secret path and the key appear nowhere in its output; a wrong chain
+    id, or an L1 fee model the chain does not have, is exit 2.
     """
     async with RpcProxy(devnet.url) as proxy:
         url = proxy.url + "/v3/SECRET_TOKEN_123"
@@ -47,12 +48,16 @@ async def test_check_config_connects_and_redacts(devnet):
         report = json.loads(result.stdout)
         assert report["chain_id"] == 31337 and report["pool"] == devnet.world.market.pool
         assert report["keeper_address"] == KEEPER_ADDRESS
+        assert report["l1_fee_model"] == "none" and report["price_oracle_sentinel"] is None
         assert report["settings"]["private_key"] == "**redacted**"
         for secret in ("SECRET_TOKEN_123", KEEPER_KEY[2:]):
             assert secret not in result.stdout + result.stderr
         wrong = await _to_thread(_check, {**env, "KEEPER_CHAIN_ID": "1"})
         assert wrong.returncode == 2 and "chain_id" in wrong.stderr
         assert "SECRET_TOKEN_123" not in wrong.stderr
+        # An L1 fee model the chain does not have (no GasPriceOracle here): exit 2, key named.
+        op = await _to_thread(_check, {**env, "KEEPER_L1_FEE_MODEL": "op_stack"})
+        assert op.returncode == 2 and "l1_fee_model" in op.stderr
 
 
 @pytest.mark.asyncio

@@ -148,7 +148,16 @@ def test_cli_wrong_chain_id_refuses_to_start():
     assert "--below" in bad_flag.stderr
 
 
-@pytest.mark.parametrize("name", ["devnet.toml", "ethereum.example.toml", "arbitrum.example.toml"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "devnet.toml",
+        "ethereum.example.toml",
+        "arbitrum.example.toml",
+        "base.example.toml",
+        "optimism.example.toml",
+    ],
+)
 def test_shipped_configs_load(name):
     """Every config file shipped in config/ is valid as it stands."""
     from pathlib import Path

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from keeper.chain.abi import Codec, load_artifact
-from keeper.protocols.aave_v3.market import ORACLE
+from keeper.protocols.aave_v3.market import ORACLE, PROVIDER
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -48,6 +48,8 @@ RESERVE_EVENTS = {
     "DeficitCovered": "reserve",
 }
 ORACLE_EVENTS = {"AssetSourceUpdated", "FallbackOracleUpdated", "BaseCurrencySet"}
+# The provider's event naming a new PriceOracleSentinel (L2 markets; see sentinel.py).
+SENTINEL_UPDATED = PROVIDER.topic("PriceOracleSentinelUpdated")
 
 
 @dataclass
@@ -58,6 +60,7 @@ class Effects:
     reserves: set[str] = field(default_factory=set)
     config_changed: bool = False
     sources_changed: bool = False
+    sentinel_changed: bool = False  # the provider named another PriceOracleSentinel
     answers: list[tuple[int, str, int, int]] = field(
         default_factory=list
     )  # block, feed, answer, at
@@ -78,16 +81,22 @@ class Effects:
 class EventDecoder:
     """Knows the market's contracts and turns their logs into :class:`Effects`."""
 
-    def __init__(self, pool: str, configurator: str, oracle: str) -> None:
+    def __init__(
+        self, pool: str, configurator: str, oracle: str, provider: str | None = None
+    ) -> None:
         self.pool = pool.lower()
         self.configurator = configurator.lower()
         self.oracle = oracle.lower()
+        self.provider = None if provider is None else provider.lower()
         self.a_tokens: set[str] = set()
         self.feeds: set[str] = set()
 
     def addresses(self) -> list[str]:
         """Every contract whose logs matter."""
-        return sorted({self.pool, self.configurator, self.oracle, *self.a_tokens, *self.feeds})
+        known = {self.pool, self.configurator, self.oracle, *self.a_tokens, *self.feeds}
+        if self.provider is not None:
+            known.add(self.provider)
+        return sorted(known)
 
     def topics(self) -> list[str]:
         """topic0 of every event that matters (an OR filter for eth_getLogs)."""
@@ -97,6 +106,8 @@ class EventDecoder:
         topics += [ORACLE.topic(n) for n in ORACLE_EVENTS]
         topics += [ATOKEN.topic("Transfer"), ATOKEN.topic("BalanceTransfer")]
         topics.append(FEED.topic("AnswerUpdated"))
+        if self.provider is not None:
+            topics.append(SENTINEL_UPDATED)
         return sorted(set(topics))
 
     def apply(self, logs: Iterable[dict[str, Any]]) -> Effects:
@@ -112,11 +123,11 @@ class EventDecoder:
         if address == self.pool:
             self._pool(log, block, effects)
         elif address == self.configurator:
-            if CONFIGURATOR.decode_log(log) is not None:
-                effects.config_changed = True
+            effects.config_changed |= CONFIGURATOR.decode_log(log) is not None
         elif address == self.oracle:
-            if ORACLE.decode_log(log) is not None:
-                effects.sources_changed = True
+            effects.sources_changed |= ORACLE.decode_log(log) is not None
+        elif address == self.provider:
+            effects.sentinel_changed |= PROVIDER.decode_log(log) is not None
         elif address in self.a_tokens:
             decoded = ATOKEN.decode_log(log)
             if decoded is not None and decoded[0] in ("Transfer", "BalanceTransfer"):

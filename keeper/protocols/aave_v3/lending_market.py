@@ -224,6 +224,10 @@ class AaveLendingMarket:
             return Skip(
                 candidate.account, "not tracked: its state is being read", SkipKind.NOT_TRACKED
             )
+        # The Pool would revert (PriceOracleSentinelCheckFailed): no read, no simulation.
+        sentinel = tracker.sentinel
+        if not sentinel.allows(candidate.health_factor):
+            return Skip(candidate.account, sentinel.held_reason(), SkipKind.SENTINEL)
         a_tokens = {a: r.a_token for a, r in tracker.reserves.items()}
         available = await read_available(
             self.client, self.market, list(tracker.reserves), a_tokens, ctx.holder
@@ -248,6 +252,7 @@ class AaveLendingMarket:
             liquidity=_less(available.liquidity, ctx.seized),
             liquidator=ctx.liquidator,
             gas_estimate=gas,
+            l1_fee_base=ctx.l1_fee_base,
         )
 
     async def allowance(self, plan: AnyPlan, owner: str) -> int | None:

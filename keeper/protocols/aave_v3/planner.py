@@ -83,16 +83,19 @@ def choose_liquidation(
     liquidity: Mapping[str, int] | None = None,
     liquidator: str | None = None,
     gas_estimate: int = 0,
+    l1_fee_base: int = 0,
 ) -> AavePlan | Skip:
     """The pair and amount with the highest expected profit that we can pay for.
 
     Profit is the collateral's value minus the debt repaid, at oracle prices, minus
-    ``gas_cost_base`` (``gas_estimate`` units of gas, in the same base units); below
-    ``min_profit_base`` the account is skipped. ``inventory``: our tokens of each debt asset
-    (None: flash-borrowed, no limit). ``liquidity``: the underlying each collateral reserve can
-    pay out (the Pool sends the seized collateral from it; a liquidation asking more reverts):
-    the amount is cut to fit. None: not checked. ``liquidator``: the address that calls the
-    Pool (an account cannot liquidate itself: ``SelfLiquidation``).
+    ``gas_cost_base`` (``gas_estimate`` units of gas, in the same base units, the L1 data fee
+    of an L2 included: ``l1_fee_base`` is that part); below ``min_profit_base`` the account is
+    skipped, as ``unprofitable_l1_fee`` when only the L1 fee makes it so. ``inventory``: our
+    tokens of each debt asset (None: flash-borrowed, no limit). ``liquidity``: the underlying
+    each collateral reserve can pay out (the Pool sends the seized collateral from it; a
+    liquidation asking more reverts): the amount is cut to fit. None: not checked.
+    ``liquidator``: the address that calls the Pool (an account cannot liquidate itself:
+    ``SelfLiquidation``).
     """
     if liquidator is not None and liquidator.lower() == account.lower():
         return Skip(account, SELF_LIQUIDATION, SkipKind.SELF)
@@ -109,10 +112,13 @@ def choose_liquidation(
         return Skip(account, found.value, SKIP_KINDS[found])
     net = found.gain_base - gas_cost_base
     if net < min_profit_base:
+        l1_only = l1_fee_base > 0 and net + l1_fee_base >= min_profit_base
+        of_which = f" (L1 data fee {l1_fee_base} of it)" if l1_fee_base > 0 else ""
         return Skip(
             account,
-            f"profit {found.gain_base} minus gas {gas_cost_base} below minimum {min_profit_base}",
-            SkipKind.UNPROFITABLE,
+            f"profit {found.gain_base} minus gas {gas_cost_base}{of_which} below minimum "
+            f"{min_profit_base}",
+            SkipKind.UNPROFITABLE_L1_FEE if l1_only else SkipKind.UNPROFITABLE,
         )
     return Plan(
         account=account,

@@ -6,6 +6,7 @@ reported as failed (and stays dirty upstream), so the health engine never sees h
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from eth_utils.address import to_checksum_address
@@ -15,6 +16,7 @@ from keeper.chain.batch import Call, eth_call, ok, run_calls
 from keeper.errors import ContractRevertError, RpcError
 from keeper.protocols.aave_v3.config import ReserveConfig, is_borrowing, is_using_as_collateral
 from keeper.protocols.aave_v3.market import ORACLE, POOL, POOL_V36
+from keeper.protocols.aave_v3.sentinel import allowed_call, decode_allowed
 from keeper.protocols.aave_v3.state import AccountState, EModeCategory, ReserveState, StableDebt
 
 if TYPE_CHECKING:
@@ -135,17 +137,41 @@ async def read_prices(
     return {a: int(p) for a, p in zip(assets, prices, strict=True)}
 
 
-async def read_prices_checked(
-    client: ChainClient, market: Market, assets: Sequence[str], block: int
-) -> tuple[dict[str, int], set[str]]:
-    """Prices at ``block``, and the assets the oracle cannot price.
+@dataclass(frozen=True)
+class PriceRead:
+    """The oracle's prices at a block, the assets it cannot price, and the sentinel's answer."""
 
-    Those are assets whose source answers zero or less with no fallback: the oracle reverts
-    or returns zero. One call while every price is fine; if the oracle reverts, one call per
-    asset, so that a broken feed blocks only its own asset.
+    prices: dict[str, int]
+    unpriced: set[str]
+    liquidation_allowed: bool | None = None  # None: no sentinel was asked
+
+
+async def read_prices_checked(
+    client: ChainClient,
+    market: Market,
+    assets: Sequence[str],
+    block: int,
+    sentinel: str | None = None,
+) -> PriceRead:
+    """Prices at ``block``, the assets the oracle cannot price, and ``sentinel``'s answer.
+
+    Unpriced assets are those whose source answers zero or less with no fallback: the oracle
+    reverts or returns zero. One call while every price is fine; if the oracle reverts, one
+    call per asset, so that a broken feed blocks only its own asset. A ``sentinel``
+    (PriceOracleSentinel) is asked ``isLiquidationAllowed()`` in the same batch as the prices.
     """
+    allowed: bool | None = None
     try:
-        prices = await read_prices(client, market, assets, block)
+        if sentinel is None:
+            prices = await read_prices(client, market, assets, block)
+        else:
+            price_call = eth_call(
+                market.oracle, ORACLE.encode("getAssetsPrices", list(assets)), block
+            )
+            raw, flag = await run_calls(client, [price_call, allowed_call(sentinel, block)], 2)
+            allowed = decode_allowed(flag)
+            (values,) = ORACLE.decode("getAssetsPrices", ok(raw))
+            prices = {a: int(p) for a, p in zip(assets, values, strict=True)}
     except ContractRevertError:
         calls = [eth_call(market.oracle, ORACLE.encode("getAssetPrice", a), block) for a in assets]
         prices = {}
@@ -156,7 +182,7 @@ async def read_prices_checked(
                 raise raw from None
             else:
                 prices[asset] = int(ORACLE.decode("getAssetPrice", raw)[0])
-    return prices, {a for a, p in prices.items() if p <= 0}
+    return PriceRead(prices, {a for a, p in prices.items() if p <= 0}, allowed)
 
 
 async def read_account_states(

@@ -18,6 +18,7 @@ from keeper.chain.logs import LogFetcher
 from keeper.protocols.aave_v3.checkpoint import TrackedAccounts
 from keeper.protocols.aave_v3.events import Effects, EventDecoder
 from keeper.protocols.aave_v3.feeds import FeedRegistry
+from keeper.protocols.aave_v3.sentinel import NO_SENTINEL, SentinelView, read_sentinel_address
 from keeper.protocols.aave_v3.state_reader import (
     read_account_states,
     read_emode_categories,
@@ -72,13 +73,17 @@ class MarketTracker:
         self.start_block = start_block
         self.batch_size = batch_size
         self.logs = LogFetcher(client, log_span, on_progress)
-        self.decoder = EventDecoder(market.pool, market.configurator, market.oracle)
+        self.decoder = EventDecoder(
+            market.pool, market.configurator, market.oracle, market.addresses_provider
+        )
         self.feeds = FeedRegistry()
         self.reserves: dict[str, ReserveState] = {}
         self.emodes: dict[int, EModeCategory] = {}
         self.prices: dict[str, int] = {}
         # Assets the oracle cannot price now; they keep their last good price meanwhile.
         self.unpriced: set[str] = set()
+        # The market's PriceOracleSentinel and its answer at ``self.block`` (L2 markets).
+        self.sentinel: SentinelView = NO_SENTINEL
         self.accounts: dict[str, AccountState] = {}
         self.first_seen: dict[str, int] = {}
         self.touched: dict[int, set[str]] = {}
@@ -169,6 +174,7 @@ class MarketTracker:
         }
         categories = sorted(named - {0})
         self.emodes = await read_emode_categories(self.client, self.market, categories, block)
+        await self._read_sentinel_address(block)
         self.prices = await self._read_prices(assets, block)
         await self.feeds.load(self.client, self.market, assets, block)
         self.decoder.a_tokens = {r.a_token.lower() for r in states}
@@ -192,6 +198,8 @@ class MarketTracker:
                 if answer > 0:
                     result.answers.append((asset, answer))
         self.block, self.timestamp = last.number, last.timestamp
+        if effects.sentinel_changed:
+            await self._read_sentinel_address(last.number)
         if effects.config_changed or effects.sources_changed or self.reload_market:
             await self._load_market(last.number)
             result.market_changed = result.reloaded = True
@@ -214,10 +222,29 @@ class MarketTracker:
         return result
 
     async def _read_prices(self, assets: list[str], block: int) -> dict[str, int]:
-        prices, self.unpriced = await read_prices_checked(self.client, self.market, assets, block)
+        sentinel = self.sentinel.address
+        read = await read_prices_checked(self.client, self.market, assets, block, sentinel)
+        prices, self.unpriced = read.prices, read.unpriced
         for asset in self.unpriced:
             prices[asset] = self.prices.get(asset, 0)
+        if read.liquidation_allowed is not None:
+            self._note_sentinel(read.liquidation_allowed, block)
         return prices
+
+    async def _read_sentinel_address(self, block: int) -> None:
+        address = await read_sentinel_address(self.client, self.market.addresses_provider, block)
+        if address != self.sentinel.address:
+            log.info("price_oracle_sentinel", sentinel=address, block=block)
+            self.sentinel = SentinelView(address, liquidation_allowed=True, block=block)
+
+    def _note_sentinel(self, allowed: bool, block: int) -> None:
+        """Keep the sentinel's answer at ``block``; a change is logged (held or released)."""
+        if allowed != self.sentinel.liquidation_allowed:
+            event = (
+                "liquidations_allowed_by_sentinel" if allowed else "liquidations_held_by_sentinel"
+            )
+            log.warning(event, sentinel=self.sentinel.address, block=block)
+        self.sentinel = SentinelView(self.sentinel.address, allowed, block)
 
     def _discover(self, effects: Effects) -> None:
         for block in sorted(effects.touched):
