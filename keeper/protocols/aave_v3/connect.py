@@ -21,7 +21,7 @@ async def connect(settings: Settings) -> tuple[ChainClient, int, Market]:
         chain_id = await checked_chain_id(settings, client)
         market = await resolve_market(
             client,
-            settings.pool_addresses_provider,
+            settings.aave_provider,
             pool_version=None
             if settings.pool_version is None
             else AaveVersion(settings.pool_version),
