@@ -148,13 +148,25 @@ def test_cli_wrong_chain_id_refuses_to_start():
     assert "--below" in bad_flag.stderr
 
 
-@pytest.mark.parametrize("name", ["devnet.toml", "ethereum.example.toml", "arbitrum.example.toml"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "devnet.toml",
+        "ethereum.example.toml",
+        "arbitrum.example.toml",
+        "morpho-ethereum.example.toml",
+        "morpho-base.example.toml",
+    ],
+)
 def test_shipped_configs_load(name):
     """Every config file shipped in config/ is valid as it stands."""
     from pathlib import Path
 
     settings = load_settings(Path(__file__).resolve().parents[2] / "config" / name)
-    assert settings.aave_provider.startswith("0x")
+    if settings.protocol == "morpho_blue":
+        assert settings.morpho_address == "0xBBBBBbbBBb9cC5e90e3b3Af64bdAF62C37EEFFCb"
+    else:
+        assert settings.aave_provider.startswith("0x")
     assert settings.private_key is None
 
 
