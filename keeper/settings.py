@@ -81,6 +81,11 @@ class Settings(BaseSettings):
     morpho: Address | None = Field(
         default=None, description='the Morpho Blue contract (protocol = "morpho_blue")'
     )
+    usd_tokens: list[Address] = Field(
+        default_factory=list,
+        description="morpho_blue: tokens taken at 1 USD, from which the markets' oracles price "
+        "the others for profit and gas checks (default: stablecoins found by symbol)",
+    )
     private_key: SecretStr | None = Field(
         default=None, description="hex key of the keeper account; needed by `run`"
     )
@@ -254,6 +259,11 @@ class Settings(BaseSettings):
         key = _MARKET_KEY[self.protocol]
         if getattr(self, key) is None:
             raise ValueError(f"{key}: {_missing(key)} (needed with protocol = {self.protocol!r})")
+        if self.protocol == "morpho_blue" and self.execution_mode == "flash":
+            raise ValueError(
+                'execution_mode: "flash" is not available with protocol = "morpho_blue" yet; '
+                'set execution_mode = "inventory"'
+            )
         return self
 
     @property

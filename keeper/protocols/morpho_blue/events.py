@@ -26,6 +26,7 @@ class Where:
     block: int
     log_index: int
     tx_hash: str
+    tx_index: int = 0
 
 
 @dataclass(frozen=True)
@@ -157,7 +158,7 @@ def decode(log: Log) -> MorphoEvent | None:  # noqa: PLR0911 - one return per ev
     if decoded is None or decoded[0] not in KNOWN:
         return None
     name, a = decoded
-    at = Where(log.block_number, log.log_index, log.tx_hash)
+    at = Where(log.block_number, log.log_index, log.tx_hash, log.tx_index)
     if name == "CreateMarket":
         loan, coll, oracle, irm, lltv = a["marketParams"]
         return CreateMarket(at, _id(a["id"]), MarketParams(loan, coll, oracle, irm, int(lltv)))
