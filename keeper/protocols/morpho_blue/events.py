@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from eth_utils.address import to_checksum_address
+
 from keeper.chain.abi import Codec
 from keeper.protocols.morpho_blue.types import MarketParams
 
@@ -160,7 +162,9 @@ def decode(log: Log) -> MorphoEvent | None:  # noqa: PLR0911 - one return per ev
     name, a = decoded
     at = Where(log.block_number, log.log_index, log.tx_hash, log.tx_index)
     if name == "CreateMarket":
+        # Addresses inside a tuple come back lower case: checksum them like every other.
         loan, coll, oracle, irm, lltv = a["marketParams"]
+        loan, coll, oracle, irm = (to_checksum_address(x) for x in (loan, coll, oracle, irm))
         return CreateMarket(at, _id(a["id"]), MarketParams(loan, coll, oracle, irm, int(lltv)))
     if name == "SetFeeRecipient":
         return SetFeeRecipient(at, a["newFeeRecipient"])
