@@ -4,8 +4,9 @@ The transaction lands a block or more after the state it is planned on, and inte
 growing each share's debt. Repaying every share seizes a little more collateral the later it
 lands, so it is chosen only when the collateral still covers it ``LATE_S`` seconds later;
 seizing all the collateral burns fewer shares the later it lands, so it is checked at the
-block itself. In the narrow band where neither holds, the shares repaid are cut to what the
-collateral covers late. The approval (``spend``) covers the repayment up to ``SPEND_S`` later.
+block itself. In the narrow band where neither holds, the shares repaid are cut to the most
+the collateral covers late (a bisection: seizure grows with the shares). The approval
+(``spend``) covers the repayment up to ``SPEND_S`` later.
 """
 
 from __future__ import annotations
@@ -71,7 +72,15 @@ def arguments(position: Position, view: MarketView) -> tuple[int, int]:
         return 0, shares
     if repaid_shares_for(coll, view.price, lif, view.totals) <= shares:
         return coll, 0
-    return 0, shares * coll // seized_for(shares, view.price, lif, late)
+    # The most shares whose seizure the collateral still covers late (seized grows with them).
+    low, high = 0, shares
+    while low < high:
+        mid = (low + high + 1) // 2
+        if seized_for(mid, view.price, lif, late) <= coll:
+            low = mid
+        else:
+            high = mid - 1
+    return 0, low
 
 
 @dataclass(frozen=True)
