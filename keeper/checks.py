@@ -56,6 +56,8 @@ async def check_config(settings: Settings) -> dict[str, Any]:
         for n in ("private_key", "private_key_file", "keystore_file")
     ):
         key_address = Signer(resolve_key(settings)).address
+    if settings.protocol == "morpho_blue":
+        return await _check_morpho(settings, key_address)
     client, chain_id, market = await connect(settings)
     try:
         head = await client.block_number()
@@ -80,6 +82,30 @@ async def check_config(settings: Settings) -> dict[str, Any]:
         "nodes": client.labels,
         "pool": market.pool,
         "oracle": market.oracle,
+        "keeper_address": key_address,
+        "settings": effective_settings(settings),
+    }
+
+
+async def _check_morpho(settings: Settings, key_address: str | None) -> dict[str, Any]:
+    """Check ``protocol = "morpho_blue"``: the chain, and Morpho's code at ``morpho``.
+
+    Flash mode is refused by the settings themselves.
+    """
+    from keeper.protocols.morpho_blue.connect import connect as connect_morpho  # noqa: PLC0415
+
+    client, chain_id, morpho = await connect_morpho(settings)
+    try:
+        head = await client.block_number()
+    finally:
+        await client.close()
+    return {
+        "ok": True,
+        "chain_id": chain_id,
+        "head_block": head,
+        "node": client.label,
+        "nodes": client.labels,
+        "morpho": morpho,
         "keeper_address": key_address,
         "settings": effective_settings(settings),
     }

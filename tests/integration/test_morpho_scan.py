@@ -144,3 +144,17 @@ def test_scan_with_no_contract_at_morpho_exits_2_naming_the_key(
     )
     assert missing.returncode == 2
     assert "morpho: missing; set KEEPER_MORPHO" in missing.stderr
+
+
+def test_check_config_connects_to_morpho(morpho_devnet: MorphoDevnet) -> None:
+    """check-config with protocol morpho_blue connects, checks the code and prints the address."""
+    env = {
+        "KEEPER_RPC_URL": morpho_devnet.url,
+        "KEEPER_PROTOCOL": "morpho_blue",
+        "KEEPER_MORPHO": morpho_devnet.world.morpho,
+    }
+    result = _keeper("check-config", env=env)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["morpho"] == morpho_devnet.world.morpho
+    assert report["settings"]["pool_addresses_provider"] is None
