@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 ORIGIN_STAMP := .cache/aave-v3-origin-3.6.0/stamp.json
+MORPHO_STAMP := .cache/morpho-blue-1.0.0/stamp.json
 
 .PHONY: demo test test-slow lint unit integration reliability bench contracts setup clean
 
@@ -39,7 +40,7 @@ bench: setup
 contracts: node_modules/.installed
 	npm run -s build:contracts
 
-setup: $(VENV)/.installed node_modules/.installed $(ORIGIN_STAMP)
+setup: $(VENV)/.installed node_modules/.installed $(ORIGIN_STAMP) $(MORPHO_STAMP)
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -62,5 +63,12 @@ $(ORIGIN_STAMP): node_modules/.installed contracts/build_aave_origin.js
 	node contracts/build_aave_origin.js
 	touch $@
 
+# Morpho Blue 1.0.0 (BUSL-1.1 source from @morpho-org/morpho-blue, the deployed v1.0.0) and its
+# mocks compiled at install time into the git-ignored .cache/, never committed; a no-op when
+# its inputs are unchanged (~25 s cold with solc-js 0.8.19, via-IR).
+$(MORPHO_STAMP): node_modules/.installed contracts/build_morpho_blue.js
+	node contracts/build_morpho_blue.js
+	touch $@
+
 clean:
-	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache .cache/aave-v3-origin-*
+	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache .cache/aave-v3-origin-* .cache/morpho-blue-*

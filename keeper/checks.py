@@ -63,6 +63,8 @@ async def check_config(settings: Settings) -> dict[str, Any]:
         FileCheckpointStore(settings.checkpoint_path)  # its directory exists (a volume)
     if settings.checkpoint_source is not None:
         open_source(settings.checkpoint_source)
+    if settings.protocol == "morpho_blue":
+        return await _check_morpho(settings, key_address)
     client, chain_id, market = await connect(settings)
     try:
         head = await client.block_number()
@@ -93,6 +95,30 @@ async def check_config(settings: Settings) -> dict[str, Any]:
         "oracle": market.oracle,
         "price_oracle_sentinel": sentinel,
         "l1_fee_model": l1_model.value,
+        "keeper_address": key_address,
+        "settings": effective_settings(settings),
+    }
+
+
+async def _check_morpho(settings: Settings, key_address: str | None) -> dict[str, Any]:
+    """Check ``protocol = "morpho_blue"``: the chain, and Morpho's code at ``morpho``.
+
+    Flash mode is refused by the settings themselves.
+    """
+    from keeper.protocols.morpho_blue.connect import connect as connect_morpho  # noqa: PLC0415
+
+    client, chain_id, morpho = await connect_morpho(settings)
+    try:
+        head = await client.block_number()
+    finally:
+        await client.close()
+    return {
+        "ok": True,
+        "chain_id": chain_id,
+        "head_block": head,
+        "node": client.label,
+        "nodes": client.labels,
+        "morpho": morpho,
         "keeper_address": key_address,
         "settings": effective_settings(settings),
     }

@@ -67,6 +67,8 @@ def _market_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--rpc-url", help="node URL (prefer KEEPER_RPC_URL: URLs may hold API keys)")
     p.add_argument("--pool-addresses-provider", help="the market's PoolAddressesProvider")
+    p.add_argument("--protocol", choices=["aave_v3", "morpho_blue"], help="the lending protocol")
+    p.add_argument("--morpho", help="the Morpho Blue contract (with --protocol morpho_blue)")
     p.add_argument("--start-block", type=int, help="first block of borrower discovery")
     p.add_argument("--log-format", choices=["auto", "json", "console"])
     p.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
@@ -157,6 +159,8 @@ def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
         args.config,
         rpc_url=args.rpc_url,
         pool_addresses_provider=args.pool_addresses_provider,
+        protocol=getattr(args, "protocol", None),
+        morpho=getattr(args, "morpho", None),
         start_block=args.start_block,
         log_format=args.log_format,
         log_level=args.log_level,
@@ -204,11 +208,29 @@ def _cmd_shadow_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_scan_morpho(args: argparse.Namespace, settings: Settings) -> int:
+    from keeper.protocols.morpho_blue.scan import scan  # noqa: PLC0415
+
+    if args.verify:
+        raise ConfigError("scan --verify: not available for protocol morpho_blue yet; drop it")
+    result = asyncio.run(scan(settings, args.below))
+    for row in result.rows:
+        print(json.dumps(row.as_json()))
+    if result.unreadable:
+        structlog.get_logger("keeper").error(
+            "scan_incomplete", block=result.block, unpriced_markets=result.unreadable
+        )
+        return EXIT_FAILURE
+    return EXIT_OK
+
+
 def _cmd_scan(args: argparse.Namespace) -> int:
     from keeper.protocols.aave_v3.scan import scan  # noqa: PLC0415
 
     settings = _settings(args)
     configure_logging(settings.log_level, settings.log_format)
+    if settings.protocol == "morpho_blue":
+        return _cmd_scan_morpho(args, settings)
     result = asyncio.run(scan(settings, args.below, verify=args.verify))
     for row in result.rows:
         print(json.dumps(row.as_json()))

@@ -56,7 +56,10 @@ _FIX_HINTS: dict[str, str] = {
     "rpc_url": "an http(s):// or ws(s):// URL of an Ethereum JSON-RPC node",
     "pool_addresses_provider": "the market's PoolAddressesProvider address (0x + 40 hex digits)",
     "private_key": "a 32-byte hex private key (64 hex digits, optional 0x)",
+    "morpho": "the Morpho Blue contract address (0x + 40 hex digits)",
 }
+# The address each protocol's market is found from (a missing one is reported as that key).
+_MARKET_KEY = {"aave_v3": "pool_addresses_provider", "morpho_blue": "morpho"}
 
 
 class Settings(BaseSettings):
@@ -74,7 +77,17 @@ class Settings(BaseSettings):
         default_factory=list,
         description="more endpoints of the same chain; reads fail over to them in order",
     )
-    pool_addresses_provider: Address = Field(description="Aave V3 PoolAddressesProvider")
+    pool_addresses_provider: Address | None = Field(
+        default=None, description='Aave V3 PoolAddressesProvider (protocol = "aave_v3")'
+    )
+    morpho: Address | None = Field(
+        default=None, description='the Morpho Blue contract (protocol = "morpho_blue")'
+    )
+    usd_tokens: list[Address] = Field(
+        default_factory=list,
+        description="morpho_blue: tokens taken at 1 USD, from which the markets' oracles price "
+        "the others for profit and gas checks (default: stablecoins found by symbol)",
+    )
     private_key: SecretStr | None = Field(
         default=None, description="hex key of the keeper account; needed by `run`"
     )
@@ -142,7 +155,7 @@ class Settings(BaseSettings):
     max_slippage_bps: int = Field(
         default=50, ge=0, le=2000, description="accepted shortfall of the swap against its quote"
     )
-    protocol: Literal["aave_v3"] = Field(
+    protocol: Literal["aave_v3", "morpho_blue"] = Field(
         default="aave_v3", description="the lending protocol of the market (its package)"
     )
     pool_version: Literal["3.0", "3.1", "3.2", "3.3", "3.4", "3.5", "3.6"] | None = Field(
@@ -308,6 +321,37 @@ class Settings(BaseSettings):
             raise ValueError("above max_priority_fee_gwei: give a floor within the tip cap")
         return value
 
+    @model_validator(mode="after")
+    def _market_address(self) -> Settings:
+        key = _MARKET_KEY[self.protocol]
+        if getattr(self, key) is None:
+            raise ValueError(f"{key}: {_missing(key)} (needed with protocol = {self.protocol!r})")
+        if self.protocol == "morpho_blue" and self.execution_mode == "flash":
+            raise ValueError(
+                'execution_mode: "flash" is not available with protocol = "morpho_blue" yet; '
+                'set execution_mode = "inventory"'
+            )
+        return self
+
+    @property
+    def aave_provider(self) -> str:
+        """The PoolAddressesProvider (validated present when ``protocol = "aave_v3"``)."""
+        if self.pool_addresses_provider is None:
+            raise ConfigError(f"pool_addresses_provider: {_missing('pool_addresses_provider')}")
+        return self.pool_addresses_provider
+
+    @property
+    def morpho_address(self) -> str:
+        """The Morpho contract (validated present when ``protocol = "morpho_blue"``)."""
+        if self.morpho is None:
+            raise ConfigError(f"morpho: {_missing('morpho')}")
+        return self.morpho
+
+
+def _missing(key: str) -> str:
+    hint = _FIX_HINTS.get(key, "a value")
+    return f"missing; set KEEPER_{key.upper()} or `{key} = ...` in the config file ({hint})"
+
 
 def _check_url(value: SecretStr) -> SecretStr:
     if not _URL_RE.match(value.get_secret_value().strip()):
@@ -355,13 +399,12 @@ def _describe(error: Mapping[str, Any]) -> str:
     key = ".".join(str(part) for part in error.get("loc", ())) or "settings"
     kind = error.get("type", "")
     if kind == "missing":
-        hint = _FIX_HINTS.get(key, "a value")
-        return (
-            f"{key}: missing; set KEEPER_{key.upper()} or `{key} = ...` in the config file ({hint})"
-        )
+        return f"{key}: {_missing(key)}"
     if kind == "extra_forbidden":
         return f"{key}: unknown setting; remove it or check its spelling"
     msg = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+    if key == "settings":  # a rule across keys: its message names them
+        return msg
     return f"{key}: {msg} (set KEEPER_{key.upper()} or `{key}` in the config file)"
 
 

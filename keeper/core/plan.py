@@ -105,12 +105,18 @@ class Plan(Generic[P_co]):
 
 @dataclass(frozen=True)
 class Candidate:
-    """An account the protocol says may be liquidated, as confirmed on chain at ``block``."""
+    """An account the protocol says may be liquidated, as confirmed on chain at ``block``.
+
+    ``market`` names the position inside a protocol that holds one account in several
+    isolated markets (a Morpho Blue market id); None where an account has one position per
+    market object (an Aave pool).
+    """
 
     account: str
     health_factor: int  # 18 decimals
     debt_base: int  # base units
     collateral_base: int
+    market: str | None = None
 
 
 AnyPlan = Plan[PlanPayload]  # what the neutral stages hand around

@@ -1,7 +1,8 @@
-"""Contract artifacts with library linking, from npm packages and from the Aave v3.6 build.
+"""Contract artifacts with library linking, from npm packages and from source builds.
 
-Hardhat artifacts come from the pinned npm packages; the Aave v3.6 contracts are compiled from
-source into the repository's ``.cache/`` (contracts/build_aave_origin.js). Both carry
+Hardhat artifacts come from the pinned npm packages; the Aave v3.6 and Morpho Blue contracts are
+compiled from source into the repository's ``.cache/`` (contracts/build_aave_origin.js,
+contracts/build_morpho_blue.js). All carry
 ``linkReferences`` in the same shape (source path -> library name -> byte offsets in the
 creation code), so one linker serves both.
 """
@@ -26,18 +27,60 @@ from keeper.chain.abi import load_artifact
 from keeper.errors import DevnetError
 from keeper.localnode.toolchain import node_modules
 
+_CONTRACTS = Path(__file__).resolve().parents[2] / "contracts"
+COMPILE_TIMEOUT_S = 600
+
+
+@dataclass(frozen=True)
+class SourceBuild:
+    """An npm source package compiled at install time into ``.cache/<cache_name>-<version>/``.
+
+    ``script`` (in contracts/) writes one artifact per contract plus ``stamp.json`` naming the
+    package version; ``env`` overrides the cache folder.
+    """
+
+    label: str
+    package: str
+    version: str
+    script: str
+    cache_name: str
+    env: str
+    expect_s: int
+    # Contracts added to the build after its first release: a cache made before them is
+    # rebuilt (the script's own stamp sees the new target list and recompiles).
+    later: tuple[str, ...] = ()
+
+    @property
+    def fix(self) -> str:
+        """What the operator runs when the build is missing."""
+        return (
+            f"run `make setup`, or `npm install` then `node contracts/{self.script}` in the "
+            "repository"
+        )
+
+
 # The Aave v3.6 source package and what contracts/build_aave_origin.js makes of it.
-ORIGIN_PACKAGE = "@aave-dao/aave-v3-origin"
-ORIGIN_VERSION = "3.6.0"
-ORIGIN_BUILD_SCRIPT = Path(__file__).resolve().parents[2] / "contracts" / "build_aave_origin.js"
-_ORIGIN_FIX = (
-    "run `make setup`, or `npm install` then `node contracts/build_aave_origin.js` in the "
-    "repository"
+ORIGIN = SourceBuild(
+    "Aave v3.6",
+    "@aave-dao/aave-v3-origin",
+    "3.6.0",
+    "build_aave_origin.js",
+    "aave-v3-origin",
+    "KEEPER_AAVE_ORIGIN_CACHE",
+    20,
+    later=("PriceOracleSentinel", "SequencerOracle"),
 )
-ORIGIN_COMPILE_TIMEOUT_S = 600
-# Contracts added to the build after its first release: a cache made before them is rebuilt
-# (the script's own stamp sees the new target list and recompiles).
-ORIGIN_LATER_CONTRACTS = ("PriceOracleSentinel", "SequencerOracle")
+# Morpho Blue 1.0.0 (the deployed source) and its mocks: contracts/build_morpho_blue.js.
+MORPHO_BLUE = SourceBuild(
+    "Morpho Blue 1.0.0",
+    "@morpho-org/morpho-blue",
+    "1.0.0",
+    "build_morpho_blue.js",
+    "morpho-blue",
+    "KEEPER_MORPHO_BLUE_CACHE",
+    25,
+)
+ORIGIN_VERSION = ORIGIN.version
 
 log = structlog.get_logger(__name__)
 
@@ -114,80 +157,99 @@ def own_artifact(name: str) -> Artifact:
     return Artifact(name, data["abi"], data["bytecode"], {})
 
 
-def origin_cache_dir() -> Path:
-    """Where the compiled v3.6 contracts live.
+def cache_dir(build: SourceBuild) -> Path:
+    """Where a source build's contracts live.
 
-    ``.cache/aave-v3-origin-3.6.0/`` next to the node_modules folder; ``KEEPER_AAVE_ORIGIN_CACHE``
-    overrides it.
+    ``.cache/<name>-<version>/`` next to the node_modules folder; ``build.env`` overrides it.
     """
-    override = os.environ.get("KEEPER_AAVE_ORIGIN_CACHE")
+    override = os.environ.get(build.env)
     if override:
         return Path(override)
-    return node_modules().parent / ".cache" / f"aave-v3-origin-{ORIGIN_VERSION}"
+    return node_modules().parent / ".cache" / f"{build.cache_name}-{build.version}"
 
 
-def _installed_origin_version(modules: Path) -> str:
-    manifest = modules / ORIGIN_PACKAGE / "package.json"
+def origin_cache_dir() -> Path:
+    """Where the compiled v3.6 contracts live (``KEEPER_AAVE_ORIGIN_CACHE`` overrides it)."""
+    return cache_dir(ORIGIN)
+
+
+def _installed_version(build: SourceBuild, modules: Path) -> str:
+    manifest = modules / build.package / "package.json"
     try:
         return str(json.loads(manifest.read_text())["version"])
     except FileNotFoundError:
-        raise DevnetError(
-            f"{ORIGIN_PACKAGE} is not installed in {modules}: {_ORIGIN_FIX}"
-        ) from None
+        raise DevnetError(f"{build.package} is not installed in {modules}: {build.fix}") from None
 
 
-def _stamp_version(cache: Path) -> str | None:
+def _stamp_version(build: SourceBuild, cache: Path) -> str | None:
     try:
         stamp = json.loads((cache / "stamp.json").read_text())
     except (FileNotFoundError, json.JSONDecodeError):
         return None
-    version = stamp.get("versions", {}).get(ORIGIN_PACKAGE)
+    version = stamp.get("versions", {}).get(build.package)
     return str(version) if version is not None else None
 
 
 @functools.cache
-def ensure_origin_build() -> Path:
-    """The v3.6 build cache, compiled now (once, about 20 s) if missing or from another version.
+def ensure_build(build: SourceBuild) -> Path:
+    """The build cache, compiled now (once) if missing or from another version.
 
     ``make setup`` normally builds it; this fallback lets ``keeper devnet up`` work right after a
     plain ``npm install``. Without Node or the build script it raises DevnetError naming the fix.
     """
     modules = node_modules()
-    installed = _installed_origin_version(modules)
-    if installed != ORIGIN_VERSION:
+    installed = _installed_version(build, modules)
+    if installed != build.version:
         raise DevnetError(
-            f"{ORIGIN_PACKAGE} {installed} is installed, the devnet needs {ORIGIN_VERSION}: "
+            f"{build.package} {installed} is installed, the devnet needs {build.version}: "
             "run `npm install` with the repository's package.json"
         )
-    cache = origin_cache_dir()
-    complete = all((cache / f"{name}.json").is_file() for name in ORIGIN_LATER_CONTRACTS)
-    if _stamp_version(cache) == ORIGIN_VERSION and complete:
+    cache = cache_dir(build)
+    complete = all((cache / f"{name}.json").is_file() for name in build.later)
+    if _stamp_version(build, cache) == build.version and complete:
         return cache
     node = shutil.which("node")
-    if node is None or not ORIGIN_BUILD_SCRIPT.is_file():
-        raise DevnetError(f"the Aave v3.6 build cache {cache} is missing: {_ORIGIN_FIX}")
-    log.info("compiling_aave_origin", version=ORIGIN_VERSION, cache=str(cache), expect_s=20)
+    script = _CONTRACTS / build.script
+    if node is None or not script.is_file():
+        raise DevnetError(f"the {build.label} build cache {cache} is missing: {build.fix}")
+    log.info("compiling_sources", build=build.label, cache=str(cache), expect_s=build.expect_s)
     started = time.monotonic()
-    cmd = [node, str(ORIGIN_BUILD_SCRIPT), "--node-modules", str(modules), "--out", str(cache)]
+    cmd = [node, str(script), "--node-modules", str(modules), "--out", str(cache)]
     try:
         done = subprocess.run(
-            cmd, capture_output=True, text=True, timeout=ORIGIN_COMPILE_TIMEOUT_S, check=False
+            cmd, capture_output=True, text=True, timeout=COMPILE_TIMEOUT_S, check=False
         )
     except subprocess.TimeoutExpired:
-        raise DevnetError(f"compiling Aave v3.6 took over {ORIGIN_COMPILE_TIMEOUT_S} s") from None
-    if done.returncode != 0 or _stamp_version(cache) != ORIGIN_VERSION:
+        raise DevnetError(f"compiling {build.label} took over {COMPILE_TIMEOUT_S} s") from None
+    if done.returncode != 0 or _stamp_version(build, cache) != build.version:
         tail = (done.stderr or done.stdout).strip()[-2000:]
-        raise DevnetError(f"compiling Aave v3.6 failed ({_ORIGIN_FIX}): {tail}")
-    log.info("compiled_aave_origin", seconds=round(time.monotonic() - started, 1))
+        raise DevnetError(f"compiling {build.label} failed ({build.fix}): {tail}")
+    log.info("compiled_sources", build=build.label, seconds=round(time.monotonic() - started, 1))
     return cache
+
+
+def built_artifact(build: SourceBuild, name: str) -> Artifact:
+    """A contract of a source build (compiled on first use if needed)."""
+    path = ensure_build(build) / f"{name}.json"
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise DevnetError(f"artifact {name} not in the {build.label} build {path.parent}") from None
+    return Artifact(name, data["abi"], data["bytecode"], data.get("linkReferences", {}))
+
+
+def ensure_origin_build() -> Path:
+    """The v3.6 build cache (compiled now, about 20 s, if missing)."""
+    return ensure_build(ORIGIN)
 
 
 @functools.cache
 def origin_artifact(name: str) -> Artifact:
     """A contract of the Aave v3.6 build (compiled from source on first use if needed)."""
-    path = ensure_origin_build() / f"{name}.json"
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise DevnetError(f"artifact {name} not in the Aave v3.6 build {path.parent}") from None
-    return Artifact(name, data["abi"], data["bytecode"], data.get("linkReferences", {}))
+    return built_artifact(ORIGIN, name)
+
+
+@functools.cache
+def morpho_artifact(name: str) -> Artifact:
+    """A contract of the Morpho Blue 1.0.0 build: Morpho, OracleMock, IrmMock, ERC20Mock."""
+    return built_artifact(MORPHO_BLUE, name)

@@ -20,7 +20,10 @@ if TYPE_CHECKING:
 
     Opener = Callable[[Settings], Awaitable[tuple[ChainClient, int, LendingMarket]]]
 
-OPENERS = {"aave_v3": ("keeper.protocols.aave_v3.connect", "open_lending_market")}
+OPENERS = {
+    "aave_v3": ("keeper.protocols.aave_v3.connect", "open_lending_market"),
+    "morpho_blue": ("keeper.protocols.morpho_blue.lending_market", "open_lending_market"),
+}
 
 
 def opener(protocol: str) -> Opener:

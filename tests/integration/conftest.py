@@ -3,7 +3,8 @@
 ``snapshot``/``devnet`` hold the v3.6 world (compiled from aave-v3-origin 3.6.0: the version
 live markets run), with the planned positions plus its special accounts; ``snapshot_v30``/
 ``devnet_v30`` the v3.0 world (@aave/core-v3 1.19.3 bytecode), which forks still run;
-``devnet_any`` runs a test on both.
+``devnet_any`` runs a test on both. ``morpho_snapshot``/``morpho_devnet`` hold a Morpho Blue
+1.0.0 world (compiled from @morpho-org/morpho-blue 1.0.0) with its markets and borrowers.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from keeper.chain.client import ChainClient
+from keeper.devnet.morpho_world import MorphoWorld, build_morpho_world
 from keeper.devnet.scenarios import fund_keeper
 from keeper.devnet.world import World, build_world, dump_state
 from keeper.localnode.anvil import DEV_ACCOUNTS, DEV_KEYS, Anvil, AnvilOptions
@@ -111,3 +113,50 @@ def devnet_any(request: pytest.FixtureRequest) -> Iterator[Devnet]:
     """The test runs once on each supported world (v3.0 and v3.6 bytecode)."""
     snap: Snapshot = request.getfixturevalue(f"snapshot_v{request.param.replace('.', '')}")
     yield from _running(snap)
+
+
+@dataclass
+class MorphoSnapshot:
+    """A deployed Morpho Blue world on disk."""
+
+    world: MorphoWorld
+    state: Path
+
+
+@dataclass
+class MorphoDevnet:
+    """A running Anvil holding the Morpho snapshot's world."""
+
+    anvil: Anvil
+    world: MorphoWorld
+
+    @property
+    def url(self) -> str:
+        """The node's HTTP endpoint."""
+        return self.anvil.url
+
+
+MORPHO_BORROWERS = 32
+
+
+async def _deploy_morpho(url: str, state: Path) -> MorphoWorld:
+    async with ChainClient(url) as client:
+        world = await build_morpho_world(client, borrowers=MORPHO_BORROWERS, seed=SEED)
+        await dump_state(client, state)
+        return world
+
+
+@pytest.fixture(scope="session")
+def morpho_snapshot(tmp_path_factory: pytest.TempPathFactory) -> MorphoSnapshot:
+    """Deploy Morpho Blue 1.0.0 (own bytecode), its markets and borrowers once per session."""
+    state = tmp_path_factory.mktemp("world_morpho") / "state.gz"
+    with Anvil() as anvil:
+        world = asyncio.run(_deploy_morpho(anvil.url, state))
+    return MorphoSnapshot(world, state)
+
+
+@pytest.fixture
+def morpho_devnet(morpho_snapshot: MorphoSnapshot) -> Iterator[MorphoDevnet]:
+    """A fresh automining Anvil with the Morpho world loaded; stopped after the test."""
+    with Anvil(AnvilOptions(load_state=morpho_snapshot.state)) as anvil:
+        yield MorphoDevnet(anvil, morpho_snapshot.world)

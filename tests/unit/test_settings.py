@@ -156,6 +156,8 @@ def test_cli_wrong_chain_id_refuses_to_start():
         "arbitrum.example.toml",
         "base.example.toml",
         "optimism.example.toml",
+        "morpho-ethereum.example.toml",
+        "morpho-base.example.toml",
     ],
 )
 def test_shipped_configs_load(name):
@@ -163,5 +165,36 @@ def test_shipped_configs_load(name):
     from pathlib import Path
 
     settings = load_settings(Path(__file__).resolve().parents[2] / "config" / name)
-    assert settings.pool_addresses_provider.startswith("0x")
+    if settings.protocol == "morpho_blue":
+        assert settings.morpho_address == "0xBBBBBbbBBb9cC5e90e3b3Af64bdAF62C37EEFFCb"
+    else:
+        assert settings.aave_provider.startswith("0x")
     assert settings.private_key is None
+
+
+def test_morpho_protocol_needs_the_morpho_address_not_the_provider(monkeypatch):
+    """Protocol morpho_blue takes `morpho` (KEEPER_MORPHO) and no provider.
+
+    Each protocol's missing address is an error naming its key; flash mode is refused for
+    Morpho until its callback contract exists.
+    """
+    monkeypatch.setenv("KEEPER_RPC_URL", "http://127.0.0.1:8545")
+    monkeypatch.delenv("KEEPER_POOL_ADDRESSES_PROVIDER", raising=False)
+    monkeypatch.setenv("KEEPER_PROTOCOL", "morpho_blue")
+    monkeypatch.setenv("KEEPER_MORPHO", "0xbbbbbbbbbb9cc5e90e3b3af64bdaf62c37eeffcb")
+    settings = load_settings()
+    assert settings.morpho_address == "0xBBBBBbbBBb9cC5e90e3b3Af64bdAF62C37EEFFCb"
+    assert settings.pool_addresses_provider is None
+    monkeypatch.delenv("KEEPER_MORPHO")
+    with pytest.raises(ConfigError, match=r"morpho: missing; set KEEPER_MORPHO") as info:
+        load_settings()
+    assert "morpho_blue" in str(info.value)
+    monkeypatch.setenv("KEEPER_MORPHO", "0xbbbbbbbbbb9cc5e90e3b3af64bdaf62c37eeffcb")
+    monkeypatch.setenv("KEEPER_EXECUTION_MODE", "flash")
+    with pytest.raises(ConfigError, match=r'execution_mode: "flash" is not available'):
+        load_settings()
+    monkeypatch.delenv("KEEPER_EXECUTION_MODE")
+    monkeypatch.delenv("KEEPER_MORPHO")
+    monkeypatch.setenv("KEEPER_PROTOCOL", "aave_v3")
+    with pytest.raises(ConfigError, match=r"pool_addresses_provider: missing"):
+        load_settings()

@@ -11,6 +11,7 @@ from keeper.protocols.aave_v3.versions import AaveVersion
 
 if TYPE_CHECKING:
     from keeper.chain.client import ChainClient
+    from keeper.core.market import LendingMarket
     from keeper.settings import Settings
 
 
@@ -21,7 +22,7 @@ async def connect(settings: Settings) -> tuple[ChainClient, int, Market]:
         chain_id = await checked_chain_id(settings, client)
         market = await resolve_market(
             client,
-            settings.pool_addresses_provider,
+            settings.aave_provider,
             pool_version=None
             if settings.pool_version is None
             else AaveVersion(settings.pool_version),
@@ -34,7 +35,8 @@ async def connect(settings: Settings) -> tuple[ChainClient, int, Market]:
 
 async def open_lending_market(
     settings: Settings,
-) -> tuple[ChainClient, int, AaveLendingMarket]:
+) -> tuple[ChainClient, int, LendingMarket]:
     """The neutral market of ``protocol = "aave_v3"``."""
     client, chain_id, market = await connect(settings)
-    return client, chain_id, AaveLendingMarket(client, market, settings)
+    lending: LendingMarket = AaveLendingMarket(client, market, settings)  # checked by mypy
+    return client, chain_id, lending

@@ -1,0 +1,1 @@
+"""Morpho Blue (1.0.0, the deployed code) behind the lending-market seam."""

@@ -1,0 +1,370 @@
+"""Morpho Blue behind the neutral :class:`keeper.core.market.LendingMarket`.
+
+Every market of one Morpho contract, one position per (market, account). The state is the
+tracker's (exact, from events); health is Morpho's own rule. A candidate names its market
+(``Candidate.market``); the plan's payload carries it to the call. Prices for the neutral
+layers (profit, gas) are USD derived from the markets' oracles (``prices.py``). Inventory
+mode only: the zero-capital callback contract is not built yet, so ``flash_call`` refuses.
+Reorgs are not rolled back yet: a replaced block shows as a mismatch at the next confirmation.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import TYPE_CHECKING
+
+import structlog
+
+from keeper.chain.abi import error_string
+from keeper.chain.erc20 import ERC20
+from keeper.core.checkpoint import CheckpointRejectedError, DiscardReason
+from keeper.core.market import AssetInfo, Call, FlashCall, Tick
+from keeper.core.money import to_base_down
+from keeper.core.plan import Candidate, Skip, SkipKind
+from keeper.errors import RpcError
+from keeper.protocols.morpho_blue import receipts
+from keeper.protocols.morpho_blue.connect import connect
+from keeper.protocols.morpho_blue.health import health_factor, is_healthy
+from keeper.protocols.morpho_blue.planner import (
+    MorphoLiquidation,
+    PlanInputs,
+    plan_from_meta,
+    plan_liquidation,
+)
+from keeper.protocols.morpho_blue.prices import STABLE_SYMBOLS, USD_UNIT, usd_prices
+from keeper.protocols.morpho_blue.reads import MORPHO, read_positions, read_totals
+from keeper.protocols.morpho_blue.rivals import liquidated_borrower
+from keeper.protocols.morpho_blue.tracker import MorphoTracker
+from keeper.strategy.gas import gas_estimate
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from keeper.chain.client import ChainClient
+    from keeper.chain.types import PendingTx, Receipt
+    from keeper.core.checkpoint import MarketCheckpoint, StateSnapshot
+    from keeper.core.market import FlashInputs, LendingMarket, ObservedLiquidation, PlanContext
+    from keeper.core.outcome import Realised
+    from keeper.core.plan import AnyPlan, Plan, PlanPayload
+    from keeper.settings import Settings
+
+log = structlog.get_logger(__name__)
+WAD = 10**18
+
+
+def _morpho(plan: Plan[PlanPayload]) -> Plan[MorphoLiquidation]:
+    if not isinstance(plan.payload, MorphoLiquidation):
+        raise TypeError(f"not a Morpho plan: {type(plan.payload).__name__}")
+    return plan  # type: ignore[return-value]  # narrowed by the payload check above
+
+
+class MorphoLendingMarket:
+    """Every market of one Morpho Blue contract."""
+
+    name = "morpho_blue"
+
+    def __init__(self, client: ChainClient, morpho: str, settings: Settings) -> None:
+        self.client = client
+        self.spender = morpho
+        self.address = morpho  # what a checkpoint would be bound to
+        self.settings = settings
+        self.tracker = MorphoTracker(
+            client,
+            morpho,
+            start_block=settings.start_block,
+            log_range=settings.log_range,
+            batch_size=settings.batch_size,
+        )
+        self._assets: dict[str, AssetInfo] = {}
+        self._mismatches = 0
+        self._sample = itertools.count()
+
+    # -- state ---------------------------------------------------------------------------------
+
+    @property
+    def block(self) -> int:
+        """The block the state is at."""
+        return self.tracker.block
+
+    def rival_target(self, tx: PendingTx) -> str | None:
+        """The borrower a pending ``liquidate`` to Morpho liquidates."""
+        return liquidated_borrower(tx, self.spender)
+
+    @property
+    def base_unit(self) -> int:
+        """Prices are USD with 8 decimals (derived from the markets' oracles)."""
+        return USD_UNIT
+
+    @property
+    def mismatches(self) -> int:
+        """Tracked positions or totals that differed from Morpho's at confirmation."""
+        return self._mismatches
+
+    async def _tick(self, block: int) -> Tick:
+        header = await self.client.get_block(block)
+        fee = header.get("baseFeePerGas")
+        return Tick(
+            block, int(header["timestamp"], 16), base_fee=None if fee is None else int(fee, 16)
+        )
+
+    async def start(self) -> Tick:
+        """Discover every market and position, read them at the head."""
+        block = await self.tracker.start()
+        await self.assets()
+        return await self._tick(block)
+
+    async def advance(self, *, defer: bool) -> Tick | None:
+        """Apply the new blocks' events; None when the head has not moved."""
+        del defer  # every position is recomputed from the market views, no RPC per account
+        head = await self.client.block_number()
+        if head <= self.tracker.block:
+            return None
+        await self.tracker.advance(head)
+        return await self._tick(head)
+
+    def finish(self) -> None:
+        """Nothing is deferred."""
+
+    def snapshot(self) -> StateSnapshot | None:
+        """No checkpoint format for Morpho yet: nothing to write (a restart starts cold)."""
+        return None
+
+    async def restore(self, checkpoint: MarketCheckpoint) -> Tick:
+        """Refused: no Morpho checkpoint format yet, so the market starts cold."""
+        raise CheckpointRejectedError(
+            DiscardReason.FORMAT_VERSION,
+            f"no checkpoint format for morpho_blue (checkpoint of block {checkpoint.block})",
+        )
+
+    def _healths(self) -> list[tuple[str, str, int]]:
+        out = []
+        for market_id, account, _ in self.tracker.borrowers():
+            hf = self.tracker.health(market_id, account)
+            if hf is not None:
+                out.append((market_id, account, hf))
+        return out
+
+    def account_count(self) -> int:
+        """Accounts with a borrow in any market."""
+        return len({a for _, a, _ in self.tracker.borrowers()})
+
+    def health_factors(self) -> list[int]:
+        """Every borrowing position's health factor."""
+        return [hf for _, _, hf in self._healths()]
+
+    def below_one(self) -> list[str]:
+        """Accounts with a position Morpho would let be liquidated now, with collateral."""
+        markets = self.tracker.state.markets
+        return sorted(
+            {
+                a
+                for m, a, hf in self._healths()
+                if hf < WAD and markets[m].positions[a].collateral > 0
+            }
+        )
+
+    async def confirm(self, accounts: Sequence[str]) -> list[Candidate]:
+        """Each unhealthy position of ``accounts``, re-read from Morpho at the block."""
+        wanted = set(accounts)
+        pairs = [(m, a) for m, a, hf in self._healths() if a in wanted and hf < WAD]
+        checked = await self._reconcile(pairs)
+        out = []
+        for market_id, account in checked:
+            view = self.tracker.view(market_id)
+            position = self.tracker.state.markets[market_id].position(account)
+            if view is None or is_healthy(position, view.totals, view.price, view.params.lltv):
+                continue
+            hf = health_factor(position, view.totals, view.price, view.params.lltv)
+            debt = self._base(view.params.loan_token, position.borrowed(view.totals))
+            coll = self._base(view.params.collateral_token, position.collateral)
+            out.append(Candidate(account, hf, debt, coll, market=market_id))
+        out.sort(key=lambda c: c.debt_base, reverse=True)
+        return out
+
+    def _base(self, token: str, amount: int) -> int:
+        price = self.prices().get(token)
+        info = self._assets.get(token)
+        return 0 if price is None or info is None else to_base_down(amount, price, info.decimals)
+
+    async def _reconcile(self, pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+        """Compare positions and totals with Morpho at the block; a difference is re-read."""
+        if not pairs:
+            return []
+        state, block = self.tracker.state, self.tracker.block
+        morpho, size = self.spender, self.settings.batch_size
+        ids = sorted({m for m, _ in pairs})
+        totals = await read_totals(self.client, morpho, ids, block, size)
+        positions = await read_positions(self.client, morpho, list(pairs), block, size)
+        for market_id in ids:
+            if state.markets[market_id].totals != totals[market_id]:
+                self._mismatch("totals", market_id, None)
+                state.markets[market_id].totals = totals[market_id]
+        for (market_id, account), position in positions.items():
+            if state.markets[market_id].position(account) != position:
+                self._mismatch("position", market_id, account)
+                state.markets[market_id].positions[account] = position
+        return list(pairs)
+
+    def _mismatch(self, what: str, market_id: str, account: str | None) -> None:
+        self._mismatches += 1
+        log.error("morpho_state_mismatch", what=what, market=market_id, account=account)
+
+    async def reconcile_sample(self, size: int) -> None:
+        """A rotating sample of positions against Morpho's own."""
+        pairs = [(m, a) for m, a, _ in self.tracker.borrowers()]
+        if not pairs or size <= 0:
+            return
+        start = next(self._sample) * size % len(pairs)
+        await self._reconcile((pairs + pairs)[start : start + min(size, len(pairs))])
+
+    def exposed_at(self, feed: str, answer: int) -> tuple[dict[str, int], list[Candidate]]:
+        """Morpho oracles are not followed as feeds yet: nothing is exposed."""
+        del feed, answer
+        return self.prices(), []
+
+    def feed_emitters(self) -> set[str]:
+        """No feed is followed yet (the back-run needs them)."""
+        return set()
+
+    def waiting(self, candidates: Sequence[Candidate]) -> dict[str, int]:
+        """Morpho has no grace period."""
+        del candidates
+        return {}
+
+    async def assets(self) -> dict[str, AssetInfo]:
+        """Every loan and collateral token; symbol and decimals read once."""
+        tokens = {
+            t
+            for m in self.tracker.state.markets.values()
+            for t in (m.params.loan_token, m.params.collateral_token)
+        }
+        for token in sorted(tokens - set(self._assets)):
+            try:
+                raw_dec = await self.client.call(token, ERC20.encode("decimals"))
+                decimals = int(ERC20.decode("decimals", raw_dec)[0])
+                raw_sym = await self.client.call(token, ERC20.encode("symbol"))
+                symbol: str | None = str(ERC20.decode("symbol", raw_sym)[0])
+            except RpcError as exc:
+                log.warning("token_unread", token=token, error=str(exc))
+                continue
+            self._assets[token] = AssetInfo(token, symbol, decimals)
+        return dict(self._assets)
+
+    def prices(self) -> dict[str, int]:
+        """USD (8 decimals) per whole token, from the markets' oracles at the block."""
+        markets = self.tracker.state.markets
+        edges = [
+            (m.params.collateral_token, m.params.loan_token, self.tracker.prices[i])
+            for i, m in markets.items()
+            if i in self.tracker.prices
+        ]
+        decimals = {a: i.decimals for a, i in self._assets.items()}
+        usd = self.settings.usd_tokens or [
+            a for a, i in self._assets.items() if (i.symbol or "").upper() in STABLE_SYMBOLS
+        ]
+        return usd_prices(edges, decimals, usd)
+
+    def stale_feeds(self) -> dict[str, int]:
+        """Oracle ages are not known for Morpho oracles."""
+        return {}
+
+    def unpriced(self) -> list[str]:
+        """Markets whose oracle or IRM could not be read at the block."""
+        return sorted(self.tracker.unpriced)
+
+    # -- planning ------------------------------------------------------------------------------
+
+    async def plan(
+        self, candidate: Candidate, ctx: PlanContext, prices: Mapping[str, int] | None = None
+    ) -> AnyPlan | Skip:
+        """The largest liquidation of the candidate's position that still holds when it lands."""
+        market_id = candidate.market
+        view = None if market_id is None else self.tracker.view(market_id)
+        if market_id is None or view is None:
+            return Skip(candidate.account, "market not tracked or unpriced", SkipKind.NOT_TRACKED)
+        position = self.tracker.state.markets[market_id].position(candidate.account)
+        if position.collateral == 0:
+            return Skip(candidate.account, "no collateral left", SkipKind.NO_COLLATERAL)
+        loan = view.params.loan_token
+        inventory = None
+        if ctx.holder is not None:
+            raw = await self.client.call(loan, ERC20.encode("balanceOf", ctx.holder), ctx.block)
+            inventory = int(ERC20.decode("balanceOf", raw)[0]) - ctx.spent.get(loan, 0)
+        gas = gas_estimate(ctx.mode)
+        return plan_liquidation(
+            candidate.account,
+            position,
+            view,
+            PlanInputs(
+                usd=self.prices() if prices is None else prices,
+                decimals={a: i.decimals for a, i in self._assets.items()},
+                gas_estimate=gas,
+                gas_cost_base=ctx.gas_cost_base(gas),
+                min_profit_base=ctx.min_profit_base,
+                inventory=inventory,
+                block=ctx.block,
+                health_factor=candidate.health_factor,
+            ),
+        )
+
+    async def allowance(self, plan: AnyPlan, owner: str) -> int | None:
+        """Not read while planning: the executor reads it."""
+        del plan, owner
+        return None
+
+    def inventory_call(self, plan: AnyPlan) -> Call:
+        """``Morpho.liquidate`` with no callback data: the repayment is pulled from us."""
+        p = _morpho(plan).payload
+        data = MORPHO.encode(
+            "liquidate", p.params.as_tuple(), plan.account, p.seized_assets, p.repaid_shares, b""
+        )
+        return Call(self.spender, data)
+
+    def flash_call(
+        self, plan: AnyPlan, contract: str, swap_fee: int, inputs: FlashInputs
+    ) -> FlashCall:
+        """Refused: the zero-capital callback contract for Morpho is not built yet."""
+        del swap_fee, inputs
+        return FlashCall(
+            Call(contract, "0x"),
+            0,
+            0,
+            "morpho_blue has no flash contract yet",
+            refusal=f"{plan.account}: flash mode is not available for morpho_blue yet",
+        )
+
+    # -- outcomes ------------------------------------------------------------------------------
+
+    def realised(self, plan: AnyPlan, receipt: Receipt, liquidator: str) -> Realised:
+        """What our ``Liquidate`` moved."""
+        return receipts.realised(_morpho(plan), receipt, self.spender, liquidator)
+
+    async def winner(
+        self, client: ChainClient, plan: AnyPlan, receipt: Receipt, liquidator: str
+    ) -> str | None:
+        """Who liquidated the position before us."""
+        return await receipts.winner(client, _morpho(plan), receipt, self.spender, liquidator)
+
+    def revert_error(self, data: str | None) -> str | None:
+        """Morpho reverts with ``Error(string)`` messages (ErrorsLib)."""
+        return None if data is None else error_string(data)
+
+    async def observed_liquidations(
+        self, client: ChainClient, from_block: int, to_block: int
+    ) -> list[ObservedLiquidation]:
+        """Every ``Liquidate`` of the range."""
+        params = {i: m.params for i, m in self.tracker.state.markets.items()}
+        return await receipts.observed(client, self.spender, params, from_block, to_block)
+
+    def plan_from_meta(self, meta: Mapping[str, object]) -> AnyPlan:
+        """A journaled plan."""
+        return plan_from_meta(meta)
+
+
+async def open_lending_market(
+    settings: Settings,
+) -> tuple[ChainClient, int, LendingMarket]:
+    """The neutral market of ``protocol = "morpho_blue"``."""
+    client, chain_id, morpho = await connect(settings)
+    market: LendingMarket = MorphoLendingMarket(client, morpho, settings)  # checked by mypy
+    return client, chain_id, market
