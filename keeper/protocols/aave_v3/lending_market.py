@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping, Sequence
 
     from keeper.chain.client import ChainClient
+    from keeper.chain.heads import Header
     from keeper.chain.types import PendingTx, Receipt
     from keeper.core.market import FlashInputs, ObservedLiquidation, PlanContext
     from keeper.core.outcome import Realised
@@ -98,9 +99,9 @@ class AaveLendingMarket:
         head = await self.monitor.start()
         return Tick(head.number, head.timestamp, base_fee=head.base_fee)
 
-    async def advance(self, *, defer: bool) -> Tick | None:
+    async def advance(self, *, defer: bool, head: Header | None = None) -> Tick | None:
         """Follow the head; see :meth:`MarketMonitor.step`."""
-        step = await self.monitor.step(defer=defer)
+        step = await self.monitor.step(defer=defer, head=head)
         return None if step is None else _tick(step)
 
     def finish(self) -> None:

@@ -163,8 +163,8 @@ class MarketMonitor:
         log.info("monitor_started", block=head.number, accounts=len(self.engine.data))
         return head
 
-    async def step(self, *, defer: bool = False) -> Step | None:
-        """Follow the head; None when there is no new block.
+    async def step(self, *, defer: bool = False, head: Header | None = None) -> Step | None:
+        """Follow the head (``head``: its header when the caller has it); None if it has not moved.
 
         With ``defer``, only the accounts that can be liquidatable at this head are recomputed
         now (those re-read, and those the block's price moves can take under ``URGENT_HF``: one
@@ -175,7 +175,8 @@ class MarketMonitor:
         started = time.perf_counter()
         followed = self.heads.snapshot()
         try:
-            advance = await self.heads.advance(await self.client.block_number())
+            target = head.number if head is not None else await self.client.block_number()
+            advance = await self.heads.advance(target, head)
         except DeepReorgError as exc:
             return await self._rebuild(str(exc), started)
         removed: set[str] = set()
