@@ -135,10 +135,19 @@ class Settings(BaseSettings):
         description="while our liquidations are pending, outbid rivals seen in the mempool",
     )
     reconcile_sample: int = Field(
-        default=16,
+        default=2,
         ge=0,
         le=10_000,
-        description="accounts per block checked against getUserAccountData (besides candidates)",
+        description=(
+            "accounts checked against getUserAccountData every reconcile_every_blocks blocks"
+            " (besides candidates, always checked)"
+        ),
+    )
+    reconcile_every_blocks: int = Field(
+        default=8,
+        ge=1,
+        le=100_000,
+        description="blocks between two rotating-sample checks (each account read is a request)",
     )
     oracle_heartbeat_s: int = Field(
         default=3600, ge=1, description="a feed not updated for this long is reported stale"

@@ -27,6 +27,7 @@ from tenacity import (
 
 from keeper.chain import parse
 from keeper.chain.endpoints import Endpoints
+from keeper.chain.heads import Header
 from keeper.chain.rpc_errors import classify as _classify
 from keeper.chain.subscriptions import Subscriptions
 from keeper.chain.transports import Transport, open_transport
@@ -113,7 +114,7 @@ class ChainClient:
         """True when new heads arrive by subscription (a ws:// endpoint)."""
         return self.subscriptions.streams
 
-    async def next_head(self, timeout_s: float) -> int | None:
+    async def next_head(self, timeout_s: float) -> Header | None:
         """Wait up to ``timeout_s`` for a new head (see :class:`Subscriptions`)."""
         return await self.subscriptions.next_head(timeout_s)
 
@@ -298,20 +299,29 @@ class ChainClient:
         )
         return result
 
+    async def latest_header(self) -> Header:
+        """The head block's header: one request that both finds a new block and describes it."""
+        return Header.from_rpc(await self.get_block("latest"))
+
     async def get_logs(
         self, *, address: str | list[str], topics: list[Any], from_block: int, to_block: int
     ) -> list[dict[str, Any]]:
         """Logs in an inclusive block range."""
+        where = {"fromBlock": hex(from_block), "toBlock": hex(to_block)}
+        return await self._logs(address, topics, where)
+
+    async def block_logs(
+        self, *, address: str | list[str], topics: list[Any], block_hash: str
+    ) -> list[dict[str, Any]]:
+        """Logs of the one block ``block_hash`` (never of another block at its height)."""
+        return await self._logs(address, topics, {"blockHash": block_hash})
+
+    async def _logs(
+        self, address: str | list[str], topics: list[Any], where: dict[str, str]
+    ) -> list[dict[str, Any]]:
         logs: list[dict[str, Any]] = await self.request(
             "eth_getLogs",
-            [
-                {
-                    "address": address,
-                    "topics": topics,
-                    "fromBlock": hex(from_block),
-                    "toBlock": hex(to_block),
-                }
-            ],
+            [{"address": address, "topics": topics, **where}],
             parse=parse.logs,
         )
         return logs

@@ -114,23 +114,38 @@ class HeadTracker:
         self._remember(header)
         return header
 
-    async def advance(self, target: int) -> Advance:
-        """Bring the tracker to block ``target`` (the node's head)."""
+    async def advance(self, target: int, head: Header | None = None) -> Advance:
+        """Bring the tracker to block ``target`` (the node's head).
+
+        ``head``: the header of ``target`` when the caller already has it (a ``newHeads``
+        notification, a poll of the latest header); the usual case, the next block on top of
+        ours, then costs no request.
+        """
+        if head is not None:
+            if head.number != target:
+                raise ValueError("head is not the header of target")
+            followed = self._follow_known(head)
+            if followed is not None:
+                return followed
         if self.head is None:
             return Advance([await self.start(target)])
+        return await self._read_advance(self.head, target, head)
+
+    async def _read_advance(self, ours: Header, target: int, head: Header | None) -> Advance:
+        """The advance from ``ours`` to ``target`` from headers read now (a gap, a reorg)."""
         ancestor: int | None = None
-        first = self.head.number + 1
+        first = ours.number + 1
         known: list[Header] = []  # headers already read for this advance
-        if target <= self.head.number:
-            (same,) = await self.headers(target, target)
+        if target <= ours.number:
+            (same,) = [head] if head is not None else await self.headers(target, target)
             if same.hash == self._hashes.get(target):
                 return Advance([])
             first = target  # the head moved back or sideways: find where we agree
             ancestor = await self._common_ancestor(target - 1)
         else:
             (next_header,) = await self.headers(first, first)
-            if next_header.parent_hash != self._hashes.get(self.head.number):
-                ancestor = await self._common_ancestor(self.head.number)
+            if next_header.parent_hash != self._hashes.get(ours.number):
+                ancestor = await self._common_ancestor(ours.number)
             else:
                 known = [next_header]
         if ancestor is not None:
@@ -149,6 +164,19 @@ class HeadTracker:
         for header in new:
             self._remember(header)
         return Advance(new, ancestor)
+
+    def _follow_known(self, head: Header) -> Advance | None:
+        """The advance to ``head`` when it needs no request (the next block, or ours); else None."""
+        if self.head is None:
+            self._hashes.clear()
+            self._remember(head)
+            return Advance([head])
+        if head.number == self.head.number + 1 and head.parent_hash == self.head.hash:
+            self._remember(head)
+            return Advance([head])
+        if head.number <= self.head.number and head.hash == self._hashes.get(head.number):
+            return Advance([])
+        return None
 
     async def _common_ancestor(self, start: int) -> int:
         """The highest block at or below ``start`` whose hash the node and we agree on."""

@@ -50,6 +50,14 @@ class LogFetcher:
         self.on_progress = on_progress
         self.splits = 0
 
+    async def fetch_block(
+        self, addresses: Sequence[str], topics: Sequence[str], block_hash: str
+    ) -> list[dict[str, Any]]:
+        """Every matching log of the one block ``block_hash``."""
+        return await self.client.block_logs(
+            address=list(addresses), topics=[list(topics)], block_hash=block_hash
+        )
+
     async def fetch(
         self, addresses: Sequence[str], topics: Sequence[str], first: int, last: int
     ) -> list[dict[str, Any]]:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from keeper.chain.ws import WebSocketTransport
 
 if TYPE_CHECKING:
+    from keeper.chain.heads import Header
     from keeper.chain.provider import RedactedHTTPProvider
 
 
@@ -24,11 +25,11 @@ class Subscriptions:
         """True when new heads arrive by subscription (a ws:// endpoint)."""
         return isinstance(self.provider, WebSocketTransport)
 
-    async def next_head(self, timeout_s: float) -> int | None:
-        """Wait up to ``timeout_s`` for a new head; the newest number, or None.
+    async def next_head(self, timeout_s: float) -> Header | None:
+        """Wait up to ``timeout_s`` for a new head; the newest header, or None.
 
         Over WebSocket this returns as soon as the node announces a block (``newHeads``); over
-        HTTP it just waits, and the caller polls ``eth_blockNumber``.
+        HTTP it just waits, and the caller polls.
         """
         provider = self.provider
         if not isinstance(provider, WebSocketTransport):
@@ -38,12 +39,14 @@ class Subscriptions:
             await provider.subscribe_new_heads()
             self._subscribed = True
         try:
-            number = await asyncio.wait_for(provider.heads.get(), timeout_s)
+            header = await asyncio.wait_for(provider.heads.get(), timeout_s)
         except TimeoutError:
             return None
         while not provider.heads.empty():  # coalesce to the newest head
-            number = max(number, provider.heads.get_nowait())
-        return number
+            newer = provider.heads.get_nowait()
+            if newer.number >= header.number:
+                header = newer
+        return header
 
     async def pending_transactions(self) -> asyncio.Queue[str] | None:
         """Hashes of transactions entering the node's pool (WebSocket only), or None.

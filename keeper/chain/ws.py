@@ -15,6 +15,7 @@ from typing import Any
 
 import aiohttp
 
+from keeper.chain.heads import Header
 from keeper.chain.redact import redact_url
 from keeper.errors import TransientRpcError
 
@@ -34,7 +35,7 @@ class WebSocketTransport:
         self._connect_lock = asyncio.Lock()
         self._want_heads = False
         self._heads_sub: str | None = None
-        self.heads: asyncio.Queue[int] = asyncio.Queue(maxsize=1024)
+        self.heads: asyncio.Queue[Header] = asyncio.Queue(maxsize=1024)
         self._want_pending = False
         self._pending_sub: str | None = None
         # One queue per listener (the back-run stage, the bidding watch): each sees every hash.
@@ -110,10 +111,11 @@ class WebSocketTransport:
                     self._announce_pending(tx_hash)
                 return
             if params.get("subscription") == self._heads_sub:
-                number = params.get("result", {}).get("number")
-                if isinstance(number, str):
-                    with contextlib.suppress(asyncio.QueueFull):
-                        self.heads.put_nowait(int(number, 16))
+                result = params.get("result")
+                # A malformed notification is dropped: the follower's fallback poll covers it.
+                with contextlib.suppress(asyncio.QueueFull, TransientRpcError):
+                    if isinstance(result, dict):
+                        self.heads.put_nowait(Header.from_rpc(result))
             return
         future = self._pending.pop(data.get("id"), None)  # type: ignore[arg-type]
         if future is not None and not future.done():

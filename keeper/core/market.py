@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
     from keeper.chain.client import ChainClient
+    from keeper.chain.heads import Header
     from keeper.chain.types import PendingTx, Receipt
     from keeper.core.checkpoint import MarketCheckpoint, StateSnapshot
     from keeper.core.outcome import Realised
@@ -154,9 +155,10 @@ class LendingMarket(Protocol):
         """Bootstrap: read or backfill the whole state and stand at the head."""
         ...
 
-    async def advance(self, *, defer: bool) -> Tick | None:
+    async def advance(self, *, defer: bool, head: Header | None = None) -> Tick | None:
         """Follow the head (rolling back on a reorg); None when it has not moved.
 
+        ``head``: the node's new head as the follower received it (None: read the node's head).
         ``defer`` leaves accounts that cannot be liquidatable for :meth:`finish`.
         """
         ...

@@ -21,6 +21,7 @@ GWEI = 10**9
 # A quote pinned from the head a cycle acts on serves that cycle's first sends only: older than
 # this, the next block may have come (its base fee up to 12.5% higher) and fees are read again.
 PIN_MAX_AGE_S = 1.0
+TIP_REFRESH_BLOCKS = 8
 
 
 class GasCeilingError(TransactionError):
@@ -47,6 +48,7 @@ class FeePolicy:
         self.fixed_tip = None if priority_fee_gwei is None else gwei_to_wei(priority_fee_gwei)
         self._clock = clock
         self._pinned: tuple[int, int, int, float] | None = None  # block, base fee, tip, when
+        self._suggested: tuple[int, int] | None = None  # block, the node's suggested tip
 
     def pin(self, block: int, base_fee: int, tip: int) -> None:
         """Quote from this head (its base fee and the tip already read) for a short while.
@@ -67,10 +69,22 @@ class FeePolicy:
         pinned = self._fresh_pin()
         return None if pinned is None else pinned[0]
 
-    async def tip(self, client: ChainClient) -> int:
-        """The tip we would pay: the configured one, or the node's suggestion, within the cap."""
-        tip = self.fixed_tip if self.fixed_tip is not None else await client.max_priority_fee()
-        return min(tip, self.max_tip)
+    async def tip(self, client: ChainClient, block: int | None = None) -> int:
+        """The tip we would pay: the configured one, or the node's suggestion, within the cap.
+
+        With ``block`` (a cycle's head), a suggestion read within ``TIP_REFRESH_BLOCKS``
+        blocks serves again: the node's suggestion moves slowly, and reading it each block
+        would cost a request per block on the way to every send. Without, it is read now.
+        """
+        if self.fixed_tip is not None:
+            return min(self.fixed_tip, self.max_tip)
+        cached = self._suggested
+        if block is not None and cached is not None and 0 <= block - cached[0] < TIP_REFRESH_BLOCKS:
+            return min(cached[1], self.max_tip)
+        suggested = await client.max_priority_fee()
+        if block is not None:
+            self._suggested = (block, suggested)
+        return min(suggested, self.max_tip)
 
     async def quote(self, client: ChainClient, *, fresh: bool = False) -> Fees:
         """Fees for a transaction to be included in the next block or two, within the caps."""

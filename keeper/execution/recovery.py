@@ -86,8 +86,10 @@ class Recovery:
         ``stuck_blocks`` blocks since we last touched it is replaced with higher fees.
         """
         out: list[Settled] = []
-        head = await self.sender.client.block_number()
         nonces = sorted({e.nonce for e in self.journal.open_entries(self.me)})
+        if not nonces:
+            return out  # nothing open: no request (most blocks)
+        head = await self.sender.client.block_number()
         for nonce in nonces:
             sent = self.from_journal(nonce)
             if not sent.hashes:

@@ -102,7 +102,7 @@ class BlockCycle:
         structlog.contextvars.bind_contextvars(block=head)
         sender = self.execution.sender
         if tick.base_fee is not None:
-            sender.fees.pin(head, tick.base_fee, await sender.fees.tip(self.client))
+            sender.fees.pin(head, tick.base_fee, await sender.fees.tip(self.client, head))
         # Every candidate is checked against the chain before anything is sent (a rotating
         # sample of the others after acting).
         candidates = await self.market.confirm(self.market.below_one())

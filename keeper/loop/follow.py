@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from keeper.chain.head_source import HeadSource
 from keeper.errors import RpcError
 from keeper.loop.pricing import NativeAssetUnknownError, native_asset
 
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from keeper.chain.client import ChainClient
+    from keeper.chain.heads import Header
     from keeper.core.market import Tick
     from keeper.execution.transactions import Settled
     from keeper.loop.cycle import BlockCycle
@@ -24,6 +26,8 @@ if TYPE_CHECKING:
     from keeper.settings import Settings
 
 log = structlog.get_logger(__name__)
+# With no new head for this long, the loop still comes round (its open transactions).
+IDLE_LOOK_S = 2.0
 
 
 class HeadFollower:
@@ -46,6 +50,9 @@ class HeadFollower:
         self.metrics, self.status = ops
         self.last_block: int | None = None
         self._unfinished: Tick | None = None  # a head whose cycle failed on a node fault
+        self._unfollowed: Header | None = None  # a head the market failed to follow
+        self.heads = HeadSource(client, settings.poll_interval_s)
+        self._reconciled_at: int | None = None
         self.on_block: list[Callable[[BlockReport], None]] = []
         self.on_report: list[Callable[[Tick, BlockReport], None]] = []
 
@@ -64,14 +71,18 @@ class HeadFollower:
     async def follow(self, stop: asyncio.Event, idle: Callable[[], None]) -> None:
         """Until ``stop``: settle late transactions, advance, act, book. ``idle`` runs between."""
         cycle = self.cycle
+        head: Header | None = None
         while not stop.is_set():
             try:
                 late = await cycle.execution.sender.check_open()
                 for settled in late:
                     self._note_settled(settled)
                 await self.record_late(late)
-                self._mark_seen()
-                tick = await cycle.market.advance(defer=True)
+                tick = None
+                if head is not None:
+                    self._unfollowed = head
+                    tick = await cycle.market.advance(defer=True, head=head)
+                    self._unfollowed = None
                 if tick is not None and tick.reorg_ancestor is not None:
                     await cycle.execution.sender.on_reorg(tick.reorg_ancestor)
                     cycle.book.forget_above(tick.reorg_ancestor)
@@ -85,7 +96,7 @@ class HeadFollower:
                 # Skip this head: nothing is sent on partial data; the next head retries.
                 log.warning("block_skipped", error=str(exc), last_block=self.last_block)
             idle()
-            await self.wait_next(stop)
+            head = await self.wait_next(stop)
 
     async def _cycle(self, tick: Tick, stop: asyncio.Event) -> None:
         self._unfinished = tick
@@ -94,11 +105,20 @@ class HeadFollower:
             observe(tick, report)  # before the reads after acting, which may fail
         self._unfinished = None
         self.cycle.market.finish()  # the accounts the advance left for after acting
-        await self.cycle.market.reconcile_sample(self.settings.reconcile_sample)
+        await self._reconcile(tick.block)
         self.record(tick, report)
         self.last_block = tick.block
         for callback in self.on_block:
             callback(report)
+
+    async def _reconcile(self, block: int) -> None:
+        """The rotating sample, every ``reconcile_every_blocks`` blocks (a request per account)."""
+        settings = self.settings
+        last = self._reconciled_at
+        if last is not None and 0 <= block - last < settings.reconcile_every_blocks:
+            return
+        self._reconciled_at = block
+        await self.cycle.market.reconcile_sample(settings.reconcile_sample)
 
     def _note_settled(self, settled: Settled) -> None:
         account, receipt = settled.meta.get("account"), settled.receipt
@@ -122,21 +142,34 @@ class HeadFollower:
             settled, cycle.execution.by_purpose, cycle.market.prices().get(native, 0)
         )
 
-    async def wait_next(self, stop: asyncio.Event) -> None:
-        """Until a new head is announced (WebSocket), the poll interval passes, or stop."""
-        waiters = [
-            asyncio.ensure_future(stop.wait()),
-            asyncio.ensure_future(self.client.next_head(self.settings.poll_interval_s)),
-        ]
+    async def wait_next(self, stop: asyncio.Event) -> Header | None:
+        """The next new head (announced or polled, see :class:`HeadSource`), or None.
+
+        None after a while without one (the loop then looks at its open transactions), on
+        stop, or when a poll failed; a head the market failed to follow, or a cycle a node
+        fault cut short, is tried again after one poll interval instead.
+        """
+        poll_s = self.settings.poll_interval_s
+        retrying = self._unfollowed is not None or self._unfinished is not None
+        timeout_s = poll_s if retrying else max(IDLE_LOOK_S, poll_s)
+        stopped = asyncio.ensure_future(stop.wait())
+        polled = asyncio.ensure_future(self.heads.next(timeout_s))
+        head: Header | None = None
         try:
-            done, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
-                if not task.cancelled() and isinstance(task.exception(), RpcError):
-                    log.warning("head_wait_failed", error=str(task.exception()))
+            done, _ = await asyncio.wait([stopped, polled], return_when=asyncio.FIRST_COMPLETED)
+            if polled in done:
+                try:
+                    head = polled.result()
+                except RpcError as exc:
+                    log.warning("head_wait_failed", error=str(exc))
         finally:
-            for task in waiters:
+            for task in (stopped, polled):
                 task.cancel()
-            await asyncio.gather(*waiters, return_exceptions=True)
+            await asyncio.gather(stopped, polled, return_exceptions=True)
+        if head is not None:
+            self._mark_seen()
+            return head
+        return self._unfollowed
 
     def record(self, tick: Tick, report: BlockReport) -> None:
         """Status and metrics after a processed head."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import random
 from collections import Counter
 from dataclasses import dataclass
@@ -54,6 +55,9 @@ class FaultProxy:
         self.faults: list[Fault] = []
         self.injected: Counter[str] = Counter()
         self.forwarded: Counter[str] = Counter()
+        # Every JSON-RPC item that reached the proxy, by method (a batch's items one by one,
+        # WebSocket messages too): what a node provider bills.
+        self.items: Counter[str] = Counter()
         self.port = 0
         self._rng = random.Random(seed)
         self._runner: web.AppRunner | None = None
@@ -115,6 +119,7 @@ class FaultProxy:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:  # noqa: PLR0911 - a branch per fault kind
         body = await request.json()
+        self._count(body)
         method = "batch" if isinstance(body, list) else str(body.get("method"))
         fault = self._rule(method)
         if fault is None:
@@ -147,6 +152,11 @@ class FaultProxy:
         error = {"code": -32000, "message": fault.message}
         return web.json_response({"jsonrpc": "2.0", "id": request_id, "error": error})
 
+    def _count(self, body: Any) -> None:
+        for item in body if isinstance(body, list) else [body]:
+            if isinstance(item, dict):
+                self.items[str(item.get("method"))] += 1
+
     @staticmethod
     def _reset(request: web.Request) -> web.StreamResponse:
         if request.transport is not None:
@@ -165,6 +175,8 @@ class FaultProxy:
                 async def pump_up() -> None:
                     async for message in client:
                         if message.type == aiohttp.WSMsgType.TEXT:
+                            with contextlib.suppress(ValueError):
+                                self._count(json.loads(message.data))
                             await up.send_str(message.data)
 
                 async def pump_down() -> None:

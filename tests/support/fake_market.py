@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from pathlib import Path
 
+    from keeper.chain.heads import Header
     from keeper.chain.types import Receipt
     from keeper.core.checkpoint import MarketCheckpoint
     from keeper.core.market import FlashInputs, ObservedLiquidation, PlanContext
@@ -97,8 +98,8 @@ class FakeMarket:
     async def start(self) -> Tick:
         return Tick(self.head, 1_700_000_000)
 
-    async def advance(self, *, defer: bool) -> Tick | None:
-        del defer
+    async def advance(self, *, defer: bool, head: Header | None = None) -> Tick | None:
+        del defer, head
         return None
 
     def snapshot(self) -> None:

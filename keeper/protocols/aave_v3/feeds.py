@@ -3,6 +3,11 @@
 For each asset the AaveOracle names a source. A Chainlink-style source may be a proxy whose
 ``aggregator()`` emits the ``AnswerUpdated`` events; we watch that emitter. Per-feed ``updatedAt``
 is kept so that staleness against a heartbeat can be reported (the breakers act on it).
+
+A feed is *direct* when the oracle's price of its asset is the feed's answer itself (a plain
+Chainlink feed, not an adapter that scales or caps it): its ``AnswerUpdated`` then says the new
+price, and the tracker need not ask the oracle every block. Told at load by comparing the two;
+the tracker's periodic check of every price demotes a feed that turns out not to be.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from keeper.errors import RpcError
 from keeper.protocols.aave_v3.market import ORACLE
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
     from keeper.chain.client import ChainClient
     from keeper.protocols.aave_v3.market import Market
@@ -34,6 +39,7 @@ class Feed:
     source: str
     emitter: str | None  # where AnswerUpdated comes from; None if the source is not a feed
     updated_at: int = 0
+    direct: bool = False  # the oracle's price is this feed's answer (see the module docstring)
 
 
 class FeedRegistry:
@@ -44,9 +50,17 @@ class FeedRegistry:
         self.assets_by_emitter: dict[str, list[str]] = {}
 
     async def load(
-        self, client: ChainClient, market: Market, assets: Sequence[str], block: int
+        self,
+        client: ChainClient,
+        market: Market,
+        assets: Sequence[str],
+        block: int,
+        prices: Mapping[str, int],
     ) -> None:
-        """(Re)read every asset's source, resolve proxies, read each feed's latest round."""
+        """(Re)read every asset's source, resolve proxies, read each feed's latest round.
+
+        ``prices``: the oracle's prices at ``block``, to tell direct feeds.
+        """
         calls = [
             eth_call(market.oracle, ORACLE.encode("getSourceOfAsset", a), block) for a in assets
         ]
@@ -66,7 +80,10 @@ class FeedRegistry:
             agg, round_data = results[k], results[n + k]
             if isinstance(round_data, RpcError) or len(round_data) < 5 * 32:
                 continue  # not a Chainlink-style feed: prices still come from the oracle read
-            feed.updated_at = int(FEED.decode("latestRoundData", round_data)[3])
+            decoded = FEED.decode("latestRoundData", round_data)
+            feed.updated_at = int(decoded[3])
+            answer = int(decoded[1])
+            feed.direct = answer > 0 and prices.get(feed.asset) == answer
             if isinstance(agg, RpcError) or len(agg) < 32:
                 feed.emitter = feed.source.lower()
             else:
@@ -87,6 +104,17 @@ class FeedRegistry:
         for asset in assets:
             self.by_asset[asset].updated_at = max(self.by_asset[asset].updated_at, updated_at)
         return assets
+
+    def event_priced(self, asset: str) -> bool:
+        """True when ``asset``'s price only moves with its feed's ``AnswerUpdated``."""
+        feed = self.by_asset.get(asset)
+        return feed is not None and feed.emitter is not None and feed.direct
+
+    def demote(self, asset: str) -> None:
+        """``asset``'s feed did not say its price: ask the oracle every block from now on."""
+        feed = self.by_asset.get(asset)
+        if feed is not None:
+            feed.direct = False
 
     def stale(self, now: int, heartbeat_s: int) -> dict[str, int]:
         """Assets whose feed has not updated within ``heartbeat_s``: asset -> age in seconds."""

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping, Sequence
 
     from keeper.chain.client import ChainClient
+    from keeper.chain.heads import Header
     from keeper.chain.types import PendingTx, Receipt
     from keeper.core.checkpoint import MarketCheckpoint
     from keeper.core.market import FlashInputs, ObservedLiquidation, PlanContext
@@ -114,9 +115,9 @@ class AaveLendingMarket:
         raw = await self.client.call(self.market.pool, POOL.encode("FLASHLOAN_PREMIUM_TOTAL"))
         self._premium_bps = int(POOL.decode("FLASHLOAN_PREMIUM_TOTAL", raw)[0])
 
-    async def advance(self, *, defer: bool) -> Tick | None:
+    async def advance(self, *, defer: bool, head: Header | None = None) -> Tick | None:
         """Follow the head; see :meth:`MarketMonitor.step`."""
-        step = await self.monitor.step(defer=defer)
+        step = await self.monitor.step(defer=defer, head=head)
         return None if step is None else _tick(step)
 
     def finish(self) -> None:

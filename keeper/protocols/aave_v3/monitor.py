@@ -235,8 +235,8 @@ class MarketMonitor:
             block, block_hash, self.tracker.timestamp, self.tracker.tracked()
         )
 
-    async def step(self, *, defer: bool = False) -> Step | None:
-        """Follow the head; None when there is no new block.
+    async def step(self, *, defer: bool = False, head: Header | None = None) -> Step | None:
+        """Follow the head (``head``: its header when the caller has it); None if it has not moved.
 
         With ``defer``, only the accounts that can be liquidatable at this head are recomputed
         now (those re-read, and those the block's price moves can take under ``URGENT_HF``: one
@@ -248,7 +248,8 @@ class MarketMonitor:
         was_clean, self._clean = self._clean, False  # until the step has applied its blocks
         followed = self.heads.snapshot()
         try:
-            advance = await self.heads.advance(await self.client.block_number())
+            target = head.number if head is not None else await self.client.block_number()
+            advance = await self.heads.advance(target, head)
         except DeepReorgError as exc:
             return await self._rebuild(str(exc), started)
         removed: set[str] = set()

@@ -14,11 +14,18 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from keeper.chain.batch import run_calls
 from keeper.chain.logs import LogFetcher
 from keeper.protocols.aave_v3.checkpoint import TrackedAccounts
 from keeper.protocols.aave_v3.events import Effects, EventDecoder
 from keeper.protocols.aave_v3.feeds import FeedRegistry
-from keeper.protocols.aave_v3.sentinel import NO_SENTINEL, SentinelView, read_sentinel_address
+from keeper.protocols.aave_v3.sentinel import (
+    NO_SENTINEL,
+    SentinelView,
+    allowed_call,
+    decode_allowed,
+    read_sentinel_address,
+)
 from keeper.protocols.aave_v3.state_reader import (
     read_account_states,
     read_emode_categories,
@@ -38,6 +45,10 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 REORG_MEMORY = 256
+# Every price is read at least this often, even when the feeds say nothing moved: the check
+# that the feeds' answers are the oracle's prices (an adapter told apart too late, a proxy
+# pointed at another aggregator without an event we watch).
+PRICE_CHECK_BLOCKS = 64
 
 
 @dataclass
@@ -92,6 +103,9 @@ class MarketTracker:
         self.reload_market = False
         self.block = -1
         self.timestamp = 0
+        self._prices_read_at = -1  # the block of the last read of every price
+        self.price_reads = 0  # reads of every price after the start (for the RPC budget)
+        self.price_mismatches = 0  # a feed's answer that was not the oracle's price
 
     # -- startup -------------------------------------------------------------------------------
 
@@ -176,7 +190,8 @@ class MarketTracker:
         self.emodes = await read_emode_categories(self.client, self.market, categories, block)
         await self._read_sentinel_address(block)
         self.prices = await self._read_prices(assets, block)
-        await self.feeds.load(self.client, self.market, assets, block)
+        self._prices_read_at = block
+        await self.feeds.load(self.client, self.market, assets, block, self.prices)
         self.decoder.a_tokens = {r.a_token.lower() for r in states}
         self.decoder.feeds = self.feeds.emitters()
         self.reload_market = False
@@ -187,16 +202,17 @@ class MarketTracker:
     async def advance(self, headers: list[Header]) -> SyncResult:
         """Apply the logs of ``headers`` (consecutive, canonical) and re-read what they touched."""
         first, last = headers[0], headers[-1]
-        logs = await self.logs.fetch(
-            self.decoder.addresses(), self.decoder.topics(), first.number, last.number
-        )
+        addresses, topics = self.decoder.addresses(), self.decoder.topics()
+        if len(headers) == 1:  # the usual block: its logs by hash, so never another branch's
+            logs = await self.logs.fetch_block(addresses, topics, last.hash)
+        else:
+            logs = await self.logs.fetch(addresses, topics, first.number, last.number)
         effects = self.decoder.apply(logs)
         self._discover(effects)
         result = SyncResult(last.number, last.timestamp)
         for _block, emitter, answer, updated_at in effects.answers:
             for asset in self.feeds.on_answer(emitter, updated_at):
-                if answer > 0:
-                    result.answers.append((asset, answer))
+                result.answers.append((asset, answer))
         self.block, self.timestamp = last.number, last.timestamp
         if effects.sentinel_changed:
             await self._read_sentinel_address(last.number)
@@ -212,7 +228,7 @@ class MarketTracker:
                     self.reserves[state.asset] = state
                 self.dirty_reserves.clear()
                 result.market_changed = True
-            prices = await self._read_prices(list(self.reserves), last.number)
+            prices = await self._prices_at(last.number, result.answers)
             result.prices_changed = {a: p for a, p in prices.items() if self.prices.get(a) != p}
             if result.prices_changed:
                 result.market_changed = True
@@ -220,6 +236,41 @@ class MarketTracker:
         self.dirty |= effects.accounts()
         await self._refresh_accounts(result)
         return result
+
+    async def _prices_at(self, block: int, answers: list[tuple[str, int]]) -> dict[str, int]:
+        """The oracle's prices at ``block``, read only when the feeds' answers cannot say them.
+
+        Every price moves only with a direct feed's answer (most blocks: none): those answers
+        are the new prices, no request. Any other source, an answer that is no price (zero or
+        less: the oracle falls back), or ``PRICE_CHECK_BLOCKS`` since the last read: every
+        price is read, and a direct feed's answer that differs from it is reported and its
+        feed demoted (its asset is read every block from then on).
+        """
+        feeds = self.feeds
+        derived = self.prices | dict(answers)  # the last answer of a block wins
+        must_read = (
+            any(not feeds.event_priced(a) for a in self.reserves)
+            or any(answer <= 0 or asset in self.unpriced for asset, answer in answers)
+            or block - self._prices_read_at >= PRICE_CHECK_BLOCKS
+        )
+        if not must_read:
+            await self._read_sentinel(block)
+            return derived
+        prices = await self._read_prices(list(self.reserves), block)
+        self._prices_read_at = block
+        self.price_reads += 1
+        for asset, price in prices.items():
+            if feeds.event_priced(asset) and derived.get(asset) != price:
+                self.price_mismatches += 1
+                feeds.demote(asset)
+                log.error(
+                    "price_mismatch",
+                    block=block,
+                    asset=asset,
+                    from_feed=derived.get(asset),
+                    oracle=price,
+                )
+        return prices
 
     async def _read_prices(self, assets: list[str], block: int) -> dict[str, int]:
         sentinel = self.sentinel.address
@@ -230,6 +281,14 @@ class MarketTracker:
         if read.liquidation_allowed is not None:
             self._note_sentinel(read.liquidation_allowed, block)
         return prices
+
+    async def _read_sentinel(self, block: int) -> None:
+        """The sentinel's answer alone (one request), on a block whose prices need no read."""
+        sentinel = self.sentinel.address
+        if sentinel is None:
+            return
+        (raw,) = await run_calls(self.client, [allowed_call(sentinel, block)], 1)
+        self._note_sentinel(decode_allowed(raw), block)
 
     async def _read_sentinel_address(self, block: int) -> None:
         address = await read_sentinel_address(self.client, self.market.addresses_provider, block)

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from keeper.chain.client import ChainClient
+    from keeper.chain.heads import Header
     from keeper.chain.types import PendingTx, Receipt
     from keeper.core.checkpoint import MarketCheckpoint, StateSnapshot
     from keeper.core.market import FlashInputs, LendingMarket, ObservedLiquidation, PlanContext
@@ -113,14 +114,18 @@ class MorphoLendingMarket:
         await self.assets()
         return await self._tick(block)
 
-    async def advance(self, *, defer: bool) -> Tick | None:
-        """Apply the new blocks' events; None when the head has not moved."""
+    async def advance(self, *, defer: bool, head: Header | None = None) -> Tick | None:
+        """Apply the new blocks' events; None when the head has not moved.
+
+        ``head``: the follower's new head (its number is used; the header is read again for
+        the tick: Morpho's tracker does not roll back reorgs yet, see the module docstring).
+        """
         del defer  # every position is recomputed from the market views, no RPC per account
-        head = await self.client.block_number()
-        if head <= self.tracker.block:
+        number = head.number if head is not None else await self.client.block_number()
+        if number <= self.tracker.block:
             return None
-        await self.tracker.advance(head)
-        return await self._tick(head)
+        await self.tracker.advance(number)
+        return await self._tick(number)
 
     def finish(self) -> None:
         """Nothing is deferred."""
