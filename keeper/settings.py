@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
 _KEY_RE = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
 _URL_RE = re.compile(r"^(https?|wss?)://[^\s/]+", re.IGNORECASE)
+_PG_URL_RE = re.compile(r"^postgres(ql)?://[^\s/]+(/[^\s]*)?$", re.IGNORECASE)
 _CHECKPOINT_URL_RE = re.compile(r"^(https?://[^\s/]+|file://)", re.IGNORECASE)
 
 
@@ -183,6 +184,22 @@ class Settings(BaseSettings):
     journal_path: str = Field(
         default="keeper-journal.sqlite",
         description="SQLite write-ahead journal of every signed transaction (keep it on a volume)",
+    )
+    journal_url: SecretStr | None = Field(
+        default=None,
+        description="postgresql://user:password@host:port/db: journal, P&L ledger and lease in "
+        "PostgreSQL, for two or more keepers on one key (one active, the others standby); "
+        "unset: the SQLite file journal_path",
+    )
+    lease_ttl_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=600,
+        description="HA: the lease lapses this long after its last renewal (a standby then "
+        "takes over)",
+    )
+    lease_renew_s: float = Field(
+        default=2.0, gt=0, description="HA: the active renews its lease this often"
     )
     checkpoint_path: str | None = Field(
         default=None,
@@ -329,6 +346,26 @@ class Settings(BaseSettings):
         if cap is not None and value > cap:
             raise ValueError("above max_priority_fee_gwei: give a floor within the tip cap")
         return value
+
+    @field_validator("journal_url")
+    @classmethod
+    def _journal_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        url = value.get_secret_value().strip()
+        if not _PG_URL_RE.match(url):
+            raise ValueError("expected a postgresql://user:password@host:port/database URL")
+        return SecretStr(url)
+
+    @model_validator(mode="after")
+    def _lease_timing(self) -> Settings:
+        if self.lease_renew_s >= self.lease_ttl_s / 2:
+            raise ValueError(
+                f"lease_renew_s ({self.lease_renew_s}) must be below half of lease_ttl_s "
+                f"({self.lease_ttl_s}): a renewal may fail once without the lease lapsing; "
+                "lower lease_renew_s or raise lease_ttl_s"
+            )
+        return self
 
     @model_validator(mode="after")
     def _market_address(self) -> Settings:

@@ -177,7 +177,8 @@ class TxSender:
         )
         sent.hashes.append(tx_hash)
         sent.fees.append(fees)
-        await self.broadcast_raw(raw, tx_hash, sent.nonce)
+        # The journal write above was the fenced decision to send (the lease's epoch).
+        await self.broadcast_raw(raw, tx_hash, sent.nonce, decided=True)
         log.info(
             "transaction_sent",
             sent_at=round(time.time(), 6),
@@ -189,12 +190,17 @@ class TxSender:
         )
         return tx_hash
 
-    async def broadcast_raw(self, raw: bytes, tx_hash: str, nonce: int) -> None:
+    async def broadcast_raw(
+        self, raw: bytes, tx_hash: str, nonce: int, *, decided: bool = False
+    ) -> None:
         """Deliver signed bytes on every channel; the first channel's refusal decides.
 
         Any channel that takes them makes the transaction broadcast: the same bytes are the same
-        transaction wherever they land.
+        transaction wherever they land. Unless the caller has just journaled them (``decided``),
+        the journal first confirms this keeper is still its key's writer (``NotActiveError``).
         """
+        if not decided:
+            self.journal.check_writer()
         refused: ChannelRefusedError | None = None
         delivered = False
         for channel in self.channels:

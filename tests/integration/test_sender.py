@@ -13,7 +13,7 @@ from pydantic import SecretStr
 from keeper.chain.client import ChainClient
 from keeper.core.outcome import TxPurpose
 from keeper.execution.fees import FeePolicy, is_valid_replacement
-from keeper.execution.journal import Journal
+from keeper.execution.journal_sqlite import SqliteJournal
 from keeper.execution.sender import TxSender
 from keeper.execution.signer import Signer
 from keeper.protocols.aave_v3.market import ERC20
@@ -28,7 +28,7 @@ async def _sender(client: ChainClient, journal_path, max_fee_gwei: int = 500) ->
     return TxSender(
         client,
         Signer(SecretStr(KEEPER_KEY)),
-        Journal(journal_path, chain_id),
+        SqliteJournal(journal_path, chain_id),
         FeePolicy(Decimal(max_fee_gwei), Decimal(5)),
         chain_id=chain_id,
         stuck_blocks=2,
