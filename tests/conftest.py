@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 import pytest
 import structlog
 
+from tests.support.postgres import PostgresServer, missing_reason
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
@@ -29,3 +31,16 @@ def _logging_reset_after_each_test() -> Iterator[None]:
     for handler in list(root.handlers):
         if isinstance(handler.formatter, structlog.stdlib.ProcessorFormatter):
             root.removeHandler(handler)
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server of this test module (initdb in a temporary directory, run as
+    the unprivileged postgres user on a free loopback port), stopped afterwards, pass or fail.
+    Skipped only where the binaries are absent (CI installs Debian's postgresql).
+    """
+    reason = missing_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    with PostgresServer() as server:
+        yield server
