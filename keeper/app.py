@@ -29,7 +29,7 @@ from keeper.keys import resolve_key
 from keeper.loop.attempt import Execution
 from keeper.loop.attempts import AttemptBook
 from keeper.loop.backrun import Backrun
-from keeper.loop.checkpoints import Checkpointer
+from keeper.loop.checkpoints import open_checkpoints
 from keeper.loop.cycle import BlockCycle
 from keeper.loop.follow import HeadFollower
 from keeper.loop.guards import Guards
@@ -38,7 +38,6 @@ from keeper.loop.pricing import NativeAssetUnknownError, native_asset
 from keeper.loop.report import BlockReport
 from keeper.loop.role import ALONE, RoleKeeper, open_journal, publish_role
 from keeper.ops.alerts import Alerts, parse_webhooks
-from keeper.ops.checkpoint_store import FileCheckpointStore, open_source
 from keeper.ops.metrics import Metrics
 from keeper.ops.server import OpsServer, Status
 from keeper.oracles.dex import DexPriceCheck
@@ -125,11 +124,8 @@ class Keeper:
         if on_block is not None:
             self.follower.on_block.append(on_block)
         self.backrun = Backrun(client, self.cycle)
-        store = FileCheckpointStore(settings.checkpoint_path) if settings.checkpoint_path else None
-        source = open_source(settings.checkpoint_source) if settings.checkpoint_source else store
-        self.checkpoint_file = None if store is None else store.path
-        self.checkpoints = Checkpointer(
-            settings, client, (chain_id, market), (source, store), self.metrics.checkpoints
+        self.checkpoints, self.checkpoint_file = open_checkpoints(
+            settings, client, (chain_id, market), self.metrics.checkpoints, self.lease
         )
         self.follower.on_block.append(lambda report: self.checkpoints.after_block(report.block))
         self.shadow = (

@@ -211,6 +211,11 @@ class Settings(BaseSettings):
         description="where a start loads its checkpoint from instead of checkpoint_path: "
         "another keeper's file, or its ops endpoint http://host:port/checkpoint (a standby)",
     )
+    checkpoint_to_journal: bool = Field(
+        default=False,
+        description="HA: checkpoints in the journal's PostgreSQL (journal_url) instead of a "
+        "file: the active writes them, a standby starting cold loads the active's",
+    )
     checkpoint_interval_blocks: int = Field(
         default=100, ge=1, description="write a checkpoint after this many blocks"
     )
@@ -359,6 +364,11 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _lease_timing(self) -> Settings:
+        if self.checkpoint_to_journal and self.journal_url is None:
+            raise ValueError(
+                "checkpoint_to_journal needs journal_url (the PostgreSQL the checkpoints go "
+                "to); set journal_url or use checkpoint_path"
+            )
         if self.lease_renew_s >= self.lease_ttl_s / 2:
             raise ValueError(
                 f"lease_renew_s ({self.lease_renew_s}) must be below half of lease_ttl_s "

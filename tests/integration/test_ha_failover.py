@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import secrets
+import time
 from typing import TYPE_CHECKING
 
-import psycopg
 import pytest
 
 from keeper.chain.client import ChainClient
 from keeper.devnet.scenarios import shock_price
 from keeper.localnode.anvil import Anvil, AnvilOptions
 from tests.integration.conftest import KEEPER_ADDRESS, Devnet
+from tests.integration.helpers import liquidation_events
 from tests.reliability.harness import liquidatable, wait_liquidated
 from tests.support.ha_pair import (
     BLOCK_S,
@@ -46,15 +46,6 @@ def devnet_1s(snapshot) -> Iterator[Devnet]:
     """The Aave world on an Anvil that mines a block every second (as a live chain does)."""
     with Anvil(AnvilOptions(load_state=snapshot.state, block_time=BLOCK_S)) as anvil:
         yield Devnet(anvil, snapshot.world)
-
-
-@pytest.fixture
-def pg_url(postgres) -> str:
-    """A fresh database on the module's PostgreSQL server."""
-    name = "ha_" + secrets.token_hex(4)
-    with psycopg.connect(postgres.url, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    return postgres.url.rsplit("/", 1)[0] + "/" + name
 
 
 @pytest.mark.asyncio
@@ -112,4 +103,54 @@ async def test_a_killed_active_is_replaced_by_the_standby_with_no_double_send(
             assert found.epochs == {1, 2}
             assert not a2.daemon.events("transaction_sent")
         finally:
-            await stop_all(keepers)
+            await stop_all(keepers, tmp_path)
+
+
+@pytest.mark.asyncio
+async def test_postgres_stopped_under_the_active_stops_sending_then_one_active_again(
+    devnet_1s, postgres, pg_url, tmp_path
+):
+    """With both keepers running, PostgreSQL is stopped (like a crash of its host). The
+    active cannot renew: it logs lease_lost within the lease time and sends nothing from the
+    moment the database went away (every send needs a journal write); a shock during the
+    outage is not acted on. PostgreSQL restarted, exactly one keeper acquires the lease, the
+    other stays standby, and the shocked accounts are liquidated with a clean journal.
+    """
+    devnet = devnet_1s
+    async with ChainClient(devnet.url) as chain:
+        first_nonce = await chain.get_transaction_count(KEEPER_ADDRESS, "latest")
+        first_block = await chain.block_number()
+        a = await start_keeper("a", devnet.url, pg_url, tmp_path)
+        keepers = [a]
+        try:
+            await a.daemon.wait_event("takeover_done", 60)
+            b = await start_keeper("b", devnet.url, pg_url, tmp_path)
+            keepers.append(b)
+            stopped_at = time.time()
+            postgres.stop()
+            lost = await a.daemon.wait_event("lease_lost", 30)
+            assert lost["at"] - stopped_at <= TTL_S + RENEW_S + 5.0, lost
+            shock = await shock_price(
+                chain, devnet.world.market.pool_addresses_provider, "WETH", -30
+            )
+            wanted = await liquidatable(chain, devnet, shock.block)
+            assert len(wanted) >= 5
+            await asyncio.sleep(3 * BLOCK_S)  # blocks with candidates, and no writer
+            for keeper in keepers:
+                assert not keeper.daemon.events("transaction_sent"), keeper.name
+                status = await keeper.status()
+                assert status is not None and status["role"] == "standby", status
+            assert await liquidation_events(chain, devnet.world.market.pool, shock.block) == []
+            postgres.start()
+            done = await wait_liquidated(chain, devnet, wanted, shock.block)
+            assert done >= wanted, sorted(wanted - done)[:5]
+            roles = sorted([(await k.status() or {}).get("role", "?") for k in keepers])
+            assert roles == ["active", "standby"]
+            acquired = [e for k in keepers for e in k.daemon.events("lease_acquired")]
+            assert [e["epoch"] for e in acquired] == [1, 2], acquired
+            await wait_quiet(pg_url)
+            assert_clean(await check_journal(chain, pg_url, first_nonce, first_block))
+        finally:
+            if not postgres.running:
+                postgres.start()
+            await stop_all(keepers, tmp_path)

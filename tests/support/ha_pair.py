@@ -34,7 +34,11 @@ class HaKeeper:
     name: str
     daemon: Daemon
     ops_port: int
-    fault: str
+    fault_file: Path
+
+    def arm(self, fault: str) -> None:
+        """Die at ``fault`` (``point:n``, tests.support.ha_keeper), counted from now."""
+        self.fault_file.write_text(fault)
 
     @property
     def alive(self) -> bool:
@@ -83,25 +87,40 @@ async def start_keeper(
         KEEPER_RPC_TIMEOUT_S="3",
         **extra,
     )
+    fault_file = tmp_path / f"{name}.fault"
+    env["HA_FAULT_FILE"] = str(fault_file)
     if fault:
         env["HA_FAULT"] = fault
     daemon = Daemon(["-m", "tests.support.ha_keeper", "run"], env)
     await daemon.start()
-    keeper = HaKeeper(name, daemon, port, fault)
+    keeper = HaKeeper(name, daemon, port, fault_file)
     await daemon.wait_event("block_checked", 120)
     return keeper
 
 
-async def stop_all(keepers: list[HaKeeper]) -> None:
-    """SIGTERM every keeper still running (then SIGKILL past the deadline)."""
+async def stop_all(keepers: list[HaKeeper], logs: Path | None = None) -> None:
+    """SIGTERM every keeper still running (then SIGKILL past the deadline); keep their logs."""
     await asyncio.gather(*(k.daemon.stop(30) for k in keepers), return_exceptions=True)
+    for keeper in keepers:
+        if logs is not None:
+            (logs / f"{keeper.name}.log").write_text("".join(keeper.daemon.err))
+
+
+def dump(pg_url: str, path: Path) -> None:
+    """The journal as text, for the record of a failed run."""
+    lines = [
+        f"{r['nonce']} {r['purpose']} {r['status']} {r['tx_hash'][:12]} epoch {r['epoch']}/"
+        f"{r['updated_epoch']} block {r['block']} {r['note'] or ''}"
+        for r in rows(pg_url)
+    ]
+    path.write_text("\n".join(lines) + "\n")
 
 
 def rows(pg_url: str) -> list[dict[str, Any]]:
     """The journal, in nonce order."""
     with psycopg.connect(pg_url) as conn, conn.cursor() as cur:
         cur.execute(
-            "SELECT tx_hash, nonce, purpose, status, meta, epoch, updated_epoch, block "
+            "SELECT tx_hash, nonce, purpose, status, meta, epoch, updated_epoch, block, note "
             "FROM keeper_txs ORDER BY nonce, created_at"
         )
         names = [d.name for d in cur.description or ()]
@@ -118,6 +137,7 @@ class JournalCheck:
     plan_twice: list[tuple[str, int]] = field(default_factory=list)  # one plan at two nonces
     not_journaled: list[str] = field(default_factory=list)  # ours on chain, not in the journal
     pending_gap: int = 0
+    lease_epoch: int = 0  # the key's lease epoch at the end
     epochs: set[int] = field(default_factory=set)
 
 
@@ -129,6 +149,9 @@ async def check_journal(
     journal = rows(pg_url)
     out.open = [r["tx_hash"] for r in journal if r["status"] in ("signed", "broadcast")]
     out.epochs = {int(r["epoch"]) for r in journal}
+    with psycopg.connect(pg_url) as conn:
+        lease = conn.execute("SELECT max(epoch) FROM keeper_lease").fetchone()
+        out.lease_epoch = int(lease[0]) if lease and lease[0] is not None else 0
     settled: dict[int, list[str]] = {}
     plans: dict[tuple[str, int], set[int]] = {}
     for r in journal:

@@ -5,19 +5,20 @@ A server is started for the module (tests.conftest.postgres); each test gets a f
 
 from __future__ import annotations
 
-import secrets
 from typing import TYPE_CHECKING
 
 import psycopg
 import pytest
 from structlog.testing import capture_logs
 
+from keeper.core.checkpoint import CheckpointWriteError, MarketCheckpoint, MarketIdentity
 from keeper.errors import JournalUnavailableError, NotActiveError
 from keeper.execution.journal_pg import PostgresJournal, lease_key
 from keeper.execution.journal_sqlite import SqliteJournal
 from keeper.execution.lease import Lease, LeaseTerms
 from keeper.execution.pg_lease import PostgresLeaseStore
 from keeper.loop.role import RoleKeeper
+from keeper.ops.checkpoint_pg import PostgresCheckpointStore
 from keeper.ops.metrics import Metrics
 from keeper.ops.server import Status
 
@@ -36,15 +37,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture
-def pg_url(postgres):
-    """A fresh database on the module's server."""
-    name = "t_" + secrets.token_hex(4)
-    with psycopg.connect(postgres.url, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    return postgres.url.rsplit("/", 1)[0] + "/" + name
 
 
 def _lease(holder: str, clock: Clock | None = None) -> Lease:
@@ -309,3 +301,37 @@ async def test_role_keepers_log_and_count_a_failover(pg_url):
         assert status_b.as_json()["role"] == "active"
     finally:
         await second.stop()
+
+
+@pytest.mark.asyncio
+async def test_the_active_writes_the_checkpoint_a_standby_reads_it_a_stale_one_cannot(pg_url):
+    """The active's checkpoint lands in PostgreSQL and a standby (no lease) loads the same
+    one; the standby cannot write; once the lease moved on, the former active's write is
+    refused and the stored checkpoint stays the new active's.
+    """
+    identity = MarketIdentity(31337, "aave_v3", "0x" + "ab" * 20)
+    a, b = _lease("a"), _lease("b")
+    PostgresJournal(pg_url, 31337, a).close()
+    lease_a, lease_b = PostgresLeaseStore(pg_url, a), PostgresLeaseStore(pg_url, b)
+    store_a = PostgresCheckpointStore(pg_url, identity, a)
+    store_b = PostgresCheckpointStore(pg_url, identity, b)
+    try:
+        assert await store_b.load() is None
+        await lease_a.acquire()
+        first = MarketCheckpoint(identity, 7, "0x" + "11" * 32, 1_700_000_000, 1, b"state\n", 1.5)
+        assert await store_a.save(first) > len(first.payload)
+        assert await store_b.load() == first
+        with pytest.raises(CheckpointWriteError):
+            await store_b.save(first)
+        _expire(pg_url)
+        await lease_b.acquire()
+        second = MarketCheckpoint(identity, 9, "0x" + "22" * 32, 1_700_000_024, 1, b"later\n", 2.5)
+        await store_b.save(second)
+        a.granted(1, a.clock())  # A has not noticed yet: the database refuses it all the same
+        with pytest.raises(CheckpointWriteError, match="no longer ours"):
+            await store_a.save(first)
+        assert await store_a.load() == second
+        assert "ab" * 20 in store_a.location and "@" not in store_a.location
+    finally:
+        await lease_a.close()
+        await lease_b.close()
