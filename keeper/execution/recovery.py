@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from keeper.errors import TransactionError
+from keeper.errors import NonceTooLowError, TransactionError, UnderpricedError
 from keeper.execution.fees import Fees
 from keeper.execution.transactions import Sent, Settled
 
@@ -47,7 +47,7 @@ class Recovery:
             if receipt_hash is None and await self.sender.nonce_used(nonce) is False:
                 for entry in entries:
                     if entry.tx_hash == last_hash:
-                        await self.sender.broadcast_raw(entry.raw, entry.tx_hash, nonce)
+                        await self._resend(entry)
             sent.sent_at_block = await self.sender.client.block_number()
             settled.append(await self.sender.settle(sent, timeout_s=timeout_s))
         await self.sender.resync_nonce()
@@ -61,6 +61,16 @@ class Recovery:
                 "journal_reconciled", nonces=len(settled), outcomes=[s.status for s in settled]
             )
         return settled
+
+    async def _resend(self, entry: Entry) -> None:
+        """The journal's bytes again; a refusal (priced out since) is left to the settle.
+
+        Settling replaces a priced-out attempt at its nonce: never skipped, never a gap.
+        """
+        try:
+            await self.sender.broadcast_raw(entry.raw, entry.tx_hash, entry.nonce)
+        except (UnderpricedError, NonceTooLowError) as exc:
+            log.info("rebroadcast_refused", tx_hash=entry.tx_hash, error=str(exc))
 
     def from_journal(self, nonce: int) -> Sent:
         """A nonce in flight as the journal holds it (attempts the node refused left out)."""

@@ -44,7 +44,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.reliability, pytest.mark.slow
 # (where the active dies, the round's WETH move in %); the replacement round strands the
 # active's transactions behind a base-fee spike so that it replaces them.
 ROUNDS = [
-    ("replacement:1", -20),
     ("before_send:1", -20),
     ("after_send:2", -6),
     ("before_sign:1", -6),
