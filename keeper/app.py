@@ -17,7 +17,7 @@ from keeper.chain.l1_fee import L1FeeModel, L1FeeReader, resolve_model
 from keeper.core.market import ExecutionMode
 from keeper.core.outcome import TxPurpose
 from keeper.daemon import RestartPolicy, Stage, Supervisor
-from keeper.errors import ConfigError, RpcError, TransactionError
+from keeper.errors import ConfigError, JournalUnavailableError, RpcError, TransactionError
 from keeper.execution.fees import FeePolicy
 from keeper.execution.flash import FlashExecutor
 from keeper.execution.inventory import InventoryExecutor
@@ -246,7 +246,11 @@ class Keeper:
 
     def _log_open_transactions(self) -> None:
         """At shutdown: what is still open is in the journal, reconciled at the next start."""
-        open_entries = self.journal.open_entries(self.signer.address)
+        try:
+            open_entries = self.journal.open_entries(self.signer.address)
+        except JournalUnavailableError as exc:  # PostgreSQL gone: the next active adopts them
+            log.warning("keeper_stopped", last_block=self.last_block, journal=str(exc))
+            return
         log.info(
             "keeper_stopped",
             last_block=self.last_block,
