@@ -12,15 +12,16 @@ import pytest
 from structlog.testing import capture_logs
 
 from keeper.core.checkpoint import CheckpointWriteError, MarketCheckpoint, MarketIdentity
-from keeper.errors import JournalUnavailableError, NotActiveError
+from keeper.errors import ConfigError, JournalUnavailableError, NotActiveError
 from keeper.execution.journal_pg import PostgresJournal, lease_key
 from keeper.execution.journal_sqlite import SqliteJournal
 from keeper.execution.lease import Lease, LeaseTerms
 from keeper.execution.pg_lease import PostgresLeaseStore
-from keeper.loop.role import RoleKeeper
+from keeper.loop.role import RoleKeeper, open_journal
 from keeper.ops.checkpoint_pg import PostgresCheckpointStore
 from keeper.ops.metrics import Metrics
 from keeper.ops.server import Status
+from keeper.settings import load_settings
 
 if TYPE_CHECKING:
     from keeper.execution.journal import Journal
@@ -335,3 +336,21 @@ async def test_the_active_writes_the_checkpoint_a_standby_reads_it_a_stale_one_c
     finally:
         await lease_a.close()
         await lease_b.close()
+
+
+def test_an_unreachable_journal_url_is_exit_2_and_never_shows_its_password(tmp_path):
+    """journal_url pointing nowhere: the keeper's journal cannot open; the error names
+    journal_url and the fix, the location is redacted, and the password appears nowhere.
+    """
+    url = "postgresql://keeper:Passw0rdSECRET@127.0.0.1:1/keeper"
+    settings = load_settings(
+        rpc_url="http://127.0.0.1:9",
+        pool_addresses_provider="0x5FbDB2315678afecb367f032d93F642f64180aa3",
+        journal_url=url,
+    )
+    assert "Passw0rdSECRET" not in repr(settings)
+    with pytest.raises(ConfigError, match="journal_url: journal database") as raised:
+        open_journal(settings, 31337, SENDER, str(tmp_path / "unused.sqlite"))
+    assert "Passw0rdSECRET" not in str(raised.value)
+    assert "postgresql://127.0.0.1:1/***" in str(raised.value)
+    assert not (tmp_path / "unused.sqlite").exists()
