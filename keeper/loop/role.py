@@ -11,7 +11,9 @@ renews; a standby tries to acquire (it succeeds once the lease lapsed, ``lease_t
 the last renewal, or at once after the active released it at a clean stop). Lines
 ``lease_acquired`` (with ``failover`` when it took over from another keeper), ``takeover_done``
 (with the seconds the adoption took) and ``lease_lost`` (with the reason); the ``keeper_role``
-gauge, ``keeper_failovers_total`` and ``/status`` show the role.
+gauge, ``keeper_failovers_total`` and ``/status`` show the role. An active that processes no
+new head for ``max_head_age_s`` (its node fails, PostgreSQL still answers) releases the lease
+for a standby and does not ask for it again for a lease time.
 """
 
 from __future__ import annotations
@@ -82,7 +84,18 @@ class RoleKeeper:
         self.last_error = ""
         self._adopting: asyncio.Task[None] | None = None
         self._task: asyncio.Task[None] | None = None
+        self._quiet_until = float("-inf")  # after handing the lease over: not asked for
         self.publish()
+
+    def _head_stale(self) -> str | None:
+        """Why this active should hand over: no new head for ``max_head_age_s`` (None: fine)."""
+        status = self.status
+        if not self.lease.ready or status.last_step_at == 0.0:
+            return None
+        age = time.time() - status.last_step_at
+        if age <= status.max_head_age_s:
+            return None
+        return f"no new head for {age:.0f}s (max_head_age_s {status.max_head_age_s:.0f})"
 
     @classmethod
     def build(
@@ -145,6 +158,8 @@ class RoleKeeper:
         if lease.epoch is None:
             if self.active:
                 self._lost()
+            if time.monotonic() < self._quiet_until:
+                return
             acquired = await self.store.acquire()
             if acquired is not None:
                 self._acquired(acquired)
@@ -152,6 +167,15 @@ class RoleKeeper:
         if not await self.store.renew():
             lease.lost("the database gives the lease to another keeper, or it lapsed")
             self._lost()
+            return
+        stale = self._head_stale()
+        if stale is not None:
+            # Alive to PostgreSQL but blind to the chain (its node fails): a standby whose
+            # node works should act. Released, not re-asked for a lease time.
+            await self.store.release()
+            lease.lost(f"handed over: {stale}")
+            self._lost()
+            self._quiet_until = time.monotonic() + lease.terms.ttl_s
             return
         if not lease.ready and (self._adopting is None or self._adopting.done()):
             self._adopting = asyncio.create_task(self._adopt(lease.epoch), name="takeover")

@@ -5,6 +5,7 @@ A server is started for the module (tests.conftest.postgres); each test gets a f
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 import psycopg
@@ -354,3 +355,37 @@ def test_an_unreachable_journal_url_is_exit_2_and_never_shows_its_password(tmp_p
     assert "Passw0rdSECRET" not in str(raised.value)
     assert "postgresql://127.0.0.1:1/***" in str(raised.value)
     assert not (tmp_path / "unused.sqlite").exists()
+
+
+@pytest.mark.asyncio
+async def test_an_active_blind_to_the_chain_hands_the_lease_over(pg_url):
+    """The active renews fine but has processed no new head for longer than max_head_age_s
+    (its node fails): it releases the lease (lease_lost: handed over) and does not ask for it
+    again at once; the standby takes it at its next step.
+    """
+
+    async def adopt() -> None:
+        return None
+
+    def role(holder: str, status: Status) -> RoleKeeper:
+        lease = _lease(holder)
+        PostgresJournal(pg_url, 31337, lease).close()
+        return RoleKeeper(lease, PostgresLeaseStore(pg_url, lease), (Metrics(), status), adopt)
+
+    blind = Status(max_head_age_s=30.0)
+    first, second = role("a", blind), role("b", Status())
+    try:
+        await first.step()
+        assert first._adopting is not None
+        await first._adopting
+        blind.last_step_at = time.time() - 31
+        with capture_logs() as logs:
+            await first.step()
+            await first.step()  # quiet: not asked for again
+            await second.step()
+        assert first.lease.epoch is None and second.lease.epoch == 2
+        lost = [e for e in logs if e["event"] == "lease_lost"]
+        assert len(lost) == 1 and "handed over: no new head" in lost[0]["reason"]
+    finally:
+        await first.stop()
+        await second.stop()
