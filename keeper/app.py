@@ -8,6 +8,7 @@ follower (``keeper.loop.follow``) -> the block cycle (``keeper.loop.cycle``) ove
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 import structlog
@@ -16,11 +17,10 @@ from keeper.chain.l1_fee import L1FeeModel, L1FeeReader, resolve_model
 from keeper.core.market import ExecutionMode
 from keeper.core.outcome import TxPurpose
 from keeper.daemon import RestartPolicy, Stage, Supervisor
-from keeper.errors import ConfigError
+from keeper.errors import ConfigError, JournalUnavailableError, RpcError, TransactionError
 from keeper.execution.fees import FeePolicy
 from keeper.execution.flash import FlashExecutor
 from keeper.execution.inventory import InventoryExecutor
-from keeper.execution.journal import Journal
 from keeper.execution.sender import TxSender
 from keeper.execution.signer import Signer
 from keeper.execution.transactor import Transactor
@@ -29,15 +29,15 @@ from keeper.keys import resolve_key
 from keeper.loop.attempt import Execution
 from keeper.loop.attempts import AttemptBook
 from keeper.loop.backrun import Backrun
-from keeper.loop.checkpoints import Checkpointer
+from keeper.loop.checkpoints import open_checkpoints
 from keeper.loop.cycle import BlockCycle
 from keeper.loop.follow import HeadFollower
 from keeper.loop.guards import Guards
 from keeper.loop.ledger import Ledger
 from keeper.loop.pricing import NativeAssetUnknownError, native_asset
 from keeper.loop.report import BlockReport
+from keeper.loop.role import ALONE, RoleKeeper, open_journal, publish_role
 from keeper.ops.alerts import Alerts, parse_webhooks
-from keeper.ops.checkpoint_store import FileCheckpointStore, open_source
 from keeper.ops.metrics import Metrics
 from keeper.ops.server import OpsServer, Status
 from keeper.oracles.dex import DexPriceCheck
@@ -45,7 +45,6 @@ from keeper.protocols import opener
 from keeper.shadow.mode import ShadowMode, shadow_journal_path
 
 if TYPE_CHECKING:
-    import asyncio
     from collections.abc import Callable
 
     from keeper.chain.client import ChainClient
@@ -78,7 +77,8 @@ class Keeper:
         self.signer = Signer(resolve_key(settings))
         # A dry run (shadow mode) journals apart and sends only to its fork (built at start).
         path = shadow_journal_path(settings) if settings.dry_run else settings.journal_path
-        self.journal = Journal(path, chain_id)
+        # PostgreSQL with journal_url: the journal is shared and written under a lease (HA).
+        self.journal, self.lease = open_journal(settings, chain_id, self.signer.address, path)
         self.metrics = Metrics()
         client.on_request = self.metrics.observe_rpc
         self.alerts = Alerts(
@@ -112,15 +112,20 @@ class Keeper:
             self.status,
         )
         self.cycle.l1_fee = l1_fee
+        self.cycle.gate = ALONE if self.lease is None else self.lease
         self.follower = HeadFollower(settings, client, self.cycle, (self.metrics, self.status))
+        self.role = (
+            None
+            if self.lease is None
+            else RoleKeeper.build(settings, self.lease, (self.metrics, self.status), self._adopt)
+        )
+        publish_role(self.cycle.gate, self.metrics, self.status)
+        self._market_ready = asyncio.Event()
         if on_block is not None:
             self.follower.on_block.append(on_block)
         self.backrun = Backrun(client, self.cycle)
-        store = FileCheckpointStore(settings.checkpoint_path) if settings.checkpoint_path else None
-        source = open_source(settings.checkpoint_source) if settings.checkpoint_source else store
-        self.checkpoint_file = None if store is None else store.path
-        self.checkpoints = Checkpointer(
-            settings, client, (chain_id, market), (source, store), self.metrics.checkpoints
+        self.checkpoints, self.checkpoint_file = open_checkpoints(
+            settings, client, (chain_id, market), self.metrics.checkpoints, self.lease
         )
         self.follower.on_block.append(lambda report: self.checkpoints.after_block(report.block))
         self.shadow = (
@@ -223,6 +228,8 @@ class Keeper:
         timeout = (
             self.shadow.shutdown_timeout_s if self.shadow else self.settings.shutdown_timeout_s
         )
+        if self.role is not None:
+            self.role.start()  # renewed through the drain, released after it
         try:
             await supervisor.run(stages, stop, shutdown_timeout_s=timeout)
         finally:
@@ -230,6 +237,8 @@ class Keeper:
                 await transactor.close()
             if self.shadow is not None:
                 await self.shadow.stop(self.signer.address)
+            if self.role is not None:
+                await self.role.stop()
             self._log_open_transactions()
             await self.alerts.stop()
             if server is not None:
@@ -237,7 +246,11 @@ class Keeper:
 
     def _log_open_transactions(self) -> None:
         """At shutdown: what is still open is in the journal, reconciled at the next start."""
-        open_entries = self.journal.open_entries(self.signer.address)
+        try:
+            open_entries = self.journal.open_entries(self.signer.address)
+        except JournalUnavailableError as exc:  # PostgreSQL gone: the next active adopts them
+            log.warning("keeper_stopped", last_block=self.last_block, journal=str(exc))
+            return
         log.info(
             "keeper_stopped",
             last_block=self.last_block,
@@ -265,10 +278,17 @@ class Keeper:
             fork = await self.shadow.start(await self.client.block_number(), self.signer.address)
             self._use(self._execution(fork))
             self._hook_shadow(self.shadow)
-        recovered = await self.execution.sender.reconcile(timeout_s=self.settings.receipt_timeout_s)
+        # HA: the open transactions are adopted by whoever holds the lease (RoleKeeper).
+        recovered = (
+            await self.execution.sender.reconcile(timeout_s=self.settings.receipt_timeout_s)
+            if self.lease is None
+            else []
+        )
         log.info(
             "keeper_started",
             keeper=self.signer.address,
+            role=self.cycle.gate.role,
+            journal=self.journal.location,
             market=self.market.name,
             spender=self.market.spender,
             rpc=self.client.label,
@@ -277,8 +297,24 @@ class Keeper:
         )
         tick = await self.checkpoints.start()
         self.cycle.min_profit_base = int(self.settings.min_profit_usd * self.market.base_unit)
+        self._market_ready.set()
         await self.follower.record_late(recovered)
         await self.follower.first(tick, stop)
+
+    async def _adopt(self) -> None:
+        """HA, on acquiring the lease: settle, re-send or replace what the journal holds open.
+
+        The nonce counter is then the chain's, never below the journal's open ones
+        (``Recovery.reconcile``).
+        """
+        await self._market_ready.wait()
+        try:
+            recovered = await self.execution.sender.reconcile(
+                timeout_s=self.settings.receipt_timeout_s
+            )
+            await self.follower.record_late(recovered)
+        except RpcError as exc:  # retried at the next renewal
+            raise TransactionError(f"adopting the journal: {exc}") from None
 
     def _hook_shadow(self, shadow: ShadowMode) -> None:
         """Shadow mode resets its fork before sending and books every processed head."""

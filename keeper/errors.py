@@ -13,7 +13,9 @@
     └── TransactionError        a sent transaction failed or could not be tracked
         ├── TransactionRevertedError  mined with status 0
         ├── UnderpricedError          the node refused our fees (replacement too cheap)
-        └── NonceTooLowError          the nonce was used, and not by any transaction of ours
+        ├── NonceTooLowError          the nonce was used, and not by any transaction of ours
+        ├── NotActiveError            not the key's active keeper (HA lease): nothing is sent
+        └── JournalUnavailableError   the journal's database cannot be reached
 
 Code catches the narrowest class it can handle; anything else is a bug and is allowed to surface.
 """
@@ -81,3 +83,14 @@ class UnderpricedError(TransactionError):
 
 class NonceTooLowError(TransactionError):
     """The nonce is already used on chain by a transaction we did not sign (or lost track of)."""
+
+
+class NotActiveError(TransactionError):
+    """Not the key's active keeper (a standby, or its lease lapsed or was taken).
+
+    Raised before anything is written or broadcast: a stale active can never send.
+    """
+
+
+class JournalUnavailableError(TransactionError):
+    """The journal's database cannot be reached: nothing may be sent that is not journaled."""

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
 _KEY_RE = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
 _URL_RE = re.compile(r"^(https?|wss?)://[^\s/]+", re.IGNORECASE)
+_PG_URL_RE = re.compile(r"^postgres(ql)?://[^\s/]+(/[^\s]*)?$", re.IGNORECASE)
 _CHECKPOINT_URL_RE = re.compile(r"^(https?://[^\s/]+|file://)", re.IGNORECASE)
 
 
@@ -184,6 +185,22 @@ class Settings(BaseSettings):
         default="keeper-journal.sqlite",
         description="SQLite write-ahead journal of every signed transaction (keep it on a volume)",
     )
+    journal_url: SecretStr | None = Field(
+        default=None,
+        description="postgresql://user:password@host:port/db: journal, P&L ledger and lease in "
+        "PostgreSQL, for two or more keepers on one key (one active, the others standby); "
+        "unset: the SQLite file journal_path",
+    )
+    lease_ttl_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=600,
+        description="HA: the lease lapses this long after its last renewal (a standby then "
+        "takes over)",
+    )
+    lease_renew_s: float = Field(
+        default=2.0, gt=0, description="HA: the active renews its lease this often"
+    )
     checkpoint_path: str | None = Field(
         default=None,
         description="file the tracked market state is checkpointed to (on a volume) for warm "
@@ -193,6 +210,11 @@ class Settings(BaseSettings):
         default=None,
         description="where a start loads its checkpoint from instead of checkpoint_path: "
         "another keeper's file, or its ops endpoint http://host:port/checkpoint (a standby)",
+    )
+    checkpoint_to_journal: bool = Field(
+        default=False,
+        description="HA: checkpoints in the journal's PostgreSQL (journal_url) instead of a "
+        "file: the active writes them, a standby starting cold loads the active's",
     )
     checkpoint_interval_blocks: int = Field(
         default=100, ge=1, description="write a checkpoint after this many blocks"
@@ -329,6 +351,31 @@ class Settings(BaseSettings):
         if cap is not None and value > cap:
             raise ValueError("above max_priority_fee_gwei: give a floor within the tip cap")
         return value
+
+    @field_validator("journal_url")
+    @classmethod
+    def _journal_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        url = value.get_secret_value().strip()
+        if not _PG_URL_RE.match(url):
+            raise ValueError("expected a postgresql://user:password@host:port/database URL")
+        return SecretStr(url)
+
+    @model_validator(mode="after")
+    def _lease_timing(self) -> Settings:
+        if self.checkpoint_to_journal and self.journal_url is None:
+            raise ValueError(
+                "checkpoint_to_journal needs journal_url (the PostgreSQL the checkpoints go "
+                "to); set journal_url or use checkpoint_path"
+            )
+        if self.lease_renew_s >= self.lease_ttl_s / 2:
+            raise ValueError(
+                f"lease_renew_s ({self.lease_renew_s}) must be below half of lease_ttl_s "
+                f"({self.lease_ttl_s}): a renewal may fail once without the lease lapsing; "
+                "lower lease_renew_s or raise lease_ttl_s"
+            )
+        return self
 
     @model_validator(mode="after")
     def _market_address(self) -> Settings:

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 from typing import TYPE_CHECKING
 
+import psycopg
 import pytest
 import structlog
+
+from tests.support.postgres import PostgresServer, missing_reason
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -29,3 +33,28 @@ def _logging_reset_after_each_test() -> Iterator[None]:
     for handler in list(root.handlers):
         if isinstance(handler.formatter, structlog.stdlib.ProcessorFormatter):
             root.removeHandler(handler)
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server of this test module (initdb in a temporary directory, run as
+    the unprivileged postgres user on a free loopback port), stopped afterwards, pass or fail.
+    Skipped only where the binaries are absent, except under CI=true (.ci/run installs
+    Debian's postgresql).
+    """
+    reason = missing_reason()
+    if reason is not None:
+        if os.environ.get("CI") == "true":  # CI installs the package: missing is a failure
+            pytest.fail(reason)
+        pytest.skip(reason)
+    with PostgresServer() as server:
+        yield server
+
+
+@pytest.fixture
+def pg_url(postgres: PostgresServer) -> str:
+    """A fresh database on the module's PostgreSQL server."""
+    name = "t_" + secrets.token_hex(4)
+    with psycopg.connect(postgres.url, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return postgres.url.rsplit("/", 1)[0] + "/" + name

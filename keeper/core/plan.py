@@ -27,6 +27,8 @@ class SkipKind(StrEnum):
     PENDING = "pending"
     MINED_AFTER_HEAD = "mined_after_head"
     BREAKER = "breaker"
+    # A standby of an HA pair plans every candidate and leaves the sending to the active.
+    STANDBY = "standby"
     NOT_TRACKED = "not_tracked"
     SELF = "self"
     OTHER = "other"

@@ -6,11 +6,12 @@ writer): nothing here signs or takes a nonce.
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 import structlog
 
-from keeper.errors import TransactionError
+from keeper.errors import NonceTooLowError, TransactionError, UnderpricedError
 from keeper.execution.fees import Fees
 from keeper.execution.transactions import Sent, Settled
 
@@ -19,6 +20,8 @@ if TYPE_CHECKING:
     from keeper.execution.sender import TxSender
 
 log = structlog.get_logger(__name__)
+# A node that has not seen our last mined transaction yet is asked again this often.
+CATCH_UP_TRIES, CATCH_UP_S = 10, 0.5
 
 
 class Recovery:
@@ -47,20 +50,46 @@ class Recovery:
             if receipt_hash is None and await self.sender.nonce_used(nonce) is False:
                 for entry in entries:
                     if entry.tx_hash == last_hash:
-                        await self.sender.broadcast_raw(entry.raw, entry.tx_hash, nonce)
+                        await self._resend(entry)
             sent.sent_at_block = await self.sender.client.block_number()
             settled.append(await self.sender.settle(sent, timeout_s=timeout_s))
-        await self.sender.resync_nonce()
-        highest = self.journal.highest_nonce(self.me)
-        if highest is not None and not self.journal.open_entries(self.me):
-            pending = await self.sender.client.get_transaction_count(self.me, "pending")
-            if pending <= highest:
-                log.warning("journal_ahead_of_node", journal_nonce=highest, node_nonce=pending)
+        await self._align_nonce()
         if settled:
             log.info(
                 "journal_reconciled", nonces=len(settled), outcomes=[s.status for s in settled]
             )
         return settled
+
+    async def _align_nonce(self) -> None:
+        """The counter from the chain, never below the journal's open nonces.
+
+        Nor at a nonce the journal saw mined: a node behind the former writer's (an HA takeover
+        on another node) is given a few seconds to see it before its count is taken.
+        """
+        highest = self.journal.highest_nonce(self.me)
+        mined = highest is not None and any(
+            e.status in ("mined", "reverted") for e in self.journal.at_nonce(self.me, highest)
+        )
+        client = self.sender.client
+        for _ in range(CATCH_UP_TRIES if mined else 0):
+            if highest is None or await client.get_transaction_count(self.me, "pending") > highest:
+                break
+            await asyncio.sleep(CATCH_UP_S)
+        await self.sender.resync_nonce()
+        if highest is not None and not self.journal.open_entries(self.me):
+            pending = await client.get_transaction_count(self.me, "pending")
+            if pending <= highest:
+                log.warning("journal_ahead_of_node", journal_nonce=highest, node_nonce=pending)
+
+    async def _resend(self, entry: Entry) -> None:
+        """The journal's bytes again; a refusal (priced out since) is left to the settle.
+
+        Settling replaces a priced-out attempt at its nonce: never skipped, never a gap.
+        """
+        try:
+            await self.sender.broadcast_raw(entry.raw, entry.tx_hash, entry.nonce)
+        except (UnderpricedError, NonceTooLowError) as exc:
+            log.info("rebroadcast_refused", tx_hash=entry.tx_hash, error=str(exc))
 
     def from_journal(self, nonce: int) -> Sent:
         """A nonce in flight as the journal holds it (attempts the node refused left out)."""

@@ -177,7 +177,8 @@ class TxSender:
         )
         sent.hashes.append(tx_hash)
         sent.fees.append(fees)
-        await self.broadcast_raw(raw, tx_hash, sent.nonce)
+        # The journal write above was the fenced decision to send (the lease's epoch).
+        await self.broadcast_raw(raw, tx_hash, sent.nonce, decided=True)
         log.info(
             "transaction_sent",
             sent_at=round(time.time(), 6),
@@ -189,12 +190,17 @@ class TxSender:
         )
         return tx_hash
 
-    async def broadcast_raw(self, raw: bytes, tx_hash: str, nonce: int) -> None:
+    async def broadcast_raw(
+        self, raw: bytes, tx_hash: str, nonce: int, *, decided: bool = False
+    ) -> None:
         """Deliver signed bytes on every channel; the first channel's refusal decides.
 
         Any channel that takes them makes the transaction broadcast: the same bytes are the same
-        transaction wherever they land.
+        transaction wherever they land. Unless the caller has just journaled them (``decided``),
+        the journal first confirms this keeper is still its key's writer (``NotActiveError``).
         """
+        if not decided:
+            self.journal.check_writer()
         refused: ChannelRefusedError | None = None
         delivered = False
         for channel in self.channels:
@@ -210,18 +216,27 @@ class TxSender:
                     "broadcast_unconfirmed", tx_hash=tx_hash, nonce=nonce, channel=channel.name
                 )
         if not delivered and refused is not None:
-            await self._refused(refused, tx_hash, nonce)
+            await self._refused(refused, tx_hash, nonce, first=decided)
         self.journal.mark(tx_hash, "broadcast")
 
-    async def _refused(self, exc: ChannelRefusedError, tx_hash: str, nonce: int) -> None:
-        """Journal a refused delivery and raise what the refusal means for the nonce."""
+    async def _refused(
+        self, exc: ChannelRefusedError, tx_hash: str, nonce: int, *, first: bool
+    ) -> None:
+        """Journal a refused delivery and raise what the refusal means for the nonce.
+
+        A first delivery refused never entered a pool: the attempt is dropped (the caller
+        signs again). Signed bytes sent again (a re-broadcast, a journal adopted at start or
+        takeover) stay open unless the nonce is used: they still own their nonce, and dropping
+        them would leave a gap; tracking replaces them once they are stuck or priced out.
+        """
         if exc.refusal is SendRefusal.NONCE_LOW:
             if await self.client.get_receipt(tx_hash) is not None:
                 return  # ours, mined already: tracking settles it
             self.journal.mark(tx_hash, "dropped", note=exc.detail)
             await self.resync_nonce()
             raise NonceTooLowError(f"nonce {nonce} already used: {exc.detail}") from None
-        self.journal.mark(tx_hash, "dropped", note=exc.detail)
+        if first:
+            self.journal.mark(tx_hash, "dropped", note=exc.detail)
         if exc.refusal is SendRefusal.UNDERPRICED:
             raise UnderpricedError(f"nonce {nonce}: {exc.detail}") from None
         raise TransactionError(f"broadcast of nonce {nonce} refused: {exc.detail}") from None

@@ -79,6 +79,8 @@ class Backrun:
         executor = cycle.execution.executor
         if not hit or update.answer <= 0 or executor.sequential or cycle.guards.tripped:
             return
+        if not cycle.gate.sending:
+            return  # a standby: the active back-runs it
         assets = await market.assets()
         base_fee, tip = await cycle.execution.sender.fees.base_and_tip(self.client)
         native = native_asset(assets, cycle.settings.native_price_asset)

@@ -29,11 +29,17 @@ from keeper.core.checkpoint import (
     MarketCheckpoint,
     MarketIdentity,
 )
+from keeper.execution.lease import ALONE
+from keeper.ops.checkpoint_pg import PostgresCheckpointStore
+from keeper.ops.checkpoint_store import FileCheckpointStore, open_source
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from keeper.chain.client import ChainClient
     from keeper.core.checkpoint import StateSnapshot
     from keeper.core.market import LendingMarket, Tick
+    from keeper.execution.lease import Lease, WriterGate
     from keeper.ops.checkpoint_metrics import CheckpointMetrics
     from keeper.ops.checkpoint_store import CheckpointSource, CheckpointStore
     from keeper.settings import Settings
@@ -62,6 +68,8 @@ class Checkpointer:
         self.written_block = -1
         self._written_mono = float("-inf")
         self._task: asyncio.Task[None] | None = None
+        # Who writes (a store shared by an HA pair: only the active, keeper.execution.lease).
+        self.gate: WriterGate = ALONE
 
     # -- the start -----------------------------------------------------------------------------
 
@@ -154,7 +162,7 @@ class Checkpointer:
 
     def after_block(self, block: int) -> None:
         """After a block's cycle: start a write if one is due (never waits for it)."""
-        if self.store is None:
+        if self.store is None or not self.gate.sending:
             return
         if self._task is not None:
             if not self._task.done():
@@ -205,7 +213,7 @@ class Checkpointer:
 
     async def close(self) -> None:
         """At a clean stop: finish the write in flight, then write the last block's state."""
-        if self.store is None:
+        if self.store is None or not self.gate.sending:
             return
         if self._task is not None:
             await self._task
@@ -218,3 +226,32 @@ class Checkpointer:
         """At a stop past the deadline: a write in flight is dropped (the old file stays)."""
         if self._task is not None and not self._task.done():
             self._task.cancel()
+
+
+def open_checkpoints(
+    settings: Settings,
+    client: ChainClient,
+    identity: tuple[int, LendingMarket],
+    metrics: CheckpointMetrics,
+    lease: Lease | None,
+) -> tuple[Checkpointer, Path | None]:
+    """The checkpointer the settings name, and the file /checkpoint serves (None: no file).
+
+    ``checkpoint_to_journal`` (HA): the journal's PostgreSQL, written by the active only;
+    else ``checkpoint_path``; loaded from ``checkpoint_source`` when set, else the store.
+    """
+    chain_id, market = identity
+    store: CheckpointStore | None = None
+    served = None
+    url = settings.journal_url
+    if settings.checkpoint_to_journal and url is not None and lease is not None:
+        key = MarketIdentity(chain_id, market.name, market.address.lower())
+        store = PostgresCheckpointStore(url.get_secret_value(), key, lease)
+    elif settings.checkpoint_path:
+        file_store = FileCheckpointStore(settings.checkpoint_path)
+        served, store = file_store.path, file_store
+    source = open_source(settings.checkpoint_source) if settings.checkpoint_source else store
+    checkpointer = Checkpointer(settings, client, identity, (source, store), metrics)
+    if isinstance(store, PostgresCheckpointStore) and lease is not None:
+        checkpointer.gate = lease
+    return checkpointer, served

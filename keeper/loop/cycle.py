@@ -12,6 +12,7 @@ from keeper.core.display import format_wad
 from keeper.core.market import ExecutionMode, PlanContext
 from keeper.core.plan import Skip, SkipKind
 from keeper.execution.executor import ExecRequest
+from keeper.execution.lease import ALONE
 from keeper.loop.attempt import attempt, bid_limits, bid_policy
 from keeper.loop.pricing import native_asset
 from keeper.loop.report import BlockReport
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from keeper.chain.l1_fee import L1FeeReader
     from keeper.core.market import AssetInfo, LendingMarket, Tick
     from keeper.core.plan import AnyPlan, Candidate
+    from keeper.execution.lease import WriterGate
     from keeper.loop.attempt import Execution
     from keeper.loop.attempts import AttemptBook
     from keeper.loop.guards import Guards
@@ -66,6 +68,8 @@ class BlockCycle:
         self.bid_policy = bid_policy(settings)
         # The chain's L1 data fee (set by the wiring on L2s; None: no L1 fee).
         self.l1_fee: L1FeeReader | None = None
+        # Whether this keeper sends (HA: only the active, once it adopted the journal).
+        self.gate: WriterGate = ALONE
 
     async def pricing(self, assets: Mapping[str, AssetInfo], head: int) -> GasPricing:
         """What a liquidation costs now, in wei and in base units (L1 data fee included)."""
@@ -137,9 +141,27 @@ class BlockCycle:
                 candidates=len(candidates),
             )
             return report
+        if not self.gate.sending:
+            return await self.plan_only(candidates, head, assets, report, stop)
         if self.before_sending is not None:
             await self.before_sending(head)
         return await self.execute_all(candidates, head, tick.ms, assets, report, stop)
+
+    async def plan_only(
+        self,
+        candidates: list[Candidate],
+        head: int,
+        assets: Mapping[str, AssetInfo],
+        report: BlockReport,
+        stop: asyncio.Event,
+    ) -> BlockReport:
+        """A standby plans like the active (its state and plans stay hot) and sends nothing."""
+        pricing = await self.pricing(assets, head)
+        async for plan, _ in self._plans(candidates, head, pricing, report, stop):
+            report.skips.append(Skip(plan.account, "standby: the active sends", SkipKind.STANDBY))
+        structlog.contextvars.unbind_contextvars("account")
+        log.info("standby_planned", block=head, plans=report.plans, role=self.gate.role)
+        return report
 
     async def execute_all(
         self,

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from keeper.chain.head_source import HeadSource
-from keeper.errors import RpcError
+from keeper.errors import JournalUnavailableError, RpcError
 from keeper.loop.pricing import NativeAssetUnknownError, native_asset
 
 if TYPE_CHECKING:
@@ -77,7 +77,8 @@ class HeadFollower:
         self.heads.forget()
         while not stop.is_set():
             try:
-                late = await cycle.execution.sender.check_open()
+                # Open transactions are the writer's (HA: a standby leaves them to the active).
+                late = await cycle.execution.sender.check_open() if cycle.gate.sending else []
                 for settled in late:
                     self._note_settled(settled)
                 await self.record_late(late)
@@ -87,7 +88,8 @@ class HeadFollower:
                     tick = await cycle.market.advance(defer=True, head=head)
                     self._unfollowed = None
                 if tick is not None and tick.reorg_ancestor is not None:
-                    await cycle.execution.sender.on_reorg(tick.reorg_ancestor)
+                    if cycle.gate.sending:  # the journal's entries are the writer's to reopen
+                        await cycle.execution.sender.on_reorg(tick.reorg_ancestor)
                     cycle.book.forget_above(tick.reorg_ancestor)
                 if tick is None and self._unfinished is not None:
                     # The last cycle failed after the head was followed (a node fault): act on
@@ -95,8 +97,9 @@ class HeadFollower:
                     tick = self._unfinished
                 if tick is not None:
                     await self._cycle(tick, stop)
-            except (RpcError, NativeAssetUnknownError) as exc:
-                # Skip this head: nothing is sent on partial data; the next head retries.
+            except (RpcError, NativeAssetUnknownError, JournalUnavailableError) as exc:
+                # Skip this head: nothing is sent on partial data (or unjournaled); the next
+                # head retries.
                 log.warning("block_skipped", error=str(exc), last_block=self.last_block)
             idle()
             head = await self.wait_next(stop)

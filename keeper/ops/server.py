@@ -39,6 +39,10 @@ class Status:
     # Liquidatable accounts a reserve's grace period holds back: account -> until (timestamp).
     waiting: dict[str, int] = field(default_factory=dict)
     shadow: dict[str, Any] | None = None  # shadow mode's live summary (keeper.shadow.book)
+    # High availability (keeper.loop.role): single, active or standby; the lease's key,
+    # this keeper's holder id, its epoch (None: not held) and whether it sends.
+    role: str = "single"
+    lease: dict[str, Any] | None = None
 
     def healthy(self) -> tuple[bool, list[str]]:
         """Healthy while the head is fresh and every stage is alive."""
@@ -65,6 +69,8 @@ class Status:
             "breakers": self.breakers,
             "waiting": {a: {"grace_period_until": t} for a, t in sorted(self.waiting.items())},
             "dry_run": self.dry_run,
+            "role": self.role,
+            **({"lease": self.lease} if self.lease is not None else {}),
             **({"shadow": self.shadow} if self.shadow is not None else {}),
             "uptime_s": round(time.time() - self.started_at, 1),
         }

@@ -51,7 +51,7 @@ class ShadowMode:
     ) -> None:
         self.settings = settings
         self.fork = ShadowFork(settings, chain_id, journal)
-        self.ledger = ShadowLedger(journal.path, chain_id)
+        self.ledger = ShadowLedger(shadow_journal_path(settings), chain_id)
         self.book = ShadowBook(client, market, journal, self.ledger, registry, status)
 
     @property

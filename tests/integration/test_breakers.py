@@ -14,7 +14,8 @@ from keeper.chain.client import ChainClient
 from keeper.core.outcome import Outcome, OutcomeStatus
 from keeper.devnet.deployer import Deployer
 from keeper.devnet.scenarios import FEED, shock_price
-from keeper.execution.journal import DAY_S, Journal
+from keeper.execution.journal import DAY_S
+from keeper.execution.journal_sqlite import SqliteJournal
 from keeper.localnode.anvil import CHAIN_ID
 from keeper.protocols.aave_v3.connect import connect
 from tests.integration.conftest import KEEPER_ADDRESS
@@ -173,7 +174,7 @@ async def test_loss_budget_breaker_survives_a_restart_and_clears_as_losses_age(d
     budget: after a shock nothing is sent; once the loss is older than 24 h the breaker clears
     and the keeper liquidates, recording the realised profit of each liquidation.
     """
-    journal = Journal(tmp_path / "journal.sqlite", CHAIN_ID)
+    journal = SqliteJournal(tmp_path / "journal.sqlite", CHAIN_ID)
     journal.record_result(KEEPER_ADDRESS, "0x" + "ab" * 32, -1000 * 10**8, time.time() - DAY_S + 6)
     journal.close()
     client, keeper, alerts, stop, task = await _start(devnet, tmp_path, breaker_loss_budget_usd=100)

@@ -13,7 +13,7 @@ from pydantic import SecretStr
 from keeper.chain.client import ChainClient
 from keeper.core.outcome import TxPurpose
 from keeper.execution.fees import FeePolicy, is_valid_replacement
-from keeper.execution.journal import Journal
+from keeper.execution.journal_sqlite import SqliteJournal
 from keeper.execution.sender import TxSender
 from keeper.execution.signer import Signer
 from keeper.protocols.aave_v3.market import ERC20
@@ -28,7 +28,7 @@ async def _sender(client: ChainClient, journal_path, max_fee_gwei: int = 500) ->
     return TxSender(
         client,
         Signer(SecretStr(KEEPER_KEY)),
-        Journal(journal_path, chain_id),
+        SqliteJournal(journal_path, chain_id),
         FeePolicy(Decimal(max_fee_gwei), Decimal(5)),
         chain_id=chain_id,
         stuck_blocks=2,
@@ -156,3 +156,30 @@ async def test_a_timed_out_transaction_is_still_tracked_block_by_block(devnet, t
         assert settled[0].replacements >= 1
         assert sender.journal.open_entries(KEEPER_ADDRESS) == []
         assert await client.get_transaction_count(KEEPER_ADDRESS, "latest") == nonce + 1
+
+
+@pytest.mark.asyncio
+async def test_journaled_bytes_priced_out_at_restart_are_replaced_never_left_as_a_gap(
+    devnet, tmp_path
+):
+    """A process journals a transaction and dies before its broadcast; meanwhile the base fee
+    rises above its max fee. On restart (or an HA takeover) the journal's bytes are refused as
+    underpriced: they stay open (dropping them would leave their nonce unused, a gap behind
+    which every later transaction waits), the settle replaces them at the same nonce with
+    higher fees, and that nonce is mined; the next transaction takes the next nonce.
+    """
+    journal = tmp_path / "j.sqlite"
+    async with ChainClient(devnet.url) as client:
+        nonce = await client.get_transaction_count(KEEPER_ADDRESS, "latest")
+        assert _crash(devnet, journal, "before") == 9
+        await client.request("anvil_setNextBlockBaseFeePerGas", [hex(40 * GWEI)])
+        await client.request("evm_mine", [])
+        sender = await _sender(client, journal)
+        settled = await sender.reconcile(timeout_s=30)
+        assert [s.status for s in settled] == ["mined"] and settled[0].replacements >= 1
+        assert await client.get_transaction_count(KEEPER_ADDRESS, "latest") == nonce + 1
+        statuses = [e.status for e in sender.journal.at_nonce(KEEPER_ADDRESS, nonce)]
+        assert statuses[0] == "replaced" and statuses.count("mined") == 1, statuses
+        token, data = _approve(devnet, 5)
+        sent = await sender.send(token, data, 100_000, purpose=TxPurpose.APPROVE)
+        assert sent.nonce == nonce + 1

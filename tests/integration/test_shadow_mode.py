@@ -26,7 +26,7 @@ from bench.world_cache import BASELINE_ADDRESS, BASELINE_KEY
 from keeper.app import BlockReport, run_keeper
 from keeper.chain.client import ChainClient
 from keeper.devnet.scenarios import FEED, fund_keeper, shock_price
-from keeper.execution.journal import Journal
+from keeper.execution.journal_sqlite import SqliteJournal
 from keeper.localnode.anvil import CHAIN_ID, Anvil, AnvilOptions, free_port
 from keeper.protocols.aave_v3.market import ORACLE, POOL
 from keeper.shadow.ledger import ShadowLedger
@@ -379,7 +379,7 @@ async def test_uncontested_opportunities_would_win_and_stale_fork_transactions_a
     uncontested, with its simulated profit counted; the node sees no send.
     """
     settings_path = tmp_path / "journal.sqlite"
-    stale = Journal(str(settings_path) + ".dry-run", CHAIN_ID)
+    stale = SqliteJournal(str(settings_path) + ".dry-run", CHAIN_ID)
     stale.record_signed(
         tx_hash="0x" + "11" * 32,
         sender=KEEPER_ADDRESS,
@@ -408,7 +408,7 @@ async def test_uncontested_opportunities_would_win_and_stale_fork_transactions_a
             while not reports and time.monotonic() < deadline:
                 await asyncio.sleep(0.05)
             assert reports, "the keeper did not reach the head"
-            journal = Journal(str(settings_path) + ".dry-run", CHAIN_ID)
+            journal = SqliteJournal(str(settings_path) + ".dry-run", CHAIN_ID)
             assert journal.find("0x" + "11" * 32)[0].status == "dropped"  # type: ignore[index]
             journal.close()
             shock = await shock_price(

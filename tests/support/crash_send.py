@@ -15,7 +15,7 @@ from pydantic import SecretStr
 from keeper.chain.client import ChainClient
 from keeper.core.outcome import TxPurpose
 from keeper.execution.fees import FeePolicy
-from keeper.execution.journal import Journal
+from keeper.execution.journal_sqlite import SqliteJournal
 from keeper.execution.sender import TxSender
 from keeper.execution.signer import Signer
 from keeper.protocols.aave_v3.market import ERC20
@@ -27,7 +27,7 @@ async def main(url: str, key: str, journal: str, token: str, spender: str, when:
     sender = TxSender(
         client,
         Signer(SecretStr(key)),
-        Journal(journal, await client.chain_id()),
+        SqliteJournal(journal, await client.chain_id()),
         FeePolicy(Decimal(500), Decimal(5)),
         chain_id=await client.chain_id(),
     )

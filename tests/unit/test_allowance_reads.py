@@ -17,7 +17,7 @@ from pydantic import SecretStr
 from keeper.chain.client import ChainClient
 from keeper.execution.fees import FeePolicy
 from keeper.execution.inventory import InventoryExecutor
-from keeper.execution.journal import Journal
+from keeper.execution.journal_sqlite import SqliteJournal
 from keeper.execution.sender import TxSender
 from keeper.execution.signer import Signer
 from keeper.execution.transactor import Transactor
@@ -35,18 +35,18 @@ PLAN = fake_plan("0x" + "33" * 20, 100)
 
 
 @pytest.fixture
-def journal(tmp_path: Path) -> Journal:
-    return Journal(tmp_path / "journal.sqlite", chain_id=1)
+def journal(tmp_path: Path) -> SqliteJournal:
+    return SqliteJournal(tmp_path / "journal.sqlite", chain_id=1)
 
 
-def _executor(journal: Journal) -> InventoryExecutor:
+def _executor(journal: SqliteJournal) -> InventoryExecutor:
     """A real executor over a client that is never asked anything here."""
     client = ChainClient("http://127.0.0.1:9", retry_s=0)
     sender = TxSender(client, Signer(KEY), journal, FeePolicy(Decimal(100), Decimal(2)), chain_id=1)
     return InventoryExecutor(Transactor(client, sender, FakeMarket(), receipt_timeout_s=1.0))
 
 
-def _record(journal: Journal, nonce: int, to: str, purpose: str, meta: dict[str, Any]) -> str:
+def _record(journal: SqliteJournal, nonce: int, to: str, purpose: str, meta: dict[str, Any]) -> str:
     tx_hash = f"0x{nonce:064x}"
     journal.record_signed(
         tx_hash=tx_hash,
@@ -64,7 +64,7 @@ def _record(journal: Journal, nonce: int, to: str, purpose: str, meta: dict[str,
     return tx_hash
 
 
-def test_with_nothing_of_ours_in_flight_the_read_decides(journal: Journal) -> None:
+def test_with_nothing_of_ours_in_flight_the_read_decides(journal: SqliteJournal) -> None:
     executor = _executor(journal)
     assert executor._approvals_needed(PLAN, 0) == [500]
     assert executor._approvals_needed(PLAN, 500) == []
@@ -79,7 +79,7 @@ def test_with_nothing_of_ours_in_flight_the_read_decides(journal: Journal) -> No
     ],
 )
 def test_an_open_transaction_touching_the_allowance_makes_the_read_stale(
-    journal: Journal, to: str, purpose: str, meta: dict[str, Any]
+    journal: SqliteJournal, to: str, purpose: str, meta: dict[str, Any]
 ) -> None:
     _record(journal, 0, to, purpose, meta)
     assert _executor(journal)._approvals_needed(PLAN, 500) == [0, 500]
@@ -87,7 +87,7 @@ def test_an_open_transaction_touching_the_allowance_makes_the_read_stale(
 
 
 def test_one_mined_after_the_read_makes_it_stale_one_mined_at_or_before_does_not(
-    journal: Journal,
+    journal: SqliteJournal,
 ) -> None:
     tx_hash = _record(journal, 0, USDC, "approve", {})
     journal.mark(tx_hash, "mined", block=PLAN.block)
@@ -98,7 +98,7 @@ def test_one_mined_after_the_read_makes_it_stale_one_mined_at_or_before_does_not
     assert _executor(journal)._approvals_needed(later, 500) == []
 
 
-def test_transactions_on_other_tokens_do_not_matter(journal: Journal) -> None:
+def test_transactions_on_other_tokens_do_not_matter(journal: SqliteJournal) -> None:
     _record(journal, 0, DAI, "approve", {})
     _record(journal, 1, POOL_ADDRESS, "liquidation", {"spend_asset": DAI})
     _record(journal, 2, POOL_ADDRESS, "flash_liquidation", {"spend_asset": USDC})

@@ -123,6 +123,19 @@ CASES = [
         "bid_floor_gwei",
     ),
     ("watch not a boolean", {**GOOD, "KEEPER_BID_WATCH": "sometimes"}, None, "bid_watch"),
+    (
+        "lease renewed too rarely",
+        {**GOOD, "KEEPER_LEASE_TTL_S": "4", "KEEPER_LEASE_RENEW_S": "2"},
+        None,
+        "lease_renew_s (2.0) must be below half of lease_ttl_s (4.0)",
+    ),
+    (
+        "journal url of another database",
+        {**GOOD, "KEEPER_JOURNAL_URL": "mysql://keeper:Passw0rdSECRET@127.0.0.1/keeper"},
+        None,
+        "journal_url: expected a postgresql://",
+    ),
+    ("zero lease ttl", {**GOOD, "KEEPER_LEASE_TTL_S": "0"}, None, "lease_ttl_s"),
 ]
 
 
@@ -138,6 +151,7 @@ def test_bad_config_exits_2_naming_the_key(tmp_path, name, env, toml, named):
     assert result.returncode == 2, (name, result.stderr)
     assert named in result.stderr
     assert KEY[2:] not in result.stdout + result.stderr
+    assert "Passw0rdSECRET" not in result.stdout + result.stderr
     assert "Traceback" not in result.stderr
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from keeper.execution.journal import DAY_S, Journal
+from keeper.execution.journal import DAY_S
+from keeper.execution.journal_sqlite import SqliteJournal
 from keeper.ops.breakers import BreakerInputs, Breakers
 
 
@@ -56,14 +57,14 @@ def test_head_lag_zero_is_off():
 
 def test_losses_are_kept_in_the_journal_and_age_out(tmp_path):
     path = tmp_path / "j.sqlite"
-    journal = Journal(path, 1)
+    journal = SqliteJournal(path, 1)
     now = 1_000_000.0
     journal.record_result("0xK", "0x1", -(10**30), at=now - DAY_S - 1)  # older than a day
     journal.record_result("0xK", "0x2", -7, at=now - 60)
     journal.record_result("0xK", "0x3", 1000, at=now - 30)  # a win does not offset losses
     journal.record_result("0xOther", "0x4", -5, at=now - 30)
     journal.close()
-    reopened = Journal(path, 1)  # survives a restart
+    reopened = SqliteJournal(path, 1)  # survives a restart
     assert reopened.losses_since("0xK", now - DAY_S) == 7
     assert reopened.losses_since("0xK", now - DAY_S - 2) == 10**30 + 7
-    assert Journal(path, 2).losses_since("0xK", 0) == 0  # per chain
+    assert SqliteJournal(path, 2).losses_since("0xK", 0) == 0  # per chain

@@ -16,7 +16,7 @@ from pydantic import SecretStr
 from keeper.chain.client import ChainClient
 from keeper.core.market import Call
 from keeper.execution.fees import FeePolicy
-from keeper.execution.journal import Journal
+from keeper.execution.journal_sqlite import SqliteJournal
 from keeper.execution.sender import TxSender
 from keeper.execution.signer import Signer
 from keeper.execution.transactor import Transactor
@@ -49,7 +49,7 @@ class ScriptedNode(ChainClient):
 def transactor(tmp_path: Path):
     def build(node: ScriptedNode) -> Transactor:
         signer = Signer(SecretStr("0x" + "59" * 32))
-        journal = Journal(tmp_path / "j.sqlite", 1)
+        journal = SqliteJournal(tmp_path / "j.sqlite", 1)
         sender = TxSender(node, signer, journal, FeePolicy(Decimal(100), Decimal(2)), chain_id=1)
         return Transactor(node, sender, FakeMarket(), receipt_timeout_s=1.0)
 

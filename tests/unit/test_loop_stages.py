@@ -21,7 +21,7 @@ from keeper.core.outcome import Outcome, OutcomeStatus, TxPurpose
 from keeper.core.plan import Candidate, SkipKind
 from keeper.errors import ConfigError
 from keeper.execution.fees import FeePolicy
-from keeper.execution.journal import Journal
+from keeper.execution.journal_sqlite import SqliteJournal
 from keeper.execution.sender import TxSender
 from keeper.execution.signer import Signer
 from keeper.execution.transactions import Sent, Settled
@@ -73,7 +73,7 @@ def test_unread_symbols_postpone_the_native_asset_a_wrong_setting_is_a_config_er
 class SlowFirstSender(TxSender):
     """A sender double: the first transaction settles only after the second was sent."""
 
-    def __init__(self, journal: Journal) -> None:
+    def __init__(self, journal: SqliteJournal) -> None:
         node = QuietNode()
         super().__init__(
             node, Signer(SecretStr(KEY)), journal, FeePolicy(Decimal(9), Decimal(2)), chain_id=1
@@ -102,7 +102,7 @@ async def test_concurrent_deliveries_each_keep_their_own_send_time(tmp_path: Pat
     send duration (they were once one shared attribute, so the first plan's timings and
     reaction metric came from the second's broadcast).
     """
-    sender = SlowFirstSender(Journal(tmp_path / "j.sqlite", 1))
+    sender = SlowFirstSender(SqliteJournal(tmp_path / "j.sqlite", 1))
     tx = Transactor(sender.client, sender, FakeMarket(), receipt_timeout_s=1)
     call = Call(DEBT, "0x")
     t0 = time.perf_counter()

@@ -11,7 +11,7 @@ from keeper.chain.abi import load_artifact
 from keeper.core.outcome import TxPurpose
 from keeper.errors import ConfigError, TransactionError
 from keeper.execution.fees import FeePolicy
-from keeper.execution.journal import Journal
+from keeper.execution.journal_sqlite import SqliteJournal
 from keeper.execution.sender import TxSender
 from keeper.execution.signer import Signer
 from keeper.keys import resolve_key
@@ -28,7 +28,7 @@ async def deploy_liquidator(settings: Settings, router: str) -> str:
     if not is_hex_address(router):
         raise ConfigError("--router: expected the Uniswap V3 SwapRouter address (0x + 40 hex)")
     client, chain_id, market = await connect(settings)
-    journal = Journal(settings.journal_path, chain_id)
+    journal = SqliteJournal(settings.journal_path, chain_id)
     try:
         sender = TxSender(
             client,
