@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 WAD = 10**18
+STALE_TOLERANCE_DEN = 10_000  # the early stop's bound: 1 bp under the tracked scaled debt
 
 
 def _aave(plan: Plan[PlanPayload]) -> AavePlan:
@@ -295,24 +296,24 @@ class AaveLendingMarket:
             debt_decimals=decimals,
             min_profit_base=inputs.min_profit_base,
             gas_cost_base=inputs.gas_cost_base,
+            bid_cost_base=inputs.bid_cost_base,
             debt_repaid=plan.expected_spent or p.debt_to_cover,
             premium_rounds_up=self.rules.directed_rounding,
         )
         data = receipts.LIQUIDATOR.encode(
             "liquidate",
-            p.collateral_asset,
-            p.debt_asset,
-            plan.account,
-            p.debt_to_cover,
+            self._order(aave, inputs.bid_wei),
             swap_fee,
             terms.min_swap_out,
             terms.min_profit,
+            terms.bid_cost,
         )
         refusal = None
-        if terms.profit_at_min < terms.min_profit:
+        if terms.profit_at_min < terms.min_profit + terms.bid_cost:
             refusal = (
                 f"flash profit at the worst accepted swap ({terms.profit_at_min}) is below "
-                f"minimum profit plus gas ({terms.min_profit}), in units of the debt asset"
+                f"minimum profit plus gas ({terms.min_profit}) plus the bid ({terms.bid_cost}), "
+                "in units of the debt asset"
             )
         return FlashCall(
             Call(contract, data),
@@ -320,6 +321,35 @@ class AaveLendingMarket:
             terms.profit_at_min,
             f"quote {terms.swap_out_quote}, premium {terms.premium}",
             refusal,
+        )
+
+    def contract_call(self, plan: AnyPlan, contract: str, bid_wei: int = 0) -> Call:
+        """``FlashLiquidator.liquidateFrom``: pulls the plan's spend from the caller."""
+        aave = _aave(plan)
+        order = self._order(aave, bid_wei)
+        return Call(contract, receipts.LIQUIDATOR.encode("liquidateFrom", order, plan.spend.amount))
+
+    def _order(self, plan: AavePlan, bid_wei: int) -> tuple[str, str, str, int, str, int, int]:
+        """The contract's ``Order``: the liquidation, what the plan assumed, the bid.
+
+        The assumption is the borrower's scaled variable debt as tracked (read with
+        ``scaledBalanceOf`` at a pinned block): interest never lowers it, only a repayment or
+        a liquidation does, so less on chain means someone else got there first. The bound is
+        1 bp below the tracked figure so that a read one unit off never stops a good plan;
+        repayments that small go on to the Pool's own checks.
+        """
+        p = plan.payload
+        reserve = self.monitor.tracker.reserves[p.debt_asset]
+        state = self.monitor.engine.accounts.get(plan.account)
+        scaled = 0 if state is None else state.scaled_variable_debt.get(reserve.index, 0)
+        return (
+            p.collateral_asset,
+            p.debt_asset,
+            plan.account,
+            p.debt_to_cover,
+            reserve.variable_debt_token,
+            scaled - scaled // STALE_TOLERANCE_DEN,
+            bid_wei,
         )
 
     # -- outcomes ------------------------------------------------------------------------------
