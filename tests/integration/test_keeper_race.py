@@ -70,7 +70,7 @@ async def _liquidated(client: ChainClient, pool: str, after: int) -> dict[str, s
     logs = await client.get_logs(
         address=pool, topics=[LIQUIDATION_TOPIC], from_block=after + 1, to_block=head
     )
-    out = {}
+    out: dict[str, str] = {}
     for entry in logs:
         decoded = POOL.decode_log(entry)
         if decoded is not None:
