@@ -294,24 +294,8 @@ def _cmd_deploy_liquidator(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     configure_logging(settings.log_level, settings.log_format)
-    try:
-        fund_wei = int(Decimal(args.fund_eth) * 10**18)
-    except InvalidOperation:
-        raise ConfigError("--fund-eth: expected an amount of ether, e.g. 0.5") from None
-    if fund_wei < 0:
-        raise ConfigError("--fund-eth: expected an amount of ether, e.g. 0.5")
-    done = asyncio.run(
-        deploy_liquidator(settings, args.router, approve=not args.no_approve, fund_wei=fund_wei)
-    )
-    print(
-        json.dumps(
-            {
-                "flash_liquidator": done.address,
-                "approved": done.approved,
-                "funded_wei": done.funded_wei,
-            }
-        )
-    )
+    done = asyncio.run(deploy_liquidator(settings, args.router, not args.no_approve, args.fund_eth))
+    print(json.dumps(done.as_json()))
     return EXIT_OK
 
 

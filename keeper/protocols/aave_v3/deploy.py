@@ -10,6 +10,7 @@ can send the contract ether for coinbase bids.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING
 
 from eth_abi.abi import encode
@@ -45,14 +46,34 @@ class Deployed:
     approved: list[str] = field(default_factory=list)
     funded_wei: int = 0
 
+    def as_json(self) -> dict[str, object]:
+        """What the command prints: set ``flash_liquidator`` to the address."""
+        return {
+            "flash_liquidator": self.address,
+            "approved": self.approved,
+            "funded_wei": self.funded_wei,
+        }
+
+
+def ether_to_wei(text: str) -> int:
+    """``--fund-eth``: an amount of ether (ConfigError naming the flag otherwise)."""
+    try:
+        wei = int(Decimal(text) * 10**18)
+    except InvalidOperation:
+        wei = -1
+    if wei < 0:
+        raise ConfigError("--fund-eth: expected an amount of ether, e.g. 0.5")
+    return wei
+
 
 async def deploy_liquidator(
-    settings: Settings, router: str | None, *, approve: bool = True, fund_wei: int = 0
+    settings: Settings, router: str | None, approve: bool = True, fund_eth: str = "0"
 ) -> Deployed:
     """Deploy FlashLiquidator(pool, router), approve the reserves to it, fund it; its address.
 
     ``router`` None: inventory liquidations only (flash mode needs the Uniswap V3 router).
     """
+    fund_wei = ether_to_wei(fund_eth)
     if router is not None and not is_hex_address(router):
         raise ConfigError("--router: expected the Uniswap V3 SwapRouter address (0x + 40 hex)")
     client, chain_id, market = await connect(settings)

@@ -18,6 +18,7 @@ from keeper.protocols.aave_v3.flash_terms import flash_terms
 from keeper.protocols.aave_v3.liquidation import is_liquidatable
 from keeper.protocols.aave_v3.market import ERC20, POOL
 from keeper.protocols.aave_v3.monitor import MarketMonitor
+from keeper.protocols.aave_v3.orders import order
 from keeper.protocols.aave_v3.planner import AaveLiquidation, choose_liquidation, plan_from_meta
 from keeper.protocols.aave_v3.positions import emode_terms, grace_wait, holdings, reserve_terms
 from keeper.protocols.aave_v3.reads import read_available, read_base_currency_unit
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from keeper.protocols.aave_v3.checkpoint import AaveSnapshot
     from keeper.protocols.aave_v3.market import Market
     from keeper.protocols.aave_v3.monitor import Step
+    from keeper.protocols.aave_v3.orders import Order
     from keeper.protocols.aave_v3.planner import AavePlan
     from keeper.protocols.aave_v3.reads import AccountData
     from keeper.risk.page import RadarPicture
@@ -45,7 +47,6 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 WAD = 10**18
-STALE_TOLERANCE_DEN = 10_000  # the early stop's bound: 1 bp under the tracked scaled debt
 
 
 def _aave(plan: Plan[PlanPayload]) -> AavePlan:
@@ -329,28 +330,9 @@ class AaveLendingMarket:
         order = self._order(aave, bid_wei)
         return Call(contract, receipts.LIQUIDATOR.encode("liquidateFrom", order, plan.spend.amount))
 
-    def _order(self, plan: AavePlan, bid_wei: int) -> tuple[str, str, str, int, str, int, int]:
-        """The contract's ``Order``: the liquidation, what the plan assumed, the bid.
-
-        The assumption is the borrower's scaled variable debt as tracked (read with
-        ``scaledBalanceOf`` at a pinned block): interest never lowers it, only a repayment or
-        a liquidation does, so less on chain means someone else got there first. The bound is
-        1 bp below the tracked figure so that a read one unit off never stops a good plan;
-        repayments that small go on to the Pool's own checks.
-        """
-        p = plan.payload
-        reserve = self.monitor.tracker.reserves[p.debt_asset]
-        state = self.monitor.engine.accounts.get(plan.account)
-        scaled = 0 if state is None else state.scaled_variable_debt.get(reserve.index, 0)
-        return (
-            p.collateral_asset,
-            p.debt_asset,
-            plan.account,
-            p.debt_to_cover,
-            reserve.variable_debt_token,
-            scaled - scaled // STALE_TOLERANCE_DEN,
-            bid_wei,
-        )
+    def _order(self, plan: AavePlan, bid_wei: int) -> Order:
+        tracker, engine = self.monitor.tracker, self.monitor.engine
+        return order(plan, tracker.reserves, engine.accounts, bid_wei)
 
     # -- outcomes ------------------------------------------------------------------------------
 
