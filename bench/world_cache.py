@@ -142,7 +142,8 @@ async def _check_opened(client: ChainClient, world: World, chunk: list[Position]
 
 async def build(url: str, borrowers: int) -> World:
     """Deploy the market, open ``borrowers`` positions fast, fund both keepers."""
-    async with ChainClient(url, timeout_s=120) as client:
+    # Anvil's state dump of a large world takes minutes (100k borrowers: hundreds of MB).
+    async with ChainClient(url, timeout_s=max(120.0, borrowers / 50)) as client:
         world = await build_world(client, borrowers=0, seed=SEED, aave=AAVE)
         positions = plan_positions(borrowers, SEED, DEFAULT_RESERVES)
         await _open_fast(client, world, positions)

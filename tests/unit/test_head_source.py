@@ -1,0 +1,145 @@
+"""Following the head for few requests: the poll pacer, the head source, a known header."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from keeper.chain.head_source import HeadSource, PollPacer
+from keeper.chain.heads import Header, HeadTracker
+from tests.unit.test_chain_following import FakeChain
+
+
+def _header(number: int, timestamp: int, fork: str = "a") -> Header:
+    parent = f"0x{fork}{number - 1:063x}"
+    return Header(number, f"0x{fork}{number:063x}", parent, timestamp)
+
+
+def test_the_pacer_waits_for_the_next_block_of_a_chain_on_a_clock():
+    """Heads one second apart (timestamps): the next poll waits until one second after the
+    earliest sighting allows, then polls at once; a miss is retried a quarter, then half a
+    poll interval later, then every interval.
+    """
+    pacer = PollPacer(poll_interval_s=0.1)
+    for n, at in enumerate([10.05, 11.02, 12.03, 13.02]):
+        pacer.seen(_header(101 + n, 1_000 + n), at)  # the next, 105, is no probe
+    assert pacer.interval() == 1.0
+    due = pacer.due()
+    assert due == pytest.approx(14.02)  # min(10.05 + 4, 11.02 + 3, 12.03 + 2, 13.02 + 1)
+    assert pacer.delay(13.5, misses=0) == pytest.approx(0.52)
+    assert pacer.delay(14.1, misses=0) == 0.0
+    assert pacer.delay(14.1, misses=1) == pytest.approx(0.025)
+    assert pacer.delay(14.1, misses=2) == pytest.approx(0.05)
+    assert pacer.delay(14.1, misses=7) == pytest.approx(0.1)
+
+
+def test_the_pacer_probes_early_every_fourth_block():
+    """Every fourth block is polled a quarter of a poll interval before it is due."""
+    pacer = PollPacer(poll_interval_s=0.2)
+    for n in range(4):
+        pacer.seen(_header(n, 1_000 + n), 50.0 + n)
+    assert pacer.first_poll() == pytest.approx(54.0 - 0.05)  # block 4 is a probe
+    pacer.seen(_header(4, 1_004), 54.0)
+    assert pacer.first_poll() == pytest.approx(55.0)
+
+
+def test_no_rhythm_means_polling_every_interval():
+    """Too few heads, heads sharing a second (mined per transaction) or a reorg: every poll
+    interval, as without a pacer.
+    """
+    pacer = PollPacer(poll_interval_s=0.1)
+    for n in range(3):
+        pacer.seen(_header(n, 1_000 + n), float(n))
+    assert pacer.due() is None and pacer.delay(5.0, misses=0) == 0.1
+    pacer.seen(_header(3, 1_002), 3.0)  # the same second as block 2
+    assert pacer.interval() is None
+    clock = PollPacer(poll_interval_s=0.1)
+    for n in range(4, 8):
+        clock.seen(_header(n, 1_000 + n), float(n))
+    assert clock.interval() == 1.0
+    clock.seen(_header(5, 1_005, fork="b"), 9.0)  # the head went back
+    assert clock.interval() is None
+
+
+class _PollingNode:
+    """A test double of the client over HTTP: the latest header from a script of heads."""
+
+    streams_heads = False
+
+    def __init__(self, heads: list[Header]) -> None:
+        self.heads = heads
+        self.polls = 0
+
+    async def latest_header(self) -> Header:
+        self.polls += 1
+        return self.heads[min(self.polls, len(self.heads)) - 1]
+
+
+@pytest.mark.asyncio
+async def test_the_head_source_returns_only_new_heads_and_gives_up_at_its_timeout():
+    """Polls repeat while the head is the same; a new hash is returned; with no new head
+    within the timeout, None.
+    """
+    a, b = _header(7, 1_007), _header(8, 1_008)
+    node = _PollingNode([a, a, a, b])
+    source = HeadSource(node, poll_interval_s=0.001)  # type: ignore[arg-type]
+    assert await source.next(5.0) == a
+    assert await source.next(5.0) == b and node.polls == 4
+    assert await source.next(0.01) is None
+    source.forget()
+    assert await source.next(5.0) == b  # after a restart the current head counts as new
+
+
+class _AnnouncingNode(_PollingNode):
+    """A test double of the client over WebSocket: heads announced, or silence."""
+
+    streams_heads = True
+
+    def __init__(self, announced: list[Header | None], latest: Header) -> None:
+        super().__init__([latest])
+        self.announced = announced
+
+    async def next_head(self, timeout_s: float) -> Header | None:
+        del timeout_s
+        return self.announced.pop(0) if self.announced else None
+
+
+@pytest.mark.asyncio
+async def test_over_websocket_heads_cost_no_request_and_silence_costs_one_poll():
+    """Announced heads are returned without a request; a silent subscription is covered by one
+    poll of the latest header.
+    """
+    a, b = _header(3, 1_003), _header(4, 1_004)
+    node = _AnnouncingNode([a, None], latest=b)
+    source = HeadSource(node, poll_interval_s=0.001)  # type: ignore[arg-type]
+    assert await source.next(5.0) == a and node.polls == 0
+    assert await source.next(5.0) == b and node.polls == 1
+
+
+@pytest.mark.asyncio
+async def test_a_known_next_header_is_followed_without_a_request():
+    """Given the header of the next block on top of ours, the tracker takes it as is; the same
+    head again is no advance; a header that does not extend ours is checked by reading.
+    """
+    chain = FakeChain(6)
+    calls: list[Any] = []
+    real_batch = chain.batch
+
+    async def counted(batch: list[Any]) -> list[Any]:
+        calls.append(batch)
+        answers: list[Any] = await real_batch(batch)
+        return answers
+
+    chain.batch = counted  # type: ignore[method-assign]
+    heads = HeadTracker(chain)  # type: ignore[arg-type]
+    await heads.start(4)
+    calls.clear()
+    five = Header.from_rpc(chain.blocks[5])
+    assert (await heads.advance(5, five)).headers == [five] and calls == []
+    assert (await heads.advance(5, five)).headers == [] and calls == []
+    chain.reorg(5, 7, "b")
+    six = Header.from_rpc(chain.blocks[6])
+    advance = await heads.advance(6, six)
+    assert advance.ancestor == 4 and [h.number for h in advance.headers] == [5, 6]
+    assert calls  # the replaced block was found by reading
