@@ -1,6 +1,7 @@
 """Head-to-head race: our keeper against the baseline bot, on a devnet with 1 s blocks.
 
-    python bench/race.py 1000 [--shocks 20] [--tip-gwei 3] [--baseline x1.2|share|none]
+    python bench/race.py 1000 [--shocks 20] [--tip-gwei 3] [--baseline x1.2|share|self|none]
+                         [--path contract|direct]
 prints one JSON line (see bench/README.md for every field).
 
 Both keepers run as subprocesses against the same Anvil (interval mining, one block a second),
@@ -23,7 +24,10 @@ alone). Both poll the head every 100 ms over HTTP.
    after the shock. Reaction: from each keeper's own log lines, the broadcast time of its first
    transaction after the shock minus the time its cycle saw the shock's block. Tips paid: per
    liquidation transaction, its effective gas price minus its block's base fee
-   (bench/race_figures.py).
+   (bench/race_figures.py). Gas spent losing: per keeper and shock, the gas of its transactions
+   that did not liquidate (bench/race_gas.py); against a copy of ourselves (``--baseline self``)
+   this is what "losing is cheap" is measured by, before (``--path direct``) and after
+   (``--path contract``, the default: our contract, deployed for each keeper first).
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ import tempfile
 import time
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, get_args
+from typing import TYPE_CHECKING, Any, get_args
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -45,14 +49,27 @@ import aiohttp
 
 from bench import race_figures as figures
 from bench import world_cache
-from bench.race_keepers import TIP_BUDGET_GWEI, BaselineMode, Contest, Keepers, start, stop
+from bench.race_gas import lost_gas
+from bench.race_keepers import (
+    TIP_BUDGET_GWEI,
+    BaselineMode,
+    Contest,
+    InventoryPath,
+    Keepers,
+    start,
+    stop,
+)
 from bench.race_shocks import run_shocks, wait_block
 from keeper.chain.client import ChainClient
+from keeper.devnet.liquidator import deploy_keeper_liquidator
 from keeper.execution.fees import gwei_to_wei
 from keeper.localnode.anvil import Anvil, AnvilOptions
 from keeper.protocols.aave_v3.market import resolve_market
 from keeper.protocols.aave_v3.monitor import MarketMonitor
 from keeper.settings import load_settings
+
+if TYPE_CHECKING:
+    from keeper.devnet.world import World
 
 QUIET_BLOCKS = 8
 
@@ -64,8 +81,9 @@ async def _ready(keepers: Keepers, timeout_s: float) -> None:
             if proc.poll() is not None:
                 raise RuntimeError(f"a keeper exited at start: {proc.args!r}")
         ours = any(e.get("event") == "block_checked" for e in figures.lines(keepers.ours_log))
+        cycle = "block_checked" if keepers.baseline_is_ours else "block"
         base = keepers.baseline is None or any(
-            e.get("event") == "block" for e in figures.lines(keepers.baseline_log)
+            e.get("event") == cycle for e in figures.lines(keepers.baseline_log)
         )
         if ours and base:
             return
@@ -91,6 +109,8 @@ async def _metrics(port: int) -> tuple[dict[str, float], float]:
 
 
 def _last_block_line(keepers: Keepers) -> dict[str, Any] | None:
+    if keepers.baseline_is_ours:
+        return None  # a copy of ours: its requests are ours, not measured twice
     blocks = [e for e in figures.lines(keepers.baseline_log) if e.get("event") == "block"]
     return blocks[-1] if blocks else None
 
@@ -118,6 +138,39 @@ async def _quiet(client: ChainClient, keepers: Keepers) -> dict[str, Any]:
     }
 
 
+async def _contracts(client: ChainClient, world: World, contest: Contest) -> dict[str, str]:
+    """Each keeper's contract of ours on the contract path (owned by it, reserves approved)."""
+    if contest.path != "contract":
+        return {}
+    owners = [world_cache.OURS_ADDRESS]
+    if contest.baseline == "self":
+        owners.append(world_cache.BASELINE_ADDRESS)
+    return {o: await deploy_keeper_liquidator(client, world, o) for o in owners}
+
+
+def _aliases(contracts: dict[str, str]) -> dict[str, str]:
+    """A contract's address -> its keeper's name, for the winners."""
+    names = {world_cache.OURS_ADDRESS: "ours", world_cache.BASELINE_ADDRESS: "baseline"}
+    return {c.lower(): names[owner] for owner, c in contracts.items()}
+
+
+async def _lost_gas(
+    client: ChainClient,
+    world: World,
+    contest: Contest,
+    contracts: dict[str, str],
+    shock_list: list[dict[str, Any]],
+) -> dict[str, Any]:
+    keepers = {"ours": world_cache.OURS_ADDRESS}
+    if contest.baseline != "none":
+        keepers["baseline"] = world_cache.BASELINE_ADDRESS
+    pool = world.market.pool
+    targets = {n: contracts.get(a, pool) for n, a in keepers.items()}
+    blocks = [int(s["block"]) for s in shock_list]
+    head = await client.block_number()
+    return await lost_gas(client, keepers, targets, pool, blocks, head)
+
+
 async def race(n: int, shocks: int, contest: Contest) -> dict[str, Any]:
     """One size: quiet window, shocks, winners, reaction, tips paid."""
     snap = world_cache.snapshot(n)
@@ -135,15 +188,17 @@ async def race(n: int, shocks: int, contest: Contest) -> dict[str, Any]:
             monitor = MarketMonitor(client, market, settings)
             await monitor.start()
             accounts = len(monitor.engine.data)
+            contracts = await _contracts(client, world, contest)
             t0 = time.perf_counter()
-            keepers = start(world, anvil.url, tmp, contest)
+            keepers = start(world, anvil.url, tmp, contest, contracts)
             try:
                 await _ready(keepers, timeout_s=180)
                 ready_s = round(time.perf_counter() - t0, 1)
                 rpc = await _quiet(client, keepers)
                 first = await client.block_number()
                 opps, shock_list = await run_shocks(client, world, monitor, shocks)
-                await figures.winners(client, world, opps, first)
+                await figures.winners(client, world, opps, first, _aliases(contracts))
+                losing = await _lost_gas(client, world, contest, contracts, shock_list)
             finally:
                 stop(keepers)
                 # Kept for reading after the run (bench/.cache/ is not committed).
@@ -159,7 +214,9 @@ async def race(n: int, shocks: int, contest: Contest) -> dict[str, Any]:
                     client, figures.liquidation_hashes(ours_lines, ours=True), budget
                 ),
                 "baseline_tip_paid": await figures.tips_paid(
-                    client, figures.liquidation_hashes(base_lines, ours=False), budget
+                    client,
+                    figures.liquidation_hashes(base_lines, ours=keepers.baseline_is_ours),
+                    budget,
                 ),
             }
     blocks = [s["block"] for s in shock_list]
@@ -176,6 +233,7 @@ async def race(n: int, shocks: int, contest: Contest) -> dict[str, Any]:
         "accounts": accounts,
         "tip": "budget" if contest.tip_gwei == TIP_BUDGET_GWEI else contest.tip_gwei or "default",
         "baseline": contest.baseline,
+        "path": contest.path,
         "baseline_share_bps": contest.baseline_share_bps if contest.baseline == "share" else None,
         "world_build_s": snap.build_s,
         "keepers_ready_s": ready_s,
@@ -198,7 +256,7 @@ async def race(n: int, shocks: int, contest: Contest) -> dict[str, Any]:
         if total
         else None,
         "ours_reaction": figures.reaction(ours_lines, blocks, ours=True),
-        "baseline_reaction": figures.reaction(base_lines, blocks, ours=False),
+        "baseline_reaction": figures.reaction(base_lines, blocks, ours=keepers.baseline_is_ours),
         "ours_approve_ms": figures.approve_ms(ours_lines),
         "ours_outcomes": figures.count(ours_lines, "liquidation_attempt", "outcome"),
         "ours_bidding": figures.bidding(ours_lines),
@@ -214,6 +272,7 @@ async def race(n: int, shocks: int, contest: Contest) -> dict[str, Any]:
             default=0,
         ),
         **rpc,
+        "gas_not_liquidating": losing,
         "shock_list": shock_list,
     }
 
@@ -229,9 +288,18 @@ if __name__ == "__main__":
         "--baseline",
         choices=get_args(BaselineMode),
         default="x1.2",
-        help="the baseline's bid: eth_gasPrice x 1.2, a share of its profit, or no baseline",
+        help=(
+            "the baseline: eth_gasPrice x 1.2, a share of its profit, a copy of our keeper "
+            "(self), or none"
+        ),
     )
     parser.add_argument("--baseline-share-bps", type=int, default=5_000)
+    parser.add_argument(
+        "--path",
+        choices=get_args(InventoryPath),
+        default="contract",
+        help="our inventory path (and the copy's): through our contract, or direct to the Pool",
+    )
     args = parser.parse_args()
-    contest = Contest(args.tip_gwei, args.baseline, args.baseline_share_bps)
+    contest = Contest(args.tip_gwei, args.baseline, args.baseline_share_bps, args.path)
     print(json.dumps(asyncio.run(race(args.borrowers, args.shocks, contest))))

@@ -61,8 +61,17 @@ def count(entries: list[dict[str, Any]], event: str, key: str) -> dict[str, int]
     return out
 
 
-async def winners(client: ChainClient, world: World, opps: list[Any], first: int) -> None:
-    """Each opportunity's winner: the liquidator of its account's first LiquidationCall."""
+async def winners(
+    client: ChainClient,
+    world: World,
+    opps: list[Any],
+    first: int,
+    aliases: dict[str, str] | None = None,
+) -> None:
+    """Each opportunity's winner: the liquidator of its account's first LiquidationCall.
+
+    ``aliases``: more liquidator addresses (lower case) -> name (a keeper's own contract).
+    """
     logs = await client.get_logs(
         address=world.market.pool,
         topics=[POOL.topic("LiquidationCall")],
@@ -86,6 +95,7 @@ async def winners(client: ChainClient, world: World, opps: list[Any], first: int
     names = {
         world_cache.OURS_ADDRESS.lower(): "ours",
         world_cache.BASELINE_ADDRESS.lower(): "baseline",
+        **(aliases or {}),
     }
     for opp in opps:
         for block, log_index, user, liquidator in events:

@@ -29,6 +29,7 @@ from bench.bidding_tables import (  # after the path is set
     tip_name,
     verdict,
 )
+from bench.losing_results import losing_steps, splice_losing
 from bench.risk_results import risk_steps, splice
 
 HERE = Path(__file__).resolve().parent
@@ -320,12 +321,16 @@ def _write(
 def main() -> None:
     """Every step in its own process, then RESULTS.md.
 
-    ``--only risk``: only the radar and stress steps, their section replaced in RESULTS.md.
+    ``--only risk`` / ``--only losing``: only the radar and stress steps, or only the races
+    against a copy of ours, their section replaced in RESULTS.md.
     """
     started = time.perf_counter()
-    if sys.argv[1:] == ["--only", "risk"]:
+    if sys.argv[1:] in (["--only", "risk"], ["--only", "losing"]):
         path = HERE / "RESULTS.md"
-        text = splice(path.read_text(), risk_steps(_run))
+        if sys.argv[2] == "risk":
+            text = splice(path.read_text(), risk_steps(_run))
+        else:
+            text = splice_losing(path.read_text(), losing_steps(_run))
         path.write_text(text)
         print(text)
         return
@@ -347,7 +352,9 @@ def main() -> None:
         share_args = ("--baseline", "share", "--baseline-share-bps", share)
         races.append(_run("bench/race.py", small, "--shocks", bidding, *share_args))
     risk = risk_steps(_run)
+    losing = losing_steps(_run)
     text = splice(_write(engine, rpc, races, time.perf_counter() - started), risk)
+    text = splice_losing(text, losing)
     (HERE / "RESULTS.md").write_text(text)
     print(text)
 

@@ -5,6 +5,10 @@ interface IERC20Min {
     function balanceOf(address account) external view returns (uint256);
 }
 
+interface IScaledBalanceToken {
+    function scaledBalanceOf(address user) external view returns (uint256);
+}
+
 interface IAavePool {
     function flashLoanSimple(address receiver, address asset, uint256 amount, bytes calldata params, uint16 referralCode)
         external;
@@ -29,11 +33,33 @@ interface ISwapRouterV3 {
 }
 
 /// @title FlashLiquidator
-/// @notice Liquidates an Aave V3 position with zero capital: flash-borrows the debt asset,
-///         liquidates, swaps the seized collateral back on Uniswap V3 with a minimum output,
-///         repays the loan and its premium, and sends the profit to the owner. Reverts unless
-///         the profit reaches the caller's minimum. Leaves no allowance behind.
+/// @notice The keeper's own Aave V3 liquidator, owner-only, in two ways:
+///         - `liquidate`: zero capital. Flash-borrows the debt asset, liquidates, swaps the seized
+///           collateral back on Uniswap V3 with a minimum output, repays the loan and its premium
+///           and sends the profit to the owner; reverts unless the profit, less the bid's cost,
+///           reaches the caller's minimum.
+///         - `liquidateFrom`: the owner's own tokens (one standing approval to this contract).
+///           Pulls the debt asset from the owner, liquidates, returns the collateral and what
+///           the Pool did not take.
+///         Both first check cheaply that the plan still holds: the borrower's scaled variable
+///         debt (one storage read in the debt token, no call into the Pool) is still at least
+///         what was planned. Less means someone repaid or liquidated first: the call reverts
+///         with `PlanStale()` after ~10k gas, instead of deep in the Pool.
+///         Both can pay a bid to `block.coinbase` (a bundle's bid), all-or-nothing with the
+///         liquidation, from this contract's ether (the call's value included).
+///         No allowance is left behind.
 contract FlashLiquidator {
+    /// What one liquidation is and what it assumed.
+    struct Order {
+        address collateral;
+        address debt;
+        address user;
+        uint256 debtToCover; // passed to the Pool as is (type(uint256).max: all it allows)
+        address debtToken; // the debt asset's variable debt token (the cheap check reads it)
+        uint256 minScaledDebt; // the borrower's scaled variable debt when planned (0: no check)
+        uint256 bid; // wei paid to block.coinbase when the liquidation succeeds
+    }
+
     struct Params {
         address collateral;
         address user;
@@ -50,8 +76,11 @@ contract FlashLiquidator {
     error NotPool();
     error BadInitiator();
     error NotInLiquidation();
+    error PlanStale();
     error InsufficientProfit(uint256 available, uint256 minProfit);
+    error BidUnpaid(uint256 bid, uint256 balance);
     error TokenCallFailed(address token);
+    error EtherSendFailed();
 
     address public immutable owner;
     IAavePool public immutable pool;
@@ -69,21 +98,41 @@ contract FlashLiquidator {
         _;
     }
 
-    /// @notice Liquidate `user` repaying up to `debtToCover` of `debt`, seizing `collateral`.
-    function liquidate(
-        address collateral,
-        address debt,
-        address user,
-        uint256 debtToCover,
-        uint24 swapFee,
-        uint256 minSwapOut,
-        uint256 minProfit
-    ) external onlyOwner {
+    /// @notice Ether for bids (a bundle's coinbase payments).
+    receive() external payable {}
+
+    /// @notice Flash-liquidate `o.user`. `minProfit` and `bidCost` (the bid's worth) are in
+    ///         units of the debt asset: the profit must reach their sum.
+    function liquidate(Order calldata o, uint24 swapFee, uint256 minSwapOut, uint256 minProfit, uint256 bidCost)
+        external
+        payable
+        onlyOwner
+    {
+        _checkPlan(o);
         active = true;
         pool.flashLoanSimple(
-            address(this), debt, debtToCover, abi.encode(Params(collateral, user, swapFee, minSwapOut, minProfit)), 0
+            address(this),
+            o.debt,
+            o.debtToCover,
+            abi.encode(Params(o.collateral, o.user, swapFee, minSwapOut, minProfit + bidCost)),
+            0
         );
         active = false;
+        _payBid(o.bid);
+    }
+
+    /// @notice Liquidate `o.user` with `pull` of the owner's debt asset (approved to this
+    ///         contract once); the seized collateral and what the Pool left go back to the owner.
+    function liquidateFrom(Order calldata o, uint256 pull) external payable onlyOwner {
+        _checkPlan(o);
+        _call(o.debt, abi.encodeWithSelector(0x23b872dd, owner, address(this), pull));
+        _approve(o.debt, address(pool), pull);
+        pool.liquidationCall(o.collateral, o.debt, o.user, o.debtToCover, false);
+        // The Pool may take less than approved (a smaller close factor, all of a small debt).
+        _approve(o.debt, address(pool), 0);
+        _sweep(o.collateral);
+        if (o.debt != o.collateral) _sweep(o.debt);
+        _payBid(o.bid);
     }
 
     /// @notice Aave's flash-loan callback. Only the Pool may call it, only for a loan we took.
@@ -133,6 +182,35 @@ contract FlashLiquidator {
     /// @notice Send tokens that ended up here by mistake to `to`.
     function rescue(address token, address to, uint256 amount) external onlyOwner {
         _transfer(token, to, amount);
+    }
+
+    /// @notice Send ether (the bid float) to `to`.
+    function rescueEther(address payable to, uint256 amount) external onlyOwner {
+        _sendEther(to, amount);
+    }
+
+    // The early stop: a lost race costs this read, not a revert deep in the Pool. Interest never
+    // lowers a scaled balance; only a repayment or a liquidation burns it.
+    function _checkPlan(Order calldata o) private view {
+        if (o.minScaledDebt != 0 && IScaledBalanceToken(o.debtToken).scaledBalanceOf(o.user) < o.minScaledDebt) {
+            revert PlanStale();
+        }
+    }
+
+    function _payBid(uint256 bid) private {
+        if (bid == 0) return;
+        if (address(this).balance < bid) revert BidUnpaid(bid, address(this).balance);
+        _sendEther(payable(block.coinbase), bid);
+    }
+
+    function _sendEther(address payable to, uint256 amount) private {
+        (bool ok,) = to.call{value: amount}("");
+        if (!ok) revert EtherSendFailed();
+    }
+
+    function _sweep(address token) private {
+        uint256 balance = IERC20Min(token).balanceOf(address(this));
+        if (balance > 0) _transfer(token, owner, balance);
     }
 
     // Low-level calls accept tokens that return nothing (USDT-style) and reject a `false`.

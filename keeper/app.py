@@ -23,6 +23,7 @@ from keeper.execution.flash import FlashExecutor
 from keeper.execution.inventory import InventoryExecutor
 from keeper.execution.sender import TxSender
 from keeper.execution.signer import Signer
+from keeper.execution.through_contract import ContractInventoryExecutor
 from keeper.execution.transactor import Transactor
 from keeper.gc_pacing import IdleCollector
 from keeper.keys import resolve_key
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
 
     from keeper.chain.client import ChainClient
     from keeper.core.market import LendingMarket
+    from keeper.execution.executor import Executor
     from keeper.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -72,6 +74,27 @@ class Keeper:
             raise ConfigError(
                 'flash_liquidator, uniswap_quoter: execution_mode = "flash" needs both '
                 "(deploy the contract with `keeper deploy-liquidator`)"
+            )
+        if (
+            settings.protocol == "aave_v3"
+            and settings.execution_mode == "inventory"
+            and settings.flash_liquidator is None
+            and not settings.inventory_direct
+        ):
+            raise ConfigError(
+                "flash_liquidator: inventory mode sends liquidations through our contract (a "
+                "lost race then costs ~35k gas, not a revert deep in the Pool): deploy it with "
+                "`keeper deploy-liquidator` and set flash_liquidator to the address it prints, "
+                "or set inventory_direct = true for the old direct path"
+            )
+        if settings.coinbase_payment and (
+            settings.flash_liquidator is None
+            or settings.protocol != "aave_v3"
+            or (settings.inventory_direct and settings.execution_mode == "inventory")
+        ):
+            raise ConfigError(
+                "coinbase_payment: the bid is paid by our contract, so it needs flash_liquidator "
+                "(Aave, not inventory_direct); deploy it with `keeper deploy-liquidator`"
             )
         self.settings, self.client, self.chain_id, self.market = settings, client, chain_id, market
         self.signer = Signer(resolve_key(settings))
@@ -175,7 +198,13 @@ class Keeper:
             watch_rivals=settings.bid_watch and fixed is None,
         )
         self._transactors.append(tx)
-        inventory = InventoryExecutor(tx)
+        inventory: Executor = InventoryExecutor(tx)
+        if (
+            settings.flash_liquidator
+            and not settings.inventory_direct
+            and settings.protocol == "aave_v3"  # the contract is Aave's (Morpho: direct)
+        ):
+            inventory = ContractInventoryExecutor(tx, contract=settings.flash_liquidator)
         execution = Execution(sender, inventory, {TxPurpose.LIQUIDATION: inventory})
         mode = ExecutionMode(settings.execution_mode)
         if mode is ExecutionMode.FLASH and settings.flash_liquidator and settings.uniswap_quoter:

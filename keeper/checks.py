@@ -68,8 +68,10 @@ async def check_config(settings: Settings) -> dict[str, Any]:
     client, chain_id, market = await connect(settings)
     try:
         head = await client.block_number()
-        if settings.execution_mode == "flash":
-            for name in ("flash_liquidator", "uniswap_quoter"):
+        flash = settings.execution_mode == "flash"
+        if flash or (settings.flash_liquidator is not None and not settings.inventory_direct):
+            names = ("flash_liquidator", "uniswap_quoter") if flash else ("flash_liquidator",)
+            for name in names:
                 address = getattr(settings, name)
                 if address is None or not await _has_code(client, address):
                     raise ConfigError(f"{name}: no contract at {address} on chain {chain_id}")

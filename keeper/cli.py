@@ -115,10 +115,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     deploy = sub.add_parser(
         "deploy-liquidator",
-        help="deploy our FlashLiquidator from the keeper's key; print its address",
+        help=(
+            "deploy our FlashLiquidator from the keeper's key, approve the market's reserves "
+            "to it; print its address (set it as flash_liquidator)"
+        ),
     )
     _market_options(deploy)
-    deploy.add_argument("--router", required=True, help="Uniswap V3 SwapRouter address")
+    deploy.add_argument(
+        "--router",
+        default=None,
+        help="Uniswap V3 SwapRouter address (flash mode needs it; inventory mode does not)",
+    )
+    deploy.add_argument(
+        "--no-approve",
+        action="store_true",
+        help="skip the standing approvals of the reserves (the keeper sends each when needed)",
+    )
+    deploy.add_argument(
+        "--fund-eth",
+        default="0",
+        help="ether to send the contract for coinbase bids (coinbase_payment), e.g. 0.5",
+    )
 
     devnet = sub.add_parser("devnet", help="a local Anvil chain with a real Aave V3 market")
     dsub = devnet.add_subparsers(dest="devnet_command", required=True)
@@ -277,8 +294,8 @@ def _cmd_deploy_liquidator(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     configure_logging(settings.log_level, settings.log_format)
-    address = asyncio.run(deploy_liquidator(settings, args.router))
-    print(json.dumps({"flash_liquidator": address}))
+    done = asyncio.run(deploy_liquidator(settings, args.router, not args.no_approve, args.fund_eth))
+    print(json.dumps(done.as_json()))
     return EXIT_OK
 
 

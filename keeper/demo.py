@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from keeper.app import BlockReport, run_keeper
 from keeper.chain.client import ChainClient
 from keeper.core.display import format_base, format_wad
+from keeper.devnet.liquidator import deploy_keeper_liquidator
 from keeper.devnet.scenarios import fund_keeper, shock_price
 from keeper.devnet.world import World, build_world
 from keeper.errors import KeeperError
@@ -66,6 +67,9 @@ async def demo(
         market = await resolve_market(client, world.market.pool_addresses_provider)
         by_symbol = {s: a.address for s, a in world.market.assets.items()}
         await fund_keeper(client, world.market, KEEPER_ADDRESS)
+        # Inventory liquidations go through our contract (owned by the keeper, the market's
+        # tokens approved to it once): a lost race stops early and cheaply.
+        liquidator = await deploy_keeper_liquidator(client, world, KEEPER_ADDRESS)
         head = await client.block_number()
         data, _ = await read_account_data(client, market, world.borrowers, head, 200)
         near = sum(1 for d in data.values() if d.health_factor < 11 * WAD // 10)
@@ -84,6 +88,7 @@ async def demo(
             poll_interval_s=0.1,
             min_profit_usd=MIN_PROFIT_USD,
             journal_path=str(journal),
+            flash_liquidator=liquidator,
         )
         # The demo needs no ops endpoint: never a fixed port that may be taken.
         settings = settings.model_copy(update={"ops_port": None})

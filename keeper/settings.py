@@ -158,7 +158,28 @@ class Settings(BaseSettings):
         description="pay from the keeper's tokens, or flash-borrow through flash_liquidator",
     )
     flash_liquidator: Address | None = Field(
-        default=None, description="our FlashLiquidator (deploy with `keeper deploy-liquidator`)"
+        default=None,
+        description=(
+            "our FlashLiquidator contract, owned by the keeper's key (deploy with `keeper "
+            "deploy-liquidator`): flash mode, and inventory mode on Aave, whose liquidations go "
+            "through it so that a lost race stops early and cheaply"
+        ),
+    )
+    inventory_direct: bool = Field(
+        default=False,
+        description=(
+            "inventory mode without our contract: liquidationCall straight to the Pool, an "
+            "approval per liquidation (a lost race reverts in the Pool, 130k-200k gas); the "
+            "old path, kept for comparison (Morpho Blue always uses its direct call)"
+        ),
+    )
+    coinbase_payment: bool = Field(
+        default=False,
+        description=(
+            "pay the bid to block.coinbase from inside the liquidation (bid_share_bps of the "
+            "margin after gas), all-or-nothing with it: for bundle submission; needs our "
+            "contract, funded with ether for the bids"
+        ),
     )
     uniswap_quoter: Address | None = Field(default=None, description="Uniswap V3 QuoterV2")
     swap_fee: int = Field(default=3000, description="Uniswap V3 pool fee tier for the swap")

@@ -92,12 +92,18 @@ class Call:
 
 @dataclass(frozen=True)
 class FlashInputs:
-    """What a flash plan's terms are computed from (the swap quote read at this block)."""
+    """What a flash plan's terms are computed from (the swap quote read at this block).
+
+    ``bid_wei`` is paid to ``block.coinbase`` by the contract when the liquidation succeeds (a
+    bundle's bid); ``bid_cost_base`` is its worth, which the contract's profit floor adds.
+    """
 
     quote_out: int
     slippage_bps: int
     min_profit_base: int
     gas_cost_base: int
+    bid_wei: int = 0
+    bid_cost_base: int = 0
 
 
 @dataclass(frozen=True)
@@ -247,6 +253,16 @@ class LendingMarket(Protocol):
         self, plan: AnyPlan, contract: str, swap_fee: int, inputs: FlashInputs
     ) -> FlashCall:
         """The call to our flash contract for ``plan``, with its terms."""
+        ...
+
+    def contract_call(self, plan: AnyPlan, contract: str, bid_wei: int = 0) -> Call | None:
+        """``plan`` through our own contract, paid from the caller's tokens.
+
+        The contract (approved once by the caller) checks cheaply that the plan still holds
+        and stops early when it does not (a lost race costs little), pulls the plan's spend,
+        liquidates, returns what was received and pays ``bid_wei`` to ``block.coinbase``.
+        None: this market has no such contract (the direct :meth:`inventory_call` is used).
+        """
         ...
 
     def realised(self, plan: AnyPlan, receipt: Receipt, liquidator: str) -> Realised:

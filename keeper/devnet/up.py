@@ -12,6 +12,7 @@ import structlog
 from keeper.chain.client import ChainClient
 from keeper.devnet.artifacts import npm_artifact
 from keeper.devnet.deployer import codec_of
+from keeper.devnet.liquidator import deploy_keeper_liquidator
 from keeper.devnet.scenarios import fund_keeper
 from keeper.devnet.world import World, build_world, dump_state
 from keeper.localnode.anvil import DEV_ACCOUNTS, DEV_KEYS, Anvil, AnvilOptions
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 
 
 log = structlog.get_logger(__name__)
+BID_FLOAT_WEI = 10**18  # ether the devnet keeper's contract holds for coinbase bids
 
 
 async def _prepare(
@@ -33,6 +35,11 @@ async def _prepare(
     async with ChainClient(url) as client:
         world = await build_world(client, borrowers=borrowers, seed=seed, aave=aave)
         await fund_keeper(client, world.market, fund)
+        # The keeper's first transaction: at the same address on every fresh devnet
+        # (config/devnet.toml names it).
+        world.keeper_liquidator = await deploy_keeper_liquidator(
+            client, world, fund, fund_wei=BID_FLOAT_WEI
+        )
         if snapshot is not None:
             await asyncio.to_thread((snapshot / "world.json").write_text, world.to_json())
             await dump_state(client, snapshot / "state.gz")
@@ -114,6 +121,7 @@ def devnet_up(
                 },
                 "borrowers": len(world.borrowers),
                 "funded_keeper": fund or DEV_ACCOUNTS[1],
+                "flash_liquidator": world.keeper_liquidator or None,
                 "funded_keeper_key": None if fund else DEV_KEYS[1],
             }
         )

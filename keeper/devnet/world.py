@@ -57,6 +57,7 @@ class World:
     deploy_block: int = 0
     uniswap: UniswapV3 | None = None
     aave_version: AaveVersion = "3.6"
+    keeper_liquidator: str = ""  # our contract, owned by the funded keeper ("": not deployed)
 
     def to_json(self) -> str:
         """The world as pretty JSON (addresses checksummed)."""

@@ -27,7 +27,9 @@ class ExecRequest:
     simulation runs it first and ``tip_cap`` keeps our fees under its own. ``bid`` is the
     plan's bidding limits (``keeper.strategy.bidding``): the most per gas any of its
     transactions may ever offer, replacements included, and how far a rival is outbid while
-    they are pending (None: no ceiling, no competition watch).
+    they are pending (None: no ceiling, no competition watch). ``coinbase_wei`` is a bid paid
+    to ``block.coinbase`` from inside the liquidation (for a bundle: all-or-nothing with it;
+    only through our contract), counted against the profit like gas.
     """
 
     pricing: GasPricing
@@ -35,6 +37,7 @@ class ExecRequest:
     behind: PendingTx | None = None
     tip_cap: Fees | None = None
     bid: BidLimits | None = None
+    coinbase_wei: int = 0
 
 
 class Executor(Protocol):
@@ -43,6 +46,11 @@ class Executor(Protocol):
     liquidator: str  # the address the protocol sees as liquidator
     purpose: TxPurpose  # the journal purpose of its liquidation transactions
     sequential: bool  # plans must run one after the other (swaps move each other's quotes)
+
+    @property
+    def holder(self) -> str | None:
+        """Whose token balances pay (None: nobody's, a flash loan pays)."""
+        ...
 
     async def execute(self, plan: AnyPlan, request: ExecRequest) -> Outcome:
         """Run one plan to a final outcome; never raises for an on-chain failure."""

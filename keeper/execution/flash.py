@@ -17,6 +17,7 @@ from keeper.core.market import FlashInputs
 from keeper.core.outcome import Outcome, OutcomeStatus, TxPurpose
 from keeper.execution.transactions import bid_meta
 from keeper.execution.transactor import ms_since
+from keeper.strategy.gas import wei_to_base
 
 if TYPE_CHECKING:
     from keeper.chain.types import Receipt
@@ -47,6 +48,7 @@ class FlashExecutor:
         self.market = transactor.market
         self.contract = contract
         self.liquidator = contract  # the contract calls the protocol
+        self.holder = None  # a flash loan pays
         self.quoter = quoter
         self.swap_fee = swap_fee
         self.slippage_bps = slippage_bps
@@ -76,6 +78,8 @@ class FlashExecutor:
                 self.slippage_bps,
                 request.min_profit_base,
                 request.pricing.cost_base(plan.gas_estimate),
+                request.coinbase_wei,
+                wei_to_base(request.coinbase_wei, request.pricing.native_price),
             ),
         )
         if flash.refusal is not None:

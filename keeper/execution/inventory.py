@@ -43,6 +43,7 @@ class InventoryExecutor:
         self.tx = transactor
         self.market = transactor.market
         self.liquidator = transactor.address  # who the protocol sees as liquidator
+        self.holder = transactor.address
         self.spender = transactor.market.spender
         self._bundle_lock = asyncio.Lock()
         # Tokens whose approval a liquidation did not use up (the protocol pulled less than
@@ -54,6 +55,12 @@ class InventoryExecutor:
 
     async def execute(self, plan: AnyPlan, request: ExecRequest) -> Outcome:
         """Run one plan to a final outcome; never raises for an on-chain failure."""
+        if request.coinbase_wei:
+            return Outcome(
+                OutcomeStatus.NOT_SENT,
+                plan,
+                reason="a coinbase bid needs our contract (flash_liquidator, not inventory_direct)",
+            )
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         liquidation = self.market.inventory_call(plan)

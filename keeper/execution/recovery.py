@@ -106,6 +106,7 @@ class Recovery:
             last.meta,
             [e.tx_hash for e in every],
             [Fees(e.max_fee, e.tip) for e in every],
+            value=int(str(last.meta.get("value", 0))),
         )
 
     async def check_open(self) -> list[Settled]:

@@ -100,8 +100,9 @@ class TxSender:
         purpose: TxPurpose,
         meta: dict[str, Any] | None = None,
         tip_cap: Fees | None = None,
+        value: int = 0,
     ) -> Sent:
-        """Sign, journal and broadcast a new transaction at the next nonce.
+        """Sign, journal and broadcast a new transaction at the next nonce (``value`` in wei).
 
         A refusal that a fresh nonce or fresh fees cure ("nonce too low": our counter was
         behind, e.g. another sender used the key; "underpriced", "max fee per gas less than
@@ -128,7 +129,10 @@ class TxSender:
                 block = await self.client.block_number()
             async with self.nonces.lock:
                 nonce = await self.nonces.take()
-                sent = Sent(nonce, to, data, gas_limit, purpose, meta or {}, sent_at_block=block)
+                journaled = {**(meta or {}), **({"value": value} if value else {})}
+                sent = Sent(
+                    nonce, to, data, gas_limit, purpose, journaled, sent_at_block=block, value=value
+                )
                 try:
                     await self._attempt(sent, fees)
                 except TransactionError as exc:
@@ -154,7 +158,7 @@ class TxSender:
             "nonce": sent.nonce,
             "to": sent.to,
             "data": sent.data,
-            "value": 0,
+            "value": sent.value,
             "gas": sent.gas_limit,
             "maxFeePerGas": fees.max_fee_per_gas,
             "maxPriorityFeePerGas": fees.max_priority_fee_per_gas,

@@ -24,6 +24,7 @@ class Sent:
     hashes: list[str] = field(default_factory=list)
     fees: list[Fees] = field(default_factory=list)
     sent_at_block: int = 0
+    value: int = 0  # wei sent with the call (journaled in meta as "value")
 
 
 @dataclass

@@ -19,6 +19,7 @@ from keeper.core.outcome import Outcome, OutcomeStatus
 from keeper.errors import ContractRevertError, RpcError, TransactionError, TransientRpcError
 from keeper.execution.reasons import RevertReason
 from keeper.execution.rivals import RivalWatch
+from keeper.strategy.gas import wei_to_base
 
 if TYPE_CHECKING:
     import asyncio
@@ -95,15 +96,18 @@ class Transactor:
         """(total gas, last call's gas) when the plan may be sent, else the outcome stopping it.
 
         A plan stops when its simulation failed (a reason string) or when its profit
-        (``gross_base``, base units) after the simulated gas is below the minimum.
+        (``gross_base``, base units) after the simulated gas and the coinbase bid is below the
+        minimum.
         """
         if isinstance(simulation, str):
             error = simulation.error if isinstance(simulation, RevertReason) else None
             return Outcome(OutcomeStatus.SIMULATION_FAILED, plan, reason=simulation, error=error)
-        net = gross_base - request.pricing.cost_base(simulation[0])
+        bid = wei_to_base(request.coinbase_wei, request.pricing.native_price)
+        net = gross_base - request.pricing.cost_base(simulation[0]) - bid
         if net < request.min_profit_base:
+            paid = f" and a coinbase bid of {request.coinbase_wei} wei" if bid else ""
             reason = (
-                f"profit after simulated gas ({simulation[0]}) is {net}, "
+                f"profit after simulated gas ({simulation[0]}){paid} is {net}, "
                 f"below minimum {request.min_profit_base}"
             )
             return Outcome(OutcomeStatus.NOT_SENT, plan, reason=reason)

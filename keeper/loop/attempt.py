@@ -9,7 +9,7 @@ import structlog
 
 from keeper.errors import TransactionError
 from keeper.execution.fees import gwei_to_wei
-from keeper.strategy.bidding import BidPolicy, plan_limits
+from keeper.strategy.bidding import BidPolicy, coinbase_bid, plan_limits
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -105,4 +105,14 @@ def bid_limits(
         native_price=pricing.native_price,
         base_fee=pricing.base_fee,
         suggested_tip=pricing.tip,
+    )
+
+
+def coinbase_wei(plan: AnyPlan, minimum: int, pricing: GasPricing, policy: BidPolicy) -> int:
+    """The coinbase bid of ``plan`` (``coinbase_payment``): a share of its margin after gas."""
+    return coinbase_bid(
+        policy,
+        margin_base=plan.gross_profit_base - minimum - pricing.l1_fee_base(),
+        gas_cost_base=pricing.cost_base(plan.gas_estimate) - pricing.l1_fee_base(),
+        native_price=pricing.native_price,
     )

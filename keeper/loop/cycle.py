@@ -13,7 +13,7 @@ from keeper.core.market import ExecutionMode, PlanContext
 from keeper.core.plan import Skip, SkipKind
 from keeper.execution.executor import ExecRequest
 from keeper.execution.lease import ALONE
-from keeper.loop.attempt import attempt, bid_limits, bid_policy
+from keeper.loop.attempt import attempt, bid_limits, bid_policy, coinbase_wei
 from keeper.loop.pricing import native_asset
 from keeper.loop.report import BlockReport
 from keeper.strategy.gas import GasPricing, calldata_bytes
@@ -89,12 +89,11 @@ class BlockCycle:
     def context(self, head: int, pricing: GasPricing) -> PlanContext:
         """The planning context of this cycle."""
         executor = self.execution.executor
-        holder = None if self.mode is ExecutionMode.FLASH else executor.liquidator
         return PlanContext(
             block=head,
             mode=self.mode,
             liquidator=executor.liquidator,
-            holder=holder,
+            holder=executor.holder,
             min_profit_base=self.min_profit_base,
             gas_cost_base=pricing.cost_base,
             l1_fee_base=pricing.l1_fee_base(),
@@ -188,6 +187,9 @@ class BlockCycle:
                 pricing,
                 self.min_profit_base,
                 bid=bid_limits(plan, self.min_profit_base, pricing, self.bid_policy),
+                coinbase_wei=coinbase_wei(plan, self.min_profit_base, pricing, self.bid_policy)
+                if self.settings.coinbase_payment
+                else 0,
             )
             outcome = await attempt(
                 plan,

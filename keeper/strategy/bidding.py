@@ -147,6 +147,21 @@ def plan_limits(
     return BidLimits(floor, price, policy.share_bps, policy.max_tip, policy.max_fee)
 
 
+def coinbase_bid(
+    policy: BidPolicy, *, margin_base: int, gas_cost_base: int, native_price: int
+) -> int:
+    """Wei a bundle pays ``block.coinbase`` for a plan, from inside the liquidation.
+
+    ``share_bps`` of what the plan earns above the minimum (``margin_base``) once its gas is
+    paid (``gas_cost_base``), in wei at the native price, rounded down; 0 when nothing is left
+    or the native price is unknown.
+    """
+    spare = margin_base - gas_cost_base
+    if spare <= 0 or native_price <= 0:
+        return 0
+    return spare * policy.share_bps // BPS * WEI_PER_NATIVE // native_price
+
+
 def limits_from_meta(meta: Mapping[str, object], max_tip: int, max_fee: int) -> BidLimits | None:
     """The limits journaled with a transaction (``BidLimits.to_meta``), if it has them."""
     try:

@@ -108,13 +108,20 @@ async def run_through_shock(
 
 
 def keeper_settings(devnet: Any, tmp_path: Path, **overrides: Any) -> Settings:
-    """In-process keeper settings on the devnet, fast polling; ``overrides`` win."""
+    """In-process keeper settings on the devnet, fast polling; ``overrides`` win.
+
+    Without a ``flash_liquidator`` override, inventory mode takes the direct path
+    (``inventory_direct``: liquidationCall to the Pool, an approval per plan), which the tests
+    written before our contract's inventory path exercise; tests of the contract path pass
+    the contract.
+    """
     fields: dict[str, Any] = {
         "rpc_url": devnet.url,
         "pool_addresses_provider": devnet.world.market.pool_addresses_provider,
         "private_key": KEEPER_KEY,
         "journal_path": str(tmp_path / "journal.sqlite"),
         "poll_interval_s": 0.05,
+        "inventory_direct": "flash_liquidator" not in overrides,
     }
     return load_settings(**(fields | overrides))
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from eth_utils.crypto import keccak
 
@@ -21,6 +23,8 @@ from tests.integration.helpers import balance_of
 pytestmark = pytest.mark.integration
 LIQUIDATOR = Codec.named("FlashLiquidator")
 STRANGER = DEV_ACCOUNTS[2]
+SCALED = Codec.named("IScaledBalanceToken")
+COINBASE = "0x" + "c1" * 20
 
 
 async def _setup(client: ChainClient, devnet):
@@ -58,10 +62,23 @@ async def _setup(client: ChainClient, devnet):
 
 
 def _liquidate(liquidator_args, **overrides):
-    args = {"swap_fee": 3000, "min_out": 0, "min_profit": 0, **overrides}
+    """``liquidate`` with no plan check and no bid unless told (``debt_token``, ``min_scaled``,
+    ``bid``, ``bid_cost``).
+    """
+    args = {
+        "swap_fee": 3000,
+        "min_out": 0,
+        "min_profit": 0,
+        "debt_token": "0x" + "00" * 20,
+        "min_scaled": 0,
+        "bid": 0,
+        "bid_cost": 0,
+        **overrides,
+    }
     coll, debt, user, amount = liquidator_args
+    order = (coll, debt, user, amount, args["debt_token"], args["min_scaled"], args["bid"])
     return LIQUIDATOR.encode(
-        "liquidate", coll, debt, user, amount, args["swap_fee"], args["min_out"], args["min_profit"]
+        "liquidate", order, args["swap_fee"], args["min_out"], args["min_profit"], args["bid_cost"]
     )
 
 
@@ -124,3 +141,48 @@ async def test_the_contract_refuses_what_it_must(devnet):
         with pytest.raises(DevnetError, match="reverted"):
             await dep.transact(STRANGER, liquidator, _liquidate(args), gas=3_000_000)
         await dep.transact(KEEPER_ADDRESS, liquidator, _liquidate(args), gas=3_000_000)
+
+
+@pytest.mark.asyncio
+async def test_a_flash_liquidation_pays_its_coinbase_bid_only_when_the_profit_covers_it(devnet):
+    """With ether in the contract, a flash liquidation carrying a bid pays the block's coinbase
+    exactly the bid (no tip); a bid whose worth (``bidCost``) takes the profit below the
+    minimum reverts the whole liquidation (InsufficientProfit); a plan whose borrower's scaled
+    debt is below the planned one stops early (PlanStale).
+    """
+    async with ChainClient(devnet.url) as client:
+        dep, liquidator, user, wbtc, usdc, debt = await _setup(client, devnet)
+        await dep.transact(KEEPER_ADDRESS, liquidator, "0x", value=10**18)
+        vtoken = devnet.world.asset("USDC").variable_debt_token
+        raw = await client.call(vtoken, SCALED.encode("scaledBalanceOf", user))
+        scaled = int(SCALED.decode("scaledBalanceOf", raw)[0])
+        args = (wbtc, usdc, user, debt // 2)
+        guard = {"debt_token": vtoken, "min_scaled": scaled}
+        stale = _liquidate(args, **(guard | {"min_scaled": scaled + 1}))
+        data = await _revert_data(client, KEEPER_ADDRESS, liquidator, stale)
+        assert data == _selector("PlanStale()")
+        dear = _liquidate(args, **guard, bid=10**15, bid_cost=10**30)
+        data = await _revert_data(client, KEEPER_ADDRESS, liquidator, dear)
+        assert data.startswith(_selector("InsufficientProfit(uint256,uint256)"))
+        await client.request("anvil_setCoinbase", [COINBASE])
+        before = await client.get_balance(COINBASE)
+        tx_hash = await client.request(
+            "eth_sendTransaction",
+            [
+                {
+                    "from": KEEPER_ADDRESS,
+                    "to": liquidator,
+                    "data": _liquidate(args, **guard, bid=10**15, bid_cost=10**6),
+                    "gas": hex(3_000_000),
+                    "maxPriorityFeePerGas": "0x0",
+                }
+            ],
+        )
+        receipt = None
+        for _ in range(600):
+            receipt = await client.request("eth_getTransactionReceipt", [tx_hash])
+            if receipt is not None:
+                break
+            await asyncio.sleep(0.05)
+        assert receipt is not None and int(receipt["status"], 16) == 1
+        assert await client.get_balance(COINBASE) - before == 10**15

@@ -77,6 +77,7 @@ def _keeper_env(devnet, journal) -> dict[str, str]:
             "KEEPER_JOURNAL_PATH": str(journal),
             "KEEPER_OPS_PORT": str(OPS_PORT),
             "KEEPER_BREAKER_MAX_HEAD_LAG_S": "0",
+            "KEEPER_INVENTORY_DIRECT": "true",  # no contract of ours deployed here
         }
     )
     if "KEEPER_NODE_MODULES" in os.environ:

@@ -97,6 +97,8 @@ def keeper_env(rpc_url: str, journal: Path, ops_port: int, **extra: str) -> dict
             "KEEPER_MIN_PROFIT_USD": "1",
             "KEEPER_JOURNAL_PATH": str(journal),
             "KEEPER_OPS_PORT": str(ops_port),
+            # The direct inventory path (no contract of ours deployed on this devnet).
+            "KEEPER_INVENTORY_DIRECT": "true",
             "KEEPER_BREAKER_MAX_HEAD_LAG_S": "0",
             "KEEPER_LOG_FORMAT": "json",
             **extra,

@@ -172,6 +172,9 @@ class FakeMarket:
         del swap_fee, inputs
         return FlashCall(Call(contract, "0x" + plan.account[2:]), 1, 1, "fake")
 
+    def contract_call(self, plan: AnyPlan, contract: str, bid_wei: int = 0) -> None:
+        del plan, contract, bid_wei
+
     def realised(self, plan: AnyPlan, receipt: Receipt, liquidator: str) -> Realised:
         del receipt, liquidator
         return Realised(plan.spend.amount, plan.receive.amount)
@@ -227,5 +230,5 @@ def offline_settings(tmp_path: Path, key: str, **overrides: Any) -> Settings:
         pool_addresses_provider="0x" + "11" * 20,
         private_key=key,
         journal_path=str(tmp_path / "journal.sqlite"),
-        **overrides,
+        **({"inventory_direct": True} | overrides),
     )

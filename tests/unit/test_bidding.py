@@ -15,6 +15,7 @@ from keeper.strategy.bidding import (
     BidPolicy,
     Fees,
     break_even_price,
+    coinbase_bid,
     effective_tip,
     is_valid_replacement,
     limits_from_meta,
@@ -180,3 +181,16 @@ def test_every_outbid_beats_the_rival_within_the_ceilings(
         assert effective_tip(new, base) > rival_tip
         assert new.max_priority_fee_per_gas <= limits.tip_ceiling(base)
         assert new.max_priority_fee_per_gas <= new.max_fee_per_gas <= limits.fee_ceiling
+
+
+def test_coinbase_bid_is_the_share_of_the_margin_after_gas_in_wei():
+    """A bundle's coinbase bid: 50% of (50 USD margin - 10 USD gas) = 20 USD, at 2,000 USD per
+    ETH 0.01 ETH; nothing when gas eats the margin or the native price is unknown.
+    """
+    policy = BidPolicy(5_000, 3 * GWEI, 500 * GWEI)
+    bid = coinbase_bid(policy, margin_base=50 * 10**8, gas_cost_base=10 * 10**8, native_price=ETH)
+    assert bid == 10**16
+    assert coinbase_bid(policy, margin_base=10**8, gas_cost_base=2 * 10**8, native_price=ETH) == 0
+    assert coinbase_bid(policy, margin_base=50 * 10**8, gas_cost_base=0, native_price=0) == 0
+    none = BidPolicy(0, 3 * GWEI, 500 * GWEI)
+    assert coinbase_bid(none, margin_base=50 * 10**8, gas_cost_base=0, native_price=ETH) == 0

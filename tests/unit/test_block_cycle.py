@@ -36,6 +36,7 @@ class RecordingExecutor:
     purpose = TxPurpose.LIQUIDATION
     sequential = False
     liquidator = Signer(SecretStr(KEY)).address
+    holder = liquidator
 
     def __init__(self, together: int = 1) -> None:
         self.plans: list[str] = []

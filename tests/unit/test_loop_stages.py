@@ -121,6 +121,7 @@ class FailingExecutor:
     purpose = TxPurpose.LIQUIDATION
     sequential = False
     liquidator = Signer(SecretStr(KEY)).address
+    holder = liquidator
 
     def __init__(self) -> None:
         self.plans: list[str] = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from keeper.chain.abi import Codec
 from keeper.chain.types import PendingTx
 from keeper.protocols.aave_v3.market import POOL
 from keeper.protocols.aave_v3.rivals import LIQUIDATION_CALL, liquidated_account
@@ -35,3 +36,17 @@ def test_anything_else_is_no_rival():
     assert liquidated_account(_tx(POOL_ADDRESS, supply), POOL_ADDRESS) is None
     assert liquidated_account(_tx(None, data), POOL_ADDRESS) is None
     assert liquidated_account(_tx(POOL_ADDRESS, data[:80]), POOL_ADDRESS) is None
+
+
+def test_a_copy_of_our_keeper_is_a_rival_through_its_contract():
+    """Another operator's FlashLiquidator (any address): liquidateFrom and liquidate (encoded
+    with the compiled ABI) name the Order's user; truncated calldata names nobody.
+    """
+    liquidator = Codec.named("FlashLiquidator")
+    order = (WETH, USDC, USER, 10**6, "0x" + "0d" * 20, 123, 0)
+    contract = "0x" + "c3" * 20
+    inventory = liquidator.encode("liquidateFrom", order, 10**6)
+    flash = liquidator.encode("liquidate", order, 3000, 1, 2, 3)
+    for data in (inventory, flash):
+        assert liquidated_account(_tx(contract, data), POOL_ADDRESS) == USER.lower()
+    assert liquidated_account(_tx(contract, inventory[:100]), POOL_ADDRESS) is None

@@ -24,6 +24,7 @@ class FlashTerms:
     profit_at_quote: int  # debt-asset units, before gas
     profit_at_min: int  # debt-asset units, before gas, at the worst accepted swap
     min_profit: int  # the contract's minProfit: the minimum profit plus gas, debt-asset units
+    bid_cost: int = 0  # the coinbase bid's worth, debt-asset units (the contract adds it)
 
 
 def flash_terms(
@@ -38,6 +39,7 @@ def flash_terms(
     debt_decimals: int,
     min_profit_base: int,
     gas_cost_base: int,
+    bid_cost_base: int = 0,
     debt_repaid: int | None = None,
     premium_rounds_up: bool = False,
 ) -> FlashTerms:
@@ -46,6 +48,7 @@ def flash_terms(
     ``debt_to_cover`` is borrowed; the Pool may pull less (``debt_repaid``: all of a debt that
     grows until inclusion, on 3.3+), and what it leaves stays ours. ``premium_rounds_up``: the
     Pool's flash premium is ``percentMulCeil`` (aave-v3-origin 3.5+), half-up before.
+    ``bid_cost_base``: what a coinbase bid paid with the liquidation is worth (base units).
     """
     out = collateral_received if same_asset else quote_out
     min_out = out if same_asset else out * (PERCENTAGE_FACTOR - slippage_bps) // PERCENTAGE_FACTOR
@@ -57,7 +60,7 @@ def flash_terms(
     owed = (debt_to_cover if debt_repaid is None else debt_repaid) + premium
     floor_base = max(0, min_profit_base) + gas_cost_base
     # Rounded up: the on-chain floor must never be below what the keeper needs.
-    floor_units = -(-floor_base * 10**debt_decimals // debt_price) if debt_price > 0 else 0
+    floor_units = _units_up(floor_base, debt_price, debt_decimals)
     return FlashTerms(
         swap_out_quote=out,
         min_swap_out=min_out,
@@ -65,7 +68,13 @@ def flash_terms(
         profit_at_quote=out - owed,
         profit_at_min=min_out - owed,
         min_profit=floor_units,
+        bid_cost=_units_up(max(0, bid_cost_base), debt_price, debt_decimals),
     )
+
+
+def _units_up(base: int, price: int, decimals: int) -> int:
+    """Base units to token units, rounded up: an on-chain floor never below what is needed."""
+    return -(-base * 10**decimals // price) if price > 0 else 0
 
 
 def units_to_base(amount: int, price: int, decimals: int) -> int:

@@ -18,6 +18,7 @@ from keeper.protocols.aave_v3.flash_terms import flash_terms
 from keeper.protocols.aave_v3.liquidation import is_liquidatable
 from keeper.protocols.aave_v3.market import ERC20, POOL
 from keeper.protocols.aave_v3.monitor import MarketMonitor
+from keeper.protocols.aave_v3.orders import order
 from keeper.protocols.aave_v3.planner import AaveLiquidation, choose_liquidation, plan_from_meta
 from keeper.protocols.aave_v3.positions import emode_terms, grace_wait, holdings, reserve_terms
 from keeper.protocols.aave_v3.reads import read_available, read_base_currency_unit
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from keeper.protocols.aave_v3.checkpoint import AaveSnapshot
     from keeper.protocols.aave_v3.market import Market
     from keeper.protocols.aave_v3.monitor import Step
+    from keeper.protocols.aave_v3.orders import Order
     from keeper.protocols.aave_v3.planner import AavePlan
     from keeper.protocols.aave_v3.reads import AccountData
     from keeper.risk.page import RadarPicture
@@ -295,24 +297,24 @@ class AaveLendingMarket:
             debt_decimals=decimals,
             min_profit_base=inputs.min_profit_base,
             gas_cost_base=inputs.gas_cost_base,
+            bid_cost_base=inputs.bid_cost_base,
             debt_repaid=plan.expected_spent or p.debt_to_cover,
             premium_rounds_up=self.rules.directed_rounding,
         )
         data = receipts.LIQUIDATOR.encode(
             "liquidate",
-            p.collateral_asset,
-            p.debt_asset,
-            plan.account,
-            p.debt_to_cover,
+            self._order(aave, inputs.bid_wei),
             swap_fee,
             terms.min_swap_out,
             terms.min_profit,
+            terms.bid_cost,
         )
         refusal = None
-        if terms.profit_at_min < terms.min_profit:
+        if terms.profit_at_min < terms.min_profit + terms.bid_cost:
             refusal = (
                 f"flash profit at the worst accepted swap ({terms.profit_at_min}) is below "
-                f"minimum profit plus gas ({terms.min_profit}), in units of the debt asset"
+                f"minimum profit plus gas ({terms.min_profit}) plus the bid ({terms.bid_cost}), "
+                "in units of the debt asset"
             )
         return FlashCall(
             Call(contract, data),
@@ -321,6 +323,16 @@ class AaveLendingMarket:
             f"quote {terms.swap_out_quote}, premium {terms.premium}",
             refusal,
         )
+
+    def contract_call(self, plan: AnyPlan, contract: str, bid_wei: int = 0) -> Call:
+        """``FlashLiquidator.liquidateFrom``: pulls the plan's spend from the caller."""
+        aave = _aave(plan)
+        order = self._order(aave, bid_wei)
+        return Call(contract, receipts.LIQUIDATOR.encode("liquidateFrom", order, plan.spend.amount))
+
+    def _order(self, plan: AavePlan, bid_wei: int) -> Order:
+        tracker, engine = self.monitor.tracker, self.monitor.engine
+        return order(plan, tracker.reserves, engine.accounts, bid_wei)
 
     # -- outcomes ------------------------------------------------------------------------------
 

@@ -18,14 +18,19 @@ PANIC_SELECTOR = "0x4e487b71"
 
 @functools.cache
 def _custom_errors() -> dict[str, str]:
-    """Selector (0x + 8 hex) -> name, for every error of aave-v3-origin's Errors library."""
+    """Selector (0x + 8 hex) -> name of every error of aave-v3-origin and of our contract.
+
+    Aave's from its Errors library; ours from FlashLiquidator (``PlanStale``: the early stop of
+    a plan that no longer holds).
+    """
     out = {}
-    for entry in load_artifact("aave_v3_6/Errors")["abi"]:
-        if entry.get("type") != "error":
-            continue
-        types = ",".join(i["type"] for i in entry.get("inputs", []))
-        signature = f"{entry['name']}({types})"
-        out["0x" + keccak(text=signature)[:4].hex()] = entry["name"]
+    for artifact in ("aave_v3_6/Errors", "FlashLiquidator"):
+        for entry in load_artifact(artifact)["abi"]:
+            if entry.get("type") != "error":
+                continue
+            types = ",".join(i["type"] for i in entry.get("inputs", []))
+            signature = f"{entry['name']}({types})"
+            out["0x" + keccak(text=signature)[:4].hex()] = entry["name"]
     return out
 
 

@@ -338,6 +338,10 @@ class MorphoLendingMarket:
             refusal=f"{plan.account}: flash mode is not available for morpho_blue yet",
         )
 
+    def contract_call(self, plan: AnyPlan, contract: str, bid_wei: int = 0) -> None:
+        """None: no contract of ours for Morpho yet; the direct ``liquidate`` is used."""
+        del plan, contract, bid_wei
+
     # -- outcomes ------------------------------------------------------------------------------
 
     def realised(self, plan: AnyPlan, receipt: Receipt, liquidator: str) -> Realised:
