@@ -115,7 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     deploy = sub.add_parser(
         "deploy-liquidator",
-        help="deploy our FlashLiquidator from the keeper's key; print its address",
+        help="deploy our flash contract from the keeper's key (FlashLiquidator on aave_v3, "
+        "MorphoLiquidator on morpho_blue); print its address",
     )
     _market_options(deploy)
     deploy.add_argument("--router", required=True, help="Uniswap V3 SwapRouter address")
@@ -273,10 +274,12 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def _cmd_deploy_liquidator(args: argparse.Namespace) -> int:
-    from keeper.protocols.aave_v3.deploy import deploy_liquidator  # noqa: PLC0415
-
     settings = _settings(args)
     configure_logging(settings.log_level, settings.log_format)
+    if settings.protocol == "morpho_blue":
+        from keeper.protocols.morpho_blue.deploy import deploy_liquidator  # noqa: PLC0415
+    else:
+        from keeper.protocols.aave_v3.deploy import deploy_liquidator  # noqa: PLC0415
     address = asyncio.run(deploy_liquidator(settings, args.router))
     print(json.dumps({"flash_liquidator": address}))
     return EXIT_OK

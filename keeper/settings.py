@@ -157,7 +157,9 @@ class Settings(BaseSettings):
         description="pay from the keeper's tokens, or flash-borrow through flash_liquidator",
     )
     flash_liquidator: Address | None = Field(
-        default=None, description="our FlashLiquidator (deploy with `keeper deploy-liquidator`)"
+        default=None,
+        description="our flash contract: FlashLiquidator (aave_v3) or MorphoLiquidator "
+        "(morpho_blue); deploy it with `keeper deploy-liquidator`",
     )
     uniswap_quoter: Address | None = Field(default=None, description="Uniswap V3 QuoterV2")
     swap_fee: int = Field(default=3000, description="Uniswap V3 pool fee tier for the swap")
@@ -335,11 +337,6 @@ class Settings(BaseSettings):
         key = _MARKET_KEY[self.protocol]
         if getattr(self, key) is None:
             raise ValueError(f"{key}: {_missing(key)} (needed with protocol = {self.protocol!r})")
-        if self.protocol == "morpho_blue" and self.execution_mode == "flash":
-            raise ValueError(
-                'execution_mode: "flash" is not available with protocol = "morpho_blue" yet; '
-                'set execution_mode = "inventory"'
-            )
         return self
 
     @property

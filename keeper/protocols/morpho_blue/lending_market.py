@@ -4,7 +4,8 @@ Every market of one Morpho contract, one position per (market, account). The sta
 tracker's (exact, from events); health is Morpho's own rule. A candidate names its market
 (``Candidate.market``); the plan's payload carries it to the call. Prices for the neutral
 layers (profit, gas) are USD derived from the markets' oracles (``prices.py``). Inventory
-mode only: the zero-capital callback contract is not built yet, so ``flash_call`` refuses.
+mode pays from the keeper's tokens; flash mode goes through our ``MorphoLiquidator``, which
+sells the seized collateral inside Morpho's liquidation callback (``flash.py``).
 Reorgs are not rolled back yet: a replaced block shows as a mismatch at the next confirmation.
 """
 
@@ -24,6 +25,7 @@ from keeper.core.plan import Candidate, Skip, SkipKind
 from keeper.errors import RpcError
 from keeper.protocols.morpho_blue import receipts
 from keeper.protocols.morpho_blue.connect import connect
+from keeper.protocols.morpho_blue.flash import LIQUIDATOR, flash_terms
 from keeper.protocols.morpho_blue.health import health_factor, is_healthy
 from keeper.protocols.morpho_blue.planner import (
     MorphoLiquidation,
@@ -328,14 +330,52 @@ class MorphoLendingMarket:
     def flash_call(
         self, plan: AnyPlan, contract: str, swap_fee: int, inputs: FlashInputs
     ) -> FlashCall:
-        """Refused: the zero-capital callback contract for Morpho is not built yet."""
-        del swap_fee, inputs
+        """``MorphoLiquidator.liquidate`` with the slippage bound and on-chain minimum profit."""
+        morpho_plan = _morpho(plan)
+        p = morpho_plan.payload
+        loan = p.params.loan_token
+        info, price = self._assets.get(loan), self.prices().get(loan)
+        if info is None or price is None:
+            return FlashCall(
+                Call(contract, "0x"),
+                0,
+                0,
+                "loan token unpriced",
+                refusal=f"{plan.account}: no USD price or decimals for the loan token {loan}",
+            )
+        terms = flash_terms(
+            seized=plan.receive.amount,
+            repaid=plan.expected_spent or plan.spend.amount,
+            same_asset=p.params.collateral_token == loan,
+            quote_out=inputs.quote_out,
+            slippage_bps=inputs.slippage_bps,
+            loan_price=price,
+            loan_decimals=info.decimals,
+            min_profit_base=inputs.min_profit_base,
+            gas_cost_base=inputs.gas_cost_base,
+        )
+        data = LIQUIDATOR.encode(
+            "liquidate",
+            p.params.as_tuple(),
+            plan.account,
+            p.seized_assets,
+            p.repaid_shares,
+            swap_fee,
+            terms.min_swap_out,
+            terms.min_profit,
+        )
+        refusal = None
+        if terms.profit_at_min < terms.min_profit:
+            refusal = (
+                f"flash profit at the worst accepted swap ({terms.profit_at_min}) is below "
+                f"minimum profit plus gas ({terms.min_profit}), in units of the loan token"
+            )
         return FlashCall(
-            Call(contract, "0x"),
-            0,
-            0,
-            "morpho_blue has no flash contract yet",
-            refusal=f"{plan.account}: flash mode is not available for morpho_blue yet",
+            Call(contract, data),
+            terms.profit_at_quote,
+            terms.profit_at_min,
+            f"quote {terms.swap_out_quote}, repaid {plan.expected_spent}",
+            refusal,
         )
 
     # -- outcomes ------------------------------------------------------------------------------
