@@ -6,7 +6,8 @@ tracker's (exact, from events); health is Morpho's own rule. A candidate names i
 layers (profit, gas) are USD derived from the markets' oracles (``prices.py``). Inventory
 mode pays from the keeper's tokens; flash mode goes through our ``MorphoLiquidator``, which
 sells the seized collateral inside Morpho's liquidation callback (``flash.py``).
-Reorgs are not rolled back yet: a replaced block shows as a mismatch at the next confirmation.
+Heads are followed with their parent hashes (``HeadTracker``): a reorg rolls the tracker back
+to the common ancestor (re-read there) before the new branch is applied.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import structlog
 
 from keeper.chain.abi import error_string
 from keeper.chain.erc20 import ERC20
+from keeper.chain.heads import DeepReorgError, HeadTracker
 from keeper.core.checkpoint import CheckpointRejectedError, DiscardReason
 from keeper.core.market import AssetInfo, Call, FlashCall, Tick
 from keeper.core.money import to_base_down
@@ -71,16 +73,20 @@ class MorphoLendingMarket:
         self.spender = morpho
         self.address = morpho  # what a checkpoint would be bound to
         self.settings = settings
-        self.tracker = MorphoTracker(
-            client,
-            morpho,
-            start_block=settings.start_block,
-            log_range=settings.log_range,
-            batch_size=settings.batch_size,
-        )
+        self.heads = HeadTracker(client)
+        self.tracker = self._new_tracker()
         self._assets: dict[str, AssetInfo] = {}
         self._mismatches = 0
         self._sample = itertools.count()
+
+    def _new_tracker(self) -> MorphoTracker:
+        return MorphoTracker(
+            self.client,
+            self.spender,
+            start_block=self.settings.start_block,
+            log_range=self.settings.log_range,
+            batch_size=self.settings.batch_size,
+        )
 
     # -- state ---------------------------------------------------------------------------------
 
@@ -103,31 +109,56 @@ class MorphoLendingMarket:
         """Tracked positions or totals that differed from Morpho's at confirmation."""
         return self._mismatches
 
-    async def _tick(self, block: int) -> Tick:
-        header = await self.client.get_block(block)
-        fee = header.get("baseFeePerGas")
-        return Tick(
-            block, int(header["timestamp"], 16), base_fee=None if fee is None else int(fee, 16)
-        )
-
     async def start(self) -> Tick:
         """Discover every market and position, read them at the head."""
         block = await self.tracker.start()
+        head = await self.heads.start(block)
         await self.assets()
-        return await self._tick(block)
+        return Tick(head.number, head.timestamp, base_fee=head.base_fee)
 
     async def advance(self, *, defer: bool, head: Header | None = None) -> Tick | None:
-        """Apply the new blocks' events; None when the head has not moved.
+        """Follow the head, rolling back orphaned blocks; None when the head has not moved.
 
-        ``head``: the follower's new head (its number is used; the header is read again for
-        the tick: Morpho's tracker does not roll back reorgs yet, see the module docstring).
+        ``head``: the follower's new head (the usual next block then costs no header read).
         """
         del defer  # every position is recomputed from the market views, no RPC per account
-        number = head.number if head is not None else await self.client.block_number()
-        if number <= self.tracker.block:
+        followed = self.heads.snapshot()
+        try:
+            target = head.number if head is not None else await self.client.block_number()
+            step = await self.heads.advance(target, head)
+            if step.ancestor is not None:
+                await self.tracker.rollback(step.ancestor)
+        except DeepReorgError as exc:
+            return await self._rebuild(str(exc))
+        except RpcError:
+            self.heads.restore(followed)  # the next advance sees the same blocks again
+            raise
+        if not step.headers:
             return None
-        await self.tracker.advance(number)
-        return await self._tick(number)
+        last = step.headers[-1]
+        try:
+            await self.tracker.advance(last.number, step.headers)
+        except RpcError:
+            self.heads.restore(followed)
+            raise
+        return Tick(
+            last.number, last.timestamp, base_fee=last.base_fee, reorg_ancestor=step.ancestor
+        )
+
+    async def _rebuild(self, reason: str) -> Tick:
+        """A reorg deeper than remembered: read everything again at the head."""
+        log.error("deep_reorg_rebuild", reason=reason)
+        oldest = next(iter(self.heads.snapshot()[0]), self.tracker.block + 1)
+        self.heads = HeadTracker(self.client)
+        self.tracker = self._new_tracker()
+        tick = await self.start()
+        return Tick(
+            tick.block,
+            tick.timestamp,
+            base_fee=tick.base_fee,
+            reorg_ancestor=max(0, oldest - 1),
+            deep_reorg=True,
+        )
 
     def finish(self) -> None:
         """Nothing is deferred."""
