@@ -34,6 +34,7 @@ from pydantic_settings import (
 
 from keeper.env_check import check_environment
 from keeper.errors import ConfigError
+from keeper.settings_morpho import MORPHO_ONLY, MorphoMarketFilter
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -62,8 +63,11 @@ _FIX_HINTS: dict[str, str] = {
 _MARKET_KEY = {"aave_v3": "pool_addresses_provider", "morpho_blue": "morpho"}
 
 
-class Settings(BaseSettings):
-    """Everything the keeper needs to know; see config/devnet.toml for a commented example."""
+class Settings(MorphoMarketFilter, BaseSettings):
+    """Everything the keeper needs to know; see config/devnet.toml for a commented example.
+
+    The Morpho market filters are declared in :mod:`keeper.settings_morpho`.
+    """
 
     model_config = SettingsConfigDict(
         env_prefix="KEEPER_",
@@ -337,6 +341,12 @@ class Settings(BaseSettings):
         key = _MARKET_KEY[self.protocol]
         if getattr(self, key) is None:
             raise ValueError(f"{key}: {_missing(key)} (needed with protocol = {self.protocol!r})")
+        stray = [k for k in MORPHO_ONLY if k in self.model_fields_set]
+        if self.protocol != "morpho_blue" and stray:
+            them = "them" if len(stray) > 1 else "it"
+            raise ValueError(
+                f'{", ".join(stray)}: only used with protocol = "morpho_blue"; remove {them}'
+            )
         return self
 
     @property

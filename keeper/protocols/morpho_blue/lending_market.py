@@ -21,23 +21,20 @@ from keeper.chain.abi import error_string
 from keeper.chain.erc20 import ERC20
 from keeper.chain.heads import DeepReorgError, HeadTracker
 from keeper.core.checkpoint import CheckpointRejectedError, DiscardReason
-from keeper.core.market import AssetInfo, Call, FlashCall, Tick
+from keeper.core.market import AssetInfo, Call, Tick
 from keeper.core.money import to_base_down
 from keeper.core.plan import Candidate, Skip, SkipKind
 from keeper.errors import RpcError
 from keeper.protocols.morpho_blue import receipts
 from keeper.protocols.morpho_blue.connect import connect
-from keeper.protocols.morpho_blue.flash import LIQUIDATOR, flash_terms
+from keeper.protocols.morpho_blue.flash import flash_call
 from keeper.protocols.morpho_blue.health import health_factor, is_healthy
-from keeper.protocols.morpho_blue.planner import (
-    MorphoLiquidation,
-    PlanInputs,
-    plan_from_meta,
-    plan_liquidation,
-)
+from keeper.protocols.morpho_blue.planner import PlanInputs, plan_from_meta, plan_liquidation
+from keeper.protocols.morpho_blue.planner import morpho_plan as _morpho
 from keeper.protocols.morpho_blue.prices import STABLE_SYMBOLS, USD_UNIT, usd_prices
-from keeper.protocols.morpho_blue.reads import MORPHO, read_positions, read_totals
+from keeper.protocols.morpho_blue.reads import MORPHO, read_token
 from keeper.protocols.morpho_blue.rivals import liquidated_borrower
+from keeper.protocols.morpho_blue.sizing import sized_markets
 from keeper.protocols.morpho_blue.tracker import MorphoTracker
 from keeper.strategy.gas import gas_estimate
 
@@ -48,19 +45,19 @@ if TYPE_CHECKING:
     from keeper.chain.heads import Header
     from keeper.chain.types import PendingTx, Receipt
     from keeper.core.checkpoint import MarketCheckpoint, StateSnapshot
-    from keeper.core.market import FlashInputs, LendingMarket, ObservedLiquidation, PlanContext
+    from keeper.core.market import (
+        FlashCall,
+        FlashInputs,
+        LendingMarket,
+        ObservedLiquidation,
+        PlanContext,
+    )
     from keeper.core.outcome import Realised
-    from keeper.core.plan import AnyPlan, Plan, PlanPayload
+    from keeper.core.plan import AnyPlan
     from keeper.settings import Settings
 
 log = structlog.get_logger(__name__)
 WAD = 10**18
-
-
-def _morpho(plan: Plan[PlanPayload]) -> Plan[MorphoLiquidation]:
-    if not isinstance(plan.payload, MorphoLiquidation):
-        raise TypeError(f"not a Morpho plan: {type(plan.payload).__name__}")
-    return plan  # type: ignore[return-value]  # narrowed by the payload check above
 
 
 class MorphoLendingMarket:
@@ -86,6 +83,7 @@ class MorphoLendingMarket:
             start_block=self.settings.start_block,
             log_range=self.settings.log_range,
             batch_size=self.settings.batch_size,
+            follows=self.settings.follows,
         )
 
     # -- state ---------------------------------------------------------------------------------
@@ -182,6 +180,15 @@ class MorphoLendingMarket:
                 out.append((market_id, account, hf))
         return out
 
+    def _sized_markets(self) -> set[str]:
+        """Markets big enough to act in (``morpho_min_market_usd``)."""
+        return sized_markets(
+            self.tracker,
+            self.settings.morpho_min_market_usd,
+            self.prices,
+            {a: i.decimals for a, i in self._assets.items()},
+        )
+
     def account_count(self) -> int:
         """Accounts with a borrow in any market."""
         return len({a for _, a, _ in self.tracker.borrowers()})
@@ -192,19 +199,19 @@ class MorphoLendingMarket:
 
     def below_one(self) -> list[str]:
         """Accounts with a position Morpho would let be liquidated now, with collateral."""
-        markets = self.tracker.state.markets
+        markets, sized = self.tracker.state.markets, self._sized_markets()
         return sorted(
             {
                 a
                 for m, a, hf in self._healths()
-                if hf < WAD and markets[m].positions[a].collateral > 0
+                if hf < WAD and m in sized and markets[m].positions[a].collateral > 0
             }
         )
 
     async def confirm(self, accounts: Sequence[str]) -> list[Candidate]:
         """Each unhealthy position of ``accounts``, re-read from Morpho at the block."""
-        wanted = set(accounts)
-        pairs = [(m, a) for m, a, hf in self._healths() if a in wanted and hf < WAD]
+        wanted, sized = set(accounts), self._sized_markets()
+        pairs = [(m, a) for m, a, hf in self._healths() if a in wanted and hf < WAD and m in sized]
         checked = await self._reconcile(pairs)
         out = []
         for market_id, account in checked:
@@ -226,26 +233,10 @@ class MorphoLendingMarket:
 
     async def _reconcile(self, pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
         """Compare positions and totals with Morpho at the block; a difference is re-read."""
-        if not pairs:
-            return []
-        state, block = self.tracker.state, self.tracker.block
-        morpho, size = self.spender, self.settings.batch_size
-        ids = sorted({m for m, _ in pairs})
-        totals = await read_totals(self.client, morpho, ids, block, size)
-        positions = await read_positions(self.client, morpho, list(pairs), block, size)
-        for market_id in ids:
-            if state.markets[market_id].totals != totals[market_id]:
-                self._mismatch("totals", market_id, None)
-                state.markets[market_id].totals = totals[market_id]
-        for (market_id, account), position in positions.items():
-            if state.markets[market_id].position(account) != position:
-                self._mismatch("position", market_id, account)
-                state.markets[market_id].positions[account] = position
+        for what, market_id, account in await self.tracker.reconcile(pairs):
+            self._mismatches += 1
+            log.error("morpho_state_mismatch", what=what, market=market_id, account=account)
         return list(pairs)
-
-    def _mismatch(self, what: str, market_id: str, account: str | None) -> None:
-        self._mismatches += 1
-        log.error("morpho_state_mismatch", what=what, market=market_id, account=account)
 
     async def reconcile_sample(self, size: int) -> None:
         """A rotating sample of positions against Morpho's own."""
@@ -277,15 +268,11 @@ class MorphoLendingMarket:
             for t in (m.params.loan_token, m.params.collateral_token)
         }
         for token in sorted(tokens - set(self._assets)):
-            try:
-                raw_dec = await self.client.call(token, ERC20.encode("decimals"))
-                decimals = int(ERC20.decode("decimals", raw_dec)[0])
-                raw_sym = await self.client.call(token, ERC20.encode("symbol"))
-                symbol: str | None = str(ERC20.decode("symbol", raw_sym)[0])
-            except RpcError as exc:
-                log.warning("token_unread", token=token, error=str(exc))
+            info = await read_token(self.client, token)
+            if isinstance(info, RpcError):
+                log.warning("token_unread", token=token, error=str(info))
                 continue
-            self._assets[token] = AssetInfo(token, symbol, decimals)
+            self._assets[token] = info
         return dict(self._assets)
 
     def prices(self) -> dict[str, int]:
@@ -363,50 +350,9 @@ class MorphoLendingMarket:
     ) -> FlashCall:
         """``MorphoLiquidator.liquidate`` with the slippage bound and on-chain minimum profit."""
         morpho_plan = _morpho(plan)
-        p = morpho_plan.payload
-        loan = p.params.loan_token
-        info, price = self._assets.get(loan), self.prices().get(loan)
-        if info is None or price is None:
-            return FlashCall(
-                Call(contract, "0x"),
-                0,
-                0,
-                "loan token unpriced",
-                refusal=f"{plan.account}: no USD price or decimals for the loan token {loan}",
-            )
-        terms = flash_terms(
-            seized=plan.receive.amount,
-            repaid=plan.expected_spent or plan.spend.amount,
-            same_asset=p.params.collateral_token == loan,
-            quote_out=inputs.quote_out,
-            slippage_bps=inputs.slippage_bps,
-            loan_price=price,
-            loan_decimals=info.decimals,
-            min_profit_base=inputs.min_profit_base,
-            gas_cost_base=inputs.gas_cost_base,
-        )
-        data = LIQUIDATOR.encode(
-            "liquidate",
-            p.params.as_tuple(),
-            plan.account,
-            p.seized_assets,
-            p.repaid_shares,
-            swap_fee,
-            terms.min_swap_out,
-            terms.min_profit,
-        )
-        refusal = None
-        if terms.profit_at_min < terms.min_profit:
-            refusal = (
-                f"flash profit at the worst accepted swap ({terms.profit_at_min}) is below "
-                f"minimum profit plus gas ({terms.min_profit}), in units of the loan token"
-            )
-        return FlashCall(
-            Call(contract, data),
-            terms.profit_at_quote,
-            terms.profit_at_min,
-            f"quote {terms.swap_out_quote}, repaid {plan.expected_spent}",
-            refusal,
+        loan = morpho_plan.payload.params.loan_token
+        return flash_call(
+            morpho_plan, (contract, swap_fee), inputs, self._assets.get(loan), self.prices()
         )
 
     # -- outcomes ------------------------------------------------------------------------------

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 
 from keeper.chain.abi import Codec
 from keeper.chain.batch import eth_call, ok, run_calls
+from keeper.chain.erc20 import ERC20
+from keeper.core.market import AssetInfo
 from keeper.errors import RpcError, TransientRpcError
 from keeper.protocols.morpho_blue.types import MarketParams, MarketTotals, Position
 
@@ -136,3 +138,15 @@ async def read_timestamps(
                 )
             out[block] = int(str(item["timestamp"]), 16)
     return out
+
+
+async def read_token(client: ChainClient, token: str) -> AssetInfo | RpcError:
+    """A token's decimals and symbol at the latest block (the error when either fails)."""
+    try:
+        decimals = int(
+            ERC20.decode("decimals", await client.call(token, ERC20.encode("decimals")))[0]
+        )
+        symbol = str(ERC20.decode("symbol", await client.call(token, ERC20.encode("symbol")))[0])
+    except RpcError as exc:
+        return exc
+    return AssetInfo(token, symbol, decimals)

@@ -63,6 +63,7 @@ async def scan(settings: Settings, below: int) -> MorphoScanResult:
             start_block=settings.start_block,
             log_range=settings.log_range,
             batch_size=settings.batch_size,
+            follows=settings.follows,
         )
         await tracker.start()
     finally:

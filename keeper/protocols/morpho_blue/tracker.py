@@ -36,7 +36,7 @@ from keeper.protocols.morpho_blue.reads import (
 from keeper.protocols.morpho_blue.state import MarketState, MorphoState
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Callable, Iterator, Sequence
 
     from keeper.chain.client import ChainClient
     from keeper.chain.heads import Header
@@ -68,8 +68,10 @@ class MorphoTracker:
         start_block: int = 0,
         log_range: int = 10_000,
         batch_size: int = 200,
+        follows: Callable[[str], bool] | None = None,
     ) -> None:
         self.client = client
+        self.follows = follows  # which market ids to follow (None: every market)
         self.morpho = morpho
         self.start_block = start_block
         self.batch_size = batch_size
@@ -91,8 +93,14 @@ class MorphoTracker:
             raw = await self.fetcher.fetch([self.morpho], ev.topics(), first, last)
         decoded = (ev.decode(Log.from_rpc(r)) for r in raw)
         return sorted(
-            (e for e in decoded if e is not None), key=lambda e: (e.at.block, e.at.log_index)
+            (e for e in decoded if e is not None and self._followed(e)),
+            key=lambda e: (e.at.block, e.at.log_index),
         )
+
+    def _followed(self, event: ev.MorphoEvent) -> bool:
+        """False for an event of a market left out by the allow-list or deny-list."""
+        market = ev.market_of(event)
+        return market is None or self.follows is None or self.follows(market)
 
     async def start(self, head: int | None = None) -> int:
         """Discover and read everything at ``head`` (default: the node's); returns the block."""
@@ -158,6 +166,29 @@ class MorphoTracker:
         self.recent.prune(to_block)
         await self.refresh()
         return touched
+
+    async def reconcile(self, pairs: Sequence[Pair]) -> list[tuple[str, str, str | None]]:
+        """Compare ``pairs`` and their markets' totals with Morpho at the block.
+
+        Each difference is taken from the chain and returned as (what, market, account).
+        """
+        if not pairs:
+            return []
+        ids = sorted({m for m, _ in pairs})
+        size = self.batch_size
+        totals = await read_totals(self.client, self.morpho, ids, self.block, size)
+        positions = await read_positions(self.client, self.morpho, list(pairs), self.block, size)
+        markets = self.state.markets
+        differences: list[tuple[str, str, str | None]] = []
+        for market_id in ids:
+            if markets[market_id].totals != totals[market_id]:
+                differences.append(("totals", market_id, None))
+                markets[market_id].totals = totals[market_id]
+        for (market_id, account), position in positions.items():
+            if markets[market_id].position(account) != position:
+                differences.append(("position", market_id, account))
+                markets[market_id].positions[account] = position
+        return differences
 
     async def rollback(self, ancestor: int) -> set[Pair]:
         """Undo the blocks above ``ancestor`` (orphaned by a reorg); returns the pairs re-read.
