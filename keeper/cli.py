@@ -107,6 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--asset", default="WETH", help="asset whose price drops")
     demo.add_argument("--pct", type=_decimal, default=Decimal(-30), help="price move in percent")
     _aave_option(demo)
+    demo.add_argument(
+        "--protocol",
+        choices=["aave_v3", "morpho_blue"],
+        default="aave_v3",
+        help="the lending protocol of the demo (morpho_blue: flash mode, zero capital)",
+    )
 
     check = sub.add_parser(
         "check-config", help="validate, connect, check the chain; print settings (redacted)"
@@ -296,6 +302,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         args.pct,
         lambda line: print(line, flush=True),
         aave=args.aave,
+        protocol=args.protocol,
     )
 
 

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import pytest
 
 from keeper.errors import ConfigError
 from keeper.settings import load_settings
 
+if TYPE_CHECKING:
+    from keeper.settings import Settings
+
 MORPHO = "0xBBBBBbbBBb9cC5e90e3b3Af64bdAF62C37EEFFCb"
 ONE, TWO = "0x" + "AB" * 32, "0x" + "cd" * 32
 
 
-def _load(**kw: object):
+def _load(**kw: Any) -> Settings:
     return load_settings(rpc_url="http://127.0.0.1:1", protocol="morpho_blue", morpho=MORPHO, **kw)
 
 
