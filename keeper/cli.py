@@ -258,13 +258,26 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _morpho_risk(args: argparse.Namespace) -> bool:
+    """True when radar or stress run on Morpho Blue (read live: no snapshot format for it)."""
+    return args.snapshot is None and _settings(args).protocol == "morpho_blue"
+
+
 def _cmd_radar(args: argparse.Namespace) -> int:
+    if _morpho_risk(args):
+        from keeper.protocols.morpho_blue.risk_command import cmd_radar as morpho  # noqa: PLC0415
+
+        return morpho(args, _settings)
     from keeper.risk.command import cmd_radar  # noqa: PLC0415
 
     return cmd_radar(args, _settings)
 
 
 def _cmd_stress(args: argparse.Namespace) -> int:
+    if _morpho_risk(args):
+        from keeper.protocols.morpho_blue.risk_command import cmd_stress as morpho  # noqa: PLC0415
+
+        return morpho(args, _settings)
     from keeper.risk.command import cmd_stress  # noqa: PLC0415
 
     return cmd_stress(args, _settings)
