@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING
 
 from keeper.app import BlockReport, run_keeper
 from keeper.chain.client import ChainClient
-from keeper.devnet.artifacts import morpho_artifact
-from keeper.devnet.deployer import Deployer, codec_of
-from keeper.devnet.morpho_world import ADMIN, MorphoWorld, build_morpho_world
+from keeper.devnet.deployer import Deployer
+from keeper.devnet.morpho_scenarios import shock_asset
+from keeper.devnet.morpho_world import MorphoWorld, build_morpho_world
 from keeper.errors import DevnetError, KeeperError
 from keeper.localnode.anvil import CHAIN_ID, DEV_ACCOUNTS, DEV_KEYS
 from keeper.protocols.morpho_blue.deploy import deploy_liquidator
@@ -40,7 +40,6 @@ KEEPER_ADDRESS, KEEPER_KEY = DEV_ACCOUNTS[1], DEV_KEYS[1]
 WAD = 10**18
 SETTLE_TIMEOUT_S = 120.0
 MIN_PROFIT_USD = Decimal(1)
-ORACLE = codec_of(morpho_artifact("OracleMock"))
 
 
 async def _unhealthy(client: ChainClient, world: MorphoWorld) -> list[tuple[str, str]]:
@@ -53,28 +52,6 @@ async def _unhealthy(client: ChainClient, world: MorphoWorld) -> list[tuple[str,
         for m, a, p in tracker.borrowers()
         if (tracker.health(m, a) or WAD) < WAD and p.collateral > 0 and m in markets
     ]
-
-
-async def shock_asset(client: ChainClient, world: MorphoWorld, symbol: str, pct: Decimal) -> int:
-    """Move ``symbol``'s price by ``pct`` percent in every market holding it; the last block."""
-    token = world.deployment.tokens.get(symbol)
-    if token is None:
-        known = ", ".join(sorted(world.deployment.tokens))
-        raise DevnetError(f"--asset {symbol}: not a token of the Morpho devnet ({known})")
-    dep, block = Deployer(client), 0
-    factor = Decimal(100) + pct
-    for market in world.deployment.markets:
-        params = market.params
-        (price,) = await dep.read(params.oracle, ORACLE, "price")
-        if params.collateral_token == token.address:
-            new = int(Decimal(int(price)) * factor / 100)
-        elif params.loan_token == token.address:
-            new = int(Decimal(int(price)) * 100 / factor)
-        else:
-            continue
-        receipt = await dep.call_fn(ADMIN, params.oracle, ORACLE, "setPrice", new)
-        block = int(receipt["blockNumber"], 16)
-    return block
 
 
 async def demo_morpho(
