@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from eth_account import Account
@@ -49,7 +49,7 @@ async def test_one_keeper_per_protocol_both_liquidate_after_one_shock(
         for token in morpho.deployment.tokens.values():
             mint = ERC20.encode("mint(address,uint256)", morpho_owner, 10**9 * 10**token.decimals)
             await send(client, ADMIN, token.address, mint)
-        common = {"rpc_url": devnet.url, "poll_interval_s": 0.05, "ops_port": None}
+        common: dict[str, Any] = {"rpc_url": devnet.url, "poll_interval_s": 0.05, "ops_port": None}
         aave_settings = load_settings(
             **common,
             pool_addresses_provider=devnet.world.market.pool_addresses_provider,
