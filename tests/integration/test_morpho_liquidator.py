@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 import pytest
@@ -10,20 +11,23 @@ from eth_utils.crypto import keccak
 from keeper.chain.abi import Codec
 from keeper.chain.client import ChainClient
 from keeper.chain.types import Log
+from keeper.checks import check_config
 from keeper.devnet.artifacts import morpho_artifact, own_artifact
 from keeper.devnet.deployer import Deployer, codec_of
-from keeper.errors import ContractRevertError
-from keeper.localnode.anvil import DEV_ACCOUNTS
+from keeper.errors import ConfigError, ContractRevertError
+from keeper.localnode.anvil import DEV_ACCOUNTS, DEV_KEYS
 from keeper.protocols.morpho_blue import events as ev
 from keeper.protocols.morpho_blue.interest import accrue
 from keeper.protocols.morpho_blue.liquidation import liquidate
 from keeper.protocols.morpho_blue.planner import arguments
 from keeper.protocols.morpho_blue.tracker import MorphoTracker
+from keeper.settings import load_settings
 from tests.integration.morpho_chain import ERC20, send
 
 if TYPE_CHECKING:
     from keeper.devnet.morpho_market import DevMarket
     from keeper.protocols.morpho_blue.types import Position
+    from keeper.settings import Settings
     from tests.integration.conftest import MorphoDevnet
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
@@ -180,3 +184,47 @@ async def test_the_contract_refuses_what_it_must(morpho_devnet: MorphoDevnet) ->
         data = await _revert_data(client, OWNER, s.contract, s.call(min_profit=10**30))
         assert data.startswith(_selector("InsufficientProfit(uint256,uint256)"))
         await s.dep.transact(OWNER, s.contract, s.call(), gas=GAS)
+
+
+async def test_check_config_accepts_only_a_morpho_liquidator_of_this_morpho_owned_by_the_key(
+    morpho_devnet: MorphoDevnet,
+) -> None:
+    """`check-config` in flash mode on Morpho passes for our MorphoLiquidator owned by the
+    keeper's key, and refuses (ConfigError naming flash_liquidator) a contract owned by another
+    key, a contract that is not ours (the router), and a liquidator of another Morpho.
+    """
+    uni = morpho_devnet.world.uniswap
+    assert uni is not None
+    async with ChainClient(morpho_devnet.url) as client:
+        dep = Deployer(client)
+        await dep.impersonate_all()
+        mine = await dep.deploy(
+            OWNER, own_artifact("MorphoLiquidator"), [morpho_devnet.world.morpho, uni.router]
+        )
+        theirs = await dep.deploy(
+            STRANGER, own_artifact("MorphoLiquidator"), [morpho_devnet.world.morpho, uni.router]
+        )
+        elsewhere = await dep.deploy(
+            OWNER, own_artifact("MorphoLiquidator"), [uni.router, uni.router]
+        )
+
+    def settings(contract: str) -> Settings:
+        return load_settings(
+            rpc_url=morpho_devnet.url,
+            protocol="morpho_blue",
+            morpho=morpho_devnet.world.morpho,
+            private_key=DEV_KEYS[1],
+            execution_mode="flash",
+            flash_liquidator=contract,
+            uniswap_quoter=uni.quoter,
+        )
+
+    report = await check_config(settings(mine))
+    assert report["ok"] and report["keeper_address"] == OWNER
+    for contract, words in (
+        (theirs, "owned by"),
+        (uni.router, "has no owner()"),
+        (elsewhere, "is not a MorphoLiquidator of"),
+    ):
+        with pytest.raises(ConfigError, match=rf"flash_liquidator: .*{re.escape(words)}"):
+            await check_config(settings(contract))
