@@ -218,16 +218,23 @@ def _cmd_shadow_report(args: argparse.Namespace) -> int:
 def _cmd_scan_morpho(args: argparse.Namespace, settings: Settings) -> int:
     from keeper.protocols.morpho_blue.scan import scan  # noqa: PLC0415
 
-    if args.verify:
-        raise ConfigError("scan --verify: not available for protocol morpho_blue yet; drop it")
-    result = asyncio.run(scan(settings, args.below))
+    result = asyncio.run(scan(settings, args.below, verify=args.verify))
     for row in result.rows:
         print(json.dumps(row.as_json()))
+    logger = structlog.get_logger("keeper")
     if result.unreadable:
-        structlog.get_logger("keeper").error(
-            "scan_incomplete", block=result.block, unpriced_markets=result.unreadable
-        )
+        logger.error("scan_incomplete", block=result.block, unpriced_markets=result.unreadable)
         return EXIT_FAILURE
+    if args.verify:
+        logger.info(
+            "scan_verified",
+            block=result.block,
+            accounts=result.accounts,
+            mismatches=result.mismatches,
+            unverified=len(result.unverified),
+        )
+        if result.mismatches or result.unverified:
+            return EXIT_FAILURE
     return EXIT_OK
 
 
