@@ -47,8 +47,8 @@ async def test_a_morpho_keeper_reports_metrics_status_and_alerts(
 ) -> None:
     """Through a price drop it liquidates, a Morpho keeper's ops endpoint serves /healthz, its
     /status names the head block, /metrics counts the liquidation attempts by outcome, the
-    tracked accounts, the head and no health mismatch; a Slack-style webhook receives a
-    'liquidated' alert.
+    tracked accounts, the head and no health mismatch, /radar draws the markets' radar; a
+    Slack-style webhook receives a 'liquidated' alert.
     """
     got: list[dict[str, Any]] = []
 
@@ -107,6 +107,13 @@ async def test_a_morpho_keeper_reports_metrics_status_and_alerts(
             assert _sample(metrics, "keeper_head_block") >= reports[0].block
             assert _sample(metrics, "keeper_accounts_tracked") == reports[0].accounts > 0
             assert _sample(metrics, "keeper_health_mismatches_total") == 0
+            async with http.get(f"{base}/radar") as resp:
+                assert resp.status == 200
+                page = await resp.text()
+            assert "positions with debt" in page and "liquidatable now" in page
+            async with http.get(f"{base}/radar.png") as resp:
+                assert resp.status == 200
+                assert (await resp.read()).startswith(b"\x89PNG")
             while time.monotonic() < deadline and not any("liquidated" in m["text"] for m in got):
                 await asyncio.sleep(0.1)
             stop.set()

@@ -39,7 +39,7 @@ from keeper.protocols.morpho_blue.tracker import MorphoTracker
 from keeper.strategy.gas import gas_estimate
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Awaitable, Callable, Mapping, Sequence
 
     from keeper.chain.client import ChainClient
     from keeper.chain.heads import Header
@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     )
     from keeper.core.outcome import Realised
     from keeper.core.plan import AnyPlan
+    from keeper.protocols.morpho_blue.page import RadarPicture
     from keeper.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -381,6 +382,12 @@ class MorphoLendingMarket:
     def plan_from_meta(self, meta: Mapping[str, object]) -> AnyPlan:
         """A journaled plan."""
         return plan_from_meta(meta)
+
+    def radar(self) -> Callable[[], Awaitable[RadarPicture]]:
+        """The ops endpoint's /radar provider for these markets."""
+        from keeper.protocols.morpho_blue.page import radar_provider  # noqa: PLC0415 - on use
+
+        return radar_provider(self)
 
 
 async def open_lending_market(
