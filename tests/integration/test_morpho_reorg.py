@@ -101,3 +101,34 @@ async def test_orphaned_blocks_are_undone_and_the_new_branch_applied(
         _assert_equal(market.tracker, fresh)
         await market.reconcile_sample(10_000)
         assert market.mismatches == 0
+
+
+async def test_a_reorg_below_what_is_remembered_rebuilds_the_state(
+    morpho_devnet: MorphoDevnet,
+) -> None:
+    """When the orphaned blocks' changes are not all remembered (here: the record is made to
+    start after them), the market reads everything again at the new head: the tick says
+    deep_reorg and the state equals a tracker read from scratch.
+    """
+    world = morpho_devnet.world
+    d = world.deployment
+    async with ChainClient(morpho_devnet.url) as client:
+        dep = Deployer(client)
+        await dep.impersonate_all()
+        market = await _market(client, morpho_devnet)
+        orphan = morpho_borrower_address(4343, 0)
+        await open_borrower(dep, ADMIN, d, d.market("WETH/USDC"), orphan, 10**18, 10**9)
+        tick = await market.advance(defer=False)
+        assert tick is not None
+        market.tracker.recent.since = market.block + 1  # forget what those blocks changed
+        await client.request("anvil_reorg", [3, []])
+        await send(client, ADMIN, d.morpho, MC.encode("setFeeRecipient", ADMIN))
+        tick = await market.advance(defer=False)
+        assert tick is not None and tick.deep_reorg and tick.reorg_ancestor is not None
+        assert (
+            market.tracker.state.markets[d.market("WETH/USDC").id].position(orphan).borrow_shares
+            == 0
+        )
+        fresh = MorphoTracker(client, world.morpho)
+        await fresh.start()
+        _assert_equal(market.tracker, fresh)
