@@ -34,7 +34,7 @@ from pydantic_settings import (
 
 from keeper.env_check import check_environment
 from keeper.errors import ConfigError
-from keeper.settings_morpho import MORPHO_ONLY, MorphoMarketFilter
+from keeper.settings_morpho import MorphoMarketFilter
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -341,12 +341,6 @@ class Settings(MorphoMarketFilter, BaseSettings):
         key = _MARKET_KEY[self.protocol]
         if getattr(self, key) is None:
             raise ValueError(f"{key}: {_missing(key)} (needed with protocol = {self.protocol!r})")
-        stray = [k for k in MORPHO_ONLY if k in self.model_fields_set]
-        if self.protocol != "morpho_blue" and stray:
-            them = "them" if len(stray) > 1 else "it"
-            raise ValueError(
-                f'{", ".join(stray)}: only used with protocol = "morpho_blue"; remove {them}'
-            )
         return self
 
     @property

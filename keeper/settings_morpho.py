@@ -52,6 +52,13 @@ class MorphoMarketFilter(BaseSettings):
                 "morpho_markets, morpho_skip_markets: give an allow-list or a deny-list, not "
                 "both (remove one of them)"
             )
+        # ``protocol`` is declared by the Settings that inherit these fields.
+        stray = [k for k in MORPHO_ONLY if k in self.model_fields_set]
+        if getattr(self, "protocol", "morpho_blue") != "morpho_blue" and stray:
+            them = "them" if len(stray) > 1 else "it"
+            raise ValueError(
+                f'{", ".join(stray)}: only used with protocol = "morpho_blue"; remove {them}'
+            )
         return self
 
     def follows(self, market_id: str) -> bool:
