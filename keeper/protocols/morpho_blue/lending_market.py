@@ -6,8 +6,7 @@ tracker's (exact, from events); health is Morpho's own rule. A candidate names i
 layers (profit, gas) are USD derived from the markets' oracles (``prices.py``). Inventory
 mode pays from the keeper's tokens; flash mode goes through our ``MorphoLiquidator``, which
 sells the seized collateral inside Morpho's liquidation callback (``flash.py``).
-Heads are followed with their parent hashes (``HeadTracker``): a reorg rolls the tracker back
-to the common ancestor (re-read there) before the new branch is applied.
+Heads, reorgs and checkpoints are the follower's (``following.py``).
 """
 
 from __future__ import annotations
@@ -19,8 +18,6 @@ import structlog
 
 from keeper.chain.abi import error_string
 from keeper.chain.erc20 import ERC20
-from keeper.chain.heads import DeepReorgError, HeadTracker
-from keeper.core.checkpoint import CheckpointRejectedError, DiscardReason
 from keeper.core.market import AssetInfo, Call, Tick
 from keeper.core.money import to_base_down
 from keeper.core.plan import Candidate, Skip, SkipKind
@@ -28,6 +25,7 @@ from keeper.errors import RpcError
 from keeper.protocols.morpho_blue import receipts
 from keeper.protocols.morpho_blue.connect import connect
 from keeper.protocols.morpho_blue.flash import flash_call
+from keeper.protocols.morpho_blue.following import MorphoFollower
 from keeper.protocols.morpho_blue.health import health_factor, is_healthy
 from keeper.protocols.morpho_blue.planner import PlanInputs, plan_from_meta, plan_liquidation
 from keeper.protocols.morpho_blue.planner import morpho_plan as _morpho
@@ -35,7 +33,6 @@ from keeper.protocols.morpho_blue.prices import STABLE_SYMBOLS, USD_UNIT, usd_pr
 from keeper.protocols.morpho_blue.reads import MORPHO, read_token
 from keeper.protocols.morpho_blue.rivals import liquidated_borrower
 from keeper.protocols.morpho_blue.sizing import sized_markets
-from keeper.protocols.morpho_blue.tracker import MorphoTracker
 from keeper.strategy.gas import gas_estimate
 
 if TYPE_CHECKING:
@@ -55,6 +52,7 @@ if TYPE_CHECKING:
     from keeper.core.outcome import Realised
     from keeper.core.plan import AnyPlan
     from keeper.protocols.morpho_blue.page import RadarPicture
+    from keeper.protocols.morpho_blue.tracker import MorphoTracker
     from keeper.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -69,23 +67,17 @@ class MorphoLendingMarket:
     def __init__(self, client: ChainClient, morpho: str, settings: Settings) -> None:
         self.client = client
         self.spender = morpho
-        self.address = morpho  # what a checkpoint would be bound to
+        self.address = morpho  # what a checkpoint is bound to
         self.settings = settings
-        self.heads = HeadTracker(client)
-        self.tracker = self._new_tracker()
+        self.following = MorphoFollower(client, morpho, settings)
         self._assets: dict[str, AssetInfo] = {}
         self._mismatches = 0
         self._sample = itertools.count()
 
-    def _new_tracker(self) -> MorphoTracker:
-        return MorphoTracker(
-            self.client,
-            self.spender,
-            start_block=self.settings.start_block,
-            log_range=self.settings.log_range,
-            batch_size=self.settings.batch_size,
-            follows=self.settings.follows,
-        )
+    @property
+    def tracker(self) -> MorphoTracker:
+        """The exact state of every followed market (replaced on a deep reorg or a restore)."""
+        return self.following.tracker
 
     # -- state ---------------------------------------------------------------------------------
 
@@ -110,10 +102,9 @@ class MorphoLendingMarket:
 
     async def start(self) -> Tick:
         """Discover every market and position, read them at the head."""
-        block = await self.tracker.start()
-        head = await self.heads.start(block)
+        tick = await self.following.start()
         await self.assets()
-        return Tick(head.number, head.timestamp, base_fee=head.base_fee)
+        return tick
 
     async def advance(self, *, defer: bool, head: Header | None = None) -> Tick | None:
         """Follow the head, rolling back orphaned blocks; None when the head has not moved.
@@ -121,57 +112,20 @@ class MorphoLendingMarket:
         ``head``: the follower's new head (the usual next block then costs no header read).
         """
         del defer  # every position is recomputed from the market views, no RPC per account
-        followed = self.heads.snapshot()
-        try:
-            target = head.number if head is not None else await self.client.block_number()
-            step = await self.heads.advance(target, head)
-            if step.ancestor is not None:
-                await self.tracker.rollback(step.ancestor)
-        except DeepReorgError as exc:
-            return await self._rebuild(str(exc))
-        except RpcError:
-            self.heads.restore(followed)  # the next advance sees the same blocks again
-            raise
-        if not step.headers:
-            return None
-        last = step.headers[-1]
-        try:
-            await self.tracker.advance(last.number, step.headers)
-        except RpcError:
-            self.heads.restore(followed)
-            raise
-        return Tick(
-            last.number, last.timestamp, base_fee=last.base_fee, reorg_ancestor=step.ancestor
-        )
-
-    async def _rebuild(self, reason: str) -> Tick:
-        """A reorg deeper than remembered: read everything again at the head."""
-        log.error("deep_reorg_rebuild", reason=reason)
-        oldest = next(iter(self.heads.snapshot()[0]), self.tracker.block + 1)
-        self.heads = HeadTracker(self.client)
-        self.tracker = self._new_tracker()
-        tick = await self.start()
-        return Tick(
-            tick.block,
-            tick.timestamp,
-            base_fee=tick.base_fee,
-            reorg_ancestor=max(0, oldest - 1),
-            deep_reorg=True,
-        )
+        return await self.following.advance(head)
 
     def finish(self) -> None:
         """Nothing is deferred."""
 
     def snapshot(self) -> StateSnapshot | None:
-        """No checkpoint format for Morpho yet: nothing to write (a restart starts cold)."""
-        return None
+        """The followed state at the block, for a checkpoint (``checkpoint.py``)."""
+        return self.following.snapshot()
 
     async def restore(self, checkpoint: MarketCheckpoint) -> Tick:
-        """Refused: no Morpho checkpoint format yet, so the market starts cold."""
-        raise CheckpointRejectedError(
-            DiscardReason.FORMAT_VERSION,
-            f"no checkpoint format for morpho_blue (checkpoint of block {checkpoint.block})",
-        )
+        """A checkpoint's state, then what changed since read at the head."""
+        tick = await self.following.restore(checkpoint)
+        await self.assets()
+        return tick
 
     def _healths(self) -> list[tuple[str, str, int]]:
         out = []

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from keeper.chain.client import ChainClient
     from keeper.chain.heads import Header
     from keeper.errors import RpcError
+    from keeper.protocols.morpho_blue.checkpoint import Saved
     from keeper.protocols.morpho_blue.types import MarketParams, MarketTotals, Position
 
 log = structlog.get_logger(__name__)
@@ -126,7 +127,11 @@ class MorphoTracker:
             self.state.markets[market_id] = MarketState(params[market_id], totals[market_id])
         recipient = await read_fee_recipient(self.client, self.morpho, block)
         self.state.fee_recipient = recipient
-        pairs = sorted({p for e in found for p in _pairs(e)} | {(m, recipient) for m in ids})
+        # Earlier fee recipients hold the fee shares minted while they were it.
+        receivers = {recipient} | {e.recipient for e in found if isinstance(e, ev.SetFeeRecipient)}
+        pairs = sorted(
+            {p for e in found for p in _pairs(e)} | {(m, r) for m in ids for r in receivers}
+        )
         pairs = [p for p in pairs if p[1] not in self.state.markets[p[0]].positions]
         positions = await read_positions(self.client, self.morpho, pairs, block, self.batch_size)
         for (market_id, account), position in positions.items():
@@ -237,6 +242,46 @@ class MorphoTracker:
         )
         self.block, self.timestamp = ancestor, stamp
         return set(pairs)
+
+    async def resume(self, saved: Saved, at: tuple[int, int], head: int) -> None:
+        """Start from ``saved`` (a checkpoint of block ``at[0]``, timestamp ``at[1]``) to ``head``.
+
+        What the logs since touched (markets, positions, the fee recipient) is read at the
+        head rather than replayed, so only the head's state is needed from the node; a reorg
+        below the head is then rebuilt (its changes are not recorded). At the checkpoint's
+        own block the saved record of recent changes is kept.
+        """
+        state = saved.state()
+        self.state, (self.block, self.timestamp) = state, at
+        if head <= self.block:
+            self.recent.blocks, self.recent.since = dict(saved.recent), saved.since
+            await self.refresh()
+            return
+        found = await self._logs(self.block + 1, head)
+        named = {m for e in found if (m := ev.market_of(e)) is not None}
+        params = {e.id: e.params for e in found if isinstance(e, ev.CreateMarket)}
+        unknown = sorted(named - set(state.markets) - set(params))
+        if unknown:
+            params |= await read_params(self.client, self.morpho, unknown, head, self.batch_size)
+        recipient = await read_fee_recipient(self.client, self.morpho, head)
+        ids = sorted(named)
+        receivers = {r for r in (state.fee_recipient, recipient) if r is not None}
+        pairs = sorted(
+            {p for e in found for p in _pairs(e)} | {(m, r) for m in ids for r in receivers}
+        )
+        totals = await read_totals(self.client, self.morpho, ids, head, self.batch_size)
+        positions = await read_positions(self.client, self.morpho, pairs, head, self.batch_size)
+        stamp = (await read_timestamps(self.client, [head], self.batch_size))[head]
+        for market_id in ids:
+            if market_id not in state.markets:
+                state.markets[market_id] = MarketState(params[market_id], totals[market_id])
+            state.markets[market_id].totals = totals[market_id]
+        for (market_id, account), position in positions.items():
+            state.markets[market_id].positions[account] = position
+        state.fee_recipient = recipient
+        self.block, self.timestamp = head, stamp
+        self.recent.reset(head)
+        await self.refresh()
 
     async def _read_new_accounts(self, found: Sequence[ev.MorphoEvent], created: set[str]) -> None:
         """Read the positions of accounts first seen now, as they were before.
