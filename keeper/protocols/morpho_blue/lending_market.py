@@ -27,8 +27,12 @@ from keeper.protocols.morpho_blue.connect import connect
 from keeper.protocols.morpho_blue.flash import flash_call
 from keeper.protocols.morpho_blue.following import MorphoFollower
 from keeper.protocols.morpho_blue.health import health_factor, is_healthy
-from keeper.protocols.morpho_blue.planner import PlanInputs, plan_from_meta, plan_liquidation
-from keeper.protocols.morpho_blue.planner import morpho_plan as _morpho
+from keeper.protocols.morpho_blue.planner import (
+    PlanInputs,
+    morpho_plan,
+    plan_from_meta,
+    plan_liquidation,
+)
 from keeper.protocols.morpho_blue.prices import STABLE_SYMBOLS, USD_UNIT, usd_prices
 from keeper.protocols.morpho_blue.reads import MORPHO, read_token
 from keeper.protocols.morpho_blue.rivals import liquidated_borrower
@@ -294,7 +298,7 @@ class MorphoLendingMarket:
 
     def inventory_call(self, plan: AnyPlan) -> Call:
         """``Morpho.liquidate`` with no callback data: the repayment is pulled from us."""
-        p = _morpho(plan).payload
+        p = morpho_plan(plan).payload
         data = MORPHO.encode(
             "liquidate", p.params.as_tuple(), plan.account, p.seized_assets, p.repaid_shares, b""
         )
@@ -304,23 +308,21 @@ class MorphoLendingMarket:
         self, plan: AnyPlan, contract: str, swap_fee: int, inputs: FlashInputs
     ) -> FlashCall:
         """``MorphoLiquidator.liquidate`` with the slippage bound and on-chain minimum profit."""
-        morpho_plan = _morpho(plan)
-        loan = morpho_plan.payload.params.loan_token
-        return flash_call(
-            morpho_plan, (contract, swap_fee), inputs, self._assets.get(loan), self.prices()
-        )
+        mine = morpho_plan(plan)
+        loan = mine.payload.params.loan_token
+        return flash_call(mine, (contract, swap_fee), inputs, self._assets.get(loan), self.prices())
 
     # -- outcomes ------------------------------------------------------------------------------
 
     def realised(self, plan: AnyPlan, receipt: Receipt, liquidator: str) -> Realised:
         """What our ``Liquidate`` moved."""
-        return receipts.realised(_morpho(plan), receipt, self.spender, liquidator)
+        return receipts.realised(morpho_plan(plan), receipt, self.spender, liquidator)
 
     async def winner(
         self, client: ChainClient, plan: AnyPlan, receipt: Receipt, liquidator: str
     ) -> str | None:
         """Who liquidated the position before us."""
-        return await receipts.winner(client, _morpho(plan), receipt, self.spender, liquidator)
+        return await receipts.winner(client, morpho_plan(plan), receipt, self.spender, liquidator)
 
     def revert_error(self, data: str | None) -> str | None:
         """Morpho reverts with ``Error(string)`` messages (ErrorsLib)."""
