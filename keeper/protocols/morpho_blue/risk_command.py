@@ -13,7 +13,6 @@ import asyncio
 import csv
 import io
 import json
-from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from keeper.core.display import format_base, format_wad
@@ -29,7 +28,7 @@ if TYPE_CHECKING:
     from decimal import Decimal
 
     from keeper.core.market import AssetInfo
-    from keeper.protocols.morpho_blue.risk import MarketStress, PositionRisk
+    from keeper.protocols.morpho_blue.risk import CurvePoint, MarketStress, PositionRisk
     from keeper.protocols.morpho_blue.tracker import MarketView, MorphoTracker
     from keeper.settings import Settings
 
@@ -80,9 +79,10 @@ def _refuse_aave_options(args: argparse.Namespace) -> None:
         given.append("price_rule")
     if given:
         names = ", ".join("--" + o.replace("_", "-") for o in given)
+        them = "them" if len(given) > 1 else "it"
         raise ConfigError(
             f"{names}: not available with protocol morpho_blue (its markets are isolated); "
-            "drop them"
+            f"drop {them}"
         )
 
 
@@ -147,12 +147,14 @@ def cmd_radar(
     return EXIT_OK
 
 
-def _point(p: Any) -> dict[str, Any]:
-    out = asdict(p)
-    out["price"], out["debt"] = str(p.price), str(p.debt)
-    out["debt_usd"] = None if p.debt_base is None else format_base(p.debt_base)
-    del out["debt_base"]
-    return out
+def _point(p: CurvePoint) -> dict[str, Any]:
+    return {
+        "drop_pct": p.drop_pct,
+        "price": str(p.price),
+        "positions": p.positions,
+        "debt": str(p.debt),
+        "debt_usd": None if p.debt_base is None else format_base(p.debt_base),
+    }
 
 
 def _csv(rows: list[dict[str, Any]]) -> str:
@@ -164,7 +166,9 @@ def _csv(rows: list[dict[str, Any]]) -> str:
     return buf.getvalue()
 
 
-def _radar_table(s: _Loaded, rows: list[dict[str, Any]], curves: dict[str, list[Any]]) -> str:
+def _radar_table(
+    s: _Loaded, rows: list[dict[str, Any]], curves: dict[str, list[CurvePoint]]
+) -> str:
     lines = [f"Morpho radar, block {s.block}: {len(rows)} positions, nearest first", ""]
     lines.append(
         f"{'market':<14} {'account':<42} {'health factor':<22} {'drop %':>8} {'debt USD':>16}"
