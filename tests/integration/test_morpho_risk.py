@@ -149,3 +149,32 @@ async def test_stress_predicts_the_positions_a_shock_makes_liquidatable(
                 if m == market_id and p.collateral > 0 and (tracker.health(m, a) or 0) < 10**18
             )
             assert unhealthy == sorted(row["accounts"]), row["label"]
+
+
+def test_aave_only_risk_options_are_refused_for_morpho(morpho_devnet: MorphoDevnet) -> None:
+    """--plot, --save-snapshot or --quote with protocol morpho_blue: exit 2 naming the options
+    (Morpho markets are isolated: no shared-collateral cascade, no snapshot format).
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KEEPER_")}
+    env |= {
+        "KEEPER_RPC_URL": morpho_devnet.url,
+        "KEEPER_PROTOCOL": "morpho_blue",
+        "KEEPER_MORPHO": morpho_devnet.world.morpho,
+    }
+    for args, named in (
+        (["radar", "--plot", "x.png"], "--plot: "),
+        (
+            ["stress", "--shock", "WETH=-5%", "--quote", "USDC", "--save-snapshot", "s"],
+            "--save-snapshot, --quote: ",
+        ),
+    ):
+        result = subprocess.run(
+            [sys.executable, "-m", "keeper", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert result.returncode == 2, result.stderr
+        assert named in result.stderr and "not available with protocol morpho_blue" in result.stderr
