@@ -10,7 +10,7 @@ from pydantic import SecretStr
 from keeper.chain.abi import Codec
 from keeper.chain.l1_fee import L1FeeModel, L1FeeReader, resolve_model
 from keeper.chain.redact import redact_url
-from keeper.errors import ConfigError
+from keeper.errors import ConfigError, RpcError
 from keeper.execution.signer import Signer
 from keeper.keys import resolve_key
 from keeper.ops.checkpoint_store import FileCheckpointStore, open_source
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from keeper.settings import Settings
 
 LIQUIDATOR = Codec.named("FlashLiquidator")
+MORPHO_LIQUIDATOR = Codec.named("MorphoLiquidator")
 REDACTED = "**redacted**"
 
 
@@ -51,6 +52,36 @@ async def _has_code(client: ChainClient, address: str) -> bool:
     return isinstance(code, str) and len(code) > 2
 
 
+async def _check_flash(
+    client: ChainClient,
+    settings: Settings,
+    chain_id: int,
+    key_address: str | None,
+    *,
+    quoter: bool = True,
+) -> str:
+    """Our contract (and in flash mode the quoter) exist, the keeper's key owns the contract."""
+    names = ("flash_liquidator", "uniswap_quoter") if quoter else ("flash_liquidator",)
+    for name in names:
+        address = getattr(settings, name)
+        if address is None or not await _has_code(client, address):
+            raise ConfigError(f"{name}: no contract at {address} on chain {chain_id}")
+    contract = str(settings.flash_liquidator)
+    try:
+        raw = await client.call(contract, LIQUIDATOR.encode("owner"))
+    except RpcError:
+        raise ConfigError(
+            f"flash_liquidator: {contract} has no owner(): not our flash contract; deploy it "
+            "with `keeper deploy-liquidator`"
+        ) from None
+    (owner,) = LIQUIDATOR.decode("owner", raw)
+    if key_address is not None and owner != key_address:
+        raise ConfigError(
+            f"flash_liquidator: owned by {owner}, not by the keeper's key {key_address}"
+        )
+    return contract
+
+
 async def check_config(settings: Settings) -> dict[str, Any]:
     """Raise ConfigError (exit 2) on anything wrong; return a report of what was checked."""
     key_address = None
@@ -70,17 +101,7 @@ async def check_config(settings: Settings) -> dict[str, Any]:
         head = await client.block_number()
         flash = settings.execution_mode == "flash"
         if flash or (settings.flash_liquidator is not None and not settings.inventory_direct):
-            names = ("flash_liquidator", "uniswap_quoter") if flash else ("flash_liquidator",)
-            for name in names:
-                address = getattr(settings, name)
-                if address is None or not await _has_code(client, address):
-                    raise ConfigError(f"{name}: no contract at {address} on chain {chain_id}")
-            raw = await client.call(str(settings.flash_liquidator), LIQUIDATOR.encode("owner"))
-            (owner,) = LIQUIDATOR.decode("owner", raw)
-            if key_address is not None and owner != key_address:
-                raise ConfigError(
-                    f"flash_liquidator: owned by {owner}, not by the keeper's key {key_address}"
-                )
+            await _check_flash(client, settings, chain_id, key_address, quoter=flash)
         configured = None if settings.l1_fee_model is None else L1FeeModel(settings.l1_fee_model)
         l1_model = resolve_model(configured, chain_id)
         await L1FeeReader(client, l1_model).check(market.pool)
@@ -103,15 +124,27 @@ async def check_config(settings: Settings) -> dict[str, Any]:
 
 
 async def _check_morpho(settings: Settings, key_address: str | None) -> dict[str, Any]:
-    """Check ``protocol = "morpho_blue"``: the chain, and Morpho's code at ``morpho``.
+    """Check ``protocol = "morpho_blue"``: the chain and Morpho's code at ``morpho``.
 
-    Flash mode is refused by the settings themselves.
+    In flash mode also a MorphoLiquidator of this Morpho, owned by the keeper's key.
     """
     from keeper.protocols.morpho_blue.connect import connect as connect_morpho  # noqa: PLC0415
 
     client, chain_id, morpho = await connect_morpho(settings)
     try:
         head = await client.block_number()
+        if settings.execution_mode == "flash":
+            contract = await _check_flash(client, settings, chain_id, key_address)
+            try:
+                raw = await client.call(contract, MORPHO_LIQUIDATOR.encode("morpho"))
+                (target,) = MORPHO_LIQUIDATOR.decode("morpho", raw)
+            except RpcError:
+                target = None
+            if target != morpho:
+                raise ConfigError(
+                    f"flash_liquidator: {contract} is not a MorphoLiquidator of {morpho}; deploy "
+                    "one with `keeper deploy-liquidator` (protocol morpho_blue)"
+                )
     finally:
         await client.close()
     return {

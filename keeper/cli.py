@@ -107,6 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--asset", default="WETH", help="asset whose price drops")
     demo.add_argument("--pct", type=_decimal, default=Decimal(-30), help="price move in percent")
     _aave_option(demo)
+    demo.add_argument(
+        "--protocol",
+        choices=["aave_v3", "morpho_blue"],
+        default="aave_v3",
+        help="the lending protocol of the demo (morpho_blue: flash mode, zero capital)",
+    )
 
     check = sub.add_parser(
         "check-config", help="validate, connect, check the chain; print settings (redacted)"
@@ -116,8 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     deploy = sub.add_parser(
         "deploy-liquidator",
         help=(
-            "deploy our FlashLiquidator from the keeper's key, approve the market's reserves "
-            "to it; print its address (set it as flash_liquidator)"
+            "deploy our contract from the keeper's key (FlashLiquidator on aave_v3, approving "
+            "the market's reserves to it; MorphoLiquidator on morpho_blue); print its address"
         ),
     )
     _market_options(deploy)
@@ -228,16 +234,23 @@ def _cmd_shadow_report(args: argparse.Namespace) -> int:
 def _cmd_scan_morpho(args: argparse.Namespace, settings: Settings) -> int:
     from keeper.protocols.morpho_blue.scan import scan  # noqa: PLC0415
 
-    if args.verify:
-        raise ConfigError("scan --verify: not available for protocol morpho_blue yet; drop it")
-    result = asyncio.run(scan(settings, args.below))
+    result = asyncio.run(scan(settings, args.below, verify=args.verify))
     for row in result.rows:
         print(json.dumps(row.as_json()))
+    logger = structlog.get_logger("keeper")
     if result.unreadable:
-        structlog.get_logger("keeper").error(
-            "scan_incomplete", block=result.block, unpriced_markets=result.unreadable
-        )
+        logger.error("scan_incomplete", block=result.block, unpriced_markets=result.unreadable)
         return EXIT_FAILURE
+    if args.verify:
+        logger.info(
+            "scan_verified",
+            block=result.block,
+            accounts=result.accounts,
+            mismatches=result.mismatches,
+            unverified=len(result.unverified),
+        )
+        if result.mismatches or result.unverified:
+            return EXIT_FAILURE
     return EXIT_OK
 
 
@@ -268,13 +281,26 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _morpho_risk(args: argparse.Namespace) -> bool:
+    """True when radar or stress run on Morpho Blue (read live: no snapshot format for it)."""
+    return args.snapshot is None and _settings(args).protocol == "morpho_blue"
+
+
 def _cmd_radar(args: argparse.Namespace) -> int:
+    if _morpho_risk(args):
+        from keeper.protocols.morpho_blue.risk_command import cmd_radar as morpho  # noqa: PLC0415
+
+        return morpho(args, _settings)
     from keeper.risk.command import cmd_radar  # noqa: PLC0415
 
     return cmd_radar(args, _settings)
 
 
 def _cmd_stress(args: argparse.Namespace) -> int:
+    if _morpho_risk(args):
+        from keeper.protocols.morpho_blue.risk_command import cmd_stress as morpho  # noqa: PLC0415
+
+        return morpho(args, _settings)
     from keeper.risk.command import cmd_stress  # noqa: PLC0415
 
     return cmd_stress(args, _settings)
@@ -290,11 +316,19 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def _cmd_deploy_liquidator(args: argparse.Namespace) -> int:
-    from keeper.protocols.aave_v3.deploy import deploy_liquidator  # noqa: PLC0415
-
     settings = _settings(args)
     configure_logging(settings.log_level, settings.log_format)
-    done = asyncio.run(deploy_liquidator(settings, args.router, not args.no_approve, args.fund_eth))
+    if settings.protocol == "morpho_blue":
+        from keeper.protocols.morpho_blue.deploy import deploy_liquidator  # noqa: PLC0415
+
+        if args.router is None:
+            raise ConfigError("--router: the MorphoLiquidator needs the Uniswap V3 SwapRouter")
+        address = asyncio.run(deploy_liquidator(settings, args.router))
+        print(json.dumps({"flash_liquidator": address}))
+        return EXIT_OK
+    from keeper.protocols.aave_v3.deploy import deploy_liquidator as deploy_aave  # noqa: PLC0415
+
+    done = asyncio.run(deploy_aave(settings, args.router, not args.no_approve, args.fund_eth))
     print(json.dumps(done.as_json()))
     return EXIT_OK
 
@@ -310,6 +344,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         args.pct,
         lambda line: print(line, flush=True),
         aave=args.aave,
+        protocol=args.protocol,
     )
 
 

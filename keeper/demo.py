@@ -233,10 +233,25 @@ def run_demo(
     pct: Decimal,
     say: Callable[[str], None],
     aave: AaveVersion = "3.6",
+    protocol: str = "aave_v3",
 ) -> int:
-    """Start a devnet, run the demo on it (Aave ``aave``), always stop it."""
+    """Start a devnet, run the demo on it (Aave ``aave``, or Morpho Blue), always stop it."""
     with Anvil() as anvil, tempfile.TemporaryDirectory(prefix="keeper-demo-") as tmp:
         say(f"Anvil devnet on {anvil.url} (pid {anvil.pid})")
+        if protocol == "morpho_blue":
+            from keeper.demo_morpho import demo_morpho  # noqa: PLC0415 - only for this demo
+
+            return asyncio.run(
+                demo_morpho(
+                    anvil.url,
+                    borrowers=borrowers,
+                    seed=seed,
+                    symbol=symbol,
+                    pct=pct,
+                    say=say,
+                    journal=Path(tmp) / "journal.sqlite",
+                )
+            )
         return asyncio.run(
             demo(
                 anvil.url,

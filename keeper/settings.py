@@ -34,6 +34,7 @@ from pydantic_settings import (
 
 from keeper.env_check import check_environment
 from keeper.errors import ConfigError
+from keeper.settings_morpho import MorphoMarketFilter
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -63,8 +64,11 @@ _FIX_HINTS: dict[str, str] = {
 _MARKET_KEY = {"aave_v3": "pool_addresses_provider", "morpho_blue": "morpho"}
 
 
-class Settings(BaseSettings):
-    """Everything the keeper needs to know; see config/devnet.toml for a commented example."""
+class Settings(MorphoMarketFilter, BaseSettings):
+    """Everything the keeper needs to know; see config/devnet.toml for a commented example.
+
+    The Morpho market filters are declared in :mod:`keeper.settings_morpho`.
+    """
 
     model_config = SettingsConfigDict(
         env_prefix="KEEPER_",
@@ -160,9 +164,10 @@ class Settings(BaseSettings):
     flash_liquidator: Address | None = Field(
         default=None,
         description=(
-            "our FlashLiquidator contract, owned by the keeper's key (deploy with `keeper "
-            "deploy-liquidator`): flash mode, and inventory mode on Aave, whose liquidations go "
-            "through it so that a lost race stops early and cheaply"
+            "our contract, owned by the keeper's key (deploy with `keeper deploy-liquidator`): "
+            "FlashLiquidator (aave_v3: flash mode, and inventory mode, whose liquidations go "
+            "through it so that a lost race stops early and cheaply) or MorphoLiquidator "
+            "(morpho_blue: flash mode)"
         ),
     )
     inventory_direct: bool = Field(
@@ -403,11 +408,6 @@ class Settings(BaseSettings):
         key = _MARKET_KEY[self.protocol]
         if getattr(self, key) is None:
             raise ValueError(f"{key}: {_missing(key)} (needed with protocol = {self.protocol!r})")
-        if self.protocol == "morpho_blue" and self.execution_mode == "flash":
-            raise ValueError(
-                'execution_mode: "flash" is not available with protocol = "morpho_blue" yet; '
-                'set execution_mode = "inventory"'
-            )
         return self
 
     @property

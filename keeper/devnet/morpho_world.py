@@ -1,4 +1,8 @@
-"""A complete Morpho Blue devnet world: deployment, lender, borrowers (one call)."""
+"""A complete Morpho Blue devnet world: deployment, lender, borrowers, Uniswap (one call).
+
+Uniswap V3 gets one deep pool per market pair (at the tokens' USD prices), so that a flash
+liquidation through our MorphoLiquidator can sell the seized collateral for the loan token.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,8 @@ from typing import TYPE_CHECKING
 from keeper.devnet.deployer import Deployer
 from keeper.devnet.morpho_borrowers import MorphoBorrower, open_positions, plan_borrowers
 from keeper.devnet.morpho_market import MorphoDeployment, deploy_morpho
+from keeper.devnet.morpho_spec import MARKETS
+from keeper.devnet.uniswap import UniswapV3, deploy_uniswap
 from keeper.localnode.anvil import DEV_ACCOUNTS
 
 if TYPE_CHECKING:
@@ -19,11 +25,12 @@ FEE_RECIPIENT = DEV_ACCOUNTS[2]
 
 @dataclass(frozen=True)
 class MorphoWorld:
-    """Morpho, its markets, the lender and the borrowers of one devnet."""
+    """Morpho, its markets, the lender, the borrowers and Uniswap of one devnet."""
 
     deployment: MorphoDeployment
     lender: str
     borrowers: tuple[MorphoBorrower, ...]
+    uniswap: UniswapV3 | None = None
 
     @property
     def morpho(self) -> str:
@@ -31,10 +38,23 @@ class MorphoWorld:
         return self.deployment.morpho
 
 
-async def build_morpho_world(client: ChainClient, *, borrowers: int, seed: int) -> MorphoWorld:
-    """Deploy Morpho and its markets, supply liquidity, open ``borrowers`` positions."""
+async def build_morpho_world(
+    client: ChainClient, *, borrowers: int, seed: int, uniswap: bool = True
+) -> MorphoWorld:
+    """Deploy Morpho and its markets, supply liquidity, open ``borrowers`` positions.
+
+    ``uniswap``: also deploy Uniswap V3 with a pool per market pair (after the positions, so
+    Morpho's addresses do not depend on it).
+    """
     dep = Deployer(client)
     deployment = await deploy_morpho(dep, ADMIN, FEE_RECIPIENT)
     planned = plan_borrowers(borrowers, seed, deployment)
     lender = await open_positions(dep, ADMIN, deployment, planned, seed)
-    return MorphoWorld(deployment, lender, tuple(planned))
+    pools = None
+    if uniswap:
+        tokens = deployment.tokens
+        pairs = [(m.collateral, m.loan) for m in MARKETS]
+        pools = await deploy_uniswap(
+            dep, ADMIN, tokens, {s: t.usd for s, t in tokens.items()}, pairs
+        )
+    return MorphoWorld(deployment, lender, tuple(planned), pools)

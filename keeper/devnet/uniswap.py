@@ -1,7 +1,8 @@
 """Uniswap V3 on the devnet, from the @uniswap/v3-core and v3-periphery artifacts.
 
-Every pair of listed assets gets a 0.3% pool initialised at the oracle prices, with deep
-full-range liquidity, so that a keeper can swap seized collateral back to the debt asset.
+Every pair of listed assets (or the pairs given: a Morpho devnet's markets) gets a 0.3% pool
+initialised at the oracle prices, with deep full-range liquidity, so that a keeper can swap
+seized collateral back to the debt asset. The tokens are the devnet's ``MintableERC20``s.
 """
 
 from __future__ import annotations
@@ -9,21 +10,33 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from itertools import combinations
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from keeper.devnet.artifacts import npm_artifact
 from keeper.devnet.deployer import DEPLOY_GAS, Deployer, codec_of
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-
-    from keeper.devnet.aave_market import MarketAddresses
+    from collections.abc import Mapping, Sequence
 
 FEE = 3000  # 0.3%, tick spacing 60
 TICK_SPACING = 60
 MAX_TICK = 887272 // TICK_SPACING * TICK_SPACING
 DEPTH_USD = 50_000_000  # per side of each pool
 _DEADLINE = 2**40
+
+
+class PoolToken(Protocol):
+    """A devnet token a pool is made of (the Aave or the Morpho devnet's)."""
+
+    @property
+    def address(self) -> str:
+        """The token."""
+        ...
+
+    @property
+    def decimals(self) -> int:
+        """Its decimals."""
+        ...
 
 
 @dataclass
@@ -44,12 +57,20 @@ def sqrt_price_x96(price0: int, decimals0: int, price1: int, decimals1: int) -> 
 
 
 async def deploy_uniswap(
-    dep: Deployer, admin: str, market: MarketAddresses, prices: Mapping[str, int]
+    dep: Deployer,
+    admin: str,
+    assets: Mapping[str, PoolToken],
+    prices: Mapping[str, int],
+    pairs: Sequence[tuple[str, str]] | None = None,
 ) -> UniswapV3:
-    """Deploy the factory, router, quoter and position manager, and a funded pool per pair."""
+    """Deploy the factory, router, quoter and position manager, and a funded pool per pair.
+
+    ``assets`` by symbol (one is WETH, the periphery's wrapped native token), ``prices`` in USD
+    with 8 decimals by symbol; ``pairs`` (symbols) default to every pair of ``assets``.
+    """
     factory_art = npm_artifact("UniswapV3Factory", "uniswap-core")
     factory = await dep.deploy(admin, factory_art)
-    weth = market.assets["WETH"].address
+    weth = assets["WETH"].address
     zero = "0x" + "00" * 20
     router = await dep.deploy(
         admin, npm_artifact("SwapRouter", "uniswap-periphery"), [factory, weth]
@@ -62,8 +83,10 @@ async def deploy_uniswap(
     pool_c = codec_of(npm_artifact("UniswapV3Pool", "uniswap-core"))
     npm_c = codec_of(npm_art)
     token_c = codec_of(npm_artifact("MintableERC20"))
-    for a, b in combinations(sorted(market.assets), 2):
-        t_a, t_b = market.assets[a], market.assets[b]
+    # One pool per unordered pair: (A, B) and (B, A) name the same pool.
+    wanted = combinations(sorted(assets), 2) if pairs is None else pairs
+    for a, b in sorted({(min(a, b), max(a, b)) for a, b in wanted}):
+        t_a, t_b = assets[a], assets[b]
         (s0, i0), (s1, i1) = sorted([(a, t_a), (b, t_b)], key=lambda x: int(x[1].address, 16))
         await dep.call_fn(
             admin, factory, factory_c, "createPool", i0.address, i1.address, FEE, gas=DEPLOY_GAS

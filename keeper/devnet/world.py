@@ -100,7 +100,7 @@ async def build_world(
         market = await deploy_origin_market(dep, ADMIN, reserves, ORIGIN_EMODES)
     else:
         market = await deploy_market(dep, ADMIN, reserves)
-    uniswap = await deploy_uniswap(dep, ADMIN, market, {s.symbol: s.price for s in reserves})
+    uniswap = await deploy_uniswap(dep, ADMIN, market.assets, {s.symbol: s.price for s in reserves})
     actions = MarketActions(dep, market)
     for spec in reserves:
         await actions.supply(

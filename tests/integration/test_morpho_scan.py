@@ -16,6 +16,8 @@ from keeper.devnet.artifacts import morpho_artifact
 from keeper.devnet.deployer import codec_of
 from keeper.localnode.anvil import DEV_ACCOUNTS
 from keeper.protocols.morpho_blue.math import WAD, mul_div_down, to_assets_up
+from keeper.protocols.morpho_blue.scan import verify_positions
+from keeper.protocols.morpho_blue.tracker import MorphoTracker
 from tests.integration.morpho_chain import MC, chain_position, chain_totals, fund, send
 
 if TYPE_CHECKING:
@@ -158,3 +160,45 @@ def test_check_config_connects_to_morpho(morpho_devnet: MorphoDevnet) -> None:
     report = json.loads(result.stdout)
     assert report["morpho"] == morpho_devnet.world.morpho
     assert report["settings"]["pool_addresses_provider"] is None
+
+
+@pytest.mark.asyncio
+async def test_scan_verify_asks_morpho_for_each_verdict_and_fails_on_a_difference(
+    morpho_devnet: MorphoDevnet,
+) -> None:
+    """`scan --verify` re-reads every position and asks Morpho itself (a liquidate simulated
+    from a probe that cannot pay) whether each is liquidatable: after a price drop the verdicts
+    match the local health factors (some true, some false) and it exits 0. A tracked position
+    that differs from Morpho's is counted as a mismatch (and taken from the chain).
+    """
+    world = morpho_devnet.world
+    d = world.deployment
+    async with ChainClient(morpho_devnet.url) as client:
+        await client.request("anvil_autoImpersonateAccount", [True])
+        await _shock(client, d.market("WETH/USDC").params.oracle, -9)
+        await _shock(client, d.market("WBTC/DAI").params.oracle, -12)
+    env = {
+        "KEEPER_RPC_URL": morpho_devnet.url,
+        "KEEPER_PROTOCOL": "morpho_blue",
+        "KEEPER_MORPHO": world.morpho,
+        "KEEPER_LOG_FORMAT": "json",
+    }
+    result = _keeper("scan", "--verify", "--below", "1000000", env=env)
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(rows) == len(world.borrowers)
+    verdicts = [r["onchain_liquidatable"] for r in rows]
+    assert any(verdicts) and not all(verdicts)
+    for row in rows:
+        assert row["onchain_liquidatable"] == (int(row["health_factor"].replace(".", "")) < WAD)
+    logged = [json.loads(line) for line in result.stderr.splitlines() if "scan_verified" in line]
+    assert logged and logged[0]["mismatches"] == 0 and logged[0]["unverified"] == 0
+    async with ChainClient(morpho_devnet.url) as client:
+        tracker = MorphoTracker(client, world.morpho)
+        await tracker.start()
+        market_id, account, position = next(iter(tracker.borrowers()))
+        tampered = position.with_(collateral=position.collateral // 2)
+        tracker.state.markets[market_id].positions[account] = tampered
+        _, mismatches, unverified = await verify_positions(client, tracker)
+        assert mismatches == 1 and unverified == []
+        assert tracker.state.markets[market_id].positions[account] == position

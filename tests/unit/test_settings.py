@@ -175,8 +175,8 @@ def test_shipped_configs_load(name):
 def test_morpho_protocol_needs_the_morpho_address_not_the_provider(monkeypatch):
     """Protocol morpho_blue takes `morpho` (KEEPER_MORPHO) and no provider.
 
-    Each protocol's missing address is an error naming its key; flash mode is refused for
-    Morpho until its callback contract exists.
+    Each protocol's missing address is an error naming its key; flash mode is accepted for
+    Morpho (through MorphoLiquidator).
     """
     monkeypatch.setenv("KEEPER_RPC_URL", "http://127.0.0.1:8545")
     monkeypatch.delenv("KEEPER_POOL_ADDRESSES_PROVIDER", raising=False)
@@ -191,8 +191,7 @@ def test_morpho_protocol_needs_the_morpho_address_not_the_provider(monkeypatch):
     assert "morpho_blue" in str(info.value)
     monkeypatch.setenv("KEEPER_MORPHO", "0xbbbbbbbbbb9cc5e90e3b3af64bdaf62c37eeffcb")
     monkeypatch.setenv("KEEPER_EXECUTION_MODE", "flash")
-    with pytest.raises(ConfigError, match=r'execution_mode: "flash" is not available'):
-        load_settings()
+    assert load_settings().execution_mode == "flash"
     monkeypatch.delenv("KEEPER_EXECUTION_MODE")
     monkeypatch.delenv("KEEPER_MORPHO")
     monkeypatch.setenv("KEEPER_PROTOCOL", "aave_v3")

@@ -4,8 +4,9 @@ Every market of one Morpho contract, one position per (market, account). The sta
 tracker's (exact, from events); health is Morpho's own rule. A candidate names its market
 (``Candidate.market``); the plan's payload carries it to the call. Prices for the neutral
 layers (profit, gas) are USD derived from the markets' oracles (``prices.py``). Inventory
-mode only: the zero-capital callback contract is not built yet, so ``flash_call`` refuses.
-Reorgs are not rolled back yet: a replaced block shows as a mismatch at the next confirmation.
+mode pays from the keeper's tokens; flash mode goes through our ``MorphoLiquidator``, which
+sells the seized collateral inside Morpho's liquidation callback (``flash.py``).
+Heads, reorgs and checkpoints are the follower's (``following.py``).
 """
 
 from __future__ import annotations
@@ -17,46 +18,49 @@ import structlog
 
 from keeper.chain.abi import error_string
 from keeper.chain.erc20 import ERC20
-from keeper.core.checkpoint import CheckpointRejectedError, DiscardReason
-from keeper.core.market import AssetInfo, Call, FlashCall, Tick
+from keeper.core.market import AssetInfo, Call, Tick
 from keeper.core.money import to_base_down
 from keeper.core.plan import Candidate, Skip, SkipKind
 from keeper.errors import RpcError
 from keeper.protocols.morpho_blue import receipts
 from keeper.protocols.morpho_blue.connect import connect
+from keeper.protocols.morpho_blue.flash import flash_call
+from keeper.protocols.morpho_blue.following import MorphoFollower
 from keeper.protocols.morpho_blue.health import health_factor, is_healthy
 from keeper.protocols.morpho_blue.planner import (
-    MorphoLiquidation,
     PlanInputs,
+    morpho_plan,
     plan_from_meta,
     plan_liquidation,
 )
 from keeper.protocols.morpho_blue.prices import STABLE_SYMBOLS, USD_UNIT, usd_prices
-from keeper.protocols.morpho_blue.reads import MORPHO, read_positions, read_totals
+from keeper.protocols.morpho_blue.reads import MORPHO, read_token
 from keeper.protocols.morpho_blue.rivals import liquidated_borrower
-from keeper.protocols.morpho_blue.tracker import MorphoTracker
+from keeper.protocols.morpho_blue.sizing import sized_markets
 from keeper.strategy.gas import gas_estimate
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Awaitable, Callable, Mapping, Sequence
 
     from keeper.chain.client import ChainClient
     from keeper.chain.heads import Header
     from keeper.chain.types import PendingTx, Receipt
     from keeper.core.checkpoint import MarketCheckpoint, StateSnapshot
-    from keeper.core.market import FlashInputs, LendingMarket, ObservedLiquidation, PlanContext
+    from keeper.core.market import (
+        FlashCall,
+        FlashInputs,
+        LendingMarket,
+        ObservedLiquidation,
+        PlanContext,
+    )
     from keeper.core.outcome import Realised
-    from keeper.core.plan import AnyPlan, Plan, PlanPayload
+    from keeper.core.plan import AnyPlan
+    from keeper.protocols.morpho_blue.page import RadarPicture
+    from keeper.protocols.morpho_blue.tracker import MorphoTracker
     from keeper.settings import Settings
 
 log = structlog.get_logger(__name__)
 WAD = 10**18
-
-
-def _morpho(plan: Plan[PlanPayload]) -> Plan[MorphoLiquidation]:
-    if not isinstance(plan.payload, MorphoLiquidation):
-        raise TypeError(f"not a Morpho plan: {type(plan.payload).__name__}")
-    return plan  # type: ignore[return-value]  # narrowed by the payload check above
 
 
 class MorphoLendingMarket:
@@ -67,18 +71,17 @@ class MorphoLendingMarket:
     def __init__(self, client: ChainClient, morpho: str, settings: Settings) -> None:
         self.client = client
         self.spender = morpho
-        self.address = morpho  # what a checkpoint would be bound to
+        self.address = morpho  # what a checkpoint is bound to
         self.settings = settings
-        self.tracker = MorphoTracker(
-            client,
-            morpho,
-            start_block=settings.start_block,
-            log_range=settings.log_range,
-            batch_size=settings.batch_size,
-        )
+        self.following = MorphoFollower(client, morpho, settings)
         self._assets: dict[str, AssetInfo] = {}
         self._mismatches = 0
         self._sample = itertools.count()
+
+    @property
+    def tracker(self) -> MorphoTracker:
+        """The exact state of every followed market (replaced on a deep reorg or a restore)."""
+        return self.following.tracker
 
     # -- state ---------------------------------------------------------------------------------
 
@@ -101,45 +104,32 @@ class MorphoLendingMarket:
         """Tracked positions or totals that differed from Morpho's at confirmation."""
         return self._mismatches
 
-    async def _tick(self, block: int) -> Tick:
-        header = await self.client.get_block(block)
-        fee = header.get("baseFeePerGas")
-        return Tick(
-            block, int(header["timestamp"], 16), base_fee=None if fee is None else int(fee, 16)
-        )
-
     async def start(self) -> Tick:
         """Discover every market and position, read them at the head."""
-        block = await self.tracker.start()
+        tick = await self.following.start()
         await self.assets()
-        return await self._tick(block)
+        return tick
 
     async def advance(self, *, defer: bool, head: Header | None = None) -> Tick | None:
-        """Apply the new blocks' events; None when the head has not moved.
+        """Follow the head, rolling back orphaned blocks; None when the head has not moved.
 
-        ``head``: the follower's new head (its number is used; the header is read again for
-        the tick: Morpho's tracker does not roll back reorgs yet, see the module docstring).
+        ``head``: the follower's new head (the usual next block then costs no header read).
         """
         del defer  # every position is recomputed from the market views, no RPC per account
-        number = head.number if head is not None else await self.client.block_number()
-        if number <= self.tracker.block:
-            return None
-        await self.tracker.advance(number)
-        return await self._tick(number)
+        return await self.following.advance(head)
 
     def finish(self) -> None:
         """Nothing is deferred."""
 
     def snapshot(self) -> StateSnapshot | None:
-        """No checkpoint format for Morpho yet: nothing to write (a restart starts cold)."""
-        return None
+        """The followed state at the block, for a checkpoint (``checkpoint.py``)."""
+        return self.following.snapshot()
 
     async def restore(self, checkpoint: MarketCheckpoint) -> Tick:
-        """Refused: no Morpho checkpoint format yet, so the market starts cold."""
-        raise CheckpointRejectedError(
-            DiscardReason.FORMAT_VERSION,
-            f"no checkpoint format for morpho_blue (checkpoint of block {checkpoint.block})",
-        )
+        """A checkpoint's state, then what changed since read at the head."""
+        tick = await self.following.restore(checkpoint)
+        await self.assets()
+        return tick
 
     def _healths(self) -> list[tuple[str, str, int]]:
         out = []
@@ -148,6 +138,15 @@ class MorphoLendingMarket:
             if hf is not None:
                 out.append((market_id, account, hf))
         return out
+
+    def _sized_markets(self) -> set[str]:
+        """Markets big enough to act in (``morpho_min_market_usd``)."""
+        return sized_markets(
+            self.tracker,
+            self.settings.morpho_min_market_usd,
+            self.prices,
+            {a: i.decimals for a, i in self._assets.items()},
+        )
 
     def account_count(self) -> int:
         """Accounts with a borrow in any market."""
@@ -159,19 +158,19 @@ class MorphoLendingMarket:
 
     def below_one(self) -> list[str]:
         """Accounts with a position Morpho would let be liquidated now, with collateral."""
-        markets = self.tracker.state.markets
+        markets, sized = self.tracker.state.markets, self._sized_markets()
         return sorted(
             {
                 a
                 for m, a, hf in self._healths()
-                if hf < WAD and markets[m].positions[a].collateral > 0
+                if hf < WAD and m in sized and markets[m].positions[a].collateral > 0
             }
         )
 
     async def confirm(self, accounts: Sequence[str]) -> list[Candidate]:
         """Each unhealthy position of ``accounts``, re-read from Morpho at the block."""
-        wanted = set(accounts)
-        pairs = [(m, a) for m, a, hf in self._healths() if a in wanted and hf < WAD]
+        wanted, sized = set(accounts), self._sized_markets()
+        pairs = [(m, a) for m, a, hf in self._healths() if a in wanted and hf < WAD and m in sized]
         checked = await self._reconcile(pairs)
         out = []
         for market_id, account in checked:
@@ -193,26 +192,10 @@ class MorphoLendingMarket:
 
     async def _reconcile(self, pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
         """Compare positions and totals with Morpho at the block; a difference is re-read."""
-        if not pairs:
-            return []
-        state, block = self.tracker.state, self.tracker.block
-        morpho, size = self.spender, self.settings.batch_size
-        ids = sorted({m for m, _ in pairs})
-        totals = await read_totals(self.client, morpho, ids, block, size)
-        positions = await read_positions(self.client, morpho, list(pairs), block, size)
-        for market_id in ids:
-            if state.markets[market_id].totals != totals[market_id]:
-                self._mismatch("totals", market_id, None)
-                state.markets[market_id].totals = totals[market_id]
-        for (market_id, account), position in positions.items():
-            if state.markets[market_id].position(account) != position:
-                self._mismatch("position", market_id, account)
-                state.markets[market_id].positions[account] = position
+        for what, market_id, account in await self.tracker.reconcile(pairs):
+            self._mismatches += 1
+            log.error("morpho_state_mismatch", what=what, market=market_id, account=account)
         return list(pairs)
-
-    def _mismatch(self, what: str, market_id: str, account: str | None) -> None:
-        self._mismatches += 1
-        log.error("morpho_state_mismatch", what=what, market=market_id, account=account)
 
     async def reconcile_sample(self, size: int) -> None:
         """A rotating sample of positions against Morpho's own."""
@@ -244,15 +227,11 @@ class MorphoLendingMarket:
             for t in (m.params.loan_token, m.params.collateral_token)
         }
         for token in sorted(tokens - set(self._assets)):
-            try:
-                raw_dec = await self.client.call(token, ERC20.encode("decimals"))
-                decimals = int(ERC20.decode("decimals", raw_dec)[0])
-                raw_sym = await self.client.call(token, ERC20.encode("symbol"))
-                symbol: str | None = str(ERC20.decode("symbol", raw_sym)[0])
-            except RpcError as exc:
-                log.warning("token_unread", token=token, error=str(exc))
+            info = await read_token(self.client, token)
+            if isinstance(info, RpcError):
+                log.warning("token_unread", token=token, error=str(info))
                 continue
-            self._assets[token] = AssetInfo(token, symbol, decimals)
+            self._assets[token] = info
         return dict(self._assets)
 
     def prices(self) -> dict[str, int]:
@@ -319,7 +298,7 @@ class MorphoLendingMarket:
 
     def inventory_call(self, plan: AnyPlan) -> Call:
         """``Morpho.liquidate`` with no callback data: the repayment is pulled from us."""
-        p = _morpho(plan).payload
+        p = morpho_plan(plan).payload
         data = MORPHO.encode(
             "liquidate", p.params.as_tuple(), plan.account, p.seized_assets, p.repaid_shares, b""
         )
@@ -328,15 +307,10 @@ class MorphoLendingMarket:
     def flash_call(
         self, plan: AnyPlan, contract: str, swap_fee: int, inputs: FlashInputs
     ) -> FlashCall:
-        """Refused: the zero-capital callback contract for Morpho is not built yet."""
-        del swap_fee, inputs
-        return FlashCall(
-            Call(contract, "0x"),
-            0,
-            0,
-            "morpho_blue has no flash contract yet",
-            refusal=f"{plan.account}: flash mode is not available for morpho_blue yet",
-        )
+        """``MorphoLiquidator.liquidate`` with the slippage bound and on-chain minimum profit."""
+        mine = morpho_plan(plan)
+        loan = mine.payload.params.loan_token
+        return flash_call(mine, (contract, swap_fee), inputs, self._assets.get(loan), self.prices())
 
     def contract_call(self, plan: AnyPlan, contract: str, bid_wei: int = 0) -> None:
         """None: no contract of ours for Morpho yet; the direct ``liquidate`` is used."""
@@ -346,13 +320,13 @@ class MorphoLendingMarket:
 
     def realised(self, plan: AnyPlan, receipt: Receipt, liquidator: str) -> Realised:
         """What our ``Liquidate`` moved."""
-        return receipts.realised(_morpho(plan), receipt, self.spender, liquidator)
+        return receipts.realised(morpho_plan(plan), receipt, self.spender, liquidator)
 
     async def winner(
         self, client: ChainClient, plan: AnyPlan, receipt: Receipt, liquidator: str
     ) -> str | None:
         """Who liquidated the position before us."""
-        return await receipts.winner(client, _morpho(plan), receipt, self.spender, liquidator)
+        return await receipts.winner(client, morpho_plan(plan), receipt, self.spender, liquidator)
 
     def revert_error(self, data: str | None) -> str | None:
         """Morpho reverts with ``Error(string)`` messages (ErrorsLib)."""
@@ -368,6 +342,12 @@ class MorphoLendingMarket:
     def plan_from_meta(self, meta: Mapping[str, object]) -> AnyPlan:
         """A journaled plan."""
         return plan_from_meta(meta)
+
+    def radar(self) -> Callable[[], Awaitable[RadarPicture]]:
+        """The ops endpoint's /radar provider for these markets."""
+        from keeper.protocols.morpho_blue.page import radar_provider  # noqa: PLC0415 - on use
+
+        return radar_provider(self)
 
 
 async def open_lending_market(

@@ -30,6 +30,7 @@ from keeper.protocols.morpho_blue.types import MarketParams
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from keeper.core.plan import PlanPayload
     from keeper.protocols.morpho_blue.tracker import MarketView
     from keeper.protocols.morpho_blue.types import Position
 
@@ -61,6 +62,13 @@ class MorphoLiquidation:
 
 
 MorphoPlan = Plan[MorphoLiquidation]
+
+
+def morpho_plan(plan: Plan[PlanPayload]) -> MorphoPlan:
+    """``plan`` as a Morpho plan (TypeError for another protocol's)."""
+    if not isinstance(plan.payload, MorphoLiquidation):
+        raise TypeError(f"not a Morpho plan: {type(plan.payload).__name__}")
+    return plan  # type: ignore[return-value]  # narrowed by the payload check above
 
 
 def arguments(position: Position, view: MarketView) -> tuple[int, int]:

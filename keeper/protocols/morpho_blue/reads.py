@@ -8,9 +8,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from keeper.chain.abi import Codec
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
+
+from keeper.chain.abi import Codec, error_string
 from keeper.chain.batch import eth_call, ok, run_calls
-from keeper.errors import RpcError, TransientRpcError
+from keeper.chain.erc20 import ERC20
+from keeper.core.market import AssetInfo
+from keeper.errors import ContractRevertError, RpcError, TransientRpcError
 from keeper.protocols.morpho_blue.types import MarketParams, MarketTotals, Position
 
 if TYPE_CHECKING:
@@ -21,6 +26,12 @@ if TYPE_CHECKING:
 MORPHO = Codec.named("morpho_blue/IMorpho")
 ORACLE = Codec.named("morpho_blue/IOracle")
 IRM = Codec.named("morpho_blue/IIrm")
+# A keyless address with no tokens and no approvals: Morpho's liquidate, called from it, gets
+# past the health check only for a liquidatable position (then fails pulling the repayment).
+PROBE = str(to_checksum_address(keccak(b"keeper morpho liquidation probe")[-20:]))
+HEALTHY_POSITION = "position is healthy"  # ErrorsLib.HEALTHY_POSITION
+# ErrorsLib's messages of the repayment pull, which comes after the health check.
+PAST_HEALTH_CHECK = frozenset({"transferFrom reverted", "transferFrom returned false"})
 
 
 def _id_bytes(market_id: str) -> bytes:
@@ -135,4 +146,60 @@ async def read_timestamps(
                     f"block {block} not available", method="eth_getBlockByNumber"
                 )
             out[block] = int(str(item["timestamp"]), 16)
+    return out
+
+
+async def read_token(client: ChainClient, token: str) -> AssetInfo | RpcError:
+    """A token's decimals and symbol at the latest block (the error when either fails)."""
+    try:
+        decimals = int(
+            ERC20.decode("decimals", await client.call(token, ERC20.encode("decimals")))[0]
+        )
+        symbol = str(ERC20.decode("symbol", await client.call(token, ERC20.encode("symbol")))[0])
+    except RpcError as exc:
+        return exc
+    return AssetInfo(token, symbol, decimals)
+
+
+async def read_liquidatable(
+    client: ChainClient,
+    morpho: str,
+    positions: Sequence[tuple[MarketParams, str]],
+    block: int,
+    batch_size: int,
+) -> list[bool | RpcError]:
+    """Morpho's own verdict per (market, borrower) at ``block``: True when liquidatable.
+
+    ``liquidate`` (one share) is simulated from :data:`PROBE`: Morpho accrues interest and
+    checks health first, so "position is healthy" means healthy, and any later failure (the
+    probe cannot pay: ``transferFrom``'s messages) means it got past the check. Any other
+    answer (another message, a revert without one) is that item's error: no verdict.
+    """
+    calls = [
+        (
+            "eth_call",
+            [
+                {
+                    "from": PROBE,
+                    "to": morpho,
+                    "data": MORPHO.encode("liquidate", p.as_tuple(), account, 0, 1, b""),
+                },
+                hex(block),
+            ],
+        )
+        for p, account in positions
+    ]
+    out: list[bool | RpcError] = []
+    for raw in await run_calls(client, calls, batch_size):
+        reason = (
+            error_string(raw.data) if isinstance(raw, ContractRevertError) and raw.data else None
+        )
+        if reason == HEALTHY_POSITION:
+            out.append(False)
+        elif reason in PAST_HEALTH_CHECK:
+            out.append(True)
+        elif isinstance(raw, RpcError):
+            out.append(raw)
+        else:
+            out.append(RpcError("liquidate by the probe went through", method="eth_call"))
     return out

@@ -9,6 +9,7 @@ from keeper.core.market import ObservedLiquidation
 from keeper.core.outcome import Realised
 from keeper.errors import TransactionError
 from keeper.protocols.morpho_blue import events as ev
+from keeper.protocols.morpho_blue.flash import LIQUIDATOR
 
 if TYPE_CHECKING:
     from keeper.chain.client import ChainClient
@@ -30,15 +31,33 @@ def _liquidations(logs: list[Log], morpho: str) -> list[ev.Liquidate]:
     return out
 
 
+def _flash_profit(logs: list[Log], liquidator: str) -> int | None:
+    """The profit our MorphoLiquidator paid out (its ``Liquidated`` event), if it ran."""
+    for entry in logs:
+        if entry.address.lower() != liquidator.lower():
+            continue
+        decoded = LIQUIDATOR.decode_log(entry.as_rpc())
+        if decoded is not None and decoded[0] == "Liquidated":
+            return int(decoded[1]["profit"])
+    return None
+
+
 def realised(plan: MorphoPlan, receipt: Receipt, morpho: str, liquidator: str) -> Realised:
-    """Repaid assets and seized collateral of our ``Liquidate`` in the receipt."""
-    for event in _liquidations(list(receipt.logs), morpho):
+    """Repaid assets and seized collateral of our ``Liquidate`` in the receipt.
+
+    ``liquidator`` is Morpho's caller: the keeper's address, or our MorphoLiquidator in flash
+    mode (whose ``Liquidated`` event then gives the profit paid to the owner).
+    """
+    logs = list(receipt.logs)
+    for event in _liquidations(logs, morpho):
         if (
             event.id == plan.payload.market_id
             and event.borrower == plan.account
             and event.caller == liquidator
         ):
-            return Realised(event.repaid_assets, event.seized_assets)
+            return Realised(
+                event.repaid_assets, event.seized_assets, _flash_profit(logs, liquidator)
+            )
     raise TransactionError(f"receipt {receipt.tx_hash} has no Liquidate of {plan.account}")
 
 
