@@ -56,6 +56,7 @@ async def test_one_keeper_per_protocol_both_liquidate_after_one_shock(
             private_key=KEEPER_KEY,
             journal_path=str(tmp_path / "aave.sqlite"),
             min_profit_usd=1,
+            inventory_direct=True,  # the devnet keeper's own contract is not deployed here
         )
         morpho_settings = load_settings(
             **common,

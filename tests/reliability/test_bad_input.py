@@ -67,6 +67,7 @@ async def test_tokens_with_2_and_24_decimals(tmp_path):
                 private_key=KEEPER_KEY,
                 journal_path=str(tmp_path / "journal.sqlite"),
                 poll_interval_s=0.05,
+                inventory_direct=True,  # no contract of ours on this chain
             )
             result = await scan(settings, 10**30, verify=True)
             assert result.accounts > 40 and result.mismatches == 0 and not result.unverified
