@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import statistics
 import time
 from collections import deque
 from typing import TYPE_CHECKING
@@ -39,7 +40,7 @@ class PollPacer:
 
     A chain mines on a clock when the timestamps of its recent heads all step forward (none
     shares a second with the one before: a devnet mining per transaction, or a chain faster
-    than a block a second, does not); its interval is their average step. The next block is due
+    than a block a second, does not); its interval is their median step. The next block is due
     at the earliest time the last few sightings allow: ``min(seen_k + (n - n_k) x interval)``.
     Every ``PROBE_EVERY``-th block is polled a little before that, so that a node whose clock
     runs fast is followed rather than lagged behind. A poll that finds nothing is repeated soon
@@ -62,9 +63,13 @@ class PollPacer:
         seen = list(self._seen)
         if len(seen) < MIN_SPAN:
             return None
-        if min(b[1] - a[1] for a, b in itertools.pairwise(seen)) <= 0:
+        steps = [(b[1] - a[1]) / (b[0] - a[0]) for a, b in itertools.pairwise(seen)]
+        if min(steps) <= 0:
             return None
-        return (seen[-1][1] - seen[0][1]) / (seen[-1][0] - seen[0][0])
+        # The median step, not the average: one long gap (the first block after the node
+        # was restarted from a state, or stalled) would otherwise stretch the rhythm to
+        # minutes and the next poll with it.
+        return statistics.median(steps)
 
     def due(self) -> float | None:
         """When the next block is due (monotonic seconds), or None when it cannot be told."""

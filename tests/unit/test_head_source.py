@@ -62,6 +62,19 @@ def test_no_rhythm_means_polling_every_interval():
     assert clock.interval() is None
 
 
+def test_one_long_gap_does_not_stretch_the_rhythm():
+    """A first head minutes older than the next ones (a node started from a saved state, or
+    one that stalled) leaves the interval at the chain's real one second: the next poll is
+    due one second after the last head, not minutes later.
+    """
+    pacer = PollPacer(poll_interval_s=0.1)
+    pacer.seen(_header(1226, 1_000), 0.0)
+    for n, at in enumerate([0.5, 1.5, 2.5]):
+        pacer.seen(_header(1227 + n, 1_600 + n), at)
+    assert pacer.interval() == 1.0
+    assert pacer.due() == pytest.approx(3.5)
+
+
 class _PollingNode:
     """A test double of the client over HTTP: the latest header from a script of heads."""
 
