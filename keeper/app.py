@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from keeper.chain.l1_fee import L1FeeModel, L1FeeReader, resolve_model
+from keeper.chain.l1_fee import L1FeeReader, open_reader
 from keeper.core.market import ExecutionMode
 from keeper.core.outcome import TxPurpose
 from keeper.daemon import RestartPolicy, Stage, Supervisor
@@ -372,20 +372,6 @@ class Keeper:
         self.follower.on_report.append(observe)
 
 
-async def l1_fee_reader(
-    settings: Settings, client: ChainClient, chain_id: int, to: str
-) -> L1FeeReader | None:
-    """The chain's L1 data fee reader, checked against the chain (None: no L1 fee)."""
-    configured = None if settings.l1_fee_model is None else L1FeeModel(settings.l1_fee_model)
-    model = resolve_model(configured, chain_id)
-    if model is L1FeeModel.NONE:
-        return None
-    reader = L1FeeReader(client, model)
-    await reader.check(to)
-    log.info("l1_fee_model", model=model.value, chain_id=chain_id)
-    return reader
-
-
 async def run_keeper(
     settings: Settings,
     stop: asyncio.Event,
@@ -394,7 +380,7 @@ async def run_keeper(
     """Connect and run the keeper until ``stop`` is set."""
     client, chain_id, market = await opener(settings.protocol)(settings)
     try:
-        l1_fee = await l1_fee_reader(settings, client, chain_id, market.spender)
+        l1_fee = await open_reader(settings.l1_fee_model, client, chain_id, market.spender)
         keeper = Keeper(settings, client, chain_id, market, on_block, l1_fee)
         try:
             await keeper.run(stop)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import structlog
 
 from keeper import __version__
+from keeper.cli_deploy import add_deploy_parser, run_deploy
 from keeper.core.display import parse_wad
 from keeper.errors import ConfigError, KeeperError
 from keeper.ops.logging import configure_logging
@@ -119,29 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _market_options(check)
 
-    deploy = sub.add_parser(
-        "deploy-liquidator",
-        help=(
-            "deploy our contract from the keeper's key (FlashLiquidator on aave_v3, approving "
-            "the market's reserves to it; MorphoLiquidator on morpho_blue); print its address"
-        ),
-    )
-    _market_options(deploy)
-    deploy.add_argument(
-        "--router",
-        default=None,
-        help="Uniswap V3 SwapRouter address (flash mode needs it; inventory mode does not)",
-    )
-    deploy.add_argument(
-        "--no-approve",
-        action="store_true",
-        help="skip the standing approvals of the reserves (the keeper sends each when needed)",
-    )
-    deploy.add_argument(
-        "--fund-eth",
-        default="0",
-        help="ether to send the contract for coinbase bids (coinbase_payment), e.g. 0.5",
-    )
+    add_deploy_parser(sub, _market_options)
 
     devnet = sub.add_parser("devnet", help="a local Anvil chain with a real Aave V3 market")
     dsub = devnet.add_subparsers(dest="devnet_command", required=True)
@@ -318,19 +297,7 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
 def _cmd_deploy_liquidator(args: argparse.Namespace) -> int:
     settings = _settings(args)
     configure_logging(settings.log_level, settings.log_format)
-    if settings.protocol == "morpho_blue":
-        from keeper.protocols.morpho_blue.deploy import deploy_liquidator  # noqa: PLC0415
-
-        if args.router is None:
-            raise ConfigError("--router: the MorphoLiquidator needs the Uniswap V3 SwapRouter")
-        address = asyncio.run(deploy_liquidator(settings, args.router))
-        print(json.dumps({"flash_liquidator": address}))
-        return EXIT_OK
-    from keeper.protocols.aave_v3.deploy import deploy_liquidator as deploy_aave  # noqa: PLC0415
-
-    done = asyncio.run(deploy_aave(settings, args.router, not args.no_approve, args.fund_eth))
-    print(json.dumps(done.as_json()))
-    return EXIT_OK
+    return run_deploy(settings, args)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:

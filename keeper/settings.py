@@ -12,11 +12,9 @@ import os
 import re
 import tomllib
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from eth_utils.address import is_hex_address, to_checksum_address
 from pydantic import (
-    AfterValidator,
     Field,
     SecretStr,
     ValidationError,
@@ -35,6 +33,9 @@ from pydantic_settings import (
 from keeper.env_check import check_environment
 from keeper.errors import ConfigError
 from keeper.settings_morpho import MorphoMarketFilter
+from keeper.settings_ops import OpsSettings
+from keeper.settings_state import StateSettings
+from keeper.settings_types import Address
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -42,17 +43,7 @@ if TYPE_CHECKING:
 
 _KEY_RE = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
 _URL_RE = re.compile(r"^(https?|wss?)://[^\s/]+", re.IGNORECASE)
-_PG_URL_RE = re.compile(r"^postgres(ql)?://[^\s/]+(/[^\s]*)?$", re.IGNORECASE)
-_CHECKPOINT_URL_RE = re.compile(r"^(https?://[^\s/]+|file://)", re.IGNORECASE)
 
-
-def _checksum(value: str) -> str:
-    if not is_hex_address(value):
-        raise ValueError("expected a 20-byte hex address like 0xAbC...(40 hex digits)")
-    return str(to_checksum_address(value))
-
-
-Address = Annotated[str, AfterValidator(_checksum)]
 
 _FIX_HINTS: dict[str, str] = {
     "rpc_url": "an http(s):// or ws(s):// URL of an Ethereum JSON-RPC node",
@@ -64,7 +55,7 @@ _FIX_HINTS: dict[str, str] = {
 _MARKET_KEY = {"aave_v3": "pool_addresses_provider", "morpho_blue": "morpho"}
 
 
-class Settings(MorphoMarketFilter, BaseSettings):
+class Settings(MorphoMarketFilter, StateSettings, OpsSettings, BaseSettings):
     """Everything the keeper needs to know; see config/devnet.toml for a commented example.
 
     The Morpho market filters are declared in :mod:`keeper.settings_morpho`.
@@ -207,114 +198,12 @@ class Settings(MorphoMarketFilter, BaseSettings):
         default=None,
         description="reserve whose price prices the chain's native token (default: WETH-like)",
     )
-    journal_path: str = Field(
-        default="keeper-journal.sqlite",
-        description="SQLite write-ahead journal of every signed transaction (keep it on a volume)",
-    )
-    journal_url: SecretStr | None = Field(
-        default=None,
-        description="postgresql://user:password@host:port/db: journal, P&L ledger and lease in "
-        "PostgreSQL, for two or more keepers on one key (one active, the others standby); "
-        "unset: the SQLite file journal_path",
-    )
-    lease_ttl_s: float = Field(
-        default=10.0,
-        gt=0,
-        le=600,
-        description="HA: the lease lapses this long after its last renewal (a standby then "
-        "takes over)",
-    )
-    lease_renew_s: float = Field(
-        default=2.0, gt=0, description="HA: the active renews its lease this often"
-    )
-    checkpoint_path: str | None = Field(
-        default=None,
-        description="file the tracked market state is checkpointed to (on a volume) for warm "
-        "restarts; unset: every start reads the market's whole history",
-    )
-    checkpoint_source: str | None = Field(
-        default=None,
-        description="where a start loads its checkpoint from instead of checkpoint_path: "
-        "another keeper's file, or its ops endpoint http://host:port/checkpoint (a standby)",
-    )
-    checkpoint_to_journal: bool = Field(
-        default=False,
-        description="HA: checkpoints in the journal's PostgreSQL (journal_url) instead of a "
-        "file: the active writes them, a standby starting cold loads the active's",
-    )
-    checkpoint_interval_blocks: int = Field(
-        default=100, ge=1, description="write a checkpoint after this many blocks"
-    )
-    checkpoint_interval_s: float = Field(
-        default=300.0, gt=0, description="or after this many seconds, whichever comes first"
-    )
     replace_after_blocks: int = Field(
         default=2, ge=1, description="replace a transaction not mined after this many blocks"
     )
     failed_plan_cooldown_blocks: int = Field(
         default=20, ge=0, description="blocks to leave an account alone after a failed simulation"
     )
-    ops_host: str = Field(default="127.0.0.1", description="address of /healthz /status /metrics")
-    ops_port: int | None = Field(
-        default=9464,
-        ge=0,
-        le=65535,
-        description="port of the ops endpoint (0: any free; unset: off)",
-    )
-    max_head_age_s: float = Field(
-        default=120.0, gt=0, description="/healthz fails when no new head came for this long"
-    )
-    alert_webhooks: list[SecretStr] = Field(
-        default_factory=list,
-        description='chat webhooks as "format:url", format slack, discord or telegram',
-    )
-    alert_dedup_s: float = Field(default=600.0, ge=0, description="same alert at most once per")
-    alert_per_minute: int = Field(default=20, ge=1, description="alerts sent per minute at most")
-    low_gas_balance_eth: Decimal = Field(
-        default=Decimal("0.05"), ge=0, description="alert when the keeper's gas money is below"
-    )
-    breaker_max_consecutive_failures: int = Field(
-        default=3, ge=1, description="pause sending after this many failed or lost liquidations"
-    )
-    breaker_max_head_lag_s: float = Field(
-        default=120.0,
-        ge=0,
-        description="pause sending while the head block is older than this (0: off)",
-    )
-    breaker_loss_budget_usd: Decimal = Field(
-        default=Decimal(100),
-        ge=0,
-        description="pause sending while realised losses of the last 24 h exceed this",
-    )
-    uniswap_factory: Address | None = Field(
-        default=None,
-        description="Uniswap V3 factory whose pools are compared with the oracle (breaker)",
-    )
-    breaker_max_dex_deviation_bps: int = Field(
-        default=1000,
-        ge=1,
-        le=10_000,
-        description="pause sending while an oracle price and its DEX pool differ by more",
-    )
-    predictive: bool = Field(
-        default=False,
-        description="read ahead the accounts near liquidation each block and, over WebSocket, "
-        "back-run pending oracle updates into the same block",
-    )
-    predictive_hf: Decimal = Field(
-        default=Decimal("1.05"),
-        gt=1,
-        le=2,
-        description="predictive mode: accounts below this health factor are prepared each block",
-    )
-    shutdown_timeout_s: float = Field(
-        default=20.0,
-        gt=0,
-        le=600,
-        description="on SIGTERM, time given to in-flight transactions before exiting",
-    )
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
-    log_format: Literal["auto", "json", "console"] = "auto"
 
     @field_validator("rpc_url")
     @classmethod
@@ -325,20 +214,6 @@ class Settings(MorphoMarketFilter, BaseSettings):
     @classmethod
     def _urls(cls, values: list[SecretStr]) -> list[SecretStr]:
         return [_check_url(v) for v in values]
-
-    @field_validator("checkpoint_path", "checkpoint_source")
-    @classmethod
-    def _checkpoint_location(cls, value: str | None, info: ValidationInfo) -> str | None:
-        if value is None:
-            return None
-        value = value.strip()
-        if not value:
-            raise ValueError("expected a file path (or leave it unset)")
-        if info.field_name == "checkpoint_path" and "://" in value:
-            raise ValueError("expected a file path (checkpoints are written to a file)")
-        if "://" in value and not _CHECKPOINT_URL_RE.match(value):
-            raise ValueError("expected a file path, a file:// URL or an http(s):// URL")
-        return value
 
     @property
     def rpc_urls(self) -> list[str]:
@@ -377,31 +252,6 @@ class Settings(MorphoMarketFilter, BaseSettings):
         if cap is not None and value > cap:
             raise ValueError("above max_priority_fee_gwei: give a floor within the tip cap")
         return value
-
-    @field_validator("journal_url")
-    @classmethod
-    def _journal_url(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is None:
-            return None
-        url = value.get_secret_value().strip()
-        if not _PG_URL_RE.match(url):
-            raise ValueError("expected a postgresql://user:password@host:port/database URL")
-        return SecretStr(url)
-
-    @model_validator(mode="after")
-    def _lease_timing(self) -> Settings:
-        if self.checkpoint_to_journal and self.journal_url is None:
-            raise ValueError(
-                "checkpoint_to_journal needs journal_url (the PostgreSQL the checkpoints go "
-                "to); set journal_url or use checkpoint_path"
-            )
-        if self.lease_renew_s >= self.lease_ttl_s / 2:
-            raise ValueError(
-                f"lease_renew_s ({self.lease_renew_s}) must be below half of lease_ttl_s "
-                f"({self.lease_ttl_s}): a renewal may fail once without the lease lapsing; "
-                "lower lease_renew_s or raise lease_ttl_s"
-            )
-        return self
 
     @model_validator(mode="after")
     def _market_address(self) -> Settings:

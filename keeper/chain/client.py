@@ -307,23 +307,19 @@ class ChainClient:
         self, *, address: str | list[str], topics: list[Any], from_block: int, to_block: int
     ) -> list[dict[str, Any]]:
         """Logs in an inclusive block range."""
-        where = {"fromBlock": hex(from_block), "toBlock": hex(to_block)}
-        return await self._logs(address, topics, where)
+        return await self._logs(address, topics, fromBlock=hex(from_block), toBlock=hex(to_block))
 
     async def block_logs(
         self, *, address: str | list[str], topics: list[Any], block_hash: str
     ) -> list[dict[str, Any]]:
         """Logs of the one block ``block_hash`` (never of another block at its height)."""
-        return await self._logs(address, topics, {"blockHash": block_hash})
+        return await self._logs(address, topics, blockHash=block_hash)
 
     async def _logs(
-        self, address: str | list[str], topics: list[Any], where: dict[str, str]
+        self, address: str | list[str], topics: list[Any], **where: str
     ) -> list[dict[str, Any]]:
-        logs: list[dict[str, Any]] = await self.request(
-            "eth_getLogs",
-            [{"address": address, "topics": topics, **where}],
-            parse=parse.logs,
-        )
+        flt = {"address": address, "topics": topics, **where}
+        logs: list[dict[str, Any]] = await self.request("eth_getLogs", [flt], parse=parse.logs)
         return logs
 
     async def call(

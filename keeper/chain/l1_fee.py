@@ -206,3 +206,19 @@ class L1FeeReader:
                 f"on this chain ({exc}); set l1_fee_model to the chain's model "
                 '("none", "op_stack" or "arbitrum") or check rpc_url'
             ) from None
+
+
+async def open_reader(
+    configured: str | None, client: ChainClient, chain_id: int, to: str
+) -> L1FeeReader | None:
+    """The chain's L1 data fee reader, checked against the chain; None: no L1 fee.
+
+    ``configured``: the ``l1_fee_model`` setting (None: from the chain id).
+    """
+    model = resolve_model(None if configured is None else L1FeeModel(configured), chain_id)
+    if model is L1FeeModel.NONE:
+        return None
+    reader = L1FeeReader(client, model)
+    await reader.check(to)
+    log.info("l1_fee_model", model=model.value, chain_id=chain_id)
+    return reader

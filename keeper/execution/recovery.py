@@ -46,7 +46,7 @@ class Recovery:
         for nonce, entries in sorted(by_nonce.items()):
             sent = self.from_journal(nonce)
             last_hash = sent.hashes[-1]
-            receipt_hash = await self.sender.find_receipt(sent)
+            receipt_hash = await self._mined_attempt(sent)
             if receipt_hash is None and await self.sender.nonce_used(nonce) is False:
                 for entry in entries:
                     if entry.tx_hash == last_hash:
@@ -108,6 +108,13 @@ class Recovery:
             [Fees(e.max_fee, e.tip) for e in every],
             value=int(str(last.meta.get("value", 0))),
         )
+
+    async def _mined_attempt(self, sent: Sent) -> str | None:
+        """The hash of the attempt at ``sent``'s nonce that has a receipt, if any."""
+        for tx_hash in reversed(sent.hashes):
+            if await self.sender.client.get_receipt(tx_hash) is not None:
+                return tx_hash
+        return None
 
     async def check_open(self) -> list[Settled]:
         """One look, each block, at transactions left open (a settle that timed out).

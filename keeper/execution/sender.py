@@ -247,13 +247,6 @@ class TxSender:
 
     # -- tracking ------------------------------------------------------------------------------
 
-    async def find_receipt(self, sent: Sent) -> str | None:
-        """The hash of the attempt at ``sent``'s nonce that has a receipt, if any."""
-        for tx_hash in reversed(sent.hashes):
-            if await self.client.get_receipt(tx_hash) is not None:
-                return tx_hash
-        return None
-
     async def nonce_used(self, nonce: int) -> bool:
         """Whether the chain counts ``nonce`` as used (by any transaction)."""
         return await self.client.get_transaction_count(self.signer.address, "latest") > nonce

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from keeper.app import BlockReport, l1_fee_reader, run_keeper
+from keeper.app import BlockReport, run_keeper
 from keeper.chain.client import ChainClient
-from keeper.chain.l1_fee import GAS_PRICE_ORACLE_ABI, L1FeeModel, L1FeeReader
+from keeper.chain.l1_fee import GAS_PRICE_ORACLE_ABI, L1FeeModel, L1FeeReader, open_reader
 from keeper.core.plan import SkipKind
 from keeper.devnet.deployer import Deployer
 from keeper.devnet.l2 import GAS_PRICE_ORACLE, L1Values, install_gas_price_oracle, set_l1_values
@@ -107,7 +107,8 @@ async def test_a_plan_the_l1_fee_makes_unprofitable_is_skipped_then_sent_when_it
         await set_l1_values(chain, RUINOUS)
         nonce = int(await chain.request("eth_getTransactionCount", [KEEPER_ADDRESS, "latest"]), 16)
         settings = keeper_settings(devnet, tmp_path, l1_fee_model="op_stack")
-        assert await l1_fee_reader(settings, chain, 31337, market.pool) is not None
+        reader = await open_reader(settings.l1_fee_model, chain, 31337, market.pool)
+        assert reader is not None
         task = asyncio.create_task(run_keeper(settings, stop, reports.append))
         try:
             deadline = time.monotonic() + WAIT_S
