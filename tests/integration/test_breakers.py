@@ -194,9 +194,13 @@ async def test_loss_budget_breaker_survives_a_restart_and_clears_as_losses_age(d
         assert ("breaker_tripped", "loss_budget") in alerts
         assert ("breaker_cleared", "loss_budget") in alerts
         await _until(lambda: _is(keeper.journal.losses_since(KEEPER_ADDRESS, 0) == 1000 * 10**8))
-    rows = keeper.journal._db.execute("SELECT pnl_base FROM results").fetchall()
-    wins = [int(r[0]) for r in rows if int(r[0]) > 0]
-    assert wins, "each liquidation records its realised profit, after gas"
+
+        def wins() -> list[int]:
+            rows = keeper.journal._db.execute("SELECT pnl_base FROM results").fetchall()
+            return [int(r[0]) for r in rows if int(r[0]) > 0]
+
+        # The liquidation is on chain before the keeper has read its receipt: wait for it.
+        assert await _until(lambda: _is(wins())), "each liquidation records its realised profit"
     await _finish(client, keeper, stop, task)
 
 
