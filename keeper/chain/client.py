@@ -3,15 +3,16 @@
 Reads are retried on transient failures (timeouts, dropped connections, 429, 5xx) for a bounded
 time with jittered exponential backoff. With several endpoints, a transient failure moves the
 client to the next one (the retry then goes there); after ``failback_s`` it tries the preferred
-endpoint again. ``eth_sendRawTransaction`` is never retried here: a send
-whose answer was lost may still have reached the mempool, and only the executor, which knows the
-nonce and the hash, may decide what to do next.
+endpoint again. ``eth_sendRawTransaction`` is never retried here: a send whose answer was lost
+may still have reached the mempool, and only the executor (it knows the nonce and the hash)
+may decide what to do next.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import json
 import time
 from typing import TYPE_CHECKING, Any, Self
@@ -35,7 +36,7 @@ from keeper.chain.types import PendingTx, Receipt
 from keeper.errors import ContractRevertError, RpcError, TransientRpcError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import AsyncIterator, Callable, Sequence
 
     from web3 import AsyncWeb3
 
@@ -164,6 +165,7 @@ class ChainClient:
         return result
 
     async def _post_raw(self, method: str, params: Sequence[Any]) -> Any:
+        self._check_open(method)  # a retry after close would open a session again
         self.calls[method] += 1
         provider = self.endpoints.current()
         try:
@@ -172,11 +174,13 @@ class ChainClient:
             self.endpoints.fail_over(provider, exc)
             raise
 
-    async def _request_via(self, provider: Transport, method: str, params: Sequence[Any]) -> Any:
+    @contextlib.asynccontextmanager
+    async def _over(self, provider: Transport, method: str, what: str) -> AsyncIterator[None]:
+        """Node failures of one request (or batch) through ``provider`` as our errors."""
         try:
-            response = await provider.make_request(method, list(params))
+            yield
         except TimeoutError:
-            raise TransientRpcError("request timed out", method=method) from None
+            raise TransientRpcError(f"{what} timed out", method=method) from None
         except aiohttp.ClientResponseError as exc:
             err_cls = TransientRpcError if exc.status == 429 or exc.status >= 500 else RpcError
             raise err_cls(f"HTTP {exc.status}", method=method, code=exc.status) from None
@@ -185,7 +189,16 @@ class ChainClient:
                 f"connection failed ({type(exc).__name__})", method=method
             ) from None
         except (json.JSONDecodeError, UnicodeDecodeError):
-            raise TransientRpcError("unreadable answer", method=method) from None
+            raise TransientRpcError(f"unreadable {what} answer", method=method) from None
+        finally:
+            # A request in flight when the client closed may have opened a session after the
+            # close had shut them all (web3 opens one on first use): shut that one too.
+            if self._closed:
+                await provider.disconnect()
+
+    async def _request_via(self, provider: Transport, method: str, params: Sequence[Any]) -> Any:
+        async with self._over(provider, method, "request"):
+            response = await provider.make_request(method, list(params))
         if not isinstance(response, dict):
             raise TransientRpcError("malformed answer", method=method)
         if response.get("error"):
@@ -238,6 +251,7 @@ class ChainClient:
         return result
 
     async def _batch_raw(self, calls: Sequence[tuple[str, Sequence[Any]]]) -> list[Any]:
+        self._check_open("batch")
         for method, _ in calls:
             self.calls[method] += 1
         self.calls["<batch>"] += 1
@@ -251,21 +265,10 @@ class ChainClient:
     async def _batch_via(
         self, provider: Transport, calls: Sequence[tuple[str, Sequence[Any]]]
     ) -> list[Any]:
-        try:
+        async with self._over(provider, "batch", "batch"):
             raw = await provider.make_batch_request(
                 [(method, list(params)) for method, params in calls]  # type: ignore[misc]
             )
-        except TimeoutError:
-            raise TransientRpcError("batch timed out", method="batch") from None
-        except aiohttp.ClientResponseError as exc:
-            err_cls = TransientRpcError if exc.status == 429 or exc.status >= 500 else RpcError
-            raise err_cls(f"HTTP {exc.status}", method="batch", code=exc.status) from None
-        except (aiohttp.ClientError, ConnectionError) as exc:
-            raise TransientRpcError(
-                f"connection failed ({type(exc).__name__})", method="batch"
-            ) from None
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise TransientRpcError("unreadable batch answer", method="batch") from None
         return parse.parse_batch(calls, raw)
 
     async def batch(self, calls: Sequence[tuple[str, Sequence[Any]]]) -> list[Any]:
@@ -333,19 +336,13 @@ class ChainClient:
 
     async def get_balance(self, address: str, block: BlockId = "latest") -> int:
         """Native balance in wei."""
-        return int(
-            await self.request(
-                "eth_getBalance", [address, _block_param(block)], parse=parse.quantity
-            )
-        )
+        params = [address, _block_param(block)]
+        return int(await self.request("eth_getBalance", params, parse=parse.quantity))
 
     async def get_transaction_count(self, address: str, block: BlockId = "pending") -> int:
         """The account's nonce at ``block``."""
-        return int(
-            await self.request(
-                "eth_getTransactionCount", [address, _block_param(block)], parse=parse.quantity
-            )
-        )
+        params = [address, _block_param(block)]
+        return int(await self.request("eth_getTransactionCount", params, parse=parse.quantity))
 
     async def estimate_gas(self, tx: dict[str, Any]) -> int:
         """``eth_estimateGas``; raises ContractRevertError when the transaction would revert."""

@@ -5,8 +5,10 @@ the URL's secret parts into an error.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 
+import aiohttp
 import pytest
 import pytest_asyncio
 from aiohttp import web
@@ -32,6 +34,8 @@ class FakeNode:
             )
         method = body["method"]
         self.seen.append(method)
+        if method == "eth_slow":
+            await asyncio.sleep(0.5)
         status, payload = (
             self.script.get(method, [(200, {"result": "0x10"})]).pop(0)
             if self.script.get(method)
@@ -148,3 +152,22 @@ async def test_a_closed_client_refuses_requests_instead_of_opening_a_new_session
         await client.request("eth_blockNumber")
     with pytest.raises(RpcError, match="closed"):
         await client.batch([("eth_blockNumber", [])])
+
+
+@pytest.mark.asyncio
+async def test_a_request_in_flight_at_close_leaves_no_session_open(node):
+    """A read still waiting for the node when the client closes ends in an error, is not
+    retried on a fresh session, and leaves no HTTP session open behind it.
+    """
+    fake, url = node
+    client = ChainClient(url, retry_s=5)
+    await client.block_number()  # the session exists
+    pending = asyncio.ensure_future(client.request("eth_slow"))
+    await asyncio.sleep(0.1)
+    await client.close()
+    with pytest.raises(RpcError):
+        await pending
+    gc.collect()
+    sessions = [o for o in gc.get_objects() if isinstance(o, aiohttp.ClientSession)]
+    assert all(s.closed for s in sessions)
+    assert fake.seen.count("eth_slow") == 1
