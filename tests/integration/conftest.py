@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from keeper.chain.client import ChainClient
+from keeper.devnet.morpho_spec import MOCK_MARKETS
 from keeper.devnet.morpho_world import MorphoWorld, build_morpho_world
 from keeper.devnet.scenarios import fund_keeper
 from keeper.devnet.world import World, build_world, dump_state
@@ -141,7 +142,11 @@ MORPHO_BORROWERS = 32
 
 async def _deploy_morpho(url: str, state: Path) -> MorphoWorld:
     async with ChainClient(url) as client:
-        world = await build_morpho_world(client, borrowers=MORPHO_BORROWERS, seed=SEED)
+        # The OracleMock-priced markets only: these tests move prices with setPrice (the
+        # feed-priced ones have their own world in test_morpho_feeds.py).
+        world = await build_morpho_world(
+            client, borrowers=MORPHO_BORROWERS, seed=SEED, markets=MOCK_MARKETS
+        )
         await dump_state(client, state)
         return world
 
