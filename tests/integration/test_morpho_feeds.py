@@ -1,0 +1,286 @@
+"""Morpho markets priced through feeds: resolution, local prices and pending updates, on Anvil.
+
+The world holds every devnet market (keeper/devnet/morpho_spec.py): four priced by Morpho's
+``OracleMock`` and two by our ``DevnetChainlinkOracle`` (MorphoChainlinkOracleV2's shape and
+formula) over ``ManualAggregator`` feeds, the ETH one behind a ``FeedProxy``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from keeper.chain.batch import run_calls
+from keeper.chain.client import ChainClient
+from keeper.devnet.artifacts import morpho_artifact, own_artifact
+from keeper.devnet.deployer import Deployer, codec_of
+from keeper.devnet.morpho_spec import OracleKind
+from keeper.devnet.morpho_world import ADMIN, MorphoWorld, build_morpho_world
+from keeper.devnet.world import dump_state
+from keeper.errors import ContractRevertError
+from keeper.localnode.anvil import DEV_ACCOUNTS, Anvil, AnvilOptions
+from keeper.oracles.pending import decode_update
+from keeper.protocols.morpho_blue.feed_book import FeedBook
+from keeper.protocols.morpho_blue.lending_market import MorphoLendingMarket
+from keeper.protocols.morpho_blue.reads import MORPHO, read_liquidatable
+from keeper.protocols.morpho_blue.tracker import MorphoTracker
+from keeper.settings import load_settings
+from tests.integration.morpho_chain import fund, send
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+    from keeper.devnet.morpho_feeds import DevFeed
+
+pytestmark = pytest.mark.integration
+SEED = 11
+BORROWERS = 48
+ORACLE = codec_of(morpho_artifact("OracleMock"))
+FEED = codec_of(own_artifact("ManualAggregator"))
+SHAPED = own_artifact("DevnetChainlinkOracle")
+LIQUIDATOR = DEV_ACCOUNTS[1]
+ZERO = "0x" + "00" * 20
+
+
+@dataclass(frozen=True)
+class FeedSnapshot:
+    """The feed world, deployed once, saved to disk."""
+
+    world: MorphoWorld
+    state: Path
+
+
+@dataclass
+class FeedDevnet:
+    """A fresh Anvil holding the feed world."""
+
+    anvil: Anvil
+    world: MorphoWorld
+
+
+async def _deploy(url: str, state: Path) -> MorphoWorld:
+    async with ChainClient(url) as client:
+        world = await build_morpho_world(client, borrowers=BORROWERS, seed=SEED, uniswap=False)
+        await dump_state(client, state)
+        return world
+
+
+@pytest.fixture(scope="module")
+def feed_snapshot(tmp_path_factory: pytest.TempPathFactory) -> FeedSnapshot:
+    """Every devnet market (feed-priced ones included) and borrowers, deployed once."""
+    state = tmp_path_factory.mktemp("world_morpho_feeds") / "state.gz"
+    with Anvil() as anvil:
+        world = asyncio.run(_deploy(anvil.url, state))
+    return FeedSnapshot(world, state)
+
+
+@pytest.fixture
+def feed_devnet(feed_snapshot: FeedSnapshot) -> Iterator[FeedDevnet]:
+    """An automining Anvil with the feed world loaded; stopped after the test."""
+    with Anvil(AnvilOptions(load_state=feed_snapshot.state)) as anvil:
+        yield FeedDevnet(anvil, feed_snapshot.world)
+
+
+async def _price(client: ChainClient, oracle: str) -> int | None:
+    """``price()`` on chain at the latest block; None when it reverts."""
+    try:
+        (price,) = ORACLE.decode("price", await client.call(oracle, ORACLE.encode("price")))
+    except ContractRevertError:
+        return None
+    return int(price)
+
+
+async def _answer(client: ChainClient, feed: DevFeed) -> int:
+    raw = await client.call(feed.aggregator, FEED.encode("latestRoundData"))
+    return int(FEED.decode("latestRoundData", raw)[1])
+
+
+async def _set(client: ChainClient, feed: str, answer: int) -> int:
+    sent = await send(client, ADMIN, feed, FEED.encode("setAnswer", answer))
+    assert sent.ok
+    return sent.block
+
+
+@pytest.mark.asyncio
+async def test_local_price_equals_the_oracles_price_after_feed_moves(
+    feed_devnet: FeedDevnet,
+) -> None:
+    """Twenty moves of the feeds (up and down, large and by one unit), each followed by the
+    tracker: every feed-priced market's local price equals its oracle's ``price()`` on chain,
+    the per-block read agrees (no mismatch counted), and OracleMock markets have no feeds.
+    """
+    d = feed_devnet.world.deployment
+    rng = random.Random(5)
+    factors = (0.5, 0.8, 0.97, 0.9999, 1.0001, 1.03, 1.25, 2.0)
+    async with ChainClient(feed_devnet.anvil.url) as client:
+        tracker = MorphoTracker(client, d.morpho, start_block=d.block)
+        await tracker.start()
+        feeds = list(d.feeds.values())
+        for step in range(20):
+            feed = feeds[step % len(feeds)]
+            answer = await _answer(client, feed)
+            if step % 5 == 4:
+                new = answer + rng.choice((-1, 1))
+            else:
+                new = int(answer * rng.choice(factors))
+            block = await _set(client, feed.aggregator, new)
+            await tracker.advance(block)
+            for m in d.markets:
+                shape = tracker.feeds.shape(m.params.oracle)
+                if m.oracle is OracleKind.MOCK:
+                    assert shape is None
+                    assert m.id in tracker.prices
+                    continue
+                chain = await _price(client, m.params.oracle)
+                assert chain is not None
+                assert tracker.feeds.local(m.params.oracle) == chain == tracker.prices[m.id]
+        assert tracker.feeds.mismatches == 0
+        proxied = d.feeds["ETH / USD"]
+        assert proxied.address != proxied.aggregator
+        assert tracker.feeds.emitters[proxied.address] == proxied.aggregator.lower()
+
+
+@pytest.mark.asyncio
+async def test_local_price_equals_price_for_decimal_and_feed_combinations(
+    feed_devnet: FeedDevnet,
+) -> None:
+    """Oracles of the shape with random token and feed decimals (0 to 18), one or two feeds a
+    side, random answers (some large enough for the 512-bit product, some negative): the
+    keeper's resolution and local price give exactly ``price()``, or no price where it reverts.
+    """
+    rng = random.Random(9)
+    async with ChainClient(feed_devnet.anvil.url) as client:
+        dep = Deployer(client)
+        checked = reverted = 0
+        for _ in range(12):
+            decimals = {k: rng.choice((0, 6, 8, 18)) for k in ("b1", "b2", "q1", "q2")}
+            used = {"b2": rng.random() < 0.5, "q2": rng.random() < 0.5}
+            base_token, quote_token = rng.choice((0, 6, 8, 18)), rng.choice((6, 8, 18))
+            exponent = 36 + quote_token + decimals["q1"] - base_token - decimals["b1"]
+            exponent += (decimals["q2"] if used["q2"] else 0) - (
+                decimals["b2"] if used["b2"] else 0
+            )
+            if exponent < 0:
+                continue
+            feeds: dict[str, str] = {}
+            for key in ("b1", "b2", "q1", "q2"):
+                if used.get(key, True):
+                    art = own_artifact("ManualAggregator")
+                    feeds[key] = await dep.deploy(ADMIN, art, [decimals[key], key, 1])
+            args: list[Any] = [
+                ZERO,
+                1,
+                feeds["b1"],
+                feeds.get("b2", ZERO),
+                base_token,
+                ZERO,
+                1,
+                feeds["q1"],
+                feeds.get("q2", ZERO),
+                quote_token,
+            ]
+            oracle = await dep.deploy(ADMIN, SHAPED, args)
+            for _ in range(4):
+                for key, feed in feeds.items():
+                    big = rng.random() < 0.25
+                    answer = rng.randrange(1, 10**36 if big else 10**12)
+                    if key.startswith("b") and rng.random() < 0.08:
+                        answer = -answer
+                    await _set(client, feed, answer)
+                block = await client.block_number()
+                book = FeedBook()
+                await book.resolve(client, [oracle], block, 50)
+                book.take(await run_calls(client, book.calls(block), 50))
+                chain = await _price(client, oracle)
+                assert book.local(oracle) == chain
+                checked += 1
+                reverted += chain is None
+        assert checked >= 20
+        assert 0 < reverted < checked
+
+
+async def _liquidatable(
+    client: ChainClient, tracker: MorphoTracker, block: int
+) -> set[tuple[str, str]]:
+    """Morpho's own verdict (a ``liquidate`` from a probe) on every position with collateral."""
+    pairs = [(m, a) for m, a, p in tracker.borrowers() if p.collateral > 0]
+    params = [tracker.state.markets[m].params for m, _ in pairs]
+    verdicts = await read_liquidatable(
+        client, tracker.morpho, list(zip(params, (a for _, a in pairs), strict=True)), block, 100
+    )
+    assert not [v for v in verdicts if not isinstance(v, bool)]
+    return {p for p, v in zip(pairs, verdicts, strict=True) if v is True}
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("label", "factor"),
+    [("WBTC / USD", 0.9), ("USDC / USD", 1.08), ("ETH / USD", 0.91), ("wstETH / ETH", 0.94)],
+)
+async def test_a_pending_feed_update_exposes_exactly_what_morpho_then_liquidates(
+    feed_devnet: FeedDevnet, tmp_path: Path, label: str, factor: float
+) -> None:
+    """A feed update waits in the node's pool (automine off); it is decoded against the
+    market's feed emitters (the aggregator, also behind a proxy), and ``exposed_at`` names the
+    positions liquidatable at its price, with no RPC. Once mined, Morpho agrees exactly: the
+    probe ``liquidate`` passes the health check for those and only those, a real ``liquidate``
+    of each succeeds, the pending oracle price equals ``price()``, and nothing else moved.
+    """
+    d = feed_devnet.world.deployment
+    feed = d.feeds[label]
+    url = feed_devnet.anvil.url
+    settings = load_settings(
+        rpc_url=url, protocol="morpho_blue", morpho=d.morpho, start_block=d.block, ops_port=None
+    )
+    async with ChainClient(url) as client:
+        market = MorphoLendingMarket(client, d.morpho, settings)
+        await market.start()
+        emitters = market.feed_emitters()
+        assert {f.aggregator.lower() for f in d.feeds.values()} == emitters
+        before = await _liquidatable(client, market.tracker, market.block)
+        assert not before, "every devnet borrower starts healthy"
+        answer = await _answer(client, feed)
+        new = int(answer * factor)
+        await client.request("evm_setAutomine", [False])
+        tx_hash = await client.request(
+            "eth_sendTransaction",
+            [{"from": ADMIN, "to": feed.aggregator, "data": FEED.encode("setAnswer", new)}],
+        )
+        pending = await client.pending_tx(tx_hash)
+        assert pending is not None
+        update = decode_update(pending, emitters)
+        assert update is not None and update.answer == new
+        prices, hit = market.exposed_at(update.feed, update.answer)
+        await client.request("evm_mine", [])
+        await client.request("evm_setAutomine", [True])
+        receipt = await client.wait_for_receipt(tx_hash, timeout_s=30, poll_s=0.01)
+        assert receipt is not None and int(receipt["status"], 16) == 1
+        await market.advance(defer=False)
+        moved = {m.id for m in d.markets if m.id in prices}
+        assert moved
+        shapes = {m.id: market.tracker.feeds.shape(m.params.oracle) for m in d.markets}
+        assert moved == {
+            i for i, s in shapes.items() if s is not None and feed.address in s.feeds()
+        }
+        for market_id in moved:
+            oracle = market.tracker.state.markets[market_id].params.oracle
+            assert prices[market_id] == await _price(client, oracle)
+        after = await _liquidatable(client, market.tracker, market.block)
+        assert hit, "the move must make some positions liquidatable"
+        assert {(c.market, c.account) for c in hit} == after
+        assert all(m in moved for m, _ in after)
+        for candidate in hit:
+            params = market.tracker.state.markets[str(candidate.market)].params
+            position = market.tracker.state.markets[str(candidate.market)].position(
+                candidate.account
+            )
+            await fund(client, ADMIN, params.loan_token, LIQUIDATOR, 10**40, d.morpho)
+            data = MORPHO.encode(
+                "liquidate", params.as_tuple(), candidate.account, position.collateral // 4, 0, b""
+            )
+            assert (await send(client, LIQUIDATOR, d.morpho, data)).ok, candidate.account
