@@ -284,3 +284,37 @@ async def test_a_pending_feed_update_exposes_exactly_what_morpho_then_liquidates
                 "liquidate", params.as_tuple(), candidate.account, position.collateral // 4, 0, b""
             )
             assert (await send(client, LIQUIDATOR, d.morpho, data)).ok, candidate.account
+
+
+@pytest.mark.asyncio
+async def test_oracle_mock_markets_have_no_feeds_and_keep_their_price_read(
+    feed_devnet: FeedDevnet,
+) -> None:
+    """An OracleMock market resolves to no feeds: its price still comes from ``price()`` each
+    block (a ``setPrice`` is followed), and a pending update of a feed of the same token
+    (WBTC / USD; WBTC/DAI is an OracleMock market) exposes nothing there.
+    """
+    d = feed_devnet.world.deployment
+    mock = d.market("WBTC/DAI")
+    url = feed_devnet.anvil.url
+    settings = load_settings(
+        rpc_url=url, protocol="morpho_blue", morpho=d.morpho, start_block=d.block, ops_port=None
+    )
+    async with ChainClient(url) as client:
+        market = MorphoLendingMarket(client, d.morpho, settings)
+        await market.start()
+        assert market.tracker.feeds.shape(mock.params.oracle) is None
+        assert mock.params.oracle.lower() not in market.feed_emitters()
+        sent = await send(
+            client, ADMIN, mock.params.oracle, ORACLE.encode("setPrice", mock.price * 80 // 100)
+        )
+        await market.advance(defer=False)
+        assert market.block == sent.block
+        assert market.tracker.prices[mock.id] == mock.price * 80 // 100
+        liquidatable = await _liquidatable(client, market.tracker, market.block)
+        assert {m for m, _ in liquidatable} == {mock.id}
+        wbtc = d.feeds["WBTC / USD"]
+        prices, hit = market.exposed_at(wbtc.aggregator.lower(), 10**8)  # WBTC at 1 USD
+        assert mock.id not in prices
+        assert hit and all(c.market == d.market("WBTC/USDC").id for c in hit)
+        assert market.exposed_at("0x" + "99" * 20, 1) == (market.prices(), [])
