@@ -6,8 +6,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from keeper.devnet.artifacts import morpho_artifact, own_artifact
-from keeper.devnet.deployer import Deployer, codec_of
-from keeper.devnet.morpho_feeds import set_answer
+from keeper.devnet.deployer import CALL_GAS, Deployer, codec_of
 from keeper.devnet.morpho_spec import OracleKind
 from keeper.devnet.morpho_world import ADMIN
 from keeper.errors import DevnetError
@@ -18,12 +17,13 @@ if TYPE_CHECKING:
 
 
 async def shock_asset(client: ChainClient, world: MorphoWorld, symbol: str, pct: Decimal) -> int:
-    """Move ``symbol``'s USD price by ``pct`` percent in every market holding it.
+    """Move ``symbol``'s USD price by ``pct`` percent in every market holding it, in one block.
 
     Its markets' ``OracleMock`` prices move as the oracle of a real market would: times the move
     where it is the collateral, divided by it where it is the loan token; the feeds pricing it
-    (behind the feed-priced markets' oracles) move by it. Returns the last block written (0
-    when no market holds it).
+    (behind the feed-priced markets' oracles) move by it. Every update is mined in the same
+    block (automine is paused meanwhile), so no keeper sees half a shock. Returns that block
+    (0 when nothing holds the token). For an automining devnet.
     """
     token = world.deployment.tokens.get(symbol)
     if token is None:
@@ -33,14 +33,14 @@ async def shock_asset(client: ChainClient, world: MorphoWorld, symbol: str, pct:
         raise DevnetError("a price move must be above -100%")
     oracle = codec_of(morpho_artifact("OracleMock"))
     aggregator = codec_of(own_artifact("ManualAggregator"))
-    dep, block = Deployer(client), 0
+    dep = Deployer(client)
     factor = Decimal(100) + pct
+    updates: list[tuple[str, str]] = []  # (to, calldata)
     for feed in world.deployment.feeds.values():
         if feed.symbol == symbol:
             round_data = await dep.read(feed.address, aggregator, "latestRoundData")
             answer = int(Decimal(int(round_data[1])) * factor / 100)
-            receipt = await set_answer(dep, ADMIN, feed, answer)
-            block = int(receipt["blockNumber"], 16)
+            updates.append((feed.aggregator, aggregator.encode("setAnswer", answer)))
     for market in world.deployment.markets:
         if market.oracle is not OracleKind.MOCK:
             continue
@@ -52,6 +52,31 @@ async def shock_asset(client: ChainClient, world: MorphoWorld, symbol: str, pct:
             new = int(Decimal(int(price)) * 100 / factor)
         else:
             continue
-        receipt = await dep.call_fn(ADMIN, params.oracle, oracle, "setPrice", new)
-        block = int(receipt["blockNumber"], 16)
-    return block
+        updates.append((params.oracle, oracle.encode("setPrice", new)))
+    return await _in_one_block(client, updates) if updates else 0
+
+
+async def _in_one_block(client: ChainClient, updates: list[tuple[str, str]]) -> int:
+    """Send every update from the admin with automine paused, mine them together."""
+    await client.request("evm_setAutomine", [False])
+    try:
+        hashes = [
+            await client.request(
+                "eth_sendTransaction",
+                [{"from": ADMIN, "to": to, "data": data, "gas": hex(CALL_GAS)}],
+                retry=False,
+            )
+            for to, data in updates
+        ]
+        await client.request("evm_mine", [])
+    finally:
+        await client.request("evm_setAutomine", [True])
+    blocks = set()
+    for tx_hash in hashes:
+        receipt = await client.wait_for_receipt(tx_hash, timeout_s=30, poll_s=0.01)
+        if receipt is None or int(receipt["status"], 16) != 1:
+            raise DevnetError(f"price update {tx_hash} failed")
+        blocks.add(int(receipt["blockNumber"], 16))
+    if len(blocks) != 1:
+        raise DevnetError(f"the price updates landed in several blocks: {sorted(blocks)}")
+    return blocks.pop()
