@@ -18,22 +18,21 @@ from keeper.localnode.anvil import DEV_ACCOUNTS, DEV_KEYS
 from keeper.protocols.morpho_blue.receipts import liquidate_logs
 from keeper.settings import load_settings
 from tests.integration.morpho_chain import ERC20, send
-from tests.integration.test_morpho_feeds import FeedDevnet, feed_devnet, feed_snapshot
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from keeper.loop.report import BlockReport
+    from tests.integration.conftest import MorphoDevnet
 
 pytestmark = pytest.mark.integration
-__all__ = ["feed_devnet", "feed_snapshot"]  # the fixtures, shared with test_morpho_feeds
 FEED = codec_of(own_artifact("ManualAggregator"))
 KEEPER, KEEPER_KEY = DEV_ACCOUNTS[1], DEV_KEYS[1]
 
 
 @pytest.mark.asyncio
 async def test_a_pending_feed_update_is_backrun_into_its_block(
-    feed_devnet: FeedDevnet, tmp_path: Path
+    morpho_feed_devnet: MorphoDevnet, tmp_path: Path
 ) -> None:
     """Automine off, a Morpho keeper over WebSocket in predictive mode: a WBTC / USD -12%
     update (behind the WBTC/USDC market's oracle) waits in the node's pool; the keeper
@@ -41,9 +40,9 @@ async def test_a_pending_feed_update_is_backrun_into_its_block(
     sends their liquidations behind it. The next block holds the update and then ours, and
     each succeeds.
     """
-    d = feed_devnet.world.deployment
+    d = morpho_feed_devnet.world.deployment
     feed = d.feeds["WBTC / USD"]
-    url = feed_devnet.anvil.url
+    url = morpho_feed_devnet.url
     settings = load_settings(
         rpc_url=url.replace("http://", "ws://"),
         protocol="morpho_blue",

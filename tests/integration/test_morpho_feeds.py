@@ -7,9 +7,7 @@ formula) over ``ManualAggregator`` feeds, the ETH one behind a ``FeedProxy``.
 
 from __future__ import annotations
 
-import asyncio
 import random
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -19,10 +17,9 @@ from keeper.chain.client import ChainClient
 from keeper.devnet.artifacts import morpho_artifact, own_artifact
 from keeper.devnet.deployer import Deployer, codec_of
 from keeper.devnet.morpho_spec import OracleKind
-from keeper.devnet.morpho_world import ADMIN, MorphoWorld, build_morpho_world
-from keeper.devnet.world import dump_state
+from keeper.devnet.morpho_world import ADMIN
 from keeper.errors import ContractRevertError
-from keeper.localnode.anvil import DEV_ACCOUNTS, Anvil, AnvilOptions
+from keeper.localnode.anvil import DEV_ACCOUNTS
 from keeper.oracles.pending import decode_update
 from keeper.protocols.morpho_blue.feed_book import FeedBook
 from keeper.protocols.morpho_blue.lending_market import MorphoLendingMarket
@@ -32,58 +29,17 @@ from keeper.settings import load_settings
 from tests.integration.morpho_chain import fund, send
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from pathlib import Path
 
     from keeper.devnet.morpho_feeds import DevFeed
+    from tests.integration.conftest import MorphoDevnet
 
 pytestmark = pytest.mark.integration
-SEED = 11
-BORROWERS = 48
 ORACLE = codec_of(morpho_artifact("OracleMock"))
 FEED = codec_of(own_artifact("ManualAggregator"))
 SHAPED = own_artifact("DevnetChainlinkOracle")
 LIQUIDATOR = DEV_ACCOUNTS[1]
 ZERO = "0x" + "00" * 20
-
-
-@dataclass(frozen=True)
-class FeedSnapshot:
-    """The feed world, deployed once, saved to disk."""
-
-    world: MorphoWorld
-    state: Path
-
-
-@dataclass
-class FeedDevnet:
-    """A fresh Anvil holding the feed world."""
-
-    anvil: Anvil
-    world: MorphoWorld
-
-
-async def _deploy(url: str, state: Path) -> MorphoWorld:
-    async with ChainClient(url) as client:
-        world = await build_morpho_world(client, borrowers=BORROWERS, seed=SEED, uniswap=False)
-        await dump_state(client, state)
-        return world
-
-
-@pytest.fixture(scope="module")
-def feed_snapshot(tmp_path_factory: pytest.TempPathFactory) -> FeedSnapshot:
-    """Every devnet market (feed-priced ones included) and borrowers, deployed once."""
-    state = tmp_path_factory.mktemp("world_morpho_feeds") / "state.gz"
-    with Anvil() as anvil:
-        world = asyncio.run(_deploy(anvil.url, state))
-    return FeedSnapshot(world, state)
-
-
-@pytest.fixture
-def feed_devnet(feed_snapshot: FeedSnapshot) -> Iterator[FeedDevnet]:
-    """An automining Anvil with the feed world loaded; stopped after the test."""
-    with Anvil(AnvilOptions(load_state=feed_snapshot.state)) as anvil:
-        yield FeedDevnet(anvil, feed_snapshot.world)
 
 
 async def _price(client: ChainClient, oracle: str) -> int | None:
@@ -108,16 +64,16 @@ async def _set(client: ChainClient, feed: str, answer: int) -> int:
 
 @pytest.mark.asyncio
 async def test_local_price_equals_the_oracles_price_after_feed_moves(
-    feed_devnet: FeedDevnet,
+    morpho_feed_devnet: MorphoDevnet,
 ) -> None:
     """Twenty moves of the feeds (up and down, large and by one unit), each followed by the
     tracker: every feed-priced market's local price equals its oracle's ``price()`` on chain,
     the per-block read agrees (no mismatch counted), and OracleMock markets have no feeds.
     """
-    d = feed_devnet.world.deployment
+    d = morpho_feed_devnet.world.deployment
     rng = random.Random(5)
     factors = (0.5, 0.8, 0.97, 0.9999, 1.0001, 1.03, 1.25, 2.0)
-    async with ChainClient(feed_devnet.anvil.url) as client:
+    async with ChainClient(morpho_feed_devnet.url) as client:
         tracker = MorphoTracker(client, d.morpho, start_block=d.block)
         await tracker.start()
         feeds = list(d.feeds.values())
@@ -147,14 +103,14 @@ async def test_local_price_equals_the_oracles_price_after_feed_moves(
 
 @pytest.mark.asyncio
 async def test_local_price_equals_price_for_decimal_and_feed_combinations(
-    feed_devnet: FeedDevnet,
+    morpho_feed_devnet: MorphoDevnet,
 ) -> None:
     """Oracles of the shape with random token and feed decimals (0 to 18), one or two feeds a
     side, random answers (some large enough for the 512-bit product, some negative): the
     keeper's resolution and local price give exactly ``price()``, or no price where it reverts.
     """
     rng = random.Random(9)
-    async with ChainClient(feed_devnet.anvil.url) as client:
+    async with ChainClient(morpho_feed_devnet.url) as client:
         dep = Deployer(client)
         checked = reverted = 0
         for _ in range(12):
@@ -223,7 +179,7 @@ async def _liquidatable(
     [("WBTC / USD", 0.9), ("USDC / USD", 1.08), ("ETH / USD", 0.91), ("wstETH / ETH", 0.94)],
 )
 async def test_a_pending_feed_update_exposes_exactly_what_morpho_then_liquidates(
-    feed_devnet: FeedDevnet, tmp_path: Path, label: str, factor: float
+    morpho_feed_devnet: MorphoDevnet, tmp_path: Path, label: str, factor: float
 ) -> None:
     """A feed update waits in the node's pool (automine off); it is decoded against the
     market's feed emitters (the aggregator, also behind a proxy), and ``exposed_at`` names the
@@ -231,9 +187,9 @@ async def test_a_pending_feed_update_exposes_exactly_what_morpho_then_liquidates
     probe ``liquidate`` passes the health check for those and only those, a real ``liquidate``
     of each succeeds, the pending oracle price equals ``price()``, and nothing else moved.
     """
-    d = feed_devnet.world.deployment
+    d = morpho_feed_devnet.world.deployment
     feed = d.feeds[label]
-    url = feed_devnet.anvil.url
+    url = morpho_feed_devnet.url
     settings = load_settings(
         rpc_url=url, protocol="morpho_blue", morpho=d.morpho, start_block=d.block, ops_port=None
     )
@@ -288,15 +244,15 @@ async def test_a_pending_feed_update_exposes_exactly_what_morpho_then_liquidates
 
 @pytest.mark.asyncio
 async def test_oracle_mock_markets_have_no_feeds_and_keep_their_price_read(
-    feed_devnet: FeedDevnet,
+    morpho_feed_devnet: MorphoDevnet,
 ) -> None:
     """An OracleMock market resolves to no feeds: its price still comes from ``price()`` each
     block (a ``setPrice`` is followed), and a pending update of a feed of the same token
     (WBTC / USD; WBTC/DAI is an OracleMock market) exposes nothing there.
     """
-    d = feed_devnet.world.deployment
+    d = morpho_feed_devnet.world.deployment
     mock = d.market("WBTC/DAI")
-    url = feed_devnet.anvil.url
+    url = morpho_feed_devnet.url
     settings = load_settings(
         rpc_url=url, protocol="morpho_blue", morpho=d.morpho, start_block=d.block, ops_port=None
     )
