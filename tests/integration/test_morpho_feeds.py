@@ -21,7 +21,7 @@ from keeper.devnet.morpho_world import ADMIN
 from keeper.errors import ContractRevertError
 from keeper.localnode.anvil import DEV_ACCOUNTS
 from keeper.oracles.pending import decode_update
-from keeper.protocols.morpho_blue.feed_book import FeedBook
+from keeper.protocols.morpho_blue.feed_book import EMITTER_RECHECK_BLOCKS, FeedBook
 from keeper.protocols.morpho_blue.lending_market import MorphoLendingMarket
 from keeper.protocols.morpho_blue.reads import MORPHO, read_liquidatable
 from keeper.protocols.morpho_blue.tracker import MorphoTracker
@@ -274,3 +274,31 @@ async def test_oracle_mock_markets_have_no_feeds_and_keep_their_price_read(
         assert mock.id not in prices
         assert hit and all(c.market == d.market("WBTC/USDC").id for c in hit)
         assert market.exposed_at("0x" + "99" * 20, 1) == (market.prices(), [])
+
+
+@pytest.mark.asyncio
+async def test_a_proxy_pointed_at_a_new_aggregator_is_followed(
+    morpho_feed_devnet: MorphoDevnet,
+) -> None:
+    """The ETH / USD proxy is switched to a new aggregator (as Chainlink upgrades a feed):
+    within EMITTER_RECHECK_BLOCKS the new aggregator is the emitter the updates are taken
+    from, and the local price still equals ``price()``.
+    """
+    d = morpho_feed_devnet.world.deployment
+    proxied = d.feeds["ETH / USD"]
+    async with ChainClient(morpho_feed_devnet.url) as client:
+        tracker = MorphoTracker(client, d.morpho, start_block=d.block)
+        await tracker.start()
+        assert tracker.feeds.emitters[proxied.address] == proxied.aggregator.lower()
+        dep = Deployer(client)
+        fresh = await dep.deploy(
+            ADMIN, own_artifact("ManualAggregator"), [8, "ETH / USD", 1_500 * 10**8]
+        )
+        proxy = codec_of(own_artifact("FeedProxy"))
+        await send(client, ADMIN, proxied.address, proxy.encode("setAggregator", fresh))
+        await client.request("anvil_mine", [hex(EMITTER_RECHECK_BLOCKS)])
+        await tracker.advance(await client.block_number())
+        assert tracker.feeds.emitters[proxied.address] == fresh.lower()
+        oracle = d.market("wstETH/USDC").params.oracle
+        assert tracker.feeds.local(oracle) == await _price(client, oracle)
+        assert tracker.feeds.mismatches == 0

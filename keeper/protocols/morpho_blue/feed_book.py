@@ -3,9 +3,10 @@
 Each oracle is probed once for the MorphoChainlinkOracleV2 shape (its parts are immutable;
 ``oracle_feeds.py``); a read that failed for a node reason is tried again at the next block. A
 feed's emitter (where its updates are sent: a proxy's aggregator, or the feed itself) is
-resolved when the feed is first seen. Every block, the feeds' answers and the vaults' assets
-are read in the same batch as the oracles' ``price()``; the ``price()`` read stays the truth:
-a local price that differs from it is logged and counted.
+resolved when the feed is first seen, and again every ``EMITTER_RECHECK_BLOCKS`` (a proxy can
+be pointed at a new aggregator, as Chainlink does when it upgrades a feed). Every block, the
+feeds' answers and the vaults' assets are read in the same batch as the oracles' ``price()``;
+the ``price()`` read stays the truth: a local price that differs from it is logged and counted.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from keeper.chain.client import ChainClient
 
 log = structlog.get_logger(__name__)
+EMITTER_RECHECK_BLOCKS = 64
 
 
 class FeedBook:
@@ -45,6 +47,7 @@ class FeedBook:
         self.inputs = OracleInputs({}, {})
         self.mismatches = 0
         self._feeds: list[str] = []
+        self._emitters_at = -1  # the block every emitter was last resolved at
         self._vaults: list[tuple[str, int]] = []
 
     def shape(self, oracle: str) -> FeedOracle | None:
@@ -67,7 +70,10 @@ class FeedBook:
                     continue
                 self.shapes[oracle] = got
         feeds = sorted({f for s in self.shapes.values() if s is not None for f in s.feeds()})
-        fresh = [f for f in feeds if f not in self.emitters]
+        recheck = self._emitters_at < 0 or block - self._emitters_at >= EMITTER_RECHECK_BLOCKS
+        fresh = feeds if recheck else [f for f in feeds if f not in self.emitters]
+        if recheck:
+            self._emitters_at = block
         if fresh:
             calls = [eth_call(f, FEED.encode("aggregator"), block) for f in fresh]
             for feed, raw in zip(fresh, await run_calls(client, calls, batch_size), strict=True):
