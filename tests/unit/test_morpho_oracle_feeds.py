@@ -54,11 +54,11 @@ def test_reverting_cases_have_no_price() -> None:
 
 
 def test_an_override_replaces_one_feed_answer() -> None:
-    """The pending answer of one feed is used in place of its last answer."""
+    """A pending answer is used in place of the feed's last answer."""
     inputs = OracleInputs({B1: 100, Q1: 1}, {})
-    assert local_price(_oracle(10), inputs, (B1, 90)) == 900
-    assert local_price(_oracle(10), inputs, (Q1, 3)) == 333
-    assert local_price(_oracle(10), inputs, (B1, -5)) is None
+    assert local_price(_oracle(10), inputs, {B1: 90}) == 900
+    assert local_price(_oracle(10), inputs, {Q1: 3}) == 333
+    assert local_price(_oracle(10), inputs, {B1: -5}) is None
 
 
 def test_an_oracle_that_does_not_answer_the_getters_has_no_shape() -> None:

@@ -42,18 +42,16 @@ def pending_prices(tracker: MorphoTracker, emitter: str, answer: int) -> dict[st
     A market whose oracle would revert at the new answer (e.g. a negative one) is left out.
     """
     book = tracker.feeds
-    feeds = book.feeds_of_emitter(emitter)
+    override = dict.fromkeys(book.feeds_of_emitter(emitter), answer)
     out: dict[str, int] = {}
     for market_id, market in tracker.state.markets.items():
         shape = book.shape(market.params.oracle)
         if shape is None or market_id not in tracker.prices:
             continue
-        price: int | None = None
-        for feed in feeds:
-            if feed in shape.feeds():
-                price = book.local(market.params.oracle, (feed, answer))
-        if price is not None:
-            out[market_id] = price
+        if any(f in override for f in shape.feeds()):
+            price = book.local(market.params.oracle, override)
+            if price is not None:
+                out[market_id] = price
     return out
 
 

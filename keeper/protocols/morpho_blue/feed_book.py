@@ -91,8 +91,8 @@ class FeedBook:
         """The answers of :meth:`calls`, in order."""
         self.inputs = parse_inputs(self._feeds, self._vaults, results)
 
-    def local(self, oracle: str, override: tuple[str, int] | None = None) -> int | None:
-        """The oracle's price from the block's inputs (``override``: one feed's new answer)."""
+    def local(self, oracle: str, override: Mapping[str, int] | None = None) -> int | None:
+        """The oracle's price from the block's inputs (``override``: feeds' new answers)."""
         shape = self.shapes.get(oracle)
         return None if shape is None else local_price(shape, self.inputs, override)
 

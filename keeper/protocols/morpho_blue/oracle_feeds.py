@@ -95,20 +95,19 @@ def _product(first: int, *rest: int) -> int | None:
 
 
 def local_price(
-    oracle: FeedOracle, inputs: OracleInputs, override: tuple[str, int] | None = None
+    oracle: FeedOracle, inputs: OracleInputs, override: Mapping[str, int] | None = None
 ) -> int | None:
-    """``price()`` of ``oracle`` from ``inputs`` (``override``: one feed's answer replaced).
+    """``price()`` of ``oracle`` from ``inputs`` (``override``: feeds' answers replaced).
 
     None when the oracle would revert (a negative answer, an overflow, a zero divisor) or an
     input is missing.
     """
+    answers = inputs.answers if override is None else {**inputs.answers, **override}
 
     def answer(feed: str | None) -> int | None:
         if feed is None:
             return 1
-        value = override[1] if override is not None and override[0] == feed else None
-        if value is None:
-            value = inputs.answers.get(feed)
+        value = answers.get(feed)
         return None if value is None or value < 0 else value
 
     def assets(vault: str | None, sample: int) -> int | None:
