@@ -101,53 +101,76 @@ async def test_local_price_equals_the_oracles_price_after_feed_moves(
         assert tracker.feeds.emitters[proxied.address] == proxied.aggregator.lower()
 
 
+async def _shaped_oracle(
+    dep: Deployer, rng: random.Random
+) -> tuple[str, dict[str, str], list[str]] | None:
+    """A DevnetChainlinkOracle over new feeds (random decimals, one or two a side) and maybe
+    vaults; None for a draw whose SCALE_FACTOR cannot be computed (it cannot deploy).
+    """
+    decimals = {k: rng.choice((0, 6, 8, 18)) for k in ("b1", "b2", "q1", "q2")}
+    used = {"b1": True, "q1": True, "b2": rng.random() < 0.5, "q2": rng.random() < 0.5}
+    base_token, quote_token = rng.choice((0, 6, 8, 18)), rng.choice((6, 8, 18))
+    signed = {k: (1 if k[0] == "q" else -1) * decimals[k] for k in decimals if used[k]}
+    exponent = 36 + quote_token - base_token + sum(signed.values())
+    feeds = {
+        k: await dep.deploy(ADMIN, own_artifact("ManualAggregator"), [decimals[k], k, 1])
+        for k in decimals
+        if used[k]
+    }
+    vaults: dict[str, tuple[str, int]] = {}
+    for side in ("base", "quote"):
+        if rng.random() < 0.5:
+            rate = rng.randrange(10**17, 3 * 10**18)
+            vault = await dep.deploy(ADMIN, own_artifact("ManualVault"), [rate])
+            vaults[side] = (vault, 10 ** rng.choice((0, 6, 18)))
+    base_vault, base_sample = vaults.get("base", (ZERO, 1))
+    quote_vault, quote_sample = vaults.get("quote", (ZERO, 1))
+    if exponent < 0 or 10**exponent * quote_sample >= 2**256:
+        return None  # the constructor's SCALE_FACTOR would underflow or overflow
+    args: list[Any] = [
+        base_vault,
+        base_sample,
+        feeds["b1"],
+        feeds.get("b2", ZERO),
+        base_token,
+        quote_vault,
+        quote_sample,
+        feeds["q1"],
+        feeds.get("q2", ZERO),
+        quote_token,
+    ]
+    oracle = await dep.deploy(ADMIN, SHAPED, args)
+    return oracle, feeds, [v for v, _ in vaults.values()]
+
+
 @pytest.mark.asyncio
-async def test_local_price_equals_price_for_decimal_and_feed_combinations(
+async def test_local_price_equals_price_for_decimal_feed_and_vault_combinations(
     morpho_feed_devnet: MorphoDevnet,
 ) -> None:
     """Oracles of the shape with random token and feed decimals (0 to 18), one or two feeds a
-    side, random answers (some large enough for the 512-bit product, some negative): the
-    keeper's resolution and local price give exactly ``price()``, or no price where it reverts.
+    side, a vault on either side or none (random samples and rates), random answers (some
+    large enough for the 512-bit product, some negative): the keeper's resolution and local
+    price give exactly ``price()``, or no price where it reverts.
     """
     rng = random.Random(9)
+    vault_codec = codec_of(own_artifact("ManualVault"))
     async with ChainClient(morpho_feed_devnet.url) as client:
         dep = Deployer(client)
-        checked = reverted = 0
-        for _ in range(12):
-            decimals = {k: rng.choice((0, 6, 8, 18)) for k in ("b1", "b2", "q1", "q2")}
-            used = {"b2": rng.random() < 0.5, "q2": rng.random() < 0.5}
-            base_token, quote_token = rng.choice((0, 6, 8, 18)), rng.choice((6, 8, 18))
-            exponent = 36 + quote_token + decimals["q1"] - base_token - decimals["b1"]
-            exponent += (decimals["q2"] if used["q2"] else 0) - (
-                decimals["b2"] if used["b2"] else 0
-            )
-            if exponent < 0:
+        checked = reverted = with_vaults = 0
+        for _ in range(14):
+            made = await _shaped_oracle(dep, rng)
+            if made is None:
                 continue
-            feeds: dict[str, str] = {}
-            for key in ("b1", "b2", "q1", "q2"):
-                if used.get(key, True):
-                    art = own_artifact("ManualAggregator")
-                    feeds[key] = await dep.deploy(ADMIN, art, [decimals[key], key, 1])
-            args: list[Any] = [
-                ZERO,
-                1,
-                feeds["b1"],
-                feeds.get("b2", ZERO),
-                base_token,
-                ZERO,
-                1,
-                feeds["q1"],
-                feeds.get("q2", ZERO),
-                quote_token,
-            ]
-            oracle = await dep.deploy(ADMIN, SHAPED, args)
+            oracle, feeds, vaults = made
             for _ in range(4):
                 for key, feed in feeds.items():
-                    big = rng.random() < 0.25
-                    answer = rng.randrange(1, 10**36 if big else 10**12)
+                    answer = rng.randrange(1, 10**36 if rng.random() < 0.25 else 10**12)
                     if key.startswith("b") and rng.random() < 0.08:
                         answer = -answer
                     await _set(client, feed, answer)
+                for vault in vaults:
+                    rate = rng.randrange(10**17, 3 * 10**18)
+                    await send(client, ADMIN, vault, vault_codec.encode("setRate", rate))
                 block = await client.block_number()
                 book = FeedBook()
                 await book.resolve(client, [oracle], block, 50)
@@ -156,8 +179,10 @@ async def test_local_price_equals_price_for_decimal_and_feed_combinations(
                 assert book.local(oracle) == chain
                 checked += 1
                 reverted += chain is None
-        assert checked >= 20
+                with_vaults += bool(vaults)
+        assert checked >= 24
         assert 0 < reverted < checked
+        assert 0 < with_vaults < checked
 
 
 async def _liquidatable(
