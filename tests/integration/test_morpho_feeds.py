@@ -327,3 +327,30 @@ async def test_a_proxy_pointed_at_a_new_aggregator_is_followed(
         oracle = d.market("wstETH/USDC").params.oracle
         assert tracker.feeds.local(oracle) == await _price(client, oracle)
         assert tracker.feeds.mismatches == 0
+
+
+@pytest.mark.asyncio
+async def test_feeds_older_than_the_heartbeat_are_reported_stale_until_they_update(
+    morpho_feed_devnet: MorphoDevnet,
+) -> None:
+    """Two hours without an update make every feed behind the feed-priced oracles older than
+    a one-hour heartbeat: each is reported stale with its age (what the stale-feed breaker
+    pauses on); a feed that updates again is fresh at once, the others stay stale.
+    """
+    d = morpho_feed_devnet.world.deployment
+    feeds = list(d.feeds.values())
+    async with ChainClient(morpho_feed_devnet.url) as client:
+        tracker = MorphoTracker(client, d.morpho, start_block=d.block)
+        await tracker.start()
+        assert tracker.feeds.stale(tracker.timestamp, 3600) == {}
+        await client.request("evm_increaseTime", [7200])
+        await client.request("evm_mine", [])
+        await tracker.advance(await client.block_number())
+        stale = tracker.feeds.stale(tracker.timestamp, 3600)
+        assert {k.lower() for k in stale} == {f"feed {f.address}".lower() for f in feeds}
+        assert all(age > 7200 for age in stale.values())
+        moved = feeds[0]
+        block = await _set(client, moved.aggregator, await _answer(client, moved))
+        await tracker.advance(block)
+        after = tracker.feeds.stale(tracker.timestamp, 3600)
+        assert {k.lower() for k in after} == {f"feed {f.address}".lower() for f in feeds[1:]}

@@ -96,6 +96,17 @@ class FeedBook:
         shape = self.shapes.get(oracle)
         return None if shape is None else local_price(shape, self.inputs, override)
 
+    def stale(self, timestamp: int, heartbeat_s: int) -> dict[str, int]:
+        """Feeds behind an oracle whose answer is older than ``heartbeat_s`` at ``timestamp``.
+
+        Keyed ``feed 0x...`` (a feed can stand behind several markets): its age in seconds.
+        """
+        return {
+            f"feed {feed}": timestamp - at
+            for feed, at in sorted(self.inputs.updated_at.items())
+            if timestamp - at > heartbeat_s
+        }
+
     def feeds_of_emitter(self, emitter: str) -> list[str]:
         """The feeds whose answers ``emitter``'s updates set."""
         wanted = emitter.lower()

@@ -270,8 +270,11 @@ class MorphoLendingMarket:
         return usd_prices(edges, decimals, usd)
 
     def stale_feeds(self) -> dict[str, int]:
-        """Oracle ages are not known for Morpho oracles."""
-        return {}
+        """The feeds behind the markets' oracles older than the heartbeat (an oracle with no
+        resolvable feeds, such as a fixed-price one, has no age to tell).
+        """
+        tracker = self.tracker
+        return tracker.feeds.stale(tracker.timestamp, self.settings.oracle_heartbeat_s)
 
     def unpriced(self) -> list[str]:
         """Markets whose oracle or IRM could not be read at the block."""

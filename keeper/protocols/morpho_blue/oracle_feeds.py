@@ -16,7 +16,7 @@ getters (Morpho's ``OracleMock``, any other design) has no resolvable feeds.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from keeper.chain.abi import Codec
@@ -82,6 +82,7 @@ class OracleInputs:
 
     answers: Mapping[str, int]  # feed -> its latest answer (int256)
     vault_assets: Mapping[tuple[str, int], int]  # (vault, sample) -> convertToAssets(sample)
+    updated_at: Mapping[str, int] = field(default_factory=dict)  # feed -> its answer's time
 
 
 def _product(first: int, *rest: int) -> int | None:
@@ -174,13 +175,16 @@ def parse_inputs(
 ) -> OracleInputs:
     """The answers and vault assets that were read (a failed one is left out)."""
     answers: dict[str, int] = {}
+    updated_at: dict[str, int] = {}
     for feed, raw in zip(feeds, results[: len(feeds)], strict=True):
         if isinstance(raw, RpcError):
             continue
         try:
-            answers[feed] = int(str(FEED.decode("latestRoundData", raw)[1]))
+            round_data = FEED.decode("latestRoundData", raw)
         except TransientRpcError:
             continue
+        answers[feed] = int(str(round_data[1]))
+        updated_at[feed] = int(str(round_data[3]))
     assets: dict[tuple[str, int], int] = {}
     for vault, raw in zip(vaults, results[len(feeds) :], strict=True):
         if isinstance(raw, RpcError):
@@ -189,7 +193,7 @@ def parse_inputs(
             assets[vault] = int(str(VAULT.decode("convertToAssets", raw)[0]))
         except TransientRpcError:
             continue
-    return OracleInputs(answers, assets)
+    return OracleInputs(answers, assets, updated_at)
 
 
 def emitter_of(feed: str, raw: bytes | RpcError) -> str:
