@@ -270,9 +270,8 @@ class MorphoLendingMarket:
         return usd_prices(edges, decimals, usd)
 
     def stale_feeds(self) -> dict[str, int]:
-        """The feeds behind the markets' oracles older than the heartbeat (an oracle with no
-        resolvable feeds, such as a fixed-price one, has no age to tell).
-        """
+        """Feeds behind the markets' oracles older than the heartbeat (a feedless oracle has
+        no age to tell)."""
         tracker = self.tracker
         return tracker.feeds.stale(tracker.timestamp, self.settings.oracle_heartbeat_s)
 
