@@ -122,7 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_deploy_parser(sub, _market_options)
 
-    devnet = sub.add_parser("devnet", help="a local Anvil chain with a real Aave V3 market")
+    devnet = sub.add_parser(
+        "devnet", help="a local Anvil chain with a real Aave V3 or Morpho market"
+    )
     dsub = devnet.add_subparsers(dest="devnet_command", required=True)
     up = dsub.add_parser("up", help="start, deploy, print addresses, run until Ctrl-C")
     up.add_argument("--borrowers", type=int, default=60)
@@ -138,6 +140,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--fund", default=None, help="address to fund with tokens (default: Anvil account 1)"
     )
     _aave_option(up)
+    up.add_argument(
+        "--protocol",
+        choices=["aave_v3", "morpho_blue"],
+        default="aave_v3",
+        help="the devnet's lending protocol: an Aave V3 market (default) or Morpho Blue 1.0.0 "
+        "with its markets (no --snapshot)",
+    )
     shock = dsub.add_parser("shock", help="move an asset's price feed on a devnet")
     shock.add_argument("--rpc-url", required=True)
     shock.add_argument("--asset", required=True, help="reserve symbol, e.g. WETH")
@@ -327,6 +336,7 @@ def _cmd_devnet_up(args: argparse.Namespace) -> int:
         snapshot=args.snapshot,
         fund=args.fund,
         aave=args.aave,
+        protocol=args.protocol,
         show=lambda info: print(json.dumps(info, indent=2), flush=True),
     )
 

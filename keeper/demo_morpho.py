@@ -1,12 +1,13 @@
 """``keeper demo --protocol morpho_blue``: Morpho markets, a price shock, zero-capital liquidations.
 
-A fresh Anvil gets Morpho Blue 1.0.0 (its own bytecode), four markets, borrowers near their
-LLTV and Uniswap V3 pools; the keeper, holding only gas money, deploys its MorphoLiquidator
-(as `keeper deploy-liquidator` does) and runs in flash mode. The asset's price moves in every
-market that holds it (as collateral by ``pct``, as the loan token the other way); the keeper
-liquidates every position Morpho lets be liquidated, and the summary says what it earned. The
-Uniswap pools keep trading at the prices before the shock (no arbitrageur moves them), which is
-why the profits are large.
+A fresh Anvil gets Morpho Blue 1.0.0 (its own bytecode), six markets (four priced by
+``OracleMock``, two through Chainlink-style feeds), borrowers near their LLTV and Uniswap V3
+pools; the keeper, holding only gas money, deploys its MorphoLiquidator (as `keeper
+deploy-liquidator` does) and runs in flash mode. The asset's price moves in one block in every
+market and feed that holds it (as collateral by ``pct``, as the loan token the other way); the
+keeper liquidates every position Morpho lets be liquidated, and the summary says what it
+earned. The Uniswap pools keep trading at the prices before the shock (no arbitrageur moves
+them), which is why the profits are large.
 """
 
 from __future__ import annotations

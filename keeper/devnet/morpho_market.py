@@ -8,7 +8,9 @@ year, so the rate moves with every supply, borrow and repayment). Tokens are the
 
 The markets (keeper/devnet/morpho_spec.py) differ in LLTV and decimals: an 18/6 pair (WETH
 collateral, USDC loan, with a 10% fee so accruals mint fee shares), an 8/18 pair (WBTC
-collateral, DAI loan), an 18/18 pair near 1:1 at 94.5% LLTV and a 6/18 pair. Morpho's owner is
+collateral, DAI loan), an 18/18 pair near 1:1 at 94.5% LLTV and a 6/18 pair, all priced by
+``OracleMock``; and two priced by feeds through an oracle of the MorphoChainlinkOracleV2 shape
+(``morpho_feeds.py``): WBTC/USDC (8/6) and wstETH/USDC (18/6, two base feeds). Morpho's owner is
 the admin; every step follows the deployment in MORPHO_BLUE_NOTES: ``Morpho(owner)``,
 ``enableIrm``, ``enableLltv``, ``createMarket``.
 """
@@ -16,12 +18,14 @@ the admin; every step follows the deployment in MORPHO_BLUE_NOTES: ``Morpho(owne
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from keeper.devnet.artifacts import MORPHO_BLUE, ensure_build, morpho_artifact, npm_artifact
 from keeper.devnet.deployer import Deployer, codec_of
-from keeper.devnet.morpho_spec import MARKETS, TOKENS, MarketSpec, oracle_price
+from keeper.devnet.morpho_feeds import DevFeed, deploy_feed_oracle, deploy_feeds
+from keeper.devnet.morpho_spec import MARKETS, TOKENS, MarketSpec, OracleKind, oracle_price
+from keeper.errors import DevnetError
 from keeper.protocols.morpho_blue.types import MarketParams
 
 if TYPE_CHECKING:
@@ -46,7 +50,8 @@ class DevMarket:
 
     label: str
     params: MarketParams
-    price: int
+    price: int  # at deployment
+    oracle: OracleKind = OracleKind.MOCK
 
     @property
     def id(self) -> str:
@@ -65,6 +70,7 @@ class MorphoDeployment:
     tokens: dict[str, DevToken]
     markets: tuple[DevMarket, ...]
     block: int  # the block Morpho was deployed in (a start_block for discovery)
+    feeds: dict[str, DevFeed] = field(default_factory=dict)  # of the FEED markets, by label
 
     def market(self, label: str) -> DevMarket:
         """A market by label, e.g. ``"WETH/USDC"``."""
@@ -100,24 +106,32 @@ async def deploy_morpho(
 
     oracle_art = morpho_artifact("OracleMock")
     oc = codec_of(oracle_art)
+    feeds = await deploy_feeds(dep, admin, markets, {s: t.usd for s, t in tokens.items()})
     created = []
     for m in markets:
         coll, loan = tokens[m.collateral], tokens[m.loan]
-        oracle = await dep.deploy(admin, oracle_art)
-        price = oracle_price(coll.usd, coll.decimals, loan.usd, loan.decimals)
-        await dep.call_fn(admin, oracle, oc, "setPrice", price)
+        if m.oracle is OracleKind.FEED:
+            oracle = await deploy_feed_oracle(dep, admin, m, feeds, (coll.decimals, loan.decimals))
+            (read,) = await dep.read(oracle, oc, "price")
+            price = int(read)
+        else:
+            oracle = await dep.deploy(admin, oracle_art)
+            price = oracle_price(coll.usd, coll.decimals, loan.usd, loan.decimals)
+            await dep.call_fn(admin, oracle, oc, "setPrice", price)
         params = MarketParams(loan.address, coll.address, oracle, irm, m.lltv)
         await dep.call_fn(admin, morpho, mc, "createMarket", params.as_tuple())
         if m.fee:
             await dep.call_fn(admin, morpho, mc, "setFee", params.as_tuple(), m.fee)
-        created.append(DevMarket(m.label, params, price))
+        created.append(DevMarket(m.label, params, price, m.oracle))
     return MorphoDeployment(
-        morpho, irm, admin, fee_recipient, tokens, tuple(created), receipt_block
+        morpho, irm, admin, fee_recipient, tokens, tuple(created), receipt_block, feeds
     )
 
 
 async def set_price(dep: Deployer, admin: str, market: DevMarket, price: int) -> None:
-    """Move one market's oracle (``OracleMock.setPrice``)."""
+    """Move one ``OracleMock`` market's oracle (``OracleMock.setPrice``)."""
+    if market.oracle is not OracleKind.MOCK:
+        raise DevnetError(f"{market.label}: priced by feeds; move them (set_answer)")
     await dep.call_fn(
         admin, market.params.oracle, codec_of(morpho_artifact("OracleMock")), "setPrice", price
     )

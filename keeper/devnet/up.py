@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sys
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import structlog
 
@@ -14,6 +15,7 @@ from keeper.devnet.artifacts import npm_artifact
 from keeper.devnet.deployer import codec_of
 from keeper.devnet.liquidator import deploy_keeper_liquidator
 from keeper.devnet.scenarios import fund_keeper
+from keeper.devnet.up_morpho import morpho_info, prepare_morpho
 from keeper.devnet.world import World, build_world, dump_state
 from keeper.localnode.anvil import DEV_ACCOUNTS, DEV_KEYS, Anvil, AnvilOptions
 
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
 
 
 log = structlog.get_logger(__name__)
+Protocol = Literal["aave_v3", "morpho_blue"]
 BID_FLOAT_WEI = 10**18  # ether the devnet keeper's contract holds for coinbase bids
 
 
@@ -66,11 +69,16 @@ def devnet_up(
     fund: str | None,
     show: Callable[[dict[str, Any]], None],
     aave: AaveVersion = "3.6",
+    protocol: Protocol = "aave_v3",
 ) -> int:
     """Start Anvil, deploy (or reload) the world, ``show`` its addresses, wait for a signal.
 
     ``aave`` picks the market version of a new world; a reloaded snapshot keeps its own.
+    ``protocol = "morpho_blue"``: the Morpho Blue world instead (without a snapshot: exit 2).
     """
+    if protocol == "morpho_blue" and snapshot is not None:
+        sys.stderr.write("devnet up: --snapshot is for the Aave devnet; drop it with morpho_blue\n")
+        return 2
     state = snapshot / "state.gz" if snapshot is not None else None
     options = AnvilOptions(
         block_time=block_time,
@@ -86,6 +94,11 @@ def devnet_up(
     signal.signal(signal.SIGINT, on_signal)
     with Anvil(options) as anvil:
         saved = snapshot / "world.json" if snapshot is not None else None
+        if protocol == "morpho_blue":
+            who = fund or DEV_ACCOUNTS[1]
+            morpho = asyncio.run(prepare_morpho(anvil.url, borrowers, seed, who))
+            show(morpho_info(anvil.url, morpho, who, default_fund=fund is None))
+            return _serve(anvil, done)
         if saved is not None and saved.is_file():
             world = World.from_json(saved.read_text())
             if world.aave_version != aave:
@@ -125,9 +138,14 @@ def devnet_up(
                 "funded_keeper_key": None if fund else DEV_KEYS[1],
             }
         )
-        log.info("devnet_up", rpc_url=anvil.url, stop="Ctrl-C or SIGTERM")
-        while not done.wait(0.5):
-            if not anvil.running:
-                log.error("anvil_exited", rpc_url=anvil.url)
-                return 1
+        return _serve(anvil, done)
+
+
+def _serve(anvil: Anvil, done: threading.Event) -> int:
+    """Keep the devnet up until ``done`` (a signal); 1 if Anvil exits first."""
+    log.info("devnet_up", rpc_url=anvil.url, stop="Ctrl-C or SIGTERM")
+    while not done.wait(0.5):
+        if not anvil.running:
+            log.error("anvil_exited", rpc_url=anvil.url)
+            return 1
     return 0

@@ -4,7 +4,9 @@
 live markets run), with the planned positions plus its special accounts; ``snapshot_v30``/
 ``devnet_v30`` the v3.0 world (@aave/core-v3 1.19.3 bytecode), which forks still run;
 ``devnet_any`` runs a test on both. ``morpho_snapshot``/``morpho_devnet`` hold a Morpho Blue
-1.0.0 world (compiled from @morpho-org/morpho-blue 1.0.0) with its markets and borrowers.
+1.0.0 world (compiled from @morpho-org/morpho-blue 1.0.0) with its OracleMock markets and
+borrowers; ``morpho_feed_snapshot``/``morpho_feed_devnet`` every devnet market, the two priced
+through feeds (our DevnetChainlinkOracle over ManualAggregators) included.
 """
 
 from __future__ import annotations
@@ -16,15 +18,17 @@ from typing import TYPE_CHECKING
 import pytest
 
 from keeper.chain.client import ChainClient
+from keeper.devnet.morpho_spec import MARKETS, MOCK_MARKETS
 from keeper.devnet.morpho_world import MorphoWorld, build_morpho_world
 from keeper.devnet.scenarios import fund_keeper
 from keeper.devnet.world import World, build_world, dump_state
 from keeper.localnode.anvil import DEV_ACCOUNTS, DEV_KEYS, Anvil, AnvilOptions
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Sequence
     from pathlib import Path
 
+    from keeper.devnet.morpho_spec import MarketSpec
     from keeper.devnet.world import AaveVersion
 
 BORROWERS = 220
@@ -137,21 +141,29 @@ class MorphoDevnet:
 
 
 MORPHO_BORROWERS = 32
+MORPHO_FEED_BORROWERS = 48
 
 
-async def _deploy_morpho(url: str, state: Path) -> MorphoWorld:
+async def _deploy_morpho(
+    url: str, state: Path, markets: Sequence[MarketSpec], borrowers: int
+) -> MorphoWorld:
     async with ChainClient(url) as client:
-        world = await build_morpho_world(client, borrowers=MORPHO_BORROWERS, seed=SEED)
+        world = await build_morpho_world(
+            client, borrowers=borrowers, seed=SEED, markets=markets, uniswap=True
+        )
         await dump_state(client, state)
         return world
 
 
 @pytest.fixture(scope="session")
 def morpho_snapshot(tmp_path_factory: pytest.TempPathFactory) -> MorphoSnapshot:
-    """Deploy Morpho Blue 1.0.0 (own bytecode), its markets and borrowers once per session."""
+    """Deploy Morpho Blue 1.0.0 (own bytecode), its markets and borrowers once per session.
+
+    The OracleMock-priced markets only: these tests move prices with ``setPrice``.
+    """
     state = tmp_path_factory.mktemp("world_morpho") / "state.gz"
     with Anvil() as anvil:
-        world = asyncio.run(_deploy_morpho(anvil.url, state))
+        world = asyncio.run(_deploy_morpho(anvil.url, state, MOCK_MARKETS, MORPHO_BORROWERS))
     return MorphoSnapshot(world, state)
 
 
@@ -160,3 +172,19 @@ def morpho_devnet(morpho_snapshot: MorphoSnapshot) -> Iterator[MorphoDevnet]:
     """A fresh automining Anvil with the Morpho world loaded; stopped after the test."""
     with Anvil(AnvilOptions(load_state=morpho_snapshot.state)) as anvil:
         yield MorphoDevnet(anvil, morpho_snapshot.world)
+
+
+@pytest.fixture(scope="session")
+def morpho_feed_snapshot(tmp_path_factory: pytest.TempPathFactory) -> MorphoSnapshot:
+    """Every devnet Morpho market, the feed-priced ones included, and borrowers, once."""
+    state = tmp_path_factory.mktemp("world_morpho_feeds") / "state.gz"
+    with Anvil() as anvil:
+        world = asyncio.run(_deploy_morpho(anvil.url, state, MARKETS, MORPHO_FEED_BORROWERS))
+    return MorphoSnapshot(world, state)
+
+
+@pytest.fixture
+def morpho_feed_devnet(morpho_feed_snapshot: MorphoSnapshot) -> Iterator[MorphoDevnet]:
+    """A fresh automining Anvil with the feed world loaded; stopped after the test."""
+    with Anvil(AnvilOptions(load_state=morpho_feed_snapshot.state)) as anvil:
+        yield MorphoDevnet(anvil, morpho_feed_snapshot.world)

@@ -12,6 +12,7 @@ Heads, reorgs and checkpoints are the follower's (``following.py``).
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import structlog
@@ -24,6 +25,7 @@ from keeper.core.plan import Candidate, Skip, SkipKind
 from keeper.errors import RpcError
 from keeper.protocols.morpho_blue import receipts
 from keeper.protocols.morpho_blue.connect import connect
+from keeper.protocols.morpho_blue.exposure import exposed, pending_prices, split_prices
 from keeper.protocols.morpho_blue.flash import flash_call
 from keeper.protocols.morpho_blue.following import MorphoFollower
 from keeper.protocols.morpho_blue.health import health_factor, is_healthy
@@ -101,8 +103,8 @@ class MorphoLendingMarket:
 
     @property
     def mismatches(self) -> int:
-        """Tracked positions or totals that differed from Morpho's at confirmation."""
-        return self._mismatches
+        """Tracked positions, totals or local oracle prices that differed from Morpho's reads."""
+        return self._mismatches + self.tracker.feeds.mismatches
 
     async def start(self) -> Tick:
         """Discover every market and position, read them at the head."""
@@ -185,8 +187,8 @@ class MorphoLendingMarket:
         out.sort(key=lambda c: c.debt_base, reverse=True)
         return out
 
-    def _base(self, token: str, amount: int) -> int:
-        price = self.prices().get(token)
+    def _base(self, token: str, amount: int, usd: Mapping[str, int] | None = None) -> int:
+        price = (self.prices() if usd is None else usd).get(token)
         info = self._assets.get(token)
         return 0 if price is None or info is None else to_base_down(amount, price, info.decimals)
 
@@ -206,13 +208,28 @@ class MorphoLendingMarket:
         await self._reconcile((pairs + pairs)[start : start + min(size, len(pairs))])
 
     def exposed_at(self, feed: str, answer: int) -> tuple[dict[str, int], list[Candidate]]:
-        """Morpho oracles are not followed as feeds yet: nothing is exposed."""
-        del feed, answer
-        return self.prices(), []
+        """Prices once ``feed`` reports ``answer``, and the positions liquidatable then (no RPC).
+
+        Only markets whose oracle has the feed behind it move (``exposure.py``); the mapping
+        also carries their pending oracle prices under their market ids, for :meth:`plan`.
+        """
+        moved = pending_prices(self.tracker, feed, answer)
+        if not moved:
+            return self.prices(), []
+        usd = self._usd(self.tracker.prices | moved)
+        hit = []
+        for e in exposed(self.tracker, moved, self._sized_markets()):
+            position = self.tracker.state.markets[e.market_id].position(e.account)
+            params = e.view.params
+            debt = self._base(params.loan_token, position.borrowed(e.view.totals), usd)
+            coll = self._base(params.collateral_token, position.collateral, usd)
+            hit.append(Candidate(e.account, e.health_factor, debt, coll, market=e.market_id))
+        hit.sort(key=lambda c: c.debt_base, reverse=True)
+        return usd | moved, hit
 
     def feed_emitters(self) -> set[str]:
-        """No feed is followed yet (the back-run needs them)."""
-        return set()
+        """Where the updates of the feeds behind the markets' oracles are sent (lower case)."""
+        return set(self.tracker.feeds.emitters.values())
 
     def waiting(self, candidates: Sequence[Candidate]) -> dict[str, int]:
         """Morpho has no grace period."""
@@ -236,11 +253,15 @@ class MorphoLendingMarket:
 
     def prices(self) -> dict[str, int]:
         """USD (8 decimals) per whole token, from the markets' oracles at the block."""
+        return self._usd(self.tracker.prices)
+
+    def _usd(self, oracle_prices: Mapping[str, int]) -> dict[str, int]:
+        """USD per whole token from the markets' oracle prices ``oracle_prices`` (by id)."""
         markets = self.tracker.state.markets
         edges = [
-            (m.params.collateral_token, m.params.loan_token, self.tracker.prices[i])
+            (m.params.collateral_token, m.params.loan_token, oracle_prices[i])
             for i, m in markets.items()
-            if i in self.tracker.prices
+            if i in oracle_prices
         ]
         decimals = {a: i.decimals for a, i in self._assets.items()}
         usd = self.settings.usd_tokens or [
@@ -249,8 +270,10 @@ class MorphoLendingMarket:
         return usd_prices(edges, decimals, usd)
 
     def stale_feeds(self) -> dict[str, int]:
-        """Oracle ages are not known for Morpho oracles."""
-        return {}
+        """Feeds behind the markets' oracles older than the heartbeat (a feedless oracle has
+        no age to tell)."""
+        tracker = self.tracker
+        return tracker.feeds.stale(tracker.timestamp, self.settings.oracle_heartbeat_s)
 
     def unpriced(self) -> list[str]:
         """Markets whose oracle or IRM could not be read at the block."""
@@ -261,11 +284,17 @@ class MorphoLendingMarket:
     async def plan(
         self, candidate: Candidate, ctx: PlanContext, prices: Mapping[str, int] | None = None
     ) -> AnyPlan | Skip:
-        """The largest liquidation of the candidate's position that still holds when it lands."""
+        """The largest liquidation of the candidate's position that still holds when it lands.
+
+        ``prices`` from :meth:`exposed_at` also carry the market's pending oracle price.
+        """
         market_id = candidate.market
         view = None if market_id is None else self.tracker.view(market_id)
         if market_id is None or view is None:
             return Skip(candidate.account, "market not tracked or unpriced", SkipKind.NOT_TRACKED)
+        usd, pending = split_prices(self.prices() if prices is None else prices)
+        if market_id in pending:
+            view = replace(view, price=pending[market_id])
         position = self.tracker.state.markets[market_id].position(candidate.account)
         if position.collateral == 0:
             return Skip(candidate.account, "no collateral left", SkipKind.NO_COLLATERAL)
@@ -280,7 +309,7 @@ class MorphoLendingMarket:
             position,
             view,
             PlanInputs(
-                usd=self.prices() if prices is None else prices,
+                usd=usd,
                 decimals={a: i.decimals for a, i in self._assets.items()},
                 gas_estimate=gas,
                 gas_cost_base=ctx.gas_cost_base(gas),

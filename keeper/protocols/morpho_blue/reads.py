@@ -12,7 +12,7 @@ from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
 from keeper.chain.abi import Codec, error_string
-from keeper.chain.batch import eth_call, ok, run_calls
+from keeper.chain.batch import Call, eth_call, ok, run_calls
 from keeper.chain.erc20 import ERC20
 from keeper.core.market import AssetInfo
 from keeper.errors import ContractRevertError, RpcError, TransientRpcError
@@ -100,20 +100,23 @@ async def read_prices_and_rates(
     markets: Sequence[tuple[str, MarketParams, MarketTotals]],
     block: int,
     batch_size: int,
-) -> tuple[dict[str, int], dict[str, int], dict[str, RpcError]]:
+    extra: Sequence[Call] = (),
+) -> tuple[dict[str, int], dict[str, int], dict[str, RpcError], list[bytes | RpcError]]:
     """Each market's ``IOracle.price()`` and ``IIrm.borrowRateView(params, totals)`` at ``block``.
 
-    One batch for all of them; ``totals`` are the market's before accrual, which is what Morpho
-    passes to the IRM. Returns (prices, rates, failures by market id); a market with the zero
-    IRM gets rate 0 without a call.
+    One batch for all of them and the ``extra`` calls (the feeds behind the oracles);
+    ``totals`` are the market's before accrual, which is what Morpho passes to the IRM.
+    Returns (prices, rates, failures by market id, the extra calls' results); a market with
+    the zero IRM gets rate 0 without a call.
     """
-    calls = []
+    calls: list[Call] = []
     for _, params, totals in markets:
         calls.append(eth_call(params.oracle, ORACLE.encode("price"), block))
         if params.has_irm:
             data = IRM.encode("borrowRateView", params.as_tuple(), totals.as_tuple())
             calls.append(eth_call(params.irm, data, block))
-    results = iter(await run_calls(client, calls, batch_size))
+    raw = await run_calls(client, [*calls, *extra], batch_size)
+    results = iter(raw[: len(calls)])
     prices: dict[str, int] = {}
     rates: dict[str, int] = {}
     failed: dict[str, RpcError] = {}
@@ -127,7 +130,7 @@ async def read_prices_and_rates(
         else:
             prices[market_id] = int(str(price[0]))
             rates[market_id] = int(str(rate[0]))
-    return prices, rates, failed
+    return prices, rates, failed, raw[len(calls) :]
 
 
 async def read_timestamps(

@@ -22,6 +22,7 @@ from keeper.chain.heads import DeepReorgError
 from keeper.chain.logs import LogFetcher
 from keeper.chain.types import Log
 from keeper.protocols.morpho_blue import events as ev
+from keeper.protocols.morpho_blue.feed_book import FeedBook
 from keeper.protocols.morpho_blue.health import health_factor
 from keeper.protocols.morpho_blue.history import Pair, RecentChanges
 from keeper.protocols.morpho_blue.interest import accrue
@@ -83,6 +84,7 @@ class MorphoTracker:
         self.prices: dict[str, int] = {}
         self.rates: dict[str, int] = {}
         self.unpriced: dict[str, RpcError] = {}
+        self.feeds = FeedBook()  # the feeds behind the oracles that have them
         self.recent = RecentChanges()
 
     async def _logs(
@@ -303,11 +305,15 @@ class MorphoTracker:
                 markets[market_id].positions[account] = position
 
     async def refresh(self) -> None:
-        """Read every market's price and IRM rate at the tracked block (one batch)."""
+        """Read every market's price and IRM rate, and the feeds behind them (one batch)."""
         markets = [(i, m.params, m.totals) for i, m in self.state.markets.items()]
-        self.prices, self.rates, self.unpriced = await read_prices_and_rates(
-            self.client, markets, self.block, self.batch_size
+        oracles = {i: p.oracle for i, p, _ in markets}
+        await self.feeds.resolve(self.client, list(oracles.values()), self.block, self.batch_size)
+        self.prices, self.rates, self.unpriced, inputs = await read_prices_and_rates(
+            self.client, markets, self.block, self.batch_size, self.feeds.calls(self.block)
         )
+        self.feeds.take(inputs)
+        self.feeds.check(self.prices, oracles, self.block)
 
     def view(self, market_id: str) -> MarketView | None:
         """The market accrued to the block's timestamp, None while its price or rate is unread."""
