@@ -270,8 +270,7 @@ class MorphoLendingMarket:
         return usd_prices(edges, decimals, usd)
 
     def stale_feeds(self) -> dict[str, int]:
-        """Feeds behind the markets' oracles older than the heartbeat (a feedless oracle has
-        no age to tell)."""
+        """Feeds behind the oracles older than the heartbeat (feedless: no age to tell)."""
         tracker = self.tracker
         return tracker.feeds.stale(tracker.timestamp, self.settings.oracle_heartbeat_s)
 
