@@ -127,6 +127,7 @@ class HeadSource:
         self._clock = clock
         self.last: Header | None = None
         self.polls = 0  # head polls sent (HTTP, or WebSocket fallback)
+        self._heard = clock()  # when the last head was announced or polled (WebSocket)
 
     def _is_new(self, header: Header) -> bool:
         last = self.last
@@ -134,6 +135,7 @@ class HeadSource:
 
     def _accept(self, header: Header) -> Header:
         self.last = header
+        self._heard = self._clock()
         self.pacer.seen(header, self._clock())
         return header
 
@@ -164,13 +166,22 @@ class HeadSource:
             misses += 1
 
     async def _announced(self, deadline: float) -> Header | None:
+        """Announced heads; one poll only once the stream was silent for ``silence_s``.
+
+        The silence is counted from the last head heard (announced or polled), across calls:
+        a caller that asks with a short timeout, again and again, must not turn the fallback
+        into polling at its own pace (ten polls a block on a 0.1 s retry).
+        """
         while True:
-            remaining = deadline - self._clock()
-            if remaining <= 0:
-                return None
-            header = await self.client.next_head(min(remaining, self.pacer.silence_s()))
-            if header is None:
+            now = self._clock()
+            quiet_until = self._heard + self.pacer.silence_s()
+            if now >= quiet_until:
                 self.polls += 1
-                header = await self.client.latest_header()
-            if self._is_new(header):
+                self._heard = now
+                header: Header | None = await self.client.latest_header()
+            elif now >= deadline:
+                return None
+            else:
+                header = await self.client.next_head(min(deadline, quiet_until) - now)
+            if header is not None and self._is_new(header):
                 return self._accept(header)

@@ -156,3 +156,32 @@ async def test_a_known_next_header_is_followed_without_a_request():
     advance = await heads.advance(6, six)
     assert advance.ancestor == 4 and [h.number for h in advance.headers] == [5, 6]
     assert calls  # the replaced block was found by reading
+
+
+class _SilentNode(_PollingNode):
+    """A test double of the client over WebSocket whose stream stays silent, on a fake clock."""
+
+    streams_heads = True
+
+    def __init__(self, latest: Header, clock: list[float]) -> None:
+        super().__init__([latest])
+        self.clock = clock
+
+    async def next_head(self, timeout_s: float) -> Header | None:
+        self.clock[0] += timeout_s
+        return None
+
+
+@pytest.mark.asyncio
+async def test_short_waits_over_websocket_do_not_turn_the_fallback_into_polling():
+    """A caller asking for the next head with 0.1 s timeouts, again and again, over a stream
+    that announced nothing: the head is polled once per silence (three block intervals
+    once the rhythm is known, here the one-poll-interval floor of 1 s), not once per call.
+    """
+    clock = [100.0]
+    node = _SilentNode(_header(9, 1_009), clock)
+    source = HeadSource(node, poll_interval_s=1.0, clock=lambda: clock[0])  # type: ignore[arg-type]
+    source.last = _header(9, 1_009)  # already seen: polls find nothing new
+    for _ in range(30):  # 3 s of 0.1 s waits
+        assert await source.next(0.1) is None
+    assert 2 <= node.polls <= 3
