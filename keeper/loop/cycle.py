@@ -106,8 +106,8 @@ class BlockCycle:
         sender = self.execution.sender
         if tick.base_fee is not None:
             sender.fees.pin(head, tick.base_fee, await sender.fees.tip(self.client, head))
-        # Every candidate is checked against the chain before anything is sent (a rotating
-        # sample of the others after acting).
+        # Candidates from the exact local state (checked against the chain after acting, with
+        # a rotating sample of the others).
         candidates = await self.market.confirm(self.market.below_one())
         self.status.waiting = self.market.waiting(candidates)
         report = BlockReport(head, self.market.account_count(), len(candidates), 0)
@@ -212,6 +212,9 @@ class BlockCycle:
                     await execute(plan, plan_ms)
                 else:  # sent while the next candidate is planned; tracked in parallel
                     tasks.append(asyncio.create_task(execute(plan, plan_ms)))
+                    # Planning reads nothing: let the plan just made go out (up to its first
+                    # request) before the next candidate is planned.
+                    await asyncio.sleep(0)
         finally:
             # Whatever happens to planning, what was sent is tracked to its end.
             done = await asyncio.gather(*tasks, return_exceptions=True)

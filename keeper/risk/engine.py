@@ -170,6 +170,26 @@ class HealthEngine:
                 out |= self._by_emode.get(cid, set())
         return out
 
+    def under_exposed(self, threshold: int, assets: Iterable[str]) -> set[str]:
+        """Accounts under ``threshold`` whose account data depends on a price of ``assets``.
+
+        The reaction path's set: membership tests against the exposure indexes for the few
+        accounts of the low bands, never a copy of an index (tens of thousands of accounts).
+        """
+        if self.view is None:
+            return set()
+        view, indexes = self.view, []
+        for asset in assets:
+            index = view.reserve_index(asset)
+            if index is not None and index in self._by_reserve:
+                indexes.append(self._by_reserve[index])
+            indexes.extend(
+                self._by_emode[cid]
+                for cid, emode in view.emodes.items()
+                if emode.price_source == asset and cid in self._by_emode
+            )
+        return {a for a in self.under(threshold) if any(a in index for index in indexes)}
+
     def on_price(self, asset: str, price: int) -> set[str]:
         """Apply a new price: recompute only the exposed accounts. Touches no node."""
         if self.view is None:

@@ -9,7 +9,6 @@ any difference is a bug, logged loudly and counted.
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -21,6 +20,7 @@ from keeper.core.checkpoint import CheckpointRejectedError, DiscardReason
 from keeper.core.display import format_wad
 from keeper.errors import RpcError
 from keeper.protocols.aave_v3 import checkpoint
+from keeper.protocols.aave_v3.progress import BackfillProgress
 from keeper.protocols.aave_v3.reads import AccountData, read_account_data
 from keeper.protocols.aave_v3.tracker import MarketTracker
 from keeper.risk.engine import HealthEngine, move_threshold
@@ -60,40 +60,6 @@ class Step:
     deep_reorg: bool = False
 
 
-class BackfillProgress:
-    """A progress bar on a TTY, a log line every few seconds otherwise."""
-
-    def __init__(self, every_s: float = 5.0) -> None:
-        self.tty = sys.stderr.isatty()
-        self.every_s = every_s
-        self._last = float("-inf")  # the first range is always reported
-        self._first: int | None = None
-        self.finished = False  # set once the backfill is done: the live tail is not reported
-
-    def __call__(self, start: int, end: int, last: int) -> None:
-        """Called after each fetched range."""
-        if self.finished:
-            return
-        if self._first is None:
-            self._first = start
-        total = max(1, last - self._first + 1)
-        done = end - self._first + 1
-        if self.tty:
-            width = 30
-            filled = width * done // total
-            sys.stderr.write(
-                f"\rbackfill [{'#' * filled}{'.' * (width - filled)}] {done}/{total} blocks"
-            )
-            if end >= last:
-                sys.stderr.write("\n")
-            sys.stderr.flush()
-            return
-        now = time.monotonic()
-        if now - self._last >= self.every_s or end >= last:
-            self._last = now
-            log.info("backfill_progress", block=end, to_block=last, pct=100 * done // total)
-
-
 class MarketMonitor:
     """Exact account data of every account of one market, kept current block by block."""
 
@@ -105,6 +71,9 @@ class MarketMonitor:
         self.tracker = self._new_tracker()
         self.engine = HealthEngine()
         self.mismatches = 0
+        # Accounts whose local data differed from the chain: checked on chain before they are
+        # acted on again, until a check finds the local data equal.
+        self.suspects: set[str] = set()
         self._deferred = False
         self._computed_at = 0  # chain timestamp of the last full recompute
         self._view_at = 0  # chain timestamp of the engine's market view
@@ -315,7 +284,9 @@ class MarketMonitor:
         """
         threshold = move_threshold(URGENT_HF, before, changed)
         if threshold is not None:
-            return self.engine.under(threshold)
+            # Under URGENT_HF whatever they hold (a block of interest); above it, only those a
+            # moved price reaches (an account holding none of the assets did not move).
+            return self.engine.under(URGENT_HF) | self.engine.under_exposed(threshold, changed)
         urgent = self.engine.under(URGENT_HF)
         for asset in changed:
             urgent |= self.engine.exposed(asset)
@@ -327,6 +298,14 @@ class MarketMonitor:
             self._deferred = False
             self.engine.recompute_all()
             self._computed_at = self._view_at
+
+    def trusted(self, account: str) -> bool:
+        """Whether the local data of ``account`` may be acted on without asking the chain.
+
+        Not for an account whose last check found a difference, nor one whose state read failed
+        (it still holds the state from before this block's events).
+        """
+        return account not in self.suspects and account not in self.tracker.dirty
 
     def stale_feeds(self) -> dict[str, int]:
         """Assets whose feed has not updated within ``oracle_heartbeat_s``: asset -> age (s)."""
@@ -355,8 +334,11 @@ class MarketMonitor:
         )
         for account, chain in onchain.items():
             local = self.engine.data.get(account)
-            if local != chain:
+            if local == chain:
+                self.suspects.discard(account)
+            else:
                 self.mismatches += 1
+                self.suspects.add(account)
                 # An event we never saw (e.g. logs a node restored from a dump no longer has):
                 # the account's state is read again with the next block.
                 self.tracker.dirty.add(account)
