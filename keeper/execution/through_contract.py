@@ -144,6 +144,12 @@ class ContractInventoryExecutor:
         )
         return simulation, estimate
 
+    async def prime(self, tokens: list[str]) -> None:
+        """Read the standing approvals of ``tokens`` now (at start: not on a reaction path)."""
+        for token in tokens:
+            if token.lower() not in self._standing:
+                await self._read_standing(token.lower())
+
     async def _read_standing(self, token: str) -> None:
         raw = await self.tx.client.call(
             token, ERC20.encode("allowance", self.holder, self.contract)
