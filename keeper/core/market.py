@@ -208,6 +208,13 @@ class LendingMarket(Protocol):
         """
         ...
 
+    async def more_candidates(self) -> list[Candidate]:
+        """Candidates an advance left uncomputed to act sooner on the first, computed now.
+
+        Asked after the first candidates' plans are on their way, until it returns none.
+        """
+        ...
+
     async def check_after_acting(self, holder: str | None) -> None:
         """Off the reaction path: check what the block's plans were made from, refresh the rest.
 

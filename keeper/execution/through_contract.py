@@ -28,9 +28,6 @@ from keeper.core.market import Call
 from keeper.core.outcome import Outcome, OutcomeStatus, TxPurpose
 from keeper.execution.transactions import bid_meta
 from keeper.execution.transactor import (
-    SIM_GAS_PAD_ADD,
-    SIM_GAS_PAD_DEN,
-    SIM_GAS_PAD_NUM,
     limit_of,
     ms_since,
 )
@@ -40,7 +37,7 @@ if TYPE_CHECKING:
     from keeper.core.plan import AnyPlan
     from keeper.execution.executor import ExecRequest
     from keeper.execution.transactions import Sent
-    from keeper.execution.transactor import Simulation, Transactor
+    from keeper.execution.transactor import Transactor
 
 APPROVE_GAS = 100_000
 MAX_UINT256 = 2**256 - 1
@@ -81,8 +78,8 @@ class ContractInventoryExecutor:
             await self._read_standing(token)
         approve = Call(plan.spend.asset, ERC20.encode("approve", self.contract, MAX_UINT256))
         prefix = [] if token in self._standing else [approve]
-        estimated_beside = not prefix
-        simulation, estimated = await self._simulate(prefix, call, request)
+        simulation = await self.tx.simulate([*prefix, call], request.behind)
+        simulated = simulation is not None
         if simulation is None:  # no eth_simulateV1: the approval mined first, then eth_call
             if prefix:
                 await self._approve_mined(approve, token)
@@ -94,9 +91,12 @@ class ContractInventoryExecutor:
             checked.timings_ms = timings
             return checked
         before: list[Sent] = []
+        # The padded simulation is the limit: eth_simulateV1 ran the exact call in the next
+        # block, and the pad (x1.5 + 100k) covers refunds and the 63/64 rule, as when the
+        # approval is not mined and the node's estimate would fail. No eth_estimateGas on the
+        # way to the broadcast (a search over many executions: 3-4x the simulation's time).
+        gas_limit = limit_of(checked[1], None)
         if prefix:
-            # Not mined yet: the node's estimate would fail, the padded simulation is the limit.
-            gas_limit = checked[1] * SIM_GAS_PAD_NUM // SIM_GAS_PAD_DEN + SIM_GAS_PAD_ADD
             async with self._lock:
                 if token not in self._standing and token not in self._approving:
                     sent = await self.tx.sender.send(
@@ -109,9 +109,7 @@ class ContractInventoryExecutor:
                     )
                     self._approving[token] = sent
                     before.append(sent)
-        elif estimated_beside:
-            gas_limit = limit_of(checked[1], estimated)
-        else:  # the approval mined first (no eth_simulateV1): estimated now
+        elif not simulated:  # no eth_simulateV1 (the approval mined first): the node's estimate
             gas_limit = await self.tx.gas_limit(call, checked[1])
         delivered = await self.tx.deliver(
             call,
@@ -129,20 +127,6 @@ class ContractInventoryExecutor:
             self._approving.pop(token, None)
             await self._read_standing(token)
         return outcome
-
-    async def _simulate(
-        self, prefix: list[Call], call: Call, request: ExecRequest
-    ) -> tuple[Simulation | None, int | None]:
-        """The simulation, and the node's gas estimate beside it when the call runs alone.
-
-        Beside, not after: one round trip on the way to the broadcast instead of two.
-        """
-        if prefix:  # the approval is not mined: the node's estimate of the call would fail
-            return await self.tx.simulate([*prefix, call], request.behind), None
-        simulation, estimate = await asyncio.gather(
-            self.tx.simulate([call], request.behind), self.tx.estimate(call)
-        )
-        return simulation, estimate
 
     async def prime(self, tokens: list[str]) -> None:
         """Read the standing approvals of ``tokens`` now (at start: not on a reaction path)."""

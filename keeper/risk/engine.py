@@ -29,7 +29,11 @@ if TYPE_CHECKING:
 
 
 # Upper bounds of the health-factor bands kept (WAD); an account at or above the last is in none.
-BANDS = (WAD, 101 * 10**16, 102 * 10**16, 105 * 10**16, 110 * 10**16, 125 * 10**16)
+# Narrow enough that a shock's bound (1.01 x the move, e.g. 1.122 for -10%) reads little more
+# than the accounts under it: the band holding the bound is read whole.
+BANDS = tuple(
+    n * 10**16 for n in (100, 101, 102, 103, 104, 105, 106, 108, 110, 112, 114, 117, 120, 125)
+)
 LOW_BAND = BANDS[-1]
 
 
@@ -178,7 +182,7 @@ class HealthEngine:
         """
         if self.view is None:
             return set()
-        view, indexes = self.view, []
+        view, indexes = self.view, list[set[str]]()
         for asset in assets:
             index = view.reserve_index(asset)
             if index is not None and index in self._by_reserve:
@@ -188,7 +192,10 @@ class HealthEngine:
                 for cid, emode in view.emodes.items()
                 if emode.price_source == asset and cid in self._by_emode
             )
-        return {a for a in self.under(threshold) if any(a in index for index in indexes)}
+        low, out = self.under(threshold), set[str]()
+        for holders in indexes:
+            out |= low & holders  # iterates the smaller set: the few low accounts
+        return out
 
     def on_price(self, asset: str, price: int) -> set[str]:
         """Apply a new price: recompute only the exposed accounts. Touches no node."""

@@ -151,6 +151,13 @@ class AaveLendingMarket:
         self.unchecked.update(d.account for d in liquidatable if d.account in set(trusted))
         return [candidate_of(d) for d in liquidatable]
 
+    async def more_candidates(self) -> list[Candidate]:
+        """The candidates among the urgent accounts the advance left, computed now."""
+        rest = self.monitor.rest()
+        if not rest:
+            return []
+        return await self.confirm([a for a in self.below_one() if a in rest])
+
     async def check_after_acting(self, holder: str | None) -> None:
         """Check the local data acted on, then read what the next plans may use.
 

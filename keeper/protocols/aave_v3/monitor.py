@@ -37,6 +37,7 @@ log = structlog.get_logger(__name__)
 # Accounts below this health factor (before the block's price moves) are recomputed before
 # acting on a deferred step: interest cannot take an account from 1.01 to under 1 in the time
 # below (1% at even 1,000% a year takes ~8.8 hours).
+WAD = 10**18
 URGENT_HF = 101 * 10**16
 # Older account data than this (chain time since the last full recompute) is never deferred.
 DEFER_MAX_AGE_S = 3_600
@@ -75,6 +76,10 @@ class MarketMonitor:
         # acted on again, until a check finds the local data equal.
         self.suspects: set[str] = set()
         self._deferred = False
+        # The urgent accounts a deferred step left for after the first liquidation was sent
+        # (largest debt first); their local data is not of this block until :meth:`rest`.
+        self._rest: list[str] = []
+        self._rest_set: set[str] = set()
         self._computed_at = 0  # chain timestamp of the last full recompute
         self._view_at = 0  # chain timestamp of the engine's market view
         self._sample_cursor = 0
@@ -255,7 +260,7 @@ class MarketMonitor:
             and not result.reloaded
             and result.timestamp - self._computed_at <= DEFER_MAX_AGE_S
         ):
-            recomputed = engine.recompute(self._urgent(before, result.prices_changed))
+            recomputed = self._first_wave(self._urgent(before, result.prices_changed))
             self._deferred = True
         else:
             recomputed = engine.recompute_all()
@@ -292,8 +297,36 @@ class MarketMonitor:
             urgent |= self.engine.exposed(asset)
         return urgent
 
+    def _first_wave(self, urgent: set[str]) -> int:
+        """Recompute the urgent accounts, largest debt first, up to the first one under 1.
+
+        The rest wait for :meth:`rest`, which the caller runs once that one's liquidation is
+        on its way: at 100k accounts a shock's urgent set takes tens of milliseconds, and the
+        first broadcast need not wait for it. The order is the debt before the block (the
+        largest first is a preference, not a rule: each account is still exact).
+        """
+        engine, data = self.engine, self.engine.data
+        order = sorted(urgent, key=lambda a: data[a].total_debt_base if a in data else 0)
+        order.reverse()
+        for k, account in enumerate(order):
+            engine.recompute((account,))
+            found = data.get(account)
+            if found is not None and found.health_factor < WAD and found.total_debt_base > 0:
+                self._rest = order[k + 1 :]
+                self._rest_set = set(self._rest)
+                return k + 1
+        self._rest, self._rest_set = [], set()
+        return len(order)
+
+    def rest(self) -> set[str]:
+        """Recompute the urgent accounts the first wave left; return them (empty: none)."""
+        rest, self._rest, self._rest_set = self._rest, [], set()
+        self.engine.recompute(rest)
+        return set(rest)
+
     def finish(self) -> None:
         """Recompute the accounts a deferred step left for later (nothing when none)."""
+        self._rest, self._rest_set = [], set()
         if self._deferred:
             self._deferred = False
             self.engine.recompute_all()
@@ -302,10 +335,15 @@ class MarketMonitor:
     def trusted(self, account: str) -> bool:
         """Whether the local data of ``account`` may be acted on without asking the chain.
 
-        Not for an account whose last check found a difference, nor one whose state read failed
-        (it still holds the state from before this block's events).
+        Not for an account whose last check found a difference, one whose state read failed
+        (it still holds the state from before this block's events), nor one of the urgent
+        accounts a first wave left (its data is of the block before).
         """
-        return account not in self.suspects and account not in self.tracker.dirty
+        return (
+            account not in self.suspects
+            and account not in self.tracker.dirty
+            and account not in self._rest_set
+        )
 
     def stale_feeds(self) -> dict[str, int]:
         """Assets whose feed has not updated within ``oracle_heartbeat_s``: asset -> age (s)."""
