@@ -107,7 +107,6 @@ def _cash(aave: AaveLendingMarket, holder: str, block: int) -> None:
         dict.fromkeys(assets, PLENTY), dict.fromkeys(assets, PLENTY), dict.fromkeys(assets, 0)
     )
     aave.cash.holder, aave.cash.block = holder, block
-    aave.cash._seen = dict(tracker.reserves)  # noqa: SLF001 - the bench's own reading
 
 
 async def _reaction(  # noqa: PLR0915 - one timed sequence, read top to bottom

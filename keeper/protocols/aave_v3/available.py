@@ -1,15 +1,15 @@
-"""What a plan may use, read off the reaction path: reserve cash, our balances and allowances.
+"""What a plan may use that is not market state, read off the reaction path: our tokens.
 
-None of it is the health engine's state (the underlying an aToken holds, the keeper's own
-tokens), so it is read from the node, but after a block's plans ran rather than on the way to
-the next broadcast: in full after a cycle that planned (our transactions moved our balances,
-or a skipped plan may have been short of them) or when nothing was read yet, and otherwise
-only the cash of reserves whose state changed (every supply, withdrawal, borrow, repayment,
-liquidation and flash loan re-reads its reserve's state). A quiet block reads nothing.
+Our balances and allowances to the Pool are not the health engine's state, so they are read
+from the node, but after a block's plans ran rather than on the way to the next broadcast: when
+nothing was read yet for the holder, and after every cycle that planned (our transactions moved
+our balances, or a skipped plan may have been short of them). A block without plans reads
+nothing. (The reserves' cash is market state: the tracker reads it with each reserve's state,
+at the block, whenever an operation moved it.)
 
 Stale figures cannot make a bad transaction: the simulation before signing runs the exact
-call, and a plan asking more cash or tokens than there are reverts there and is not sent;
-figures that understate only make a plan smaller (or skipped) until the next refresh.
+call, and a plan asking more tokens than we hold reverts there and is not sent; figures that
+understate only make a plan smaller (or skipped) until the next reading.
 """
 
 from __future__ import annotations
@@ -39,7 +39,6 @@ class AvailableCache:
         self.used = False  # a plan used the reading since it was taken
         self.block = -1  # the tracked block when it was taken (the node's latest is at least it)
         self.reads = 0  # readings taken (tests, logs)
-        self._seen: dict[str, ReserveState] = {}  # the reserve states the cash was read at
 
     def get(self, holder: str | None) -> Available | None:
         """The reading for ``holder`` (None: none yet); marks it used by a plan."""
@@ -66,7 +65,7 @@ class AvailableCache:
         return known.allowances.get(token)
 
     async def refresh(self, reserves: Reserves, holder: str | None, block: int) -> None:
-        """After acting at ``block``: read what may have changed since the last reading."""
+        """After acting at ``block``: read again if a plan used the reading (or none yet)."""
         known = self.available
         if (
             known is None
@@ -75,22 +74,11 @@ class AvailableCache:
             or set(reserves) != set(known.liquidity)
         ):
             await self._read_all(reserves, holder, block)
-            return
-        changed = sorted(a for a, r in reserves.items() if self._seen.get(a) is not r)
-        if not changed:
-            return
-        a_tokens = {a: reserves[a].a_token for a in changed}
-        cash = await read_available(self.client, self.market, changed, a_tokens)
-        self.available = Available(
-            {**known.liquidity, **cash.liquidity}, known.balances, known.allowances
-        )
-        self._seen, self.block = dict(reserves), block
-        self.reads += 1
 
     async def _read_all(self, reserves: Reserves, holder: str | None, block: int) -> Available:
         a_tokens = {a: r.a_token for a, r in reserves.items()}
         available = await read_available(self.client, self.market, list(reserves), a_tokens, holder)
         self.available, self.holder, self.used = available, holder, False
-        self._seen, self.block = dict(reserves), block
+        self.block = block
         self.reads += 1
         return available

@@ -237,9 +237,9 @@ class AaveLendingMarket:
     ) -> AnyPlan | Skip:
         """The best liquidation of ``candidate`` from the tracked state.
 
-        The account's balances come from the tracked state, what is available (reserve cash,
-        our balances and allowances) from the last reading after acting (see ``available``),
-        less what earlier plans of the cycle use: no read on this path.
+        The account's balances and the reserves' cash come from the tracked state, our balances
+        and allowances from the last reading after acting (see ``available``), less what
+        earlier plans of the cycle use: no read on this path.
         """
         tracker, engine = self.monitor.tracker, self.monitor.engine
         state, view = engine.accounts.get(candidate.account), engine.view
@@ -269,7 +269,7 @@ class AaveLendingMarket:
             min_profit_base=ctx.min_profit_base,
             gas_cost_base=ctx.gas_cost_base(gas),
             emode=emode_terms(state, tracker.emodes, tracker.reserves.values()),
-            liquidity=less(available.liquidity, ctx.seized),
+            liquidity=less(available.liquidity | tracker.cash(), ctx.seized),
             liquidator=ctx.liquidator,
             gas_estimate=gas,
             l1_fee_base=ctx.l1_fee_base,
