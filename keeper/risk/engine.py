@@ -225,8 +225,18 @@ class HealthEngine:
         return [data[a] for band in self._bands[: last + 1] for a in band]
 
     def under(self, threshold: int) -> set[str]:
-        """Accounts with health factor under ``threshold`` (unsorted)."""
-        return {d.account for d in self._candidates(threshold) if d.health_factor < threshold}
+        """Accounts with health factor under ``threshold`` (unsorted).
+
+        The bands wholly under ``threshold`` are taken as they are (set unions); only the band
+        holding it is read account by account.
+        """
+        data = self.data
+        if threshold > LOW_BAND:
+            return {a for a, d in data.items() if d.health_factor < threshold}
+        last = bisect_left(BANDS, threshold)  # every band before it lies under ``threshold``
+        out = set[str]().union(*self._bands[:last])
+        out.update(a for a in self._bands[last] if data[a].health_factor < threshold)
+        return out
 
     def below(self, threshold: int = WAD) -> list[AccountData]:
         """Accounts with health factor under ``threshold``, lowest first."""

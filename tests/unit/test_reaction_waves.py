@@ -24,7 +24,7 @@ from keeper.protocols.aave_v3.config import used_reserve_indices
 from keeper.protocols.aave_v3.health import account_data
 from keeper.protocols.aave_v3.market import Market
 from keeper.protocols.aave_v3.monitor import URGENT_HF, MarketMonitor
-from keeper.risk.engine import HealthEngine, move_threshold
+from keeper.risk.engine import BANDS, HealthEngine, move_threshold
 from tests.support.fake_market import FakeMarket, QuietNode, offline_settings
 
 if TYPE_CHECKING:
@@ -64,6 +64,16 @@ def test_under_exposed_equals_a_scan_of_every_account() -> None:
     }
     assert scan  # the case is not empty
     assert engine.under_exposed(threshold, [reserve.asset]) == scan
+
+
+def test_under_equals_a_scan_at_band_edges_and_between() -> None:
+    """Accounts under a bound, from whole bands plus the band holding the bound, equal a scan
+    of every account, at band edges, between them and above the last band.
+    """
+    engine, _ = _engine(5_000)
+    for threshold in (*BANDS, 1_005 * 10**15, 1_122 * 10**15, 2 * WAD, BANDS[3] + 1):
+        scan = {a for a, d in engine.data.items() if d.health_factor < threshold}
+        assert engine.under(threshold) == scan, threshold
 
 
 def test_a_first_wave_stops_at_the_first_account_under_one_and_the_rest_is_not_trusted(

@@ -9,6 +9,7 @@ any difference is a bug, logged loudly and counted.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -306,17 +307,20 @@ class MarketMonitor:
         largest first is a preference, not a rule: each account is still exact).
         """
         engine, data = self.engine, self.engine.data
-        order = sorted(urgent, key=lambda a: data[a].total_debt_base if a in data else 0)
-        order.reverse()
-        for k, account in enumerate(order):
+        # A heap, not a sort: the first wave is usually an account or two of the whole set.
+        heap = [(-data[a].total_debt_base if a in data else 0, a) for a in urgent]
+        heapq.heapify(heap)
+        count = 0
+        while heap:
+            account = heapq.heappop(heap)[1]
             engine.recompute((account,))
+            count += 1
             found = data.get(account)
             if found is not None and found.health_factor < WAD and found.total_debt_base > 0:
-                self._rest = order[k + 1 :]
-                self._rest_set = set(self._rest)
-                return k + 1
-        self._rest, self._rest_set = [], set()
-        return len(order)
+                break
+        self._rest = [a for _, a in heap]
+        self._rest_set = set(self._rest)
+        return count
 
     def rest(self) -> set[str]:
         """Recompute the urgent accounts the first wave left; return them (empty: none)."""
