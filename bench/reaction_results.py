@@ -23,17 +23,23 @@ def _ms(stats: dict[str, float]) -> str:
     return f"{stats['p50']} / {stats['p95']} ms"
 
 
-def reaction_rows(result: dict[str, Any], command: str) -> list[str]:
+def _p50(rows: dict[tuple[int, str], dict[str, Any]], fall: int, method: str) -> float:
+    return float(rows[(fall, method)]["head_seen_to_broadcast_ms"]["p50"])
+
+
+def reaction_rows(result: dict[str, Any], command: str, when: str | None = None) -> list[str]:
     """The section: method, the figures against the previous method, the goal."""
     rows = {(r["fall_pct"], r["method"]): r for r in result["reaction"]}
     sim = result["simulation"]
-    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    now = when or dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         REACTION_HEADER,
         "",
-        f"Measured {now} by `{command}` (`bench/broadcast_bench.py`, its docstring gives the",
-        f"method), {result['accounts']:,} accounts (the synthetic market of 100,000, those",
-        f"liquidatable at the start left out), {result['repeat']} blocks per row, one core. From",
+        f"Measured {now} by `{command}`",
+        "(by `bench/run.py --only reaction`; its docstring gives the method):",
+        f"{result['accounts']:,} accounts (the synthetic market of 100,000, those liquidatable",
+        "at the start left out),",
+        f"{result['repeat']} blocks per row, one core. From",
         "the header in hand to `eth_sendRawTransaction` of the first liquidation returned: the",
         "block's logs (one `eth_getLogs` to a real Anvil), the engine at the new price, the",
         "candidates, the plan, our contract's call, signing, the journal (SQLite) and the",
@@ -66,25 +72,48 @@ def reaction_rows(result: dict[str, Any], command: str) -> list[str]:
             )
     lines += [
         "",
-        "| move | baseline / new (p50) | goal: p50 <= 20 ms and p95 <= 50 ms |",
-        "| --- | ---: | --- |",
+        (
+            "| move | baseline / new (p50) | goal p50 <= 20 ms, p95 <= 50 ms: as measured "
+            "| with the simulation added (p50 / p95 sums) |"
+        ),
+        "| --- | ---: | --- | --- |",
     ]
     for fall, label in MOVES.items():
         old = rows[(fall, "baseline")]["head_seen_to_broadcast_ms"]
         new = rows[(fall, "new")]["head_seen_to_broadcast_ms"]
         met = new["p50"] <= GOAL_P50_MS and new["p95"] <= GOAL_P95_MS
+        p50, p95 = new["p50"] + sim["simulate_ms"]["p50"], new["p95"] + sim["simulate_ms"]["p95"]
+        met_sim = p50 <= GOAL_P50_MS and p95 <= GOAL_P95_MS
         ratio = f"{old['p50'] / new['p50']:.1f}x" if new["p50"] else "n/a"
-        lines.append(f"| {label} | {ratio} | {'met' if met else '**not met**'} |")
+        lines.append(
+            f"| {label} | {ratio} | {'met' if met else '**not met**'} | {p50:.1f} / {p95:.1f} ms:"
+            f" {'met' if met_sim else '**not met**'} |"
+        )
+    with_sim = ", ".join(
+        f"{label} about {_p50(rows, fall, 'new') + sim['simulate_ms']['p50']:.1f} ms"
+        for fall, label in MOVES.items()
+    )
+    old_with_sim = ", ".join(
+        f"{_p50(rows, fall, 'baseline') + sim['simulate_then_estimate_ms']['p50']:.1f} ms"
+        for fall in MOVES
+    )
     lines += [
         "",
-        "The simulation on the path (`eth_simulateV1` of a real liquidation through our",
-        (
-            "contract on the devnet world, after a WETH -40% shock, the same Anvil): "
-            f"{_ms(sim['simulate_ms'])} alone (now: its padded gas is the limit); the previous"
-        ),
-        f"method asked `eth_estimateGas` after it: {_ms(sim['simulate_then_estimate_ms'])}.",
-        "A keeper's broadcast comes one simulation after the figures above (the keeper sends",
-        "the first plan's simulation while it plans the next candidates).",
+        "The simulation stays on the path: it is what keeps a plan made from stale inputs (our",
+        "tokens, read after acting) from being sent. `eth_simulateV1` of a real liquidation",
+        "through our contract (the devnet world after a WETH -40% shock, the same Anvil):",
+        f"{_ms(sim['simulate_ms'])} (now: its padded gas is the gas limit); the previous method",
+        f"asked `eth_estimateGas` after it: {_ms(sim['simulate_then_estimate_ms'])}. A keeper's",
+        "first broadcast comes one simulation after the figures above:",
+        f"{with_sim} at the p50s (the previous method, simulation and estimate:",
+        f"{old_with_sim}).",
+        "",
+        "Reads left between the head and the broadcast, and why: the block's logs (what it",
+        "did); the state of the accounts and reserves its events touched, one batch at the block",
+        "(the reserves' cash in it); every price only when a source is not a direct feed (and",
+        "every 64 blocks); the sentinel's answer on L2 markets; the L1 data fee on L2s (once per",
+        "head with candidates); the DEX-deviation breaker's pools if configured; the simulation",
+        "of each plan. None of them is state the engine holds.",
         "",
         "What changed on the path: candidates from the exact local account data (checked",
         "with `getUserAccountData` after acting; an account found different is logged as",
@@ -110,6 +139,18 @@ def reaction_steps(run: Callable[..., dict[str, Any]]) -> list[str]:
     args = ("bench/broadcast_bench.py", str(SIZE), "--repeat", str(REPEAT))
     result = run(*args, timeout_s=1200)
     return reaction_rows(result, f"python {' '.join(args)}")
+
+
+def rerender(text: str) -> str:
+    """``text`` with the section rendered again from its own JSON (same figures, new words)."""
+    lines = text.splitlines()
+    start = next(k for k, x in enumerate(lines) if REACTION_HEADER in x)
+    opening = lines.index("```json", start)
+    closing = lines.index("```", opening + 1)
+    result = json.loads("\n".join(lines[opening + 1 : closing]))
+    measured = next(x for x in lines[start:opening] if x.startswith("Measured"))
+    when = measured.removeprefix("Measured ").split(" by ")[0]
+    return splice_reaction(text, reaction_rows(result, measured.split("`")[1], when))
 
 
 def splice_reaction(text: str, section: list[str]) -> str:
