@@ -22,7 +22,7 @@ from keeper.core.display import format_wad
 from keeper.errors import RpcError
 from keeper.protocols.aave_v3 import checkpoint
 from keeper.protocols.aave_v3.progress import BackfillProgress
-from keeper.protocols.aave_v3.reads import AccountData, read_account_data
+from keeper.protocols.aave_v3.reads import AccountData, account_fields, read_account_data
 from keeper.protocols.aave_v3.tracker import MarketTracker
 from keeper.risk.engine import HealthEngine, move_threshold
 
@@ -390,20 +390,7 @@ class MarketMonitor:
                     account=account,
                     local_health_factor=format_wad(local.health_factor) if local else None,
                     onchain_health_factor=format_wad(chain.health_factor),
-                    local=_fields(local),
-                    onchain=_fields(chain),
+                    local=account_fields(local),
+                    onchain=account_fields(chain),
                 )
         return onchain
-
-
-def _fields(data: AccountData | None) -> dict[str, int] | None:
-    if data is None:
-        return None
-    return {
-        "total_collateral_base": data.total_collateral_base,
-        "total_debt_base": data.total_debt_base,
-        "available_borrows_base": data.available_borrows_base,
-        "current_liquidation_threshold": data.current_liquidation_threshold,
-        "ltv": data.ltv,
-        "health_factor": data.health_factor,
-    }
