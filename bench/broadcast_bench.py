@@ -103,10 +103,10 @@ def _synthetic_market(client: ChainClient, market: Market, settings: Settings, n
 def _cash(aave: AaveLendingMarket, holder: str, block: int) -> None:
     tracker = aave.monitor.tracker
     assets = list(tracker.reserves)
-    aave.cash.available = Available(
+    aave.our_tokens.available = Available(
         dict.fromkeys(assets, PLENTY), dict.fromkeys(assets, PLENTY), dict.fromkeys(assets, 0)
     )
-    aave.cash.holder, aave.cash.block = holder, block
+    aave.our_tokens.holder, aave.our_tokens.block = holder, block
 
 
 async def _reaction(  # noqa: PLR0915 - one timed sequence, read top to bottom

@@ -27,10 +27,7 @@ from keeper.chain.erc20 import ERC20
 from keeper.core.market import Call
 from keeper.core.outcome import Outcome, OutcomeStatus, TxPurpose
 from keeper.execution.transactions import bid_meta
-from keeper.execution.transactor import (
-    limit_of,
-    ms_since,
-)
+from keeper.execution.transactor import limit_of, ms_since
 
 if TYPE_CHECKING:
     from keeper.chain.types import Receipt

@@ -12,9 +12,9 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from keeper.core.plan import Plan, PlanPayload
-    from keeper.protocols.aave_v3.monitor import Step
     from keeper.protocols.aave_v3.planner import AavePlan
     from keeper.protocols.aave_v3.reads import AccountData
+    from keeper.protocols.aave_v3.step import Step
 
 
 def aave_plan(plan: Plan[PlanPayload]) -> AavePlan:

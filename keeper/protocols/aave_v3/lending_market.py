@@ -63,7 +63,7 @@ class AaveLendingMarket:
         self.monitor = MarketMonitor(client, market, settings)
         self._base_unit = 0
         self._symbols: dict[str, str] = {}
-        self.cash = AvailableCache(client, market)  # what plans may use, read after acting
+        self.our_tokens = AvailableCache(client, market)  # our balances, read after acting
         self.unchecked: set[str] = set()  # acted on from local data, not yet checked on chain
         self._premium_bps = 0
 
@@ -148,7 +148,8 @@ class AaveLendingMarket:
             found += [onchain[a] for a in doubted if a in onchain]
         liquidatable = [d for d in found if is_liquidatable(d.health_factor)]
         liquidatable.sort(key=lambda d: d.total_debt_base, reverse=True)
-        self.unchecked.update(d.account for d in liquidatable if d.account in set(trusted))
+        local = set(trusted)
+        self.unchecked.update(d.account for d in liquidatable if d.account in local)
         return [candidate_of(d) for d in liquidatable]
 
     async def more_candidates(self) -> list[Candidate]:
@@ -163,12 +164,12 @@ class AaveLendingMarket:
 
         The accounts acted on from local data against ``getUserAccountData`` at the block (a
         difference: logged, counted, the account re-read and checked on chain before it is
-        acted on again), then reserve cash and our tokens (see ``available``).
+        acted on again), then our balances and allowances (see ``available``).
         """
         if self.unchecked:
             await self.monitor.reconcile(sorted(self.unchecked))
             self.unchecked.clear()
-        await self.cash.refresh(self.monitor.tracker.reserves, holder, self.block)
+        await self.our_tokens.refresh(self.monitor.tracker.reserves, holder, self.block)
 
     async def reconcile_sample(self, size: int) -> None:
         """A rotating sample against getUserAccountData (mismatches logged and counted)."""
@@ -251,9 +252,9 @@ class AaveLendingMarket:
         sentinel = tracker.sentinel
         if not sentinel.allows(candidate.health_factor):
             return Skip(candidate.account, sentinel.held_reason(), SkipKind.SENTINEL)
-        available = self.cash.get(ctx.holder)
+        available = self.our_tokens.get(ctx.holder)
         if available is None:  # the first plan for this holder: nothing read yet
-            available = await self.cash.read_now(tracker.reserves, ctx.holder, ctx.block)
+            available = await self.our_tokens.read_now(tracker.reserves, ctx.holder, ctx.block)
         inventory = None if available.balances is None else less(available.balances, ctx.spent)
         at = tracker.prices if prices is None else prices
         gas = gas_estimate(ctx.mode)
@@ -278,7 +279,7 @@ class AaveLendingMarket:
     async def allowance(self, plan: AnyPlan, owner: str) -> int | None:
         """Our allowance of the debt asset as last read for planning (None: read it)."""
         del owner  # read for the planning context's holder
-        return self.cash.allowance(plan.spend.asset, plan.block)
+        return self.our_tokens.allowance(plan.spend.asset, plan.block)
 
     def inventory_call(self, plan: AnyPlan) -> Call:
         """``Pool.liquidationCall``, receiving the underlying collateral."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import heapq
 import time
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import structlog
@@ -23,6 +22,7 @@ from keeper.errors import RpcError
 from keeper.protocols.aave_v3 import checkpoint
 from keeper.protocols.aave_v3.progress import BackfillProgress
 from keeper.protocols.aave_v3.reads import AccountData, account_fields, read_account_data
+from keeper.protocols.aave_v3.step import Step
 from keeper.protocols.aave_v3.tracker import MarketTracker
 from keeper.risk.engine import HealthEngine, move_threshold
 
@@ -35,31 +35,13 @@ if TYPE_CHECKING:
     from keeper.settings import Settings
 
 log = structlog.get_logger(__name__)
+WAD = 10**18
 # Accounts below this health factor (before the block's price moves) are recomputed before
 # acting on a deferred step: interest cannot take an account from 1.01 to under 1 in the time
 # below (1% at even 1,000% a year takes ~8.8 hours).
-WAD = 10**18
 URGENT_HF = 101 * 10**16
 # Older account data than this (chain time since the last full recompute) is never deferred.
 DEFER_MAX_AGE_S = 3_600
-
-
-@dataclass
-class Step:
-    """One advance of the monitor."""
-
-    block: int
-    timestamp: int
-    reorg_ancestor: int | None = None
-    reread: int = 0
-    price_updates: int = 0
-    recomputed: int = 0
-    ms: float = 0.0
-    removed: set[str] = field(default_factory=set)
-    base_fee: int | None = None  # of the head block, when its header had one
-    # A reorg deeper than remembered: the state was rebuilt; ``reorg_ancestor`` is then the
-    # block below the oldest one remembered (everything the keeper knew of may be replaced).
-    deep_reorg: bool = False
 
 
 class MarketMonitor:
@@ -299,16 +281,22 @@ class MarketMonitor:
         return urgent
 
     def _first_wave(self, urgent: set[str]) -> int:
-        """Recompute the urgent accounts, largest debt first, up to the first one under 1.
+        """Recompute the urgent accounts, the largest liquidation first, up to one under 1.
 
         The rest wait for :meth:`rest`, which the caller runs once that one's liquidation is
         on its way: at 100k accounts a shock's urgent set takes tens of milliseconds, and the
-        first broadcast need not wait for it. The order is the debt before the block (the
-        largest first is a preference, not a rule: each account is still exact).
+        first broadcast need not wait for it. The order is the lesser of collateral and debt
+        before the block (what a liquidation can be worth at most, so an account of bad debt
+        with dust collateral does not come first; a preference only: each account is exact).
         """
         engine, data = self.engine, self.engine.data
+
+        def size(account: str) -> int:
+            known = data.get(account)
+            return 0 if known is None else min(known.total_collateral_base, known.total_debt_base)
+
         # A heap, not a sort: the first wave is usually an account or two of the whole set.
-        heap = [(-data[a].total_debt_base if a in data else 0, a) for a in urgent]
+        heap = [(-size(a), a) for a in urgent]
         heapq.heapify(heap)
         count = 0
         while heap:
@@ -316,7 +304,11 @@ class MarketMonitor:
             engine.recompute((account,))
             count += 1
             found = data.get(account)
-            if found is not None and found.health_factor < WAD and found.total_debt_base > 0:
+            if (
+                found is not None
+                and found.health_factor < WAD
+                and min(found.total_debt_base, found.total_collateral_base) > 0
+            ):
                 break
         self._rest = [a for _, a in heap]
         self._rest_set = set(self._rest)
