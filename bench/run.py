@@ -30,6 +30,7 @@ from bench.bidding_tables import (  # after the path is set
     verdict,
 )
 from bench.losing_results import losing_steps, splice_losing
+from bench.reaction_results import reaction_steps, splice_reaction
 from bench.risk_results import risk_steps, splice
 
 HERE = Path(__file__).resolve().parent
@@ -321,14 +322,17 @@ def _write(
 def main() -> None:
     """Every step in its own process, then RESULTS.md.
 
-    ``--only risk`` / ``--only losing``: only the radar and stress steps, or only the races
-    against a copy of ours, their section replaced in RESULTS.md.
+    ``--only risk`` / ``--only losing`` / ``--only reaction``: only the radar and stress
+    steps, the races against a copy of ours, or head seen -> broadcast at 100k accounts,
+    their section replaced in RESULTS.md.
     """
     started = time.perf_counter()
-    if sys.argv[1:] in (["--only", "risk"], ["--only", "losing"]):
+    if sys.argv[1:] in (["--only", "risk"], ["--only", "losing"], ["--only", "reaction"]):
         path = HERE / "RESULTS.md"
         if sys.argv[2] == "risk":
             text = splice(path.read_text(), risk_steps(_run))
+        elif sys.argv[2] == "reaction":
+            text = splice_reaction(path.read_text(), reaction_steps(_run))
         else:
             text = splice_losing(path.read_text(), losing_steps(_run))
         path.write_text(text)
@@ -353,8 +357,10 @@ def main() -> None:
         races.append(_run("bench/race.py", small, "--shocks", bidding, *share_args))
     risk = risk_steps(_run)
     losing = losing_steps(_run)
+    reaction = reaction_steps(_run)
     text = splice(_write(engine, rpc, races, time.perf_counter() - started), risk)
     text = splice_losing(text, losing)
+    text = splice_reaction(text, reaction)
     (HERE / "RESULTS.md").write_text(text)
     print(text)
 

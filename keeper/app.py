@@ -326,6 +326,9 @@ class Keeper:
         )
         tick = await self.checkpoints.start()
         self.cycle.min_profit_base = int(self.settings.min_profit_usd * self.market.base_unit)
+        executor = self.execution.executor
+        if isinstance(executor, ContractInventoryExecutor):  # its approvals: read before acting
+            await executor.prime(list(await self.market.assets()))
         self._market_ready.set()
         await self.follower.record_late(recovered)
         await self.follower.first(tick, stop)

@@ -201,7 +201,27 @@ class LendingMarket(Protocol):
         ...
 
     async def confirm(self, accounts: Sequence[str]) -> list[Candidate]:
-        """Those of ``accounts`` the chain confirms liquidatable, the largest debt first."""
+        """Those of ``accounts`` liquidatable at the block, the largest debt first.
+
+        On the reaction path: a market whose local state is exact answers from it and checks
+        the chain in :meth:`check_after_acting`; one that is not reads the chain here.
+        """
+        ...
+
+    async def more_candidates(self) -> list[Candidate]:
+        """Candidates an advance left uncomputed to act sooner on the first, computed now.
+
+        Asked after the first candidates' plans are on their way, until it returns none.
+        """
+        ...
+
+    async def check_after_acting(self, holder: str | None) -> None:
+        """Off the reaction path: check what the block's plans were made from, refresh the rest.
+
+        After a block's plans ran: the local data they came from against the chain, and what
+        the next plans use read again (``holder``: whose tokens pay). A difference is logged
+        and counted, and the account is read from the chain before it is acted on again.
+        """
         ...
 
     async def reconcile_sample(self, size: int) -> None:

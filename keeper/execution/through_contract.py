@@ -27,7 +27,7 @@ from keeper.chain.erc20 import ERC20
 from keeper.core.market import Call
 from keeper.core.outcome import Outcome, OutcomeStatus, TxPurpose
 from keeper.execution.transactions import bid_meta
-from keeper.execution.transactor import SIM_GAS_PAD_ADD, SIM_GAS_PAD_DEN, SIM_GAS_PAD_NUM, ms_since
+from keeper.execution.transactor import limit_of, ms_since
 
 if TYPE_CHECKING:
     from keeper.chain.types import Receipt
@@ -76,6 +76,7 @@ class ContractInventoryExecutor:
         approve = Call(plan.spend.asset, ERC20.encode("approve", self.contract, MAX_UINT256))
         prefix = [] if token in self._standing else [approve]
         simulation = await self.tx.simulate([*prefix, call], request.behind)
+        simulated = simulation is not None
         if simulation is None:  # no eth_simulateV1: the approval mined first, then eth_call
             if prefix:
                 await self._approve_mined(approve, token)
@@ -87,9 +88,12 @@ class ContractInventoryExecutor:
             checked.timings_ms = timings
             return checked
         before: list[Sent] = []
+        # The padded simulation is the limit: eth_simulateV1 ran the exact call in the next
+        # block, and the pad (x1.5 + 100k) covers refunds and the 63/64 rule, as when the
+        # approval is not mined and the node's estimate would fail. No eth_estimateGas on the
+        # way to the broadcast (a search over many executions: 3-4x the simulation's time).
+        gas_limit = limit_of(checked[1], None)
         if prefix:
-            # Not mined yet: the node's estimate would fail, the padded simulation is the limit.
-            gas_limit = checked[1] * SIM_GAS_PAD_NUM // SIM_GAS_PAD_DEN + SIM_GAS_PAD_ADD
             async with self._lock:
                 if token not in self._standing and token not in self._approving:
                     sent = await self.tx.sender.send(
@@ -102,7 +106,7 @@ class ContractInventoryExecutor:
                     )
                     self._approving[token] = sent
                     before.append(sent)
-        else:
+        elif not simulated:  # no eth_simulateV1 (the approval mined first): the node's estimate
             gas_limit = await self.tx.gas_limit(call, checked[1])
         delivered = await self.tx.deliver(
             call,
@@ -120,6 +124,12 @@ class ContractInventoryExecutor:
             self._approving.pop(token, None)
             await self._read_standing(token)
         return outcome
+
+    async def prime(self, tokens: list[str]) -> None:
+        """Read the standing approvals of ``tokens`` now (at start: not on a reaction path)."""
+        for token in tokens:
+            if token.lower() not in self._standing:
+                await self._read_standing(token.lower())
 
     async def _read_standing(self, token: str) -> None:
         raw = await self.tx.client.call(

@@ -60,6 +60,12 @@ class Delivered:
     bidding: str = ""  # what the auction for the account came to ("": nobody competed)
 
 
+def limit_of(simulated_gas: int, estimate: int | None) -> int:
+    """The gas limit from a simulation and the node's estimate (None: none), both padded."""
+    padded = simulated_gas * SIM_GAS_PAD_NUM // SIM_GAS_PAD_DEN + SIM_GAS_PAD_ADD
+    return padded if estimate is None else max(padded, estimate * GAS_PAD_NUM // GAS_PAD_DEN)
+
+
 def ms_since(since: float) -> float:
     """Milliseconds since a ``perf_counter()`` reading, rounded for logs."""
     return round((time.perf_counter() - since) * 1000, 2)
@@ -178,14 +184,16 @@ class Transactor:
         eth_estimateGas searches for a limit that executes (refunds and 63/64 included) but may
         run at a stale timestamp on some nodes; the padded simulation covers that case.
         """
-        padded = simulated_gas * SIM_GAS_PAD_NUM // SIM_GAS_PAD_DEN + SIM_GAS_PAD_ADD
+        return limit_of(simulated_gas, await self.estimate(call))
+
+    async def estimate(self, call: Call) -> int | None:
+        """The node's ``eth_estimateGas`` of the call (None when it fails or reverts)."""
         try:
-            estimate = await self.client.estimate_gas(
+            return await self.client.estimate_gas(
                 {"from": self.address, "to": call.to, "data": call.data}
             )
         except RpcError:
-            return padded
-        return max(padded, estimate * GAS_PAD_NUM // GAS_PAD_DEN)
+            return None
 
     async def call_revert(self, call: Call) -> str | None:
         """None if the exact call succeeds at the latest block, else the revert reason."""

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from keeper.settings import Settings
 
 log = structlog.get_logger(__name__)
+Used = tuple[dict[str, int], dict[str, int]]  # spent, seized: asset -> amount
 
 
 class BlockCycle:
@@ -106,9 +107,11 @@ class BlockCycle:
         sender = self.execution.sender
         if tick.base_fee is not None:
             sender.fees.pin(head, tick.base_fee, await sender.fees.tip(self.client, head))
-        # Every candidate is checked against the chain before anything is sent (a rotating
-        # sample of the others after acting).
+        # Candidates from the exact local state (checked against the chain after acting, with
+        # a rotating sample of the others).
         candidates = await self.market.confirm(self.market.below_one())
+        if not candidates:  # none in the first wave of a deferred advance: all of them now
+            candidates = await self.market.more_candidates()
         self.status.waiting = self.market.waiting(candidates)
         report = BlockReport(head, self.market.account_count(), len(candidates), 0)
         log.info(
@@ -128,6 +131,10 @@ class BlockCycle:
         await self.guards.check(head, tick.timestamp, sender, assets, native)
         if not candidates:
             return report
+        if self.guards.tripped or not self.gate.sending:  # nothing is sent: every candidate now
+            more = await self.market.more_candidates()
+            candidates += more
+            report.candidates += len(more)
         if self.guards.tripped:
             names = ", ".join(sorted(self.guards.tripped))
             report.skips.extend(
@@ -156,7 +163,7 @@ class BlockCycle:
     ) -> BlockReport:
         """A standby plans like the active (its state and plans stay hot) and sends nothing."""
         pricing = await self.pricing(assets, head)
-        async for plan, _ in self._plans(candidates, head, pricing, report, stop):
+        async for plan, _ in self._plans(candidates, head, pricing, report, stop, ({}, {})):
             report.skips.append(Skip(plan.account, "standby: the active sends", SkipKind.STANDBY))
         structlog.contextvars.unbind_contextvars("account")
         log.info("standby_planned", block=head, plans=report.plans, role=self.gate.role)
@@ -206,12 +213,21 @@ class BlockCycle:
                 report.outcomes.append(outcome)
 
         tasks: list[asyncio.Task[None]] = []
+        used: Used = ({}, {})  # what the plans of this head spend and seize, over its waves
+        wave = candidates
         try:
-            async for plan, plan_ms in self._plans(candidates, head, pricing, report, stop):
-                if executor.sequential:
-                    await execute(plan, plan_ms)
-                else:  # sent while the next candidate is planned; tracked in parallel
-                    tasks.append(asyncio.create_task(execute(plan, plan_ms)))
+            while wave and not stop.is_set():
+                async for plan, plan_ms in self._plans(wave, head, pricing, report, stop, used):
+                    if executor.sequential:
+                        await execute(plan, plan_ms)
+                    else:  # sent while the next candidate is planned; tracked in parallel
+                        tasks.append(asyncio.create_task(execute(plan, plan_ms)))
+                        # Planning reads nothing: let the plan just made go out (up to its
+                        # first request) before the next candidate is planned.
+                        await asyncio.sleep(0)
+                # The accounts the advance left to act sooner on the first: computed now.
+                wave = await self.market.more_candidates()
+                report.candidates += len(wave)
         finally:
             # Whatever happens to planning, what was sent is tracked to its end.
             done = await asyncio.gather(*tasks, return_exceptions=True)
@@ -229,12 +245,15 @@ class BlockCycle:
         pricing: GasPricing,
         report: BlockReport,
         stop: asyncio.Event,
+        used: Used,
     ) -> AsyncIterator[tuple[AnyPlan, float]]:
-        """A plan per candidate that has one, each with what earlier plans already use."""
+        """A plan per candidate that has one, each with what earlier plans already use.
+
+        ``used``: spent and seized by asset over the head's waves, updated here.
+        """
         in_flight = self.book.in_flight()
         self.book.prune(head)
-        spent: dict[str, int] = {}
-        seized: dict[str, int] = {}
+        spent, seized = used
         base = self.context(head, pricing)
         for candidate in candidates:
             if stop.is_set():

@@ -111,6 +111,8 @@ class HeadFollower:
             observe(tick, report)  # before the reads after acting, which may fail
         self._unfinished = None
         self.cycle.market.finish()  # the accounts the advance left for after acting
+        # Off the reaction path: what the plans were made from, checked against the chain.
+        await self.cycle.market.check_after_acting(self.cycle.execution.executor.holder)
         await self._reconcile(tick.block)
         self.record(tick, report)
         self.last_block = tick.block

@@ -29,7 +29,11 @@ if TYPE_CHECKING:
 
 
 # Upper bounds of the health-factor bands kept (WAD); an account at or above the last is in none.
-BANDS = (WAD, 101 * 10**16, 102 * 10**16, 105 * 10**16, 110 * 10**16, 125 * 10**16)
+# Narrow enough that a shock's bound (1.01 x the move, e.g. 1.122 for -10%) reads little more
+# than the accounts under it: the band holding the bound is read whole.
+BANDS = tuple(
+    n * 10**16 for n in (100, 101, 102, 103, 104, 105, 106, 108, 110, 112, 114, 117, 120, 125)
+)
 LOW_BAND = BANDS[-1]
 
 
@@ -170,6 +174,29 @@ class HealthEngine:
                 out |= self._by_emode.get(cid, set())
         return out
 
+    def under_exposed(self, threshold: int, assets: Iterable[str]) -> set[str]:
+        """Accounts under ``threshold`` whose account data depends on a price of ``assets``.
+
+        The reaction path's set: membership tests against the exposure indexes for the few
+        accounts of the low bands, never a copy of an index (tens of thousands of accounts).
+        """
+        if self.view is None:
+            return set()
+        view, indexes = self.view, list[set[str]]()
+        for asset in assets:
+            index = view.reserve_index(asset)
+            if index is not None and index in self._by_reserve:
+                indexes.append(self._by_reserve[index])
+            indexes.extend(
+                self._by_emode[cid]
+                for cid, emode in view.emodes.items()
+                if emode.price_source == asset and cid in self._by_emode
+            )
+        low, out = self.under(threshold), set[str]()
+        for holders in indexes:
+            out |= low & holders  # iterates the smaller set: the few low accounts
+        return out
+
     def on_price(self, asset: str, price: int) -> set[str]:
         """Apply a new price: recompute only the exposed accounts. Touches no node."""
         if self.view is None:
@@ -198,8 +225,18 @@ class HealthEngine:
         return [data[a] for band in self._bands[: last + 1] for a in band]
 
     def under(self, threshold: int) -> set[str]:
-        """Accounts with health factor under ``threshold`` (unsorted)."""
-        return {d.account for d in self._candidates(threshold) if d.health_factor < threshold}
+        """Accounts with health factor under ``threshold`` (unsorted).
+
+        The bands wholly under ``threshold`` are taken as they are (set unions); only the band
+        holding it is read account by account.
+        """
+        data = self.data
+        if threshold > LOW_BAND:
+            return {a for a, d in data.items() if d.health_factor < threshold}
+        last = bisect_left(BANDS, threshold)  # every band before it lies under ``threshold``
+        out = set[str]().union(*self._bands[:last])
+        out.update(a for a in self._bands[last] if data[a].health_factor < threshold)
+        return out
 
     def below(self, threshold: int = WAD) -> list[AccountData]:
         """Accounts with health factor under ``threshold``, lowest first."""

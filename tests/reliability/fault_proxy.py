@@ -58,6 +58,9 @@ class FaultProxy:
         # Every JSON-RPC item that reached the proxy, by method (a batch's items one by one,
         # WebSocket messages too): what a node provider bills.
         self.items: Counter[str] = Counter()
+        # The same items in the order they arrived (method and params), when ``record`` is set.
+        self.record = False
+        self.log: list[dict[str, Any]] = []
         self.port = 0
         self._rng = random.Random(seed)
         self._runner: web.AppRunner | None = None
@@ -156,6 +159,8 @@ class FaultProxy:
         for item in body if isinstance(body, list) else [body]:
             if isinstance(item, dict):
                 self.items[str(item.get("method"))] += 1
+                if self.record:
+                    self.log.append(item)
 
     @staticmethod
     def _reset(request: web.Request) -> web.StreamResponse:

@@ -82,6 +82,8 @@ class FakeMarket:
     )
     head: int = 100
     planned: list[str] = field(default_factory=list)
+    checked_after_acting: int = 0  # calls of check_after_acting
+    waves: list[list[Candidate]] = field(default_factory=list)  # more_candidates, in turn
 
     @property
     def block(self) -> int:
@@ -123,6 +125,15 @@ class FakeMarket:
 
     async def confirm(self, accounts: Sequence[str]) -> list[Candidate]:
         return [c for c in self.candidates if c.account in accounts]
+
+    async def more_candidates(self) -> list[Candidate]:
+        wave, self.waves = (self.waves[0], self.waves[1:]) if self.waves else ([], [])
+        self.candidates.extend(wave)
+        return wave
+
+    async def check_after_acting(self, holder: str | None) -> None:
+        self.checked_after_acting += 1
+        del holder
 
     async def reconcile_sample(self, size: int) -> None:
         del size

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from structlog.testing import capture_logs
 
-from keeper.protocols.aave_v3.monitor import BackfillProgress
+from keeper.protocols.aave_v3.progress import BackfillProgress
 
 
 def test_progress_logs_when_not_a_tty():

@@ -14,14 +14,16 @@ from keeper.core.market import AssetInfo, Call, FlashCall, Tick
 from keeper.core.plan import Candidate, Skip, SkipKind
 from keeper.errors import RpcError
 from keeper.protocols.aave_v3 import receipts
+from keeper.protocols.aave_v3.available import AvailableCache
 from keeper.protocols.aave_v3.flash_terms import flash_terms
+from keeper.protocols.aave_v3.handoffs import aave_plan, candidate_of, less, tick_of
 from keeper.protocols.aave_v3.liquidation import is_liquidatable
 from keeper.protocols.aave_v3.market import ERC20, POOL
 from keeper.protocols.aave_v3.monitor import MarketMonitor
 from keeper.protocols.aave_v3.orders import order
-from keeper.protocols.aave_v3.planner import AaveLiquidation, choose_liquidation, plan_from_meta
+from keeper.protocols.aave_v3.planner import choose_liquidation, plan_from_meta
 from keeper.protocols.aave_v3.positions import emode_terms, grace_wait, holdings, reserve_terms
-from keeper.protocols.aave_v3.reads import read_available, read_base_currency_unit
+from keeper.protocols.aave_v3.reads import read_base_currency_unit
 from keeper.protocols.aave_v3.reverts import revert_error
 from keeper.protocols.aave_v3.rivals import liquidated_account
 from keeper.strategy.gas import gas_estimate
@@ -35,31 +37,16 @@ if TYPE_CHECKING:
     from keeper.core.checkpoint import MarketCheckpoint
     from keeper.core.market import FlashInputs, ObservedLiquidation, PlanContext
     from keeper.core.outcome import Realised
-    from keeper.core.plan import AnyPlan, Plan, PlanPayload
+    from keeper.core.plan import AnyPlan
     from keeper.protocols.aave_v3.checkpoint import AaveSnapshot
     from keeper.protocols.aave_v3.market import Market
-    from keeper.protocols.aave_v3.monitor import Step
     from keeper.protocols.aave_v3.orders import Order
     from keeper.protocols.aave_v3.planner import AavePlan
-    from keeper.protocols.aave_v3.reads import AccountData
     from keeper.risk.page import RadarPicture
     from keeper.settings import Settings
 
 log = structlog.get_logger(__name__)
 WAD = 10**18
-
-
-def _aave(plan: Plan[PlanPayload]) -> AavePlan:
-    """The plan with its Aave payload (a plan of another protocol is a bug)."""
-    if not isinstance(plan.payload, AaveLiquidation):
-        raise TypeError(f"not an Aave plan: {type(plan.payload).__name__}")
-    return plan  # type: ignore[return-value]  # narrowed by the payload check above
-
-
-def _candidate(data: AccountData) -> Candidate:
-    return Candidate(
-        data.account, data.health_factor, data.total_debt_base, data.total_collateral_base
-    )
 
 
 class AaveLendingMarket:
@@ -76,7 +63,8 @@ class AaveLendingMarket:
         self.monitor = MarketMonitor(client, market, settings)
         self._base_unit = 0
         self._symbols: dict[str, str] = {}
-        self._allowances: dict[tuple[str, int], int] = {}  # (token, block) -> ours, as read
+        self.our_tokens = AvailableCache(client, market)  # our balances, read after acting
+        self.unchecked: set[str] = set()  # acted on from local data, not yet checked on chain
         self._premium_bps = 0
 
     # -- state ---------------------------------------------------------------------------------
@@ -120,7 +108,7 @@ class AaveLendingMarket:
     async def advance(self, *, defer: bool, head: Header | None = None) -> Tick | None:
         """Follow the head; see :meth:`MarketMonitor.step`."""
         step = await self.monitor.step(defer=defer, head=head)
-        return None if step is None else _tick(step)
+        return None if step is None else tick_of(step)
 
     def finish(self) -> None:
         """Recompute what a deferred advance left."""
@@ -143,12 +131,45 @@ class AaveLendingMarket:
         ]
 
     async def confirm(self, accounts: Sequence[str]) -> list[Candidate]:
-        """GetUserAccountData for each; those liquidatable, the largest debt first."""
-        onchain = await self.monitor.reconcile(accounts)
-        found = [onchain[a] for a in accounts if a in onchain]
+        """Those liquidatable, the largest debt first, from the exact local account data.
+
+        No read for an account the engine holds at this block: the local data equals
+        ``getUserAccountData`` to the wei, and :meth:`check_after_acting` compares them once
+        the block's plans ran. An account a check found different is read from the chain
+        first; one whose state read failed this block is left for the next.
+        """
+        monitor, data = self.monitor, self.monitor.engine.data
+        stale = monitor.tracker.dirty
+        trusted = [a for a in accounts if a in data and monitor.trusted(a)]
+        found = [data[a] for a in trusted]
+        doubted = [a for a in accounts if a in monitor.suspects and a not in stale]
+        if doubted:
+            onchain = await monitor.reconcile(doubted)
+            found += [onchain[a] for a in doubted if a in onchain]
         liquidatable = [d for d in found if is_liquidatable(d.health_factor)]
         liquidatable.sort(key=lambda d: d.total_debt_base, reverse=True)
-        return [_candidate(d) for d in liquidatable]
+        local = set(trusted)
+        self.unchecked.update(d.account for d in liquidatable if d.account in local)
+        return [candidate_of(d) for d in liquidatable]
+
+    async def more_candidates(self) -> list[Candidate]:
+        """The candidates among the urgent accounts the advance left, computed now."""
+        rest = self.monitor.rest()
+        if not rest:
+            return []
+        return await self.confirm([a for a in self.below_one() if a in rest])
+
+    async def check_after_acting(self, holder: str | None) -> None:
+        """Check the local data acted on, then read what the next plans may use.
+
+        The accounts acted on from local data against ``getUserAccountData`` at the block (a
+        difference: logged, counted, the account re-read and checked on chain before it is
+        acted on again), then our balances and allowances (see ``available``).
+        """
+        if self.unchecked:
+            await self.monitor.reconcile(sorted(self.unchecked))
+            self.unchecked.clear()
+        await self.our_tokens.refresh(self.monitor.tracker.reserves, holder, self.block)
 
     async def reconcile_sample(self, size: int) -> None:
         """A rotating sample against getUserAccountData (mismatches logged and counted)."""
@@ -163,7 +184,7 @@ class AaveLendingMarket:
             prices[asset] = answer
             for data in engine.at_price(asset, answer):
                 if data.health_factor < WAD and data.total_debt_base > 0:
-                    hit[data.account] = _candidate(data)
+                    hit[data.account] = candidate_of(data)
         ordered = sorted(hit.values(), key=lambda c: c.debt_base, reverse=True)
         return prices, ordered
 
@@ -217,9 +238,9 @@ class AaveLendingMarket:
     ) -> AnyPlan | Skip:
         """The best liquidation of ``candidate`` from the tracked state.
 
-        The account's balances come from the tracked state (no read on this path); what is
-        available (reserve cash, our balances and allowances) is read now: earlier plans of the
-        cycle use it.
+        The account's balances and the reserves' cash come from the tracked state, our balances
+        and allowances from the last reading after acting (see ``available``), less what
+        earlier plans of the cycle use: no read on this path.
         """
         tracker, engine = self.monitor.tracker, self.monitor.engine
         state, view = engine.accounts.get(candidate.account), engine.view
@@ -231,13 +252,10 @@ class AaveLendingMarket:
         sentinel = tracker.sentinel
         if not sentinel.allows(candidate.health_factor):
             return Skip(candidate.account, sentinel.held_reason(), SkipKind.SENTINEL)
-        a_tokens = {a: r.a_token for a, r in tracker.reserves.items()}
-        available = await read_available(
-            self.client, self.market, list(tracker.reserves), a_tokens, ctx.holder
-        )
-        for token, amount in (available.allowances or {}).items():
-            self._allowances[(token, ctx.block)] = amount
-        inventory = None if available.balances is None else _less(available.balances, ctx.spent)
+        available = self.our_tokens.get(ctx.holder)
+        if available is None:  # the first plan for this holder: nothing read yet
+            available = await self.our_tokens.read_now(tracker.reserves, ctx.holder, ctx.block)
+        inventory = None if available.balances is None else less(available.balances, ctx.spent)
         at = tracker.prices if prices is None else prices
         gas = gas_estimate(ctx.mode)
         return choose_liquidation(
@@ -252,20 +270,20 @@ class AaveLendingMarket:
             min_profit_base=ctx.min_profit_base,
             gas_cost_base=ctx.gas_cost_base(gas),
             emode=emode_terms(state, tracker.emodes, tracker.reserves.values()),
-            liquidity=_less(available.liquidity, ctx.seized),
+            liquidity=less(available.liquidity | tracker.cash(), ctx.seized),
             liquidator=ctx.liquidator,
             gas_estimate=gas,
             l1_fee_base=ctx.l1_fee_base,
         )
 
     async def allowance(self, plan: AnyPlan, owner: str) -> int | None:
-        """Our allowance of the debt asset as read while planning (None: read it)."""
+        """Our allowance of the debt asset as last read for planning (None: read it)."""
         del owner  # read for the planning context's holder
-        return self._allowances.get((plan.spend.asset, plan.block))
+        return self.our_tokens.allowance(plan.spend.asset, plan.block)
 
     def inventory_call(self, plan: AnyPlan) -> Call:
         """``Pool.liquidationCall``, receiving the underlying collateral."""
-        p = _aave(plan).payload
+        p = aave_plan(plan).payload
         return Call(
             self.market.pool,
             POOL.encode(
@@ -282,7 +300,7 @@ class AaveLendingMarket:
         self, plan: AnyPlan, contract: str, swap_fee: int, inputs: FlashInputs
     ) -> FlashCall:
         """``FlashLiquidator.liquidate`` with the flash premium and slippage bound applied."""
-        aave = _aave(plan)
+        aave = aave_plan(plan)
         p = aave.payload
         debt_price = self.monitor.tracker.prices[p.debt_asset]
         decimals = self.monitor.tracker.reserves[p.debt_asset].config.decimals
@@ -326,7 +344,7 @@ class AaveLendingMarket:
 
     def contract_call(self, plan: AnyPlan, contract: str, bid_wei: int = 0) -> Call:
         """``FlashLiquidator.liquidateFrom``: pulls the plan's spend from the caller."""
-        aave = _aave(plan)
+        aave = aave_plan(plan)
         order = self._order(aave, bid_wei)
         return Call(contract, receipts.LIQUIDATOR.encode("liquidateFrom", order, plan.spend.amount))
 
@@ -338,13 +356,13 @@ class AaveLendingMarket:
 
     def realised(self, plan: AnyPlan, receipt: Receipt, liquidator: str) -> Realised:
         """What our LiquidationCall moved."""
-        return receipts.realised(_aave(plan), receipt, self.market.pool, liquidator)
+        return receipts.realised(aave_plan(plan), receipt, self.market.pool, liquidator)
 
     async def winner(
         self, client: ChainClient, plan: AnyPlan, receipt: Receipt, liquidator: str
     ) -> str | None:
         """Who liquidated the account before us."""
-        return await receipts.winner(client, _aave(plan), receipt, self.market.pool, liquidator)
+        return await receipts.winner(client, aave_plan(plan), receipt, self.market.pool, liquidator)
 
     def revert_error(self, data: str | None) -> str | None:
         """The Pool's error name (3.2+ custom errors, string codes before)."""
@@ -369,23 +387,3 @@ class AaveLendingMarket:
         from keeper.risk.page import radar_provider  # noqa: PLC0415 - only with the endpoint on
 
         return radar_provider(lambda: self.monitor.engine, self._symbols, lambda: self._base_unit)
-
-
-def _tick(step: Step) -> Tick:
-    return Tick(
-        step.block,
-        step.timestamp,
-        step.ms,
-        step.base_fee,
-        step.reorg_ancestor,
-        step.deep_reorg,
-        frozenset(step.removed),
-    )
-
-
-def _less(amounts: Mapping[str, int], used: Mapping[str, int]) -> dict[str, int]:
-    """``amounts`` minus what is already ``used`` (never below zero)."""
-    out = dict(amounts)
-    for asset, amount in used.items():
-        out[asset] = max(0, out.get(asset, 0) - amount)
-    return out

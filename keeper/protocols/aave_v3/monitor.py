@@ -9,9 +9,8 @@ any difference is a bug, logged loudly and counted.
 from __future__ import annotations
 
 import asyncio
-import sys
+import heapq
 import time
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import structlog
@@ -21,7 +20,9 @@ from keeper.core.checkpoint import CheckpointRejectedError, DiscardReason
 from keeper.core.display import format_wad
 from keeper.errors import RpcError
 from keeper.protocols.aave_v3 import checkpoint
-from keeper.protocols.aave_v3.reads import AccountData, read_account_data
+from keeper.protocols.aave_v3.progress import BackfillProgress
+from keeper.protocols.aave_v3.reads import AccountData, account_fields, read_account_data
+from keeper.protocols.aave_v3.step import Step
 from keeper.protocols.aave_v3.tracker import MarketTracker
 from keeper.risk.engine import HealthEngine, move_threshold
 
@@ -34,64 +35,13 @@ if TYPE_CHECKING:
     from keeper.settings import Settings
 
 log = structlog.get_logger(__name__)
+WAD = 10**18
 # Accounts below this health factor (before the block's price moves) are recomputed before
 # acting on a deferred step: interest cannot take an account from 1.01 to under 1 in the time
 # below (1% at even 1,000% a year takes ~8.8 hours).
 URGENT_HF = 101 * 10**16
 # Older account data than this (chain time since the last full recompute) is never deferred.
 DEFER_MAX_AGE_S = 3_600
-
-
-@dataclass
-class Step:
-    """One advance of the monitor."""
-
-    block: int
-    timestamp: int
-    reorg_ancestor: int | None = None
-    reread: int = 0
-    price_updates: int = 0
-    recomputed: int = 0
-    ms: float = 0.0
-    removed: set[str] = field(default_factory=set)
-    base_fee: int | None = None  # of the head block, when its header had one
-    # A reorg deeper than remembered: the state was rebuilt; ``reorg_ancestor`` is then the
-    # block below the oldest one remembered (everything the keeper knew of may be replaced).
-    deep_reorg: bool = False
-
-
-class BackfillProgress:
-    """A progress bar on a TTY, a log line every few seconds otherwise."""
-
-    def __init__(self, every_s: float = 5.0) -> None:
-        self.tty = sys.stderr.isatty()
-        self.every_s = every_s
-        self._last = float("-inf")  # the first range is always reported
-        self._first: int | None = None
-        self.finished = False  # set once the backfill is done: the live tail is not reported
-
-    def __call__(self, start: int, end: int, last: int) -> None:
-        """Called after each fetched range."""
-        if self.finished:
-            return
-        if self._first is None:
-            self._first = start
-        total = max(1, last - self._first + 1)
-        done = end - self._first + 1
-        if self.tty:
-            width = 30
-            filled = width * done // total
-            sys.stderr.write(
-                f"\rbackfill [{'#' * filled}{'.' * (width - filled)}] {done}/{total} blocks"
-            )
-            if end >= last:
-                sys.stderr.write("\n")
-            sys.stderr.flush()
-            return
-        now = time.monotonic()
-        if now - self._last >= self.every_s or end >= last:
-            self._last = now
-            log.info("backfill_progress", block=end, to_block=last, pct=100 * done // total)
 
 
 class MarketMonitor:
@@ -105,7 +55,14 @@ class MarketMonitor:
         self.tracker = self._new_tracker()
         self.engine = HealthEngine()
         self.mismatches = 0
+        # Accounts whose local data differed from the chain: checked on chain before they are
+        # acted on again, until a check finds the local data equal.
+        self.suspects: set[str] = set()
         self._deferred = False
+        # The urgent accounts a deferred step left for after the first liquidation was sent
+        # (largest debt first); their local data is not of this block until :meth:`rest`.
+        self._rest: list[str] = []
+        self._rest_set: set[str] = set()
         self._computed_at = 0  # chain timestamp of the last full recompute
         self._view_at = 0  # chain timestamp of the engine's market view
         self._sample_cursor = 0
@@ -286,7 +243,7 @@ class MarketMonitor:
             and not result.reloaded
             and result.timestamp - self._computed_at <= DEFER_MAX_AGE_S
         ):
-            recomputed = engine.recompute(self._urgent(before, result.prices_changed))
+            recomputed = self._first_wave(self._urgent(before, result.prices_changed))
             self._deferred = True
         else:
             recomputed = engine.recompute_all()
@@ -315,18 +272,74 @@ class MarketMonitor:
         """
         threshold = move_threshold(URGENT_HF, before, changed)
         if threshold is not None:
-            return self.engine.under(threshold)
+            # Under URGENT_HF whatever they hold (a block of interest); above it, only those a
+            # moved price reaches (an account holding none of the assets did not move).
+            return self.engine.under(URGENT_HF) | self.engine.under_exposed(threshold, changed)
         urgent = self.engine.under(URGENT_HF)
         for asset in changed:
             urgent |= self.engine.exposed(asset)
         return urgent
 
+    def _first_wave(self, urgent: set[str]) -> int:
+        """Recompute the urgent accounts, the largest liquidation first, up to one under 1.
+
+        The rest wait for :meth:`rest`, which the caller runs once that one's liquidation is
+        on its way: at 100k accounts a shock's urgent set takes tens of milliseconds, and the
+        first broadcast need not wait for it. The order is the lesser of collateral and debt
+        before the block (what a liquidation can be worth at most, so an account of bad debt
+        with dust collateral does not come first; a preference only: each account is exact).
+        """
+        engine, data = self.engine, self.engine.data
+
+        def size(account: str) -> int:
+            known = data.get(account)
+            return 0 if known is None else min(known.total_collateral_base, known.total_debt_base)
+
+        # A heap, not a sort: the first wave is usually an account or two of the whole set.
+        heap = [(-size(a), a) for a in urgent]
+        heapq.heapify(heap)
+        count = 0
+        while heap:
+            account = heapq.heappop(heap)[1]
+            engine.recompute((account,))
+            count += 1
+            found = data.get(account)
+            if (
+                found is not None
+                and found.health_factor < WAD
+                and min(found.total_debt_base, found.total_collateral_base) > 0
+            ):
+                break
+        self._rest = [a for _, a in heap]
+        self._rest_set = set(self._rest)
+        return count
+
+    def rest(self) -> set[str]:
+        """Recompute the urgent accounts the first wave left; return them (empty: none)."""
+        rest, self._rest, self._rest_set = self._rest, [], set()
+        self.engine.recompute(rest)
+        return set(rest)
+
     def finish(self) -> None:
         """Recompute the accounts a deferred step left for later (nothing when none)."""
+        self._rest, self._rest_set = [], set()
         if self._deferred:
             self._deferred = False
             self.engine.recompute_all()
             self._computed_at = self._view_at
+
+    def trusted(self, account: str) -> bool:
+        """Whether the local data of ``account`` may be acted on without asking the chain.
+
+        Not for an account whose last check found a difference, one whose state read failed
+        (it still holds the state from before this block's events), nor one of the urgent
+        accounts a first wave left (its data is of the block before).
+        """
+        return (
+            account not in self.suspects
+            and account not in self.tracker.dirty
+            and account not in self._rest_set
+        )
 
     def stale_feeds(self) -> dict[str, int]:
         """Assets whose feed has not updated within ``oracle_heartbeat_s``: asset -> age (s)."""
@@ -355,8 +368,11 @@ class MarketMonitor:
         )
         for account, chain in onchain.items():
             local = self.engine.data.get(account)
-            if local != chain:
+            if local == chain:
+                self.suspects.discard(account)
+            else:
                 self.mismatches += 1
+                self.suspects.add(account)
                 # An event we never saw (e.g. logs a node restored from a dump no longer has):
                 # the account's state is read again with the next block.
                 self.tracker.dirty.add(account)
@@ -366,20 +382,7 @@ class MarketMonitor:
                     account=account,
                     local_health_factor=format_wad(local.health_factor) if local else None,
                     onchain_health_factor=format_wad(chain.health_factor),
-                    local=_fields(local),
-                    onchain=_fields(chain),
+                    local=account_fields(local),
+                    onchain=account_fields(chain),
                 )
         return onchain
-
-
-def _fields(data: AccountData | None) -> dict[str, int] | None:
-    if data is None:
-        return None
-    return {
-        "total_collateral_base": data.total_collateral_base,
-        "total_debt_base": data.total_debt_base,
-        "available_borrows_base": data.available_borrows_base,
-        "current_liquidation_threshold": data.current_liquidation_threshold,
-        "ltv": data.ltv,
-        "health_factor": data.health_factor,
-    }

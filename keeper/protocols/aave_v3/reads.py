@@ -51,6 +51,20 @@ class ReserveInfo:
     paused: bool
 
 
+def account_fields(data: AccountData | None) -> dict[str, int] | None:
+    """The fields of account data by name (for logs; None stays None)."""
+    if data is None:
+        return None
+    return {
+        "total_collateral_base": data.total_collateral_base,
+        "total_debt_base": data.total_debt_base,
+        "available_borrows_base": data.available_borrows_base,
+        "current_liquidation_threshold": data.current_liquidation_threshold,
+        "ltv": data.ltv,
+        "health_factor": data.health_factor,
+    }
+
+
 async def read_account_data(
     client: ChainClient, market: Market, accounts: Sequence[str], block: int, batch_size: int
 ) -> tuple[dict[str, AccountData], dict[str, RpcError]]:

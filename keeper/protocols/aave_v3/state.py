@@ -37,6 +37,9 @@ class ReserveState:
     new_compounding: bool = False  # Pool 3.4+: MathUtils' new compounding formula
     grace_until: int = 0  # Pool 3.1+: no liquidation on this reserve until after this time
     deficit: int = 0  # Pool 3.3+: bad debt burned in this reserve, token units
+    # The underlying its aToken holds (what a liquidation can seize), read with the state at
+    # the same block: every operation that moves it re-reads the reserve. None: not read.
+    cash: int | None = None
 
     def in_grace_period(self, now: int) -> bool:
         """True while liquidations touching this reserve revert (``until >= now``)."""

@@ -6,6 +6,7 @@ reported as failed (and stays dirty upstream), so the health engine never sees h
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -15,12 +16,12 @@ from keeper.chain.abi import Codec
 from keeper.chain.batch import Call, eth_call, ok, run_calls
 from keeper.errors import ContractRevertError, RpcError
 from keeper.protocols.aave_v3.config import ReserveConfig, is_borrowing, is_using_as_collateral
-from keeper.protocols.aave_v3.market import ORACLE, POOL, POOL_V36
+from keeper.protocols.aave_v3.market import ERC20, ORACLE, POOL, POOL_V36
 from keeper.protocols.aave_v3.sentinel import allowed_call, decode_allowed
 from keeper.protocols.aave_v3.state import AccountState, EModeCategory, ReserveState, StableDebt
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
     from keeper.chain.client import ChainClient
     from keeper.protocols.aave_v3.market import Market
@@ -37,14 +38,24 @@ async def read_reserve_list(client: ChainClient, market: Market, block: int) -> 
 
 
 async def read_reserve_states(
-    client: ChainClient, market: Market, assets: Sequence[str], block: int
+    client: ChainClient,
+    market: Market,
+    assets: Sequence[str],
+    block: int,
+    a_tokens: Mapping[str, str] | None = None,
 ) -> list[ReserveState]:
     """``getReserveData`` of each asset at ``block`` (one batch); raises on any failure.
 
     On pools that have them, each reserve's liquidation grace period (3.1+) and deficit (3.3+)
-    come in the same batch.
+    come in the same batch; with ``a_tokens`` (the reserves' aTokens, as known), each one's
+    cash too (the underlying its aToken holds).
     """
     rules = market.rules
+    cash_calls = [
+        eth_call(a, ERC20.encode("balanceOf", a_tokens[a]), block)
+        for a in assets
+        if a_tokens is not None and a in a_tokens
+    ]
     calls = [eth_call(market.pool, POOL.encode("getReserveData", a), block) for a in assets]
     if rules.grace_period:
         calls += [
@@ -55,7 +66,17 @@ async def read_reserve_states(
         calls += [
             eth_call(market.pool, POOL_V36.encode("getReserveDeficit", a), block) for a in assets
         ]
+    calls += cash_calls
     results = [ok(r) for r in await run_calls(client, calls, len(calls) or 1)]
+    cash_raws, results = (
+        results[len(results) - len(cash_calls) :],
+        results[: len(results) - len(cash_calls)],
+    )
+    cash_assets = [a for a in assets if a_tokens is not None and a in a_tokens]
+    cash = {
+        a: int(ERC20.decode("balanceOf", raw)[0])
+        for a, raw in zip(cash_assets, cash_raws, strict=True)
+    }
     n = len(assets)
     graces = results[n : 2 * n] if rules.grace_period else [None] * n
     deficits = results[len(results) - n :] if rules.close_factor_on_total_debt else [None] * n
@@ -84,9 +105,22 @@ async def read_reserve_states(
                 deficit=0
                 if deficit is None
                 else int(POOL_V36.decode("getReserveDeficit", deficit)[0]),
+                cash=cash.get(asset),
             )
         )
     return states
+
+
+async def with_cash(
+    client: ChainClient, states: Sequence[ReserveState], block: int
+) -> list[ReserveState]:
+    """``states`` with each reserve's cash at ``block`` (one batch; raises on any failure)."""
+    calls = [eth_call(r.asset, ERC20.encode("balanceOf", r.a_token), block) for r in states]
+    raws = [ok(r) for r in await run_calls(client, calls, len(calls) or 1)]
+    return [
+        dataclasses.replace(r, cash=int(ERC20.decode("balanceOf", raw)[0]))
+        for r, raw in zip(states, raws, strict=True)
+    ]
 
 
 async def read_emode_categories(
@@ -327,4 +361,5 @@ __all__ = [
     "read_prices_checked",
     "read_reserve_list",
     "read_reserve_states",
+    "with_cash",
 ]

@@ -32,6 +32,7 @@ from keeper.protocols.aave_v3.state_reader import (
     read_prices_checked,
     read_reserve_list,
     read_reserve_states,
+    with_cash,
 )
 
 if TYPE_CHECKING:
@@ -180,6 +181,7 @@ class MarketTracker:
     async def _load_market(self, block: int) -> None:
         assets = await read_reserve_list(self.client, self.market, block)
         states = await read_reserve_states(self.client, self.market, assets, block)
+        states = await with_cash(self.client, states, block)
         self.reserves = {r.asset: r for r in states}
         # Before 3.2 a category is named in its members' configuration; from 3.2 on only the
         # accounts name theirs (the rest are read when an account in them is).
@@ -222,8 +224,9 @@ class MarketTracker:
         else:
             self.dirty_reserves |= effects.reserves
             if self.dirty_reserves:
+                a_tokens = {a: r.a_token for a, r in self.reserves.items()}
                 for state in await read_reserve_states(
-                    self.client, self.market, sorted(self.dirty_reserves), last.number
+                    self.client, self.market, sorted(self.dirty_reserves), last.number, a_tokens
                 ):
                     self.reserves[state.asset] = state
                 self.dirty_reserves.clear()
@@ -340,6 +343,10 @@ class MarketTracker:
             log.warning("account_reads_failed", block=self.block, count=len(failed))
 
     # -- reorgs --------------------------------------------------------------------------------
+
+    def cash(self) -> dict[str, int]:
+        """Each reserve's cash at the block (those read: every reserve, once loaded)."""
+        return {a: r.cash for a, r in self.reserves.items() if r.cash is not None}
 
     def rollback(self, ancestor: int) -> set[str]:
         """Forget what blocks above ``ancestor`` brought; return the accounts forgotten."""

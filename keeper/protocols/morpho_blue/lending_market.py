@@ -199,6 +199,14 @@ class MorphoLendingMarket:
             log.error("morpho_state_mismatch", what=what, market=market_id, account=account)
         return list(pairs)
 
+    async def more_candidates(self) -> list[Candidate]:
+        """None: an advance computes every position before acting."""
+        return []
+
+    async def check_after_acting(self, holder: str | None) -> None:
+        """Nothing: :meth:`confirm` re-reads every candidate from Morpho before acting."""
+        del holder
+
     async def reconcile_sample(self, size: int) -> None:
         """A rotating sample of positions against Morpho's own."""
         pairs = [(m, a) for m, a, _ in self.tracker.borrowers()]
