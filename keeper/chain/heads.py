@@ -11,6 +11,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from keeper.chain.bloom import bloom_of
 from keeper.errors import ChainError, TransientRpcError
 
 if TYPE_CHECKING:
@@ -32,6 +33,7 @@ class Header:
     parent_hash: str
     timestamp: int
     base_fee: int | None = None  # None before London (or on a chain without EIP-1559)
+    logs_bloom: int | None = None  # None when the node gave none: the logs are then read
 
     @classmethod
     def from_rpc(cls, block: dict[str, Any]) -> Header:
@@ -44,6 +46,7 @@ class Header:
                 str(block["parentHash"]),
                 int(block["timestamp"], 16),
                 None if base_fee is None else int(base_fee, 16),
+                bloom_of(block.get("logsBloom")),
             )
         except (KeyError, TypeError, ValueError):
             raise TransientRpcError(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from keeper.chain.bloom import may_have_logs_of
 from keeper.errors import RpcError, TransientRpcError
 
 if TYPE_CHECKING:
@@ -49,11 +50,23 @@ class LogFetcher:
         self.max_span = self.span
         self.on_progress = on_progress
         self.splits = 0
+        self.skipped = 0  # blocks whose bloom spared the request
 
     async def fetch_block(
-        self, addresses: Sequence[str], topics: Sequence[str], block_hash: str
+        self,
+        addresses: Sequence[str],
+        topics: Sequence[str],
+        block_hash: str,
+        bloom: int | None = None,
     ) -> list[dict[str, Any]]:
-        """Every matching log of the one block ``block_hash``."""
+        """Every matching log of the one block ``block_hash``.
+
+        ``bloom``: the block's logs bloom; when it proves that no log of ``addresses`` is in
+        the block, nothing is asked.
+        """
+        if not may_have_logs_of(bloom, addresses):
+            self.skipped += 1
+            return []
         return await self.client.block_logs(
             address=list(addresses), topics=[list(topics)], block_hash=block_hash
         )

@@ -206,7 +206,7 @@ class MarketTracker:
         first, last = headers[0], headers[-1]
         addresses, topics = self.decoder.addresses(), self.decoder.topics()
         if len(headers) == 1:  # the usual block: its logs by hash, so never another branch's
-            logs = await self.logs.fetch_block(addresses, topics, last.hash)
+            logs = await self.logs.fetch_block(addresses, topics, last.hash, last.logs_bloom)
         else:
             logs = await self.logs.fetch(addresses, topics, first.number, last.number)
         effects = self.decoder.apply(logs)

@@ -88,10 +88,11 @@ class MorphoTracker:
         self.recent = RecentChanges()
 
     async def _logs(
-        self, first: int, last: int, block_hash: str | None = None
+        self, first: int, last: int, single: Header | None = None
     ) -> list[ev.MorphoEvent]:
-        if block_hash is not None:
-            raw = await self.fetcher.fetch_block([self.morpho], ev.topics(), block_hash)
+        if single is not None:  # one block: by its hash, spared when its bloom rules us out
+            bloom = single.logs_bloom
+            raw = await self.fetcher.fetch_block([self.morpho], ev.topics(), single.hash, bloom)
         else:
             raw = await self.fetcher.fetch([self.morpho], ev.topics(), first, last)
         decoded = (ev.decode(Log.from_rpc(r)) for r in raw)
@@ -151,7 +152,7 @@ class MorphoTracker:
         if sorted(given) != list(range(self.block + 1, to_block + 1)):
             given.clear()  # not exactly our gap: read what is needed by number
         single = given.get(to_block) if to_block == self.block + 1 else None
-        found = await self._logs(self.block + 1, to_block, None if single is None else single.hash)
+        found = await self._logs(self.block + 1, to_block, single)
         created = {e.id for e in found if isinstance(e, ev.CreateMarket)}
         known = set(self.state.markets) | created
         earlier = [e for e in found if (m := ev.market_of(e)) is not None and m not in known]
