@@ -30,14 +30,11 @@ def bloom_of(value: str | None) -> int | None:
     return parsed if parsed.bit_length() <= BLOOM_BITS else None
 
 
-def _bits(item: bytes) -> tuple[int, int, int]:
-    digest = keccak(item)
-    return tuple(((digest[i] << 8) | digest[i + 1]) & (BLOOM_BITS - 1) for i in (0, 2, 4))  # type: ignore[return-value]
-
-
 def may_contain(bloom: int, item: bytes) -> bool:
     """True when ``item`` (an address's 20 bytes or a topic's 32) may be in the bloom."""
-    return all((bloom >> bit) & 1 for bit in _bits(item))
+    digest = keccak(item)
+    bits = (int.from_bytes(digest[i : i + 2], "big") & (BLOOM_BITS - 1) for i in (0, 2, 4))
+    return all((bloom >> bit) & 1 for bit in bits)
 
 
 def may_have_logs_of(bloom: int | None, addresses: Iterable[str]) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -228,3 +229,20 @@ def keeper_cli(devnet: Any, *args: str) -> subprocess.CompletedProcess[str]:
     )
     assert result.returncode == 0, result.stderr
     return result
+
+
+def printed_json(proc: subprocess.Popen[str], timeout_s: float) -> dict[str, Any]:
+    """The JSON object a command prints first (``devnet up``'s addresses), read line by line
+    until its closing brace, within ``timeout_s``.
+    """
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline() if proc.stdout else ""
+        if not line:
+            break
+        lines.append(line)
+        if line.startswith("}"):
+            break
+    info: dict[str, Any] = json.loads("".join(lines))
+    return info

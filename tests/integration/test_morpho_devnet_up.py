@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import subprocess
 import sys
-import time
 from typing import TYPE_CHECKING
 
 import pytest
 
 from keeper.chain.client import ChainClient
 from keeper.protocols.morpho_blue.tracker import MorphoTracker
+from tests.integration.helpers import printed_json
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -47,16 +46,7 @@ def test_devnet_up_with_morpho_prints_its_markets_and_stops_on_signal() -> None:
         text=True,
     )
     try:
-        lines: list[str] = []
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline() if proc.stdout else ""
-            if not line:
-                break
-            lines.append(line)
-            if line.startswith("}"):
-                break
-        info = json.loads("".join(lines))
+        info = printed_json(proc, 120)
         tracker = asyncio.run(_follow(info["rpc_url"], info["morpho"], info["start_block"]))
     finally:
         proc.send_signal(signal.SIGINT)

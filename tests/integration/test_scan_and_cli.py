@@ -9,12 +9,11 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 
 import pytest
 
 from keeper.chain.client import ChainClient
-from tests.integration.helpers import account_data
+from tests.integration.helpers import account_data, printed_json
 
 pytestmark = pytest.mark.integration
 
@@ -125,16 +124,7 @@ def test_devnet_up_prints_addresses_reloads_snapshot_and_stops_on_signal(tmp_pat
             text=True,
         )
         try:
-            lines = []
-            deadline = time.monotonic() + 90
-            while time.monotonic() < deadline:
-                line = proc.stdout.readline() if proc.stdout else ""
-                if not line:
-                    break
-                lines.append(line)
-                if line.startswith("}"):
-                    break
-            info = json.loads("".join(lines))
+            info = printed_json(proc, 90)
             outputs.append(info)
             block = asyncio.run(_head(info["rpc_url"]))
             assert block > 0
