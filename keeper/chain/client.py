@@ -267,7 +267,7 @@ class ChainClient:
     ) -> list[Any]:
         async with self._over(provider, "batch", "batch"):
             raw = await provider.make_batch_request(
-                [(method, list(params)) for method, params in calls]  # type: ignore[misc]
+                [(method, list(params)) for method, params in calls]
             )
         return parse.parse_batch(calls, raw)
 

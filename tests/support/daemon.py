@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -76,6 +77,16 @@ class Daemon:
             self.proc.send_signal(signal.SIGTERM)
         try:
             code = await asyncio.wait_for(self.proc.wait(), seconds)
+        except TimeoutError:
+            # Python's faulthandler (PYTHONFAULTHANDLER in the environment) prints every
+            # thread's stack on SIGABRT: where the process hung is in the failure.
+            self.proc.send_signal(signal.SIGABRT)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.proc.wait(), 10)
+            await asyncio.gather(*self._readers, return_exceptions=True)
+            raise AssertionError(
+                f"the keeper did not exit {seconds} s after SIGTERM:\n{''.join(self.err[-80:])}"
+            ) from None
         finally:
             if self.proc.returncode is None:
                 self.proc.kill()
@@ -101,6 +112,7 @@ def keeper_env(rpc_url: str, journal: Path, ops_port: int, **extra: str) -> dict
             "KEEPER_INVENTORY_DIRECT": "true",
             "KEEPER_BREAKER_MAX_HEAD_LAG_S": "0",
             "KEEPER_LOG_FORMAT": "json",
+            "PYTHONFAULTHANDLER": "1",  # stacks on SIGABRT, when a stop hangs (Daemon.stop)
             **extra,
         }
     )

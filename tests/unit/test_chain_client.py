@@ -5,8 +5,10 @@ the URL's secret parts into an error.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import json
+import threading
 
 import aiohttp
 import pytest
@@ -171,3 +173,21 @@ async def test_a_request_in_flight_at_close_leaves_no_session_open(node):
     sessions = [o for o in gc.get_objects() if isinstance(o, aiohttp.ClientSession)]
     assert all(s.closed for s in sessions)
     assert fake.seen.count("eth_slow") == 1
+
+
+@pytest.mark.asyncio
+async def test_requests_cancelled_at_any_point_leave_the_client_usable_and_start_no_thread(node):
+    """Reads cancelled at every point of their way (a shutdown deadline, a timeout around a
+    read) leave nothing held: the next read answers, and no request ever ran on a thread (web3's
+    own HTTP provider takes a lock through a thread pool per request; one cancelled at the wrong
+    moment left the lock taken for good, and the keeper could never exit).
+    """
+    _, url = node
+    before = set(threading.enumerate())
+    async with ChainClient(url, retry_s=0) as client:
+        for round_ in range(40):
+            reads = [client.block_number() for _ in range(4)]
+            with contextlib.suppress(TimeoutError, RpcError):
+                await asyncio.wait_for(asyncio.gather(*reads), round_ * 0.0005)
+        assert await asyncio.wait_for(client.block_number(), 10) == 0x10
+    assert set(threading.enumerate()) <= before
