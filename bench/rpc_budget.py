@@ -37,11 +37,16 @@ if TYPE_CHECKING:
 WARM_UP = 8
 
 
-async def _block_after(reports: list[BlockReport], start: int, blocks: int) -> int:
+async def _block_after(
+    keeper: asyncio.Task[None], reports: list[BlockReport], start: int, blocks: int
+) -> int:
     deadline = time.monotonic() + 60 + 3 * blocks
     while time.monotonic() < deadline:
         if reports and reports[-1].block >= start + blocks:
             return reports[-1].block
+        if keeper.done():
+            keeper.result()  # the keeper's own error, at once
+            raise RuntimeError("the keeper stopped")
         await asyncio.sleep(0.02)
     raise RuntimeError("the keeper did not follow the chain")
 
@@ -61,15 +66,16 @@ async def measure(snap: world_cache.Snapshot, blocks: int, *, websocket: bool) -
                 poll_interval_s=0.1,
                 oracle_heartbeat_s=30 * 86_400,
                 breaker_max_head_lag_s=0,
+                inventory_direct=True,  # nothing is liquidated here: no contract of ours needed
             )
             reports: list[BlockReport] = []
             stop = asyncio.Event()
             task = asyncio.create_task(run_keeper(settings, stop, reports.append))
             try:
-                first = await _block_after(reports, 0, 0)
-                start = await _block_after(reports, first, WARM_UP)
+                first = await _block_after(task, reports, 0, 0)
+                start = await _block_after(task, reports, first, WARM_UP)
                 before = proxy.items.copy()
-                end = await _block_after(reports, start, blocks)
+                end = await _block_after(task, reports, start, blocks)
                 used: Counter[str] = proxy.items - before
             finally:
                 stop.set()
@@ -83,16 +89,20 @@ async def measure(snap: world_cache.Snapshot, blocks: int, *, websocket: bool) -
     }
 
 
-async def main() -> None:
+async def _both(snap: world_cache.Snapshot, blocks: int) -> list[dict[str, object]]:
+    return [await measure(snap, blocks, websocket=ws) for ws in (False, True)]
+
+
+def main() -> None:
     """Both transports, one after the other, on the same world."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--blocks", type=int, default=20)
     parser.add_argument("--accounts", type=int, default=1000)
     args = parser.parse_args()
-    snap = world_cache.snapshot(args.accounts)
-    rows = [await measure(snap, args.blocks, websocket=ws) for ws in (False, True)]
+    snap = world_cache.snapshot(args.accounts)  # builds it first if missing (its own loop)
+    rows = asyncio.run(_both(snap, args.blocks))
     print(json.dumps({"borrowers": args.accounts, "runs": rows}))
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    main()

@@ -6,7 +6,9 @@ borrowers, then opens the same planned positions (``plan_positions``, same seed)
 off: every borrower's transactions are sent in JSON-RPC batches (each borrower is its own sender,
 so its nonces keep mint -> approve -> supply -> borrow in order), mined in a few large blocks,
 and every receipt is checked. Both keepers' accounts are funded the same way
-(``fund_keeper``), then the state is dumped and reloaded later in a fraction of a second.
+(``fund_keeper``), then the state is dumped and reloaded later in a fraction of a second. The
+dump is Anvil's own ``--dump-state`` on exit: ``anvil_dumpState`` over HTTP drops the
+connection for a world of 100,000 borrowers (an answer of hundreds of MB).
 
     python bench/world_cache.py 10000     # builds (or finds) the snapshot, prints its paths
 """
@@ -15,8 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gzip
 import json
+import shutil
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,9 +38,9 @@ from keeper.devnet.borrowers import GAS_ETH, Position, plan_positions
 from keeper.devnet.deployer import codec_of
 from keeper.devnet.market_spec import DEFAULT_RESERVES
 from keeper.devnet.scenarios import fund_keeper
-from keeper.devnet.world import AaveVersion, World, build_world, dump_state
+from keeper.devnet.world import AaveVersion, World, build_world
 from keeper.errors import DevnetError, RpcError
-from keeper.localnode.anvil import DEV_ACCOUNTS, DEV_KEYS, Anvil
+from keeper.localnode.anvil import DEV_ACCOUNTS, DEV_KEYS, Anvil, AnvilOptions
 from keeper.protocols.aave_v3.market import POOL
 
 CACHE = Path(__file__).resolve().parent / ".cache"
@@ -142,22 +147,18 @@ async def _check_opened(client: ChainClient, world: World, chunk: list[Position]
 
 async def build(url: str, borrowers: int) -> World:
     """Deploy the market, open ``borrowers`` positions fast, fund both keepers."""
-    # Anvil's state dump of a large world takes minutes (100k borrowers: hundreds of MB).
     async with ChainClient(url, timeout_s=max(120.0, borrowers / 50)) as client:
         world = await build_world(client, borrowers=0, seed=SEED, aave=AAVE)
         positions = plan_positions(borrowers, SEED, DEFAULT_RESERVES)
         await _open_fast(client, world, positions)
         await fund_keeper(client, world.market, OURS_ADDRESS)
         await fund_keeper(client, world.market, BASELINE_ADDRESS)
-        world = dataclasses.replace(
+        return dataclasses.replace(
             world,
             borrowers=[p.address for p in positions if p.borrows],
             profiles={p.address: p.profile for p in positions},
             deploy_block=await client.block_number(),
         )
-        _, state = paths(borrowers)
-        await dump_state(client, state)
-        return world
 
 
 def snapshot(borrowers: int) -> Snapshot:
@@ -167,8 +168,16 @@ def snapshot(borrowers: int) -> Snapshot:
         return Snapshot(World.from_json(world_file.read_text()), state, 0.0)
     CACHE.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    with Anvil() as anvil:
-        world = asyncio.run(build(anvil.url, borrowers))
+    with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
+        dump = Path(tmp) / "state.json"
+        # Anvil writes the whole state when it stops: minutes for 100k borrowers.
+        options = AnvilOptions(extra_args=["--dump-state", str(dump)], stop_timeout_s=900)
+        with Anvil(options) as anvil:
+            world = asyncio.run(build(anvil.url, borrowers))
+        if not dump.is_file():
+            raise DevnetError(f"Anvil wrote no state dump for {borrowers} borrowers")
+        with dump.open("rb") as src, gzip.open(state, "wb", compresslevel=3) as out:
+            shutil.copyfileobj(src, out, 1 << 20)
     world_file.write_text(world.to_json())
     return Snapshot(world, state, round(time.perf_counter() - t0, 1))
 

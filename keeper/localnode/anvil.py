@@ -69,6 +69,8 @@ class AnvilOptions:
     # data fee charged from L1Block's values); None: plain Ethereum.
     network: str | None = None
     extra_args: list[str] = field(default_factory=list)
+    # SIGTERM, then SIGKILL after this: longer when Anvil writes a large --dump-state on exit.
+    stop_timeout_s: float = 5.0
     binary: Path | None = None  # None: the pinned npm build (keeper.localnode.toolchain)
 
 
@@ -176,12 +178,12 @@ class Anvil:
         raise DevnetError(f"Anvil did not answer within {timeout_s}s: {self._log_tail()}")
 
     def stop(self) -> None:
-        """Stop Anvil (SIGTERM, then SIGKILL after 5 s). Safe to call twice."""
+        """Stop Anvil (SIGTERM, then SIGKILL after ``stop_timeout_s``). Safe to call twice."""
         proc, self._proc = self._proc, None
         if proc is not None and proc.poll() is None:
             proc.terminate()
             try:
-                proc.wait(timeout=5)
+                proc.wait(timeout=self.options.stop_timeout_s)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=5)
