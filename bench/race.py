@@ -177,7 +177,14 @@ async def race(n: int, shocks: int, contest: Contest) -> dict[str, Any]:
     world = snap.world
     with (
         tempfile.TemporaryDirectory(prefix="keeper-race-") as tmpdir,
-        Anvil(AnvilOptions(load_state=snap.state, block_time=1)) as anvil,
+        # A world of 100k borrowers is a state of gigabytes: Anvil takes minutes to load it.
+        Anvil(
+            AnvilOptions(
+                load_state=snap.state,
+                block_time=1,
+                start_timeout_s=max(30.0, snap.state.stat().st_size / 1e6),
+            )
+        ) as anvil,
     ):
         tmp = Path(tmpdir)
         async with ChainClient(anvil.url, timeout_s=60) as client:
@@ -192,7 +199,7 @@ async def race(n: int, shocks: int, contest: Contest) -> dict[str, Any]:
             t0 = time.perf_counter()
             keepers = start(world, anvil.url, tmp, contest, contracts)
             try:
-                await _ready(keepers, timeout_s=180)
+                await _ready(keepers, timeout_s=max(180.0, len(world.borrowers) / 100))
                 ready_s = round(time.perf_counter() - t0, 1)
                 rpc = await _quiet(client, keepers)
                 first = await client.block_number()

@@ -157,7 +157,13 @@ def splice_reaction(text: str, section: list[str]) -> str:
     """``text`` with this section (or the one it replaces) replaced by ``section``."""
     lines = text.splitlines()
     header = next((h for h in (REACTION_HEADER, OLD_HEADER) if any(h in x for x in lines)), None)
-    if header is None:
+    return splice_section(text, header or REACTION_HEADER, section)
+
+
+def splice_section(text: str, header: str, section: list[str]) -> str:
+    """``text`` with the section under ``header`` replaced (or added before the raw figures)."""
+    lines = text.splitlines()
+    if not any(header in x for x in lines):
         raw = lines.index("## Raw figures") if "## Raw figures" in lines else len(lines)
         lines[raw:raw] = [*section, ""]
     else:

@@ -30,7 +30,9 @@ from bench.bidding_tables import (  # after the path is set
     verdict,
 )
 from bench.losing_results import losing_steps, splice_losing
-from bench.reaction_results import reaction_steps, splice_reaction
+from bench.race_scale import HEADER as RACE_SCALE_HEADER
+from bench.race_scale import race_scale_steps
+from bench.reaction_results import reaction_steps, splice_reaction, splice_section
 from bench.risk_results import risk_steps, splice
 
 HERE = Path(__file__).resolve().parent
@@ -327,10 +329,13 @@ def main() -> None:
     their section replaced in RESULTS.md.
     """
     started = time.perf_counter()
-    if sys.argv[1:] in (["--only", "risk"], ["--only", "losing"], ["--only", "reaction"]):
+    only = ("risk", "losing", "reaction", "race100k")
+    if len(sys.argv) == 3 and sys.argv[1] == "--only" and sys.argv[2] in only:
         path = HERE / "RESULTS.md"
         if sys.argv[2] == "risk":
             text = splice(path.read_text(), risk_steps(_run))
+        elif sys.argv[2] == "race100k":
+            text = splice_section(path.read_text(), RACE_SCALE_HEADER, race_scale_steps(_run))
         elif sys.argv[2] == "reaction":
             text = splice_reaction(path.read_text(), reaction_steps(_run))
         else:
@@ -358,9 +363,11 @@ def main() -> None:
     risk = risk_steps(_run)
     losing = losing_steps(_run)
     reaction = reaction_steps(_run)
+    at_scale = race_scale_steps(_run)
     text = splice(_write(engine, rpc, races, time.perf_counter() - started), risk)
     text = splice_losing(text, losing)
     text = splice_reaction(text, reaction)
+    text = splice_section(text, RACE_SCALE_HEADER, at_scale)
     (HERE / "RESULTS.md").write_text(text)
     print(text)
 

@@ -69,7 +69,9 @@ class AnvilOptions:
     # data fee charged from L1Block's values); None: plain Ethereum.
     network: str | None = None
     extra_args: list[str] = field(default_factory=list)
-    # SIGTERM, then SIGKILL after this: longer when Anvil writes a large --dump-state on exit.
+    # How long Anvil may take to answer (longer for a large --load-state), and SIGTERM then
+    # SIGKILL after stop_timeout_s (longer when Anvil writes a large --dump-state on exit).
+    start_timeout_s: float = 30.0
     stop_timeout_s: float = 5.0
     binary: Path | None = None  # None: the pinned npm build (keeper.localnode.toolchain)
 
@@ -131,7 +133,7 @@ class Anvil:
             self._state_file.flush()
         return self._state_file.name
 
-    def start(self, timeout_s: float = 30.0) -> Self:
+    def start(self, timeout_s: float | None = None) -> Self:
         """Start Anvil and wait until it answers; retry on a port taken in the meantime."""
         last_error = "no attempt"
         for _ in range(3 if self.options.port is None else 1):
@@ -145,7 +147,7 @@ class Anvil:
                 preexec_fn=_die_with_parent,  # noqa: PLW1509 - only prctl, no locks taken
             )
             try:
-                self._wait_ready(timeout_s)
+                self._wait_ready(self.options.start_timeout_s if timeout_s is None else timeout_s)
             except DevnetError as exc:
                 last_error = str(exc)
                 self.stop()
