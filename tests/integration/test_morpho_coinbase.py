@@ -11,16 +11,18 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from eth_account import Account
 
 from keeper.app import run_keeper
 from keeper.chain.client import ChainClient
 from keeper.chain.types import Log
-from keeper.devnet.artifacts import morpho_artifact, own_artifact
-from keeper.devnet.deployer import Deployer, codec_of
-from keeper.localnode.anvil import DEV_ACCOUNTS, DEV_KEYS
+from keeper.devnet.artifacts import morpho_artifact
+from keeper.devnet.deployer import codec_of
+from keeper.localnode.anvil import DEV_ACCOUNTS
 from keeper.protocols.morpho_blue.receipts import liquidate_logs
 from keeper.settings import load_settings
 from tests.integration.morpho_chain import send
+from tests.integration.test_morpho_flash_mode import FRESH_KEY, _deploy
 from tests.integration.test_morpho_liquidator import (
     GAS,
     LIQUIDATOR,
@@ -118,28 +120,29 @@ async def test_a_bid_is_paid_exactly_to_the_coinbase_only_with_a_liquidation_tha
 async def test_the_keeper_caps_its_coinbase_bids_to_the_contracts_ether(
     morpho_devnet: MorphoDevnet, tmp_path: Path
 ) -> None:
-    """A keeper in flash mode with coinbase_payment on, whose contract holds far less ether than
-    the bids the policy wants (1,000 wei against bids worth dollars): after a price drop every
+    """A keeper in flash mode with coinbase_payment on, whose contract (deployed and funded by
+    `keeper deploy-liquidator --fund-eth`) holds far less ether than the bids the policy wants
+    (1,000 wei against bids worth dollars): after a price drop every
     liquidation it sends lands (none reverts on BidUnpaid), and its bids together paid exactly
     the contract's ether, no more.
     """
     world = morpho_devnet.world
     uni = world.uniswap
     assert uni is not None
-    float_wei = 1_000
+    journal = tmp_path / "journal.sqlite"
     async with ChainClient(morpho_devnet.url) as client:
-        dep = Deployer(client)
-        await dep.impersonate_all()
-        contract = await dep.deploy(
-            OWNER, own_artifact("MorphoLiquidator"), [world.morpho, uni.router]
+        await client.request("anvil_setBalance", [Account.from_key(FRESH_KEY).address, hex(10**19)])
+        # 1,000 wei: `--fund-eth` takes ether.
+        contract = await asyncio.to_thread(
+            _deploy, morpho_devnet.url, world.morpho, uni.router, journal, "--fund-eth", "1e-15"
         )
-        await dep.transact(OWNER, contract, "0x", value=float_wei)
+        assert await client.get_balance(contract) == 1_000
         settings = load_settings(
             rpc_url=morpho_devnet.url,
             protocol="morpho_blue",
             morpho=world.morpho,
-            private_key=DEV_KEYS[1],
-            journal_path=str(tmp_path / "journal.sqlite"),
+            private_key=FRESH_KEY,
+            journal_path=str(journal),
             poll_interval_s=0.05,
             ops_port=None,
             execution_mode="flash",
