@@ -16,9 +16,11 @@ from eth_account import Account
 from keeper.app import run_keeper
 from keeper.chain.client import ChainClient
 from keeper.chain.types import Log
-from keeper.devnet.artifacts import morpho_artifact
-from keeper.devnet.deployer import codec_of
-from keeper.localnode.anvil import DEV_ACCOUNTS
+from keeper.checks import check_config
+from keeper.devnet.artifacts import morpho_artifact, own_artifact
+from keeper.devnet.deployer import Deployer, codec_of
+from keeper.errors import ConfigError
+from keeper.localnode.anvil import DEV_ACCOUNTS, DEV_KEYS
 from keeper.protocols.morpho_blue.receipts import liquidate_logs
 from keeper.settings import load_settings
 from tests.integration.morpho_chain import send
@@ -178,3 +180,40 @@ async def test_the_keeper_caps_its_coinbase_bids_to_the_contracts_ether(
         assert {e.caller for e in events} == {contract}
         assert len(events) == len(liquidated)
         assert await client.get_balance(contract) == 0
+
+
+async def test_check_config_gives_the_bid_float_and_refuses_an_older_morpho_liquidator(
+    morpho_devnet: MorphoDevnet,
+) -> None:
+    """`check-config` with coinbase_payment in flash mode on Morpho reports the ether our
+    MorphoLiquidator holds for bids; the same contract whose code lacks the current
+    ``liquidate`` (as a MorphoLiquidator deployed before coinbase bids) is refused with a
+    ConfigError naming flash_liquidator and the redeployment.
+    """
+    uni = morpho_devnet.world.uniswap
+    assert uni is not None
+    async with ChainClient(morpho_devnet.url) as client:
+        dep = Deployer(client)
+        await dep.impersonate_all()
+        contract = await dep.deploy(
+            OWNER, own_artifact("MorphoLiquidator"), [morpho_devnet.world.morpho, uni.router]
+        )
+        await dep.transact(OWNER, contract, "0x", value=12_345)
+        settings = load_settings(
+            rpc_url=morpho_devnet.url,
+            protocol="morpho_blue",
+            morpho=morpho_devnet.world.morpho,
+            private_key=DEV_KEYS[1],
+            execution_mode="flash",
+            flash_liquidator=contract,
+            uniswap_quoter=uni.quoter,
+            coinbase_payment=True,
+        )
+        report = await check_config(settings)
+        assert report["ok"] and report["bid_float_wei"] == 12_345
+        code = str(await client.request("eth_getCode", [contract, "latest"])).lower()
+        push = "63" + LIQUIDATOR.selector("liquidate")
+        assert push in code
+        await client.request("anvil_setCode", [contract, code.replace(push, "63" + "ff" * 4)])
+        with pytest.raises(ConfigError, match=r"flash_liquidator: .* older MorphoLiquidator"):
+            await check_config(settings)
