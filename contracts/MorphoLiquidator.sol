@@ -27,7 +27,11 @@ interface IMorphoBlue {
 ///         collateral first, then calls `onMorphoLiquidate` on its caller, then pulls the
 ///         repayment: the callback sells the collateral on Uniswap V3 (with a minimum output) and
 ///         approves exactly the repayment. What is left is the profit, sent to the owner; the
-///         transaction reverts unless it reaches the caller's minimum. Leaves no allowance behind.
+///         transaction reverts unless it reaches the caller's minimum plus the bid's worth.
+///         It can pay a bid to `block.coinbase` (a bundle's bid), all-or-nothing with the
+///         liquidation, from this contract's ether (the call's value included): the bid is
+///         paid only when the liquidation and its profit floor hold, and the whole call
+///         reverts when the ether is short. Leaves no allowance behind.
 contract MorphoLiquidator {
     /// @dev What the callback needs, passed through Morpho in `data`.
     struct Swap {
@@ -47,7 +51,9 @@ contract MorphoLiquidator {
     error NotMorpho();
     error SwapShort(uint256 received, uint256 owed);
     error InsufficientProfit(uint256 available, uint256 minProfit);
+    error BidUnpaid(uint256 bid, uint256 balance);
     error TokenCallFailed(address token);
+    error EtherSendFailed();
 
     address public immutable owner;
     IMorphoBlue public immutable morpho;
@@ -64,8 +70,13 @@ contract MorphoLiquidator {
         _;
     }
 
+    /// @notice Ether for bids (a bundle's coinbase payments).
+    receive() external payable {}
+
     /// @notice Liquidate `borrower` in `market`: exactly one of `seizedAssets` / `repaidShares`
-    ///         is non-zero, as Morpho requires. `minProfit` is in loan-token units.
+    ///         is non-zero, as Morpho requires. `minProfit` and `bidCost` (the worth of `bid`,
+    ///         the wei paid to `block.coinbase`) are in loan-token units: the profit must reach
+    ///         their sum.
     function liquidate(
         MorphoMarketParams calldata market,
         address borrower,
@@ -73,8 +84,10 @@ contract MorphoLiquidator {
         uint256 repaidShares,
         uint24 swapFee,
         uint256 minSwapOut,
-        uint256 minProfit
-    ) external onlyOwner {
+        uint256 minProfit,
+        uint256 bid,
+        uint256 bidCost
+    ) external payable onlyOwner {
         uint256 loanBefore = IERC20Min(market.loanToken).balanceOf(address(this));
         bytes memory data = abi.encode(
             Swap(
@@ -87,8 +100,9 @@ contract MorphoLiquidator {
             )
         );
         (uint256 seized, uint256 repaid) = morpho.liquidate(market, borrower, seizedAssets, repaidShares, data);
-        uint256 profit = _payOut(market.loanToken, loanBefore, minProfit);
+        uint256 profit = _payOut(market.loanToken, loanBefore, minProfit + bidCost);
         emit Liquidated(keccak256(abi.encode(market)), borrower, seized, repaid, profit);
+        _payBid(bid);
     }
 
     /// @notice Morpho's liquidation callback: the collateral is here, the repayment not yet
@@ -125,6 +139,11 @@ contract MorphoLiquidator {
         _transfer(token, to, amount);
     }
 
+    /// @notice Send ether (the bid float) to `to`.
+    function rescueEther(address payable to, uint256 amount) external onlyOwner {
+        _sendEther(to, amount);
+    }
+
     /// @dev After Morpho pulled the repayment: check the profit, send it to the owner.
     function _payOut(address loanToken, uint256 loanBefore, uint256 minProfit) private returns (uint256 profit) {
         // A token that did not spend the whole approval on transferFrom must not keep it.
@@ -132,6 +151,17 @@ contract MorphoLiquidator {
         profit = IERC20Min(loanToken).balanceOf(address(this)) - loanBefore;
         if (profit < minProfit) revert InsufficientProfit(profit, minProfit);
         if (profit > 0) _transfer(loanToken, owner, profit);
+    }
+
+    function _payBid(uint256 bid) private {
+        if (bid == 0) return;
+        if (address(this).balance < bid) revert BidUnpaid(bid, address(this).balance);
+        _sendEther(payable(block.coinbase), bid);
+    }
+
+    function _sendEther(address payable to, uint256 amount) private {
+        (bool ok,) = to.call{value: amount}("");
+        if (!ok) revert EtherSendFailed();
     }
 
     // Low-level calls accept tokens that return nothing (USDT-style) and reject a `false`.

@@ -87,14 +87,15 @@ class Keeper:
                 "`keeper deploy-liquidator` and set flash_liquidator to the address it prints, "
                 "or set inventory_direct = true for the old direct path"
             )
+        inventory = settings.execution_mode == "inventory"
         if settings.coinbase_payment and (
             settings.flash_liquidator is None
-            or settings.protocol != "aave_v3"
-            or (settings.inventory_direct and settings.execution_mode == "inventory")
+            or (inventory and (settings.inventory_direct or settings.protocol != "aave_v3"))
         ):
             raise ConfigError(
                 "coinbase_payment: the bid is paid by our contract, so it needs flash_liquidator "
-                "(Aave, not inventory_direct); deploy it with `keeper deploy-liquidator`"
+                "(Aave, not inventory_direct; Morpho: flash mode); deploy it with "
+                "`keeper deploy-liquidator`"
             )
         self.settings, self.client, self.chain_id, self.market = settings, client, chain_id, market
         self.signer = Signer(resolve_key(settings))

@@ -126,11 +126,13 @@ async def check_config(settings: Settings) -> dict[str, Any]:
 async def _check_morpho(settings: Settings, key_address: str | None) -> dict[str, Any]:
     """Check ``protocol = "morpho_blue"``: the chain and Morpho's code at ``morpho``.
 
-    In flash mode also a MorphoLiquidator of this Morpho, owned by the keeper's key.
+    In flash mode also a MorphoLiquidator of this Morpho, of the current version, owned by the
+    keeper's key; with ``coinbase_payment`` the report gives its ether for bids.
     """
     from keeper.protocols.morpho_blue.connect import connect as connect_morpho  # noqa: PLC0415
 
     client, chain_id, morpho = await connect_morpho(settings)
+    extra: dict[str, Any] = {}
     try:
         head = await client.block_number()
         if settings.execution_mode == "flash":
@@ -145,6 +147,16 @@ async def _check_morpho(settings: Settings, key_address: str | None) -> dict[str
                     f"flash_liquidator: {contract} is not a MorphoLiquidator of {morpho}; deploy "
                     "one with `keeper deploy-liquidator` (protocol morpho_blue)"
                 )
+            # The dispatcher pushes each selector (PUSH4): an older MorphoLiquidator (before
+            # coinbase bids) has another `liquidate`, which the keeper's calls would miss.
+            code = await client.request("eth_getCode", [contract, "latest"])
+            if "63" + MORPHO_LIQUIDATOR.selector("liquidate") not in str(code).lower():
+                raise ConfigError(
+                    f"flash_liquidator: {contract} is an older MorphoLiquidator (its liquidate "
+                    "takes no coinbase bid); deploy the current one with `keeper deploy-liquidator`"
+                )
+            if settings.coinbase_payment:
+                extra["bid_float_wei"] = await client.get_balance(contract)
     finally:
         await client.close()
     return {
@@ -155,5 +167,6 @@ async def _check_morpho(settings: Settings, key_address: str | None) -> dict[str
         "nodes": client.labels,
         "morpho": morpho,
         "keeper_address": key_address,
+        **extra,
         "settings": effective_settings(settings),
     }

@@ -50,12 +50,14 @@ def add_deploy_parser(
 def run_deploy(settings: Settings, args: argparse.Namespace) -> int:
     """Deploy the protocol's contract of ours; print what was done as one JSON line."""
     if settings.protocol == "morpho_blue":
+        from keeper.execution.deploy import ether_to_wei  # noqa: PLC0415
         from keeper.protocols.morpho_blue.deploy import deploy_liquidator  # noqa: PLC0415
 
         if args.router is None:
             raise ConfigError("--router: the MorphoLiquidator needs the Uniswap V3 SwapRouter")
-        address = asyncio.run(deploy_liquidator(settings, args.router))
-        print(json.dumps({"flash_liquidator": address}))
+        fund_wei = ether_to_wei(args.fund_eth)
+        address = asyncio.run(deploy_liquidator(settings, args.router, fund_wei))
+        print(json.dumps({"flash_liquidator": address, "funded_wei": fund_wei}))
         return EXIT_OK
     from keeper.protocols.aave_v3.deploy import deploy_liquidator as deploy_aave  # noqa: PLC0415
 

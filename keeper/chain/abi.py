@@ -100,6 +100,10 @@ class Codec:
                 f"no function {name} in ABI (overloads need their signature)"
             ) from None
 
+    def selector(self, fn: str) -> str:
+        """The 4-byte selector of ``fn``, as 8 lowercase hex digits (no ``0x``)."""
+        return bytes(function_abi_to_4byte_selector(cast("Any", self._fn(fn)))).hex()
+
     def encode(self, fn: str, *args: Any) -> str:
         """0x-hex calldata of ``fn(*args)``."""
         entry = self._fn(fn)

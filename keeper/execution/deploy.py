@@ -6,6 +6,7 @@ Protocol-neutral: the protocol package names the artifact and its constructor ar
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING
 
 from eth_abi.abi import encode
@@ -25,6 +26,18 @@ if TYPE_CHECKING:
     from keeper.settings import Settings
 
 DEPLOY_GAS = 2_000_000
+FUND_GAS = 60_000
+
+
+def ether_to_wei(text: str) -> int:
+    """``--fund-eth``: an amount of ether (ConfigError naming the flag otherwise)."""
+    try:
+        wei = int(Decimal(text) * 10**18)
+    except InvalidOperation:
+        wei = -1
+    if wei < 0:
+        raise ConfigError("--fund-eth: expected an amount of ether, e.g. 0.5")
+    return wei
 
 
 def checked_router(router: str) -> str:
@@ -35,9 +48,17 @@ def checked_router(router: str) -> str:
 
 
 async def deploy_own_contract(
-    settings: Settings, client: ChainClient, chain_id: int, artifact: str, args: list[str]
+    settings: Settings,
+    client: ChainClient,
+    chain_id: int,
+    artifact: str,
+    args: list[str],
+    fund_wei: int = 0,
 ) -> str:
-    """Deploy ``contracts_abi/<artifact>`` with address constructor ``args``; its address."""
+    """Deploy ``contracts_abi/<artifact>`` with address constructor ``args``; its address.
+
+    ``fund_wei``: ether then sent to the contract (its float for coinbase bids).
+    """
     journal = SqliteJournal(settings.journal_path, chain_id)
     try:
         sender = TxSender(
@@ -56,6 +77,14 @@ async def deploy_own_contract(
         receipt = settled.receipt
         if settled.status != "mined" or receipt is None or receipt.contract_address is None:
             raise TransactionError(f"deployment {settled.status}: {settled.note}")
-        return str(to_checksum_address(receipt.contract_address))
+        address = str(to_checksum_address(receipt.contract_address))
+        if fund_wei > 0:
+            funding = await sender.send(
+                address, "0x", FUND_GAS, purpose=TxPurpose.OTHER, value=fund_wei
+            )
+            done = await sender.settle(funding, timeout_s=settings.receipt_timeout_s)
+            if done.status != "mined":
+                raise TransactionError(f"funding {done.status}: {done.note}")
+        return address
     finally:
         journal.close()

@@ -16,6 +16,7 @@ from keeper.execution.lease import ALONE
 from keeper.loop.attempt import attempt, bid_limits, bid_policy, coinbase_wei
 from keeper.loop.pricing import native_asset
 from keeper.loop.report import BlockReport
+from keeper.strategy.bidding import BidFloat
 from keeper.strategy.gas import GasPricing, calldata_bytes
 
 if TYPE_CHECKING:
@@ -86,6 +87,23 @@ class BlockCycle:
         return await self.l1_fee.fee_wei(
             calldata_bytes(self.mode), gas_price_wei, to=self.market.spender, block=head
         )
+
+    async def bid_float(self, head: int) -> BidFloat | None:
+        """The ether our contract holds for coinbase bids at ``head`` (None: no bids)."""
+        contract = self.settings.flash_liquidator
+        if not self.settings.coinbase_payment or contract is None:
+            return None
+        return BidFloat(await self.client.get_balance(contract, head))
+
+    def coinbase(self, plan: AnyPlan, pricing: GasPricing, bid_float: BidFloat | None) -> int:
+        """The coinbase bid of ``plan``, capped to what the contract can still pay."""
+        if bid_float is None:
+            return 0
+        wanted = coinbase_wei(plan, self.min_profit_base, pricing, self.bid_policy)
+        paid = bid_float.take(wanted)
+        if paid < wanted:
+            log.info("coinbase_bid_capped", wanted_wei=wanted, paid_wei=paid)
+        return paid
 
     def context(self, head: int, pricing: GasPricing) -> PlanContext:
         """The planning context of this cycle."""
@@ -185,7 +203,8 @@ class BlockCycle:
         back to back (one nonce writer, one plan's approval and liquidation kept adjacent) and
         are tracked in parallel, so that all of them land in the next block, not one per block.
         """
-        pricing = await self.pricing(assets, head)
+        # Read together: the contract's ether caps this head's coinbase bids.
+        pricing, bid_float = await asyncio.gather(self.pricing(assets, head), self.bid_float(head))
         executor = self.execution.executor
 
         async def execute(plan: AnyPlan, plan_ms: float) -> None:
@@ -194,9 +213,7 @@ class BlockCycle:
                 pricing,
                 self.min_profit_base,
                 bid=bid_limits(plan, self.min_profit_base, pricing, self.bid_policy),
-                coinbase_wei=coinbase_wei(plan, self.min_profit_base, pricing, self.bid_policy)
-                if self.settings.coinbase_payment
-                else 0,
+                coinbase_wei=self.coinbase(plan, pricing, bid_float),
             )
             outcome = await attempt(
                 plan,

@@ -162,6 +162,23 @@ def coinbase_bid(
     return spare * policy.share_bps // BPS * WEI_PER_NATIVE // native_price
 
 
+@dataclass
+class BidFloat:
+    """The ether our contract holds for coinbase bids at a head, spent by that head's bids.
+
+    The contract pays a bid from its own ether and reverts the whole liquidation when that is
+    short: every bid of the head is capped to what the earlier ones left (0 when nothing is).
+    """
+
+    left: int
+
+    def take(self, bid: int) -> int:
+        """``bid`` capped to what is left, which it then uses."""
+        paid = max(0, min(bid, self.left))
+        self.left -= paid
+        return paid
+
+
 def limits_from_meta(meta: Mapping[str, object], max_tip: int, max_fee: int) -> BidLimits | None:
     """The limits journaled with a transaction (``BidLimits.to_meta``), if it has them."""
     try:

@@ -41,7 +41,8 @@ async def _balance(client: ChainClient, token: str, who: str) -> int:
     return int(ERC20.decode("balanceOf", raw)[0])
 
 
-def _deploy(url: str, morpho: str, router: str, journal: Path) -> str:
+def _deploy(url: str, morpho: str, router: str, journal: Path, *extra: str) -> str:
+    """`keeper deploy-liquidator` from FRESH_KEY (``extra``: more flags); the address."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("KEEPER_")}
     env.update(
         {
@@ -53,7 +54,7 @@ def _deploy(url: str, morpho: str, router: str, journal: Path) -> str:
         }
     )
     deployed = subprocess.run(
-        [sys.executable, "-m", "keeper", "deploy-liquidator", "--router", router],
+        [sys.executable, "-m", "keeper", "deploy-liquidator", "--router", router, *extra],
         env=env,
         capture_output=True,
         text=True,

@@ -73,11 +73,13 @@ class Setup:
         self.position = self.tracker.state.markets[self.market.id].position(self.borrower)
 
     def call(self, **overrides: int) -> str:
-        """``liquidate`` for the chosen position, the largest the collateral covers."""
+        """``liquidate`` for the chosen position, the largest the collateral covers; no coinbase
+        bid unless told (``bid`` wei, worth ``bid_cost`` loan units).
+        """
         view = self.tracker.view(self.market.id)
         assert view is not None and self.position is not None
         seized, shares = arguments(self.position, view)
-        args = {"fee": 3000, "min_out": 0, "min_profit": 0, **overrides}
+        args = {"fee": 3000, "min_out": 0, "min_profit": 0, "bid": 0, "bid_cost": 0, **overrides}
         return LIQUIDATOR.encode(
             "liquidate",
             self.market.params.as_tuple(),
@@ -87,6 +89,8 @@ class Setup:
             args["fee"],
             args["min_out"],
             args["min_profit"],
+            args["bid"],
+            args["bid_cost"],
         )
 
     async def balance(self, token: str, who: str) -> int:

@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from keeper.strategy.bidding import (
+    BidFloat,
     BidLimits,
     BidPolicy,
     Fees,
@@ -194,3 +195,15 @@ def test_coinbase_bid_is_the_share_of_the_margin_after_gas_in_wei():
     assert coinbase_bid(policy, margin_base=50 * 10**8, gas_cost_base=0, native_price=0) == 0
     none = BidPolicy(0, 3 * GWEI, 500 * GWEI)
     assert coinbase_bid(none, margin_base=50 * 10**8, gas_cost_base=0, native_price=ETH) == 0
+
+
+def test_a_heads_coinbase_bids_are_capped_to_the_contracts_ether():
+    """The bid float pays each bid of a head from what the earlier ones left: a bid within it
+    whole, the next one capped to the rest, then nothing; a negative bid takes nothing.
+    """
+    bid_float = BidFloat(1_000)
+    assert bid_float.take(600) == 600
+    assert bid_float.take(-5) == 0
+    assert bid_float.take(600) == 400
+    assert bid_float.take(1) == 0
+    assert bid_float.left == 0

@@ -55,3 +55,24 @@ def test_a_coinbase_payment_needs_our_contract(tmp_path: Path):
     settings = offline_settings(tmp_path, KEY, coinbase_payment=True)
     with pytest.raises(ConfigError, match="coinbase_payment"):
         Keeper(settings, QuietNode(), 1, FakeMarket())
+
+
+def test_a_coinbase_payment_on_morpho_needs_flash_mode(tmp_path: Path):
+    """On Morpho Blue, coinbase_payment is refused in inventory mode (Morpho's direct call has
+    no contract of ours to pay it) and accepted in flash mode with our MorphoLiquidator.
+    """
+    morpho = {"protocol": "morpho_blue", "morpho": "0x" + "22" * 20, "flash_liquidator": CONTRACT}
+    inventory = offline_settings(tmp_path, KEY, coinbase_payment=True, **morpho)
+    with pytest.raises(ConfigError, match=r"coinbase_payment.*Morpho: flash mode"):
+        Keeper(inventory, QuietNode(), 1, FakeMarket())
+    flash = offline_settings(
+        tmp_path,
+        KEY,
+        coinbase_payment=True,
+        execution_mode="flash",
+        uniswap_quoter="0x" + "33" * 20,
+        **morpho,
+    )
+    keeper = Keeper(flash, QuietNode(), 1, FakeMarket())
+    assert keeper.execution.executor.liquidator.lower() == CONTRACT
+    keeper.journal.close()

@@ -49,3 +49,24 @@ def test_the_on_chain_floor_rounds_up_and_a_same_asset_market_swaps_nothing() ->
     assert terms.min_swap_out == terms.swap_out_quote == 1_050
     assert terms.profit_at_min == 50
     assert terms.min_profit == 1  # 1/3 of a unit, rounded up
+
+
+def test_a_coinbase_bids_worth_is_added_apart_rounded_up() -> None:
+    """A coinbase bid's worth (base units) becomes ``bid_cost`` in loan units, rounded up, apart
+    from the minimum profit plus gas (the contract adds the two); no bid costs nothing.
+    """
+    common = {
+        "seized": 10**18,
+        "repaid": 1_700 * USDC,
+        "quote_out": 2_000 * USDC,
+        "slippage_bps": 50,
+        "loan_price": 3 * USD,
+        "loan_decimals": 6,
+        "min_profit_base": 6 * USD,
+        "gas_cost_base": 3 * USD,
+    }
+    assert flash_terms(same_asset=False, **common).bid_cost == 0
+    terms = flash_terms(same_asset=False, **common, bid_cost_base=USD)
+    assert terms.min_profit == 3 * USDC
+    assert terms.bid_cost == 333_334  # a third of a dollar's worth of a 3-dollar token, up
+    assert terms.profit_at_min == 290 * USDC

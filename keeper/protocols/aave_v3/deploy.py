@@ -10,7 +10,6 @@ can send the contract ether for coinbase bids.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING
 
 from eth_abi.abi import encode
@@ -20,6 +19,7 @@ from keeper.chain.abi import load_artifact
 from keeper.chain.erc20 import ERC20
 from keeper.core.outcome import TxPurpose
 from keeper.errors import ConfigError, TransactionError
+from keeper.execution.deploy import FUND_GAS, ether_to_wei
 from keeper.execution.fees import FeePolicy
 from keeper.execution.journal_sqlite import SqliteJournal
 from keeper.execution.sender import TxSender
@@ -34,7 +34,6 @@ if TYPE_CHECKING:
     from keeper.settings import Settings
 
 DEPLOY_GAS = 2_500_000
-FUND_GAS = 60_000
 NO_ROUTER = "0x" + "00" * 20
 
 
@@ -53,17 +52,6 @@ class Deployed:
             "approved": self.approved,
             "funded_wei": self.funded_wei,
         }
-
-
-def ether_to_wei(text: str) -> int:
-    """``--fund-eth``: an amount of ether (ConfigError naming the flag otherwise)."""
-    try:
-        wei = int(Decimal(text) * 10**18)
-    except InvalidOperation:
-        wei = -1
-    if wei < 0:
-        raise ConfigError("--fund-eth: expected an amount of ether, e.g. 0.5")
-    return wei
 
 
 async def deploy_liquidator(

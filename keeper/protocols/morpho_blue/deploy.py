@@ -11,13 +11,16 @@ if TYPE_CHECKING:
     from keeper.settings import Settings
 
 
-async def deploy_liquidator(settings: Settings, router: str) -> str:
-    """Deploy MorphoLiquidator(morpho, router); return its address."""
+async def deploy_liquidator(settings: Settings, router: str, fund_wei: int = 0) -> str:
+    """Deploy MorphoLiquidator(morpho, router), fund it with ``fund_wei``; its address.
+
+    ``fund_wei``: ether for coinbase bids (``coinbase_payment``), sent after the deployment.
+    """
     swap_router = checked_router(router)
     client, chain_id, morpho = await connect(settings)
     try:
         return await deploy_own_contract(
-            settings, client, chain_id, "MorphoLiquidator", [morpho, swap_router]
+            settings, client, chain_id, "MorphoLiquidator", [morpho, swap_router], fund_wei
         )
     finally:
         await client.close()
