@@ -171,6 +171,9 @@ async def _lost_gas(
     return await lost_gas(client, keepers, targets, pool, blocks, head)
 
 
+LARGE_WORLD = 50_000
+
+
 async def race(n: int, shocks: int, contest: Contest) -> dict[str, Any]:
     """One size: quiet window, shocks, winners, reaction, tips paid."""
     snap = world_cache.snapshot(n)
@@ -183,6 +186,9 @@ async def race(n: int, shocks: int, contest: Contest) -> dict[str, Any]:
                 load_state=snap.state,
                 block_time=1,
                 start_timeout_s=max(30.0, snap.state.stat().st_size / 1e6),
+                # Anvil keeps every block's state in memory: at 100k borrowers about 100 MB a
+                # block, out of memory within minutes. Recent states only (reads are at the head).
+                prune_history=16 if n >= LARGE_WORLD else None,
             )
         ) as anvil,
     ):

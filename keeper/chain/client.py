@@ -185,8 +185,11 @@ class ChainClient:
             err_cls = TransientRpcError if exc.status == 429 or exc.status >= 500 else RpcError
             raise err_cls(f"HTTP {exc.status}", method=method, code=exc.status) from None
         except (aiohttp.ClientError, ConnectionError) as exc:
+            # The OS's reason (refused, no ports left, ...) but never the URL: it can hold a key.
+            reason = exc.os_error.strerror if isinstance(exc, aiohttp.ClientConnectorError) else ""
             raise TransientRpcError(
-                f"connection failed ({type(exc).__name__})", method=method
+                f"connection failed ({type(exc).__name__}{': ' + reason if reason else ''})",
+                method=method,
             ) from None
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise TransientRpcError(f"unreadable {what} answer", method=method) from None

@@ -72,6 +72,9 @@ class AnvilOptions:
     # How long Anvil may take to answer (longer for a large --load-state), and SIGTERM then
     # SIGKILL after stop_timeout_s (longer when Anvil writes a large --dump-state on exit).
     start_timeout_s: float = 30.0
+    # Keep only this many recent states in memory (None: Anvil keeps every block's state; a
+    # world of 100k borrowers then grows by about 100 MB a block).
+    prune_history: int | None = None
     stop_timeout_s: float = 5.0
     binary: Path | None = None  # None: the pinned npm build (keeper.localnode.toolchain)
 
@@ -105,10 +108,12 @@ class Anvil:
             str(opts.accounts),
             "--balance",
             str(opts.balance_eth),
-            # Else Anvil writes old states under ~/.foundry and slows down as the chain grows.
-            "--max-persisted-states",
-            "0",
         ]
+        if opts.prune_history is not None:
+            args += ["--prune-history", str(opts.prune_history)]  # implies no states on disk
+        else:
+            # Else Anvil writes old states under ~/.foundry and slows down as the chain grows.
+            args += ["--max-persisted-states", "0"]
         if opts.block_time is not None:
             args += ["--block-time", str(opts.block_time)]
         if opts.fork_url is not None:
