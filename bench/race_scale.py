@@ -5,6 +5,11 @@ planned borrowers (bench/world_cache.py; about 12 minutes to build here, then ca
 mining a block a second, our keeper with its default settings (the bidding policy) against the
 baseline bot bidding the node's gas price x 1.2, price shocks, winners read from the Pool's
 events. Fewer shocks than the small races: each one moves thousands of accounts.
+
+Not part of the full ``make bench``: on this project's 24 GB machine Anvil itself runs out of
+memory with this world (13 GB once the state is loaded, killed by the kernel at 22 GB while
+the keepers read every account at start). Run it alone on a larger machine:
+``python bench/run.py --only race100k``.
 """
 
 from __future__ import annotations

@@ -363,11 +363,9 @@ def main() -> None:
     risk = risk_steps(_run)
     losing = losing_steps(_run)
     reaction = reaction_steps(_run)
-    at_scale = race_scale_steps(_run)
     text = splice(_write(engine, rpc, races, time.perf_counter() - started), risk)
     text = splice_losing(text, losing)
     text = splice_reaction(text, reaction)
-    text = splice_section(text, RACE_SCALE_HEADER, at_scale)
     (HERE / "RESULTS.md").write_text(text)
     print(text)
 
