@@ -14,6 +14,7 @@ import structlog
 from keeper.errors import NonceTooLowError, TransactionError, UnderpricedError
 from keeper.execution.fees import Fees
 from keeper.execution.transactions import Sent, Settled
+from keeper.submission.public import PublicMempool
 
 if TYPE_CHECKING:
     from keeper.execution.journal import Entry, Status
@@ -170,8 +171,11 @@ class Recovery:
 
         The same bytes are the same transaction: this can never make a second one. It recovers
         a send whose request failed before reaching the node, and a transaction the node's
-        pool dropped.
+        pool dropped. Without the public mempool there is no pool to ask: the private channels
+        resend themselves.
         """
+        if not any(isinstance(c, PublicMempool) for c in self.sender.channels):
+            return  # private channels only: the node never knows it before it is mined
         tx_hash = sent.hashes[-1]
         if await self.sender.client.request("eth_getTransactionByHash", [tx_hash]) is not None:
             return
