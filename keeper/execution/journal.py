@@ -155,3 +155,13 @@ class Journal(Protocol):
     def channels_of(self, tx_hash: str) -> list[ChannelRecord]:
         """Every channel ``tx_hash`` went through, first sent first."""
         ...
+
+
+def record_inclusion(journal: Journal, tx_hash: str, block: int) -> None:
+    """Record a mined transaction as included on every channel it went through.
+
+    The sender's word, from its receipt: a channel's own watch may not have seen it yet.
+    """
+    for record in journal.channels_of(tx_hash):
+        if record.last_result != "included":
+            journal.record_channel(tx_hash, record.channel, "included", detail=f"block {block}")

@@ -63,6 +63,7 @@ class BundleChannel(Follower):
         self.stale_blocks = stale_blocks
         self._uuids: dict[tuple[str, int], str] = {}
         self._by_nonce: dict[tuple[str, int], str] = {}
+        self._earlier: dict[tuple[str, int], list[str]] = {}  # replaced attempts at a nonce
         self._done: OrderedDict[str, ChannelResult] = OrderedDict()
 
     def result_of(self, tx_hash: str) -> ChannelResult | None:
@@ -84,6 +85,7 @@ class BundleChannel(Follower):
         previous = self.followed.get(self._by_nonce.get(key, ""))
         if previous is not None:  # the same uuid: the new bundle takes its place
             self.followed.pop(previous.tx_hash)
+            self._earlier.setdefault(key, []).append(previous.tx_hash)
             self._remember(previous.tx_hash, ChannelResult.REPLACED)
             self.emit(previous, ChannelResult.REPLACED, detail=f"by {tx_hash}")
         out = await self._send(item)
@@ -127,7 +129,7 @@ class BundleChannel(Follower):
         """Its block passed without it: stale, lost, or sent again for the next block."""
         if head - item.first_block >= self.stale_blocks:
             return ChannelResult.STALE
-        if await self._would_revert(item):
+        if await self._would_revert(item, head):
             return ChannelResult.LOST
         item.target = head + 1
         out = await self._send(item)
@@ -140,14 +142,29 @@ class BundleChannel(Follower):
         )
         return None
 
+    async def nonce_used(self, item: Followed, head: int) -> None:
+        """Another transaction used the nonce: perhaps an earlier attempt of ours.
+
+        A builder may still have had it when the newest was sent: that one is reported
+        included, and the newest as replaced by it.
+        """
+        for earlier in reversed(self._earlier.get((item.sender.lower(), item.nonce), [])):
+            event = await self.included(earlier)
+            if event is not None:
+                self.emit(earlier, ChannelResult.INCLUDED, block=event.block, bid_wei=event.bid_wei)
+                await self.drop(item, ChannelResult.REPLACED, block=head, detail=f"{earlier} mined")
+                return
+        await super().nonce_used(item, head)
+
     async def finish(self, item: Followed, result: ChannelResult) -> None:
         """Remember the end; withdraw the bundle unless it was included or replaced."""
         self._remember(item.tx_hash, result)
         key = (item.sender.lower(), item.nonce)
         if self._by_nonce.get(key) == item.tx_hash:
             del self._by_nonce[key]
-        if result is ChannelResult.INCLUDED or result is ChannelResult.NONCE_USED:
+        if key not in self._by_nonce:  # nothing newer at this nonce: done with it
             self._uuids.pop(key, None)
+            self._earlier.pop(key, None)
         if result in _WITHDRAW:
             await self.pool.fan_out(lambda e: e.cancel(item.uuid, item.target))
 
@@ -159,8 +176,14 @@ class BundleChannel(Follower):
             lambda e: ("eth_sendBundle", [e.bundle(txs, item.target, item.uuid)])
         )
 
-    async def _would_revert(self, item: Followed) -> bool:
-        """Whether the transaction reverts on the head's state (its opportunity is gone)."""
+    async def _would_revert(self, item: Followed, head: int) -> bool:
+        """Whether the transaction reverts on the head's state (its opportunity is gone).
+
+        Judged only once it is next in line at its nonce: one behind an earlier transaction
+        of ours still in flight (an approval) may need that one first.
+        """
+        if await self.client.get_transaction_count(item.sender, head) != item.nonce:
+            return False
         tx = TypedTransaction.from_bytes(HexBytes(item.raw)).as_dict()
         call: dict[str, Any] = {
             "from": item.sender,
@@ -171,7 +194,7 @@ class BundleChannel(Follower):
         if tx.get("to"):
             call["to"] = "0x" + bytes(tx["to"]).hex()
         try:
-            await self.client.request("eth_call", [call, "latest"])
+            await self.client.request("eth_call", [call, hex(head)])
         except ContractRevertError:
             return True
         except RpcError:

@@ -84,6 +84,20 @@ class Follower:
         del item, head
         return None
 
+    async def nonce_used(self, item: Followed, head: int) -> None:
+        """Another transaction used ``item``'s nonce (an earlier attempt of ours, perhaps)."""
+        await self.drop(item, ChannelResult.NONCE_USED, block=head)
+
+    async def included(self, tx_hash: str) -> ChannelEvent | None:
+        """The inclusion of ``tx_hash`` if it is mined (with the tip it paid), else None."""
+        receipt = await self.client.receipt(tx_hash)
+        if receipt is None:
+            return None
+        bid = await self._tip_paid(receipt)
+        return ChannelEvent(
+            self.name, tx_hash, ChannelResult.INCLUDED, block=receipt.block_number, bid_wei=bid
+        )
+
     async def finish(self, item: Followed, result: ChannelResult) -> None:
         """Called once ``item`` is no longer followed (a bundle is cancelled here)."""
         del item, result
@@ -152,7 +166,7 @@ class Follower:
                 await self.drop(item, ChannelResult.INCLUDED, block=block, bid_wei=bid)
                 continue
             if await self.client.get_transaction_count(item.sender, "latest") > item.nonce:
-                await self.drop(item, ChannelResult.NONCE_USED, block=head)
+                await self.nonce_used(item, head)
                 continue
             result = await self.step(item, head)
             if result is not None:

@@ -11,12 +11,14 @@ Anvil with automine off, and is the only thing that mines that Anvil while it ru
   replace the earlier bundle), ``eth_cancelBundle`` ``[{replacementUuid}]`` and
   ``eth_sendPrivateTransaction`` ``{tx, maxBlockNumber}`` (a one-transaction bundle for every
   block up to that one);
-- :meth:`TestBuilder.build` builds the next block: every bundle for it is simulated on its own
-  (snapshot, its transactions sent, a block mined, the coinbase's gain measured, reverted);
-  those that would revert or not be included are dropped (a bundle that would revert never
-  lands and costs nothing); the rest are taken best-paying first, each only if it still lands
-  whole on top of those taken; then the block is mined for real with them and the public
-  pool's transactions. Transactions of the public pool taken out by a simulation are put back.
+- :meth:`TestBuilder.build` builds the next block atomically: every live bundle for it is
+  applied at once (snapshot, their transactions sent with ``eth_sendRawTransaction``, a block
+  mined); if one of them reverted or was not included, the chain goes back to the snapshot,
+  those bundles are dropped (a bundle that would revert never lands and costs nothing), and
+  the rest are tried again, until what remains lands whole. Competing bundles are ordered as
+  Anvil orders a block, by priority fee: the better-paying one goes first and the other,
+  reverting behind it, is dropped (coinbase transfers are not ranked here). Transactions of
+  the public pool are in every block; those a reverted attempt took out are put back.
 
 Every other JSON-RPC request (single or batch) is passed to the Anvil, held while a block is
 being built: whoever reads the chain through this endpoint never sees a simulated block.
@@ -72,7 +74,7 @@ class Built:
     number: int
     landed: list[Bundle] = field(default_factory=list)
     reverting: list[Bundle] = field(default_factory=list)
-    paid: dict[int, int] = field(default_factory=dict)  # bundle seq -> coinbase gain alone
+    why: dict[int, str] = field(default_factory=dict)  # bundle seq -> why it did not land
 
 
 class TestBuilder:
@@ -99,6 +101,7 @@ class TestBuilder:
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
         self._miner: asyncio.Task[None] | None = None
+        self._last_error = ""
 
     @property
     def url(self) -> str:
@@ -157,28 +160,25 @@ class TestBuilder:
             for key, bundle in list(self._live.items()):
                 if bundle.last_block < target:
                     del self._live[key]
-            candidates = [b for b in self._live.values() if b.first_block <= target]
-            pool = await self._pool()
+            remaining = [b for b in self._live.values() if b.first_block <= target]
             built = Built(target)
-            scored = []
-            for bundle in candidates:
-                ok, paid = await self._simulate([bundle], pool)
-                if ok:
-                    scored.append((paid, bundle))
-                    built.paid[bundle.seq] = paid
-                else:
+            while remaining:  # until what is left lands whole; then that is the block
+                snapshot = await self._rpc("evm_snapshot", [])
+                pool = await self._pool()
+                failed = await self._land(remaining)
+                if not failed:
+                    built.landed = remaining
+                    break
+                await self._restore(snapshot, pool)
+                for bundle, why in failed:
                     built.reverting.append(bundle)
+                    built.why[bundle.seq] = why
                     self._forget(bundle)
-            scored.sort(key=lambda pair: (-pair[0], pair[1].seq))
-            taken: list[Bundle] = []
-            for _, bundle in scored:
-                if (await self._simulate([*taken, bundle], pool))[0]:
-                    taken.append(bundle)
-            ok = await self._apply(taken)
-            if ok:
-                built.landed = taken
-                for bundle in taken:
-                    self._forget(bundle)
+                    remaining.remove(bundle)
+            else:
+                await self._rpc("evm_mine", [])
+            for bundle in built.landed:
+                self._forget(bundle)
             self.blocks.append(built)
             self.head = int(await self._rpc("eth_blockNumber", []), 16)
         async with self._changed:
@@ -228,45 +228,37 @@ class TestBuilder:
                         raws.append(raw)
         return raws
 
-    async def _simulate(self, bundles: list[Bundle], pool: list[str]) -> tuple[bool, int]:
-        """Whether ``bundles`` land whole on the head, and what the coinbase gains (reverted)."""
-        snapshot = await self._rpc("evm_snapshot", [])
-        try:
-            before = int(await self._rpc("eth_getBalance", [COINBASE, "latest"]), 16)
-            ok = await self._land(bundles)
-            after = int(await self._rpc("eth_getBalance", [COINBASE, "latest"]), 16)
-        finally:
-            await self._rpc("evm_revert", [snapshot])
-            for raw in pool:  # a mined-then-reverted block takes them out of the pool
-                await self._rpc("eth_sendRawTransaction", [raw], check=False)
-        return ok, after - before
+    async def _restore(self, snapshot: str, pool: list[str]) -> None:
+        """Back to ``snapshot`` with exactly ``pool`` in the pool.
 
-    async def _apply(self, bundles: list[Bundle]) -> bool:
-        """Mine the block with ``bundles``; if it does not land whole, mine it without them."""
-        snapshot = await self._rpc("evm_snapshot", [])
-        pool = await self._pool()
-        if await self._land(bundles):
-            return True
+        Anvil's revert leaves a transaction that was not mined (a nonce gap: queued) in the
+        pool, and drops those that were: the pool is emptied and filled again, so a bundle
+        that did not land leaves no trace.
+        """
         await self._rpc("evm_revert", [snapshot])
+        await self._rpc("anvil_dropAllTransactions", [])
         for raw in pool:
             await self._rpc("eth_sendRawTransaction", [raw], check=False)
-        await self._rpc("evm_mine", [])
-        return False
 
-    async def _land(self, bundles: list[Bundle]) -> bool:
-        """Send the bundles' transactions and mine; True if all are in and none reverted."""
+    async def _land(self, bundles: list[Bundle]) -> list[tuple[Bundle, str]]:
+        """Send the bundles' transactions and mine: the bundles not all in, or reverted."""
+        failed: list[tuple[Bundle, str]] = []
         for bundle in bundles:
             for raw in bundle.txs:
                 if await self._rpc("eth_sendRawTransaction", [raw], check=False) is None:
-                    await self._rpc("evm_mine", [])
-                    return False
+                    failed.append((bundle, f"refused: {self._last_error}"))
+                    break
         await self._rpc("evm_mine", [])
+        refused = {id(b) for b, _ in failed}
         for bundle in bundles:
+            if id(bundle) in refused:
+                continue
             for tx_hash in bundle.hashes:
                 receipt = await self._rpc("eth_getTransactionReceipt", [tx_hash])
                 if receipt is None or int(receipt["status"], 16) != 1:
-                    return False
-        return True
+                    failed.append((bundle, "not included" if receipt is None else "reverted"))
+                    break
+        return failed
 
     # -- the API ------------------------------------------------------------------------------
 
@@ -327,6 +319,7 @@ class TestBuilder:
         async with self._session.post(self.anvil_url, json=payload) as resp:
             answer = await resp.json()
         if "error" in answer:
+            self._last_error = str(answer["error"])
             if check:
                 raise AssertionError(f"{method}: {answer['error']}")
             return None
