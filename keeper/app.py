@@ -159,6 +159,8 @@ class Keeper:
             settings, exec_client, self.channel_watch, self.signer.address, fork=settings.dry_run
         )
         self._channels += channels
+        for channel in channels:  # their series exported at 0 from the start
+            self.metrics.channels.declare(channel.name)
         sender = TxSender(
             exec_client,
             self.signer,

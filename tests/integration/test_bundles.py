@@ -30,6 +30,8 @@ from tests.support.builder import TestBuilder
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
+    from eth_account.signers.local import LocalAccount
+
 pytestmark = pytest.mark.integration
 GWEI = 10**9
 # Runtime code that reverts unless slot 0 is zero, then sets it: the first call wins.
@@ -80,8 +82,8 @@ async def _chain() -> AsyncIterator[tuple[TestBuilder, ChainClient]]:
             yield builder, client
 
 
-async def _funded(client: ChainClient) -> Account:
-    account = Account.create()
+async def _funded(client: ChainClient) -> LocalAccount:
+    account: LocalAccount = Account.create()
     await client.request("anvil_setBalance", [account.address, hex(10**20)])
     return account
 
