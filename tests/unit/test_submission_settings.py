@@ -110,3 +110,22 @@ def test_cli_exits_2_without_any_channel():
     assert result.returncode == 2, result.stderr
     assert "public_mempool" in result.stderr
     assert KEY[2:] not in result.stdout + result.stderr
+
+
+def test_check_config_shows_endpoints_redacted_with_their_dialect():
+    """`keeper check-config` shows each builder as dialect:scheme://host/*** and never the key
+    in its path, nor the searcher key.
+    """
+    from keeper.checks import effective_settings
+
+    settings = load_settings(
+        None,
+        **BASE,
+        bundle_builders=["titan:https://rpc.titan.example/APIKEY"],
+        private_tx_urls=["https://protect.example"],
+        searcher_key=SEARCHER,
+    )
+    shown = effective_settings(settings)
+    assert shown["bundle_builders"] == ["titan:https://rpc.titan.example/***"]
+    assert shown["private_tx_urls"] == ["flashbots:https://protect.example"]
+    assert SEARCHER[2:] not in str(shown) and "APIKEY" not in str(shown)
