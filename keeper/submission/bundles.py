@@ -36,6 +36,16 @@ if TYPE_CHECKING:
     from keeper.submission.signing import SearcherIdentity
 
 
+# Ends after which the same bytes sent again are not taken up again (stale or lost ones are:
+# the sender still waits for them, and it may yet come).
+_ENDED = frozenset(
+    {
+        ChannelResult.INCLUDED,
+        ChannelResult.REPLACED,
+        ChannelResult.NONCE_USED,
+        ChannelResult.REFUSED,
+    }
+)
 DONE_MEMORY = 4096  # ended transactions remembered (a re-broadcast of one is "known")
 _WITHDRAW = frozenset(
     {ChannelResult.STALE, ChannelResult.LOST, ChannelResult.CANCELLED, ChannelResult.NONCE_USED}
@@ -72,8 +82,8 @@ class BundleChannel(Follower):
 
     async def submit(self, raw: bytes, tx_hash: str) -> Delivery:
         """Send ``raw`` as a bundle for the next block and follow it (see the module)."""
-        if tx_hash in self.followed or tx_hash in self._done:
-            return Delivery.KNOWN  # already followed (or ended): the watch resends, not us
+        if tx_hash in self.followed or self._done.get(tx_hash) in _ENDED:
+            return Delivery.KNOWN  # followed (the watch resends), or ended for good
         try:
             sender, nonce = sender_and_nonce(raw)
         except ValueError as exc:
