@@ -347,3 +347,41 @@ def journal_sender(settings) -> str:
     from keeper.keys import resolve_key
 
     return Signer(resolve_key(settings)).address
+
+
+@pytest.mark.asyncio
+async def test_a_failing_builder_never_blocks_the_others():
+    """Two builders, one not listening: the bundle reaches the live one and lands; the dead
+    one's failure is counted (keeper_channel_endpoint_errors) and the delivery still counts
+    as sent, not as a channel failure.
+    """
+    from keeper.localnode.anvil import free_port
+
+    metrics = Metrics()
+    recorder = Recorder(metrics)
+    dead = f"http://127.0.0.1:{free_port()}"
+    async with _chain() as (builder, client):
+        account = await _funded(client)
+        channel = BundleChannel(
+            client,
+            [BuilderEndpoint(dead), BuilderEndpoint(builder.url)],
+            SearcherIdentity(SecretStr(Account.create().key.hex())),
+            listener=recorder,
+            poll_s=0.02,
+        )
+        try:
+            raw, tx_hash = await _signed(client, account, PRIZE)
+            assert await channel.submit(raw, tx_hash) is Delivery.ACCEPTED
+            built = await builder.build()
+            assert [b.hashes for b in built.landed] == [[tx_hash]]
+            await recorder.wait(lambda: recorder.ended(tx_hash) is ChannelResult.INCLUDED)
+            errors = metrics.registry.get_sample_value(
+                "keeper_channel_endpoint_errors_total", {"channel": "bundle", "endpoint": dead}
+            )
+            assert errors is not None and errors >= 1
+            failing = metrics.registry.get_sample_value(
+                "keeper_channel_consecutive_failures", {"channel": "bundle"}
+            )
+            assert failing == 0
+        finally:
+            await channel.close()
