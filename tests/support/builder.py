@@ -16,7 +16,7 @@ Anvil with automine off, and is the only thing that mines that Anvil while it ru
   mined); if one of them reverted or was not included, the chain goes back to the snapshot,
   those bundles are dropped (a bundle that would revert never lands and costs nothing), and
   the rest are tried again, until what remains lands whole. Competing bundles are ordered as
-  Anvil orders a block, by priority fee: the better-paying one goes first and the other,
+  Anvil orders a block, by fee (max fee): the better-paying one goes first and the other,
   reverting behind it, is dropped (coinbase transfers are not ranked here). Transactions of
   the public pool are in every block; those a reverted attempt took out are put back.
 
