@@ -38,12 +38,15 @@ from keeper.loop.ledger import Ledger
 from keeper.loop.pricing import NativeAssetUnknownError, native_asset
 from keeper.loop.report import BlockReport
 from keeper.loop.role import ALONE, RoleKeeper, open_journal, publish_role
+from keeper.mode_checks import check_execution_settings
 from keeper.ops.alerts import Alerts, parse_webhooks
+from keeper.ops.channel_watch import ChannelWatch
 from keeper.ops.metrics import Metrics
 from keeper.ops.server import OpsServer, Status
 from keeper.oracles.dex import DexPriceCheck
 from keeper.protocols import opener
 from keeper.shadow.mode import ShadowMode, shadow_journal_path
+from keeper.submission.wiring import close_channels, open_channels
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -52,6 +55,7 @@ if TYPE_CHECKING:
     from keeper.core.market import LendingMarket
     from keeper.execution.executor import Executor
     from keeper.settings import Settings
+    from keeper.submission.channel import SubmissionChannel
 
 log = structlog.get_logger(__name__)
 
@@ -68,35 +72,7 @@ class Keeper:
         on_block: Callable[[BlockReport], None] | None = None,
         l1_fee: L1FeeReader | None = None,
     ) -> None:
-        if settings.execution_mode == "flash" and (
-            settings.flash_liquidator is None or settings.uniswap_quoter is None
-        ):
-            raise ConfigError(
-                'flash_liquidator, uniswap_quoter: execution_mode = "flash" needs both '
-                "(deploy the contract with `keeper deploy-liquidator`)"
-            )
-        if (
-            settings.protocol == "aave_v3"
-            and settings.execution_mode == "inventory"
-            and settings.flash_liquidator is None
-            and not settings.inventory_direct
-        ):
-            raise ConfigError(
-                "flash_liquidator: inventory mode sends liquidations through our contract (a "
-                "lost race then costs ~35k gas, not a revert deep in the Pool): deploy it with "
-                "`keeper deploy-liquidator` and set flash_liquidator to the address it prints, "
-                "or set inventory_direct = true for the old direct path"
-            )
-        inventory = settings.execution_mode == "inventory"
-        if settings.coinbase_payment and (
-            settings.flash_liquidator is None
-            or (inventory and (settings.inventory_direct or settings.protocol != "aave_v3"))
-        ):
-            raise ConfigError(
-                "coinbase_payment: the bid is paid by our contract, so it needs flash_liquidator "
-                "(Aave, not inventory_direct; Morpho: flash mode); deploy it with "
-                "`keeper deploy-liquidator`"
-            )
+        check_execution_settings(settings)
         self.settings, self.client, self.chain_id, self.market = settings, client, chain_id, market
         self.signer = Signer(resolve_key(settings))
         # A dry run (shadow mode) journals apart and sends only to its fork (built at start).
@@ -112,16 +88,17 @@ class Keeper:
         )
         self.status = Status(dry_run=settings.dry_run, max_head_age_s=settings.max_head_age_s)
         self._transactors: list[Transactor] = []
+        self._channels: list[SubmissionChannel] = []  # every channel opened, closed at the end
+        self.channel_watch = ChannelWatch(
+            self.metrics.channels, self.journal, self.alerts, settings.channel_failures_to_alert
+        )
         self.execution = self._execution(client)
         self.book = AttemptBook(
             self.journal, self.signer.address, settings.failed_plan_cooldown_blocks
         )
         self.ledger = Ledger(market, self.journal, self.signer.address, self.metrics, self.alerts)
-        dex = (
-            DexPriceCheck(client, settings.uniswap_factory)
-            if settings.uniswap_factory is not None
-            else None
-        )
+        factory = settings.uniswap_factory
+        dex = DexPriceCheck(client, factory) if factory is not None else None
         self.guards = Guards(
             settings, client, market, self.ledger, (self.metrics, self.alerts, self.status), dex
         )
@@ -175,9 +152,15 @@ class Keeper:
         return -1 if block is None else block
 
     def _execution(self, exec_client: ChainClient) -> Execution:
-        """The sender and executors, bound to the node they send to (the fork in a dry run)."""
+        """The sender, its channels and the executors (a dry run: its fork only)."""
         settings = self.settings
         fixed = settings.priority_fee_gwei
+        channels = open_channels(
+            settings, exec_client, self.channel_watch, self.signer.address, fork=settings.dry_run
+        )
+        self._channels += channels
+        for channel in channels:  # their series exported at 0 from the start
+            self.metrics.channels.declare(channel.name)
         sender = TxSender(
             exec_client,
             self.signer,
@@ -190,6 +173,7 @@ class Keeper:
             ),
             chain_id=self.chain_id,
             stuck_blocks=settings.replace_after_blocks,
+            channels=channels,
         )
         tx = Transactor(
             exec_client,
@@ -265,6 +249,7 @@ class Keeper:
         finally:
             for transactor in self._transactors:
                 await transactor.close()
+            await close_channels(self._channels)
             if self.shadow is not None:
                 await self.shadow.stop(self.signer.address)
             if self.role is not None:

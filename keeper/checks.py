@@ -16,6 +16,7 @@ from keeper.keys import resolve_key
 from keeper.ops.checkpoint_store import FileCheckpointStore, open_source
 from keeper.protocols.aave_v3.connect import connect
 from keeper.protocols.aave_v3.sentinel import read_sentinel_address
+from keeper.submission.endpoints import parse_endpoint
 
 if TYPE_CHECKING:
     from keeper.chain.client import ChainClient
@@ -40,6 +41,9 @@ def effective_settings(settings: Settings) -> dict[str, Any]:
 def _shown(name: str, value: Any) -> Any:
     if name in ("rpc_url", "rpc_fallback_urls") and isinstance(value, SecretStr):
         return redact_url(value.get_secret_value())
+    if name in ("bundle_builders", "private_tx_urls") and isinstance(value, SecretStr):
+        endpoint = parse_endpoint(value.get_secret_value())
+        return f"{endpoint.dialect.value}:{endpoint.label}"
     if isinstance(value, SecretStr):
         return REDACTED
     if isinstance(value, Decimal):

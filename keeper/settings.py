@@ -35,6 +35,7 @@ from keeper.errors import ConfigError
 from keeper.settings_morpho import MorphoMarketFilter
 from keeper.settings_ops import OpsSettings
 from keeper.settings_state import StateSettings
+from keeper.settings_submission import SubmissionSettings
 from keeper.settings_types import Address
 
 if TYPE_CHECKING:
@@ -55,7 +56,7 @@ _FIX_HINTS: dict[str, str] = {
 _MARKET_KEY = {"aave_v3": "pool_addresses_provider", "morpho_blue": "morpho"}
 
 
-class Settings(MorphoMarketFilter, StateSettings, OpsSettings, BaseSettings):
+class Settings(MorphoMarketFilter, SubmissionSettings, StateSettings, OpsSettings, BaseSettings):
     """Everything the keeper needs to know; see config/devnet.toml for a commented example.
 
     The Morpho market filters are declared in :mod:`keeper.settings_morpho`.

@@ -42,6 +42,18 @@ class Entry:
     note: str | None
 
 
+@dataclass(frozen=True)
+class ChannelRecord:
+    """One submission channel a transaction went through, and how it last went there."""
+
+    tx_hash: str
+    channel: str
+    first_sent_at: float  # epoch seconds
+    last_result: str  # a keeper.submission.events.ChannelResult value
+    updated_at: float
+    detail: str | None
+
+
 class Journal(Protocol):
     """Durable record of one chain's signed transactions and results.
 
@@ -133,3 +145,23 @@ class Journal(Protocol):
     def entries(self, sender: str) -> list[Entry]:
         """Everything journaled for ``sender``, in signing order."""
         ...
+
+    def record_channel(
+        self, tx_hash: str, channel: str, result: str, *, detail: str | None = None
+    ) -> None:
+        """A channel's latest result for a transaction (the first one's time is kept)."""
+        ...
+
+    def channels_of(self, tx_hash: str) -> list[ChannelRecord]:
+        """Every channel ``tx_hash`` went through, first sent first."""
+        ...
+
+
+def record_inclusion(journal: Journal, tx_hash: str, block: int) -> None:
+    """Record a mined transaction as included on every channel it went through.
+
+    The sender's word, from its receipt: a channel's own watch may not have seen it yet.
+    """
+    for record in journal.channels_of(tx_hash):
+        if record.last_result != "included":
+            journal.record_channel(tx_hash, record.channel, "included", detail=f"block {block}")

@@ -28,7 +28,7 @@ import psycopg
 
 from keeper.chain.redact import redact_url
 from keeper.errors import JournalUnavailableError, NotActiveError
-from keeper.execution.journal import Entry
+from keeper.execution.journal import ChannelRecord, Entry
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
@@ -53,6 +53,12 @@ CREATE TABLE IF NOT EXISTS keeper_results (
     tx_hash TEXT, pnl_base NUMERIC NOT NULL, epoch BIGINT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS keeper_results_at ON keeper_results (chain_id, sender, at);
+CREATE TABLE IF NOT EXISTS keeper_tx_channels (
+    chain_id BIGINT NOT NULL, tx_hash TEXT NOT NULL, channel TEXT NOT NULL,
+    first_sent_at DOUBLE PRECISION NOT NULL, last_result TEXT NOT NULL, detail TEXT,
+    updated_at DOUBLE PRECISION NOT NULL, epoch BIGINT NOT NULL,
+    PRIMARY KEY (chain_id, tx_hash, channel)
+);
 CREATE TABLE IF NOT EXISTS keeper_lease (
     key TEXT PRIMARY KEY, holder TEXT NOT NULL, epoch BIGINT NOT NULL,
     expires_at TIMESTAMPTZ NOT NULL, acquired_at TIMESTAMPTZ NOT NULL,
@@ -81,6 +87,11 @@ _MARK = (
 COLUMNS = (
     "tx_hash, sender, nonce, raw, to_address, data, gas_limit, max_fee, tip, purpose, meta, "
     "status, block, note"
+)
+_CHANNEL = (
+    "INSERT INTO keeper_tx_channels VALUES (%s,%s,%s,%s,%s,%s,%s,%s) "
+    "ON CONFLICT (chain_id, tx_hash, channel) DO UPDATE SET last_result=EXCLUDED.last_result, "
+    "detail=EXCLUDED.detail, updated_at=EXCLUDED.updated_at, epoch=EXCLUDED.epoch"
 )
 CONNECT_TIMEOUT_S = 3
 STATEMENT_TIMEOUT_MS = 5000
@@ -286,6 +297,24 @@ class PostgresJournal:
     def entries(self, sender: str) -> list[Entry]:
         """Everything journaled for ``sender``, in signing order."""
         return self._entries("sender=%s ORDER BY nonce, created_at", (sender,))
+
+    def record_channel(
+        self, tx_hash: str, channel: str, result: str, *, detail: str | None = None
+    ) -> None:
+        """A channel's latest result for a transaction (fenced like every write)."""
+        now = time.time()
+        row = (self.chain_id, tx_hash, channel, now, result, detail, now)
+        self._fenced(_CHANNEL, lambda epoch: (*row, epoch))
+
+    def channels_of(self, tx_hash: str) -> list[ChannelRecord]:
+        """Every channel ``tx_hash`` went through, first sent first."""
+        rows = self._rows(
+            "SELECT tx_hash, channel, first_sent_at, last_result, updated_at, detail "
+            "FROM keeper_tx_channels WHERE chain_id=%s AND tx_hash=%s "
+            "ORDER BY first_sent_at, channel",
+            (self.chain_id, tx_hash),
+        )
+        return [ChannelRecord(r[0], r[1], float(r[2]), r[3], float(r[4]), r[5]) for r in rows]
 
 
 def _entry(row: Sequence[Any]) -> Entry:

@@ -11,7 +11,7 @@ import sqlite3
 import time
 from typing import TYPE_CHECKING, Any
 
-from keeper.execution.journal import Entry
+from keeper.execution.journal import ChannelRecord, Entry
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -50,6 +50,18 @@ CREATE TABLE IF NOT EXISTS results (
     pnl_base    TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS results_at ON results (chain_id, sender, at);
+-- Every submission channel each transaction went through (issue 18). A table of its own, so a
+-- journal file written before it gains it when opened (CREATE ... IF NOT EXISTS).
+CREATE TABLE IF NOT EXISTS tx_channels (
+    chain_id      INTEGER NOT NULL,
+    tx_hash       TEXT NOT NULL,
+    channel       TEXT NOT NULL,
+    first_sent_at REAL NOT NULL,
+    last_result   TEXT NOT NULL,
+    detail        TEXT,
+    updated_at    REAL NOT NULL,
+    PRIMARY KEY (chain_id, tx_hash, channel)
+);
 """
 
 
@@ -214,6 +226,28 @@ class SqliteJournal:
             (self.chain_id, sender),
         ).fetchall()
         return [_entry(r) for r in rows]
+
+    def record_channel(
+        self, tx_hash: str, channel: str, result: str, *, detail: str | None = None
+    ) -> None:
+        """A channel's latest result for a transaction (the first one's time is kept)."""
+        now = time.time()
+        self._db.execute(
+            "INSERT INTO tx_channels VALUES (?,?,?,?,?,?,?) "
+            "ON CONFLICT(chain_id, tx_hash, channel) DO UPDATE SET "
+            "last_result=excluded.last_result, detail=excluded.detail, "
+            "updated_at=excluded.updated_at",
+            (self.chain_id, tx_hash, channel, now, result, detail, now),
+        )
+
+    def channels_of(self, tx_hash: str) -> list[ChannelRecord]:
+        """Every channel ``tx_hash`` went through, first sent first."""
+        rows = self._db.execute(
+            "SELECT tx_hash, channel, first_sent_at, last_result, updated_at, detail "
+            "FROM tx_channels WHERE chain_id=? AND tx_hash=? ORDER BY first_sent_at, channel",
+            (self.chain_id, tx_hash),
+        ).fetchall()
+        return [ChannelRecord(*row) for row in rows]
 
 
 def _entry(row: tuple[Any, ...]) -> Entry:

@@ -14,6 +14,7 @@ import structlog
 from keeper.errors import NonceTooLowError, TransactionError, UnderpricedError
 from keeper.execution.fees import Fees
 from keeper.execution.transactions import Sent, Settled
+from keeper.submission.public import PublicMempool
 
 if TYPE_CHECKING:
     from keeper.execution.journal import Entry, Status
@@ -170,10 +171,13 @@ class Recovery:
 
         The same bytes are the same transaction: this can never make a second one. It recovers
         a send whose request failed before reaching the node, and a transaction the node's
-        pool dropped.
+        pool dropped, and (private channels only) one a channel gave up as stale.
         """
+        # Without the public mempool there is no pool to ask: the bytes go to the private
+        # channels again, which take up one they had given up (stale) and ignore the others.
+        public = any(isinstance(c, PublicMempool) for c in self.sender.channels)
         tx_hash = sent.hashes[-1]
-        if await self.sender.client.request("eth_getTransactionByHash", [tx_hash]) is not None:
+        if public and await self.sender.client.request("eth_getTransactionByHash", [tx_hash]):
             return
         entry = next(
             (e for e in self.journal.at_nonce(self.me, sent.nonce) if e.tx_hash == tx_hash),
@@ -188,4 +192,7 @@ class Recovery:
             log.info("rebroadcast_refused", tx_hash=tx_hash, error=str(exc))
             return
         # Logged once the node has it again: whoever reads the log may act on it at once.
-        log.warning("rebroadcast", tx_hash=tx_hash, nonce=sent.nonce, reason="unknown to the node")
+        if public:
+            log.warning(
+                "rebroadcast", tx_hash=tx_hash, nonce=sent.nonce, reason="unknown to the node"
+            )

@@ -21,6 +21,7 @@ import structlog
 from keeper.chain.rpc_errors import SendRefusal
 from keeper.errors import NonceTooLowError, TransactionError, UnderpricedError
 from keeper.execution.fees import Fees, bumped, is_valid_replacement
+from keeper.execution.journal import record_inclusion
 from keeper.execution.nonces import NonceManager
 from keeper.execution.recovery import Recovery
 from keeper.execution.transactions import Sent, Settled, fee_ceiling
@@ -389,6 +390,7 @@ class TxSender:
     def _finish(self, sent: Sent, tx_hash: str, receipt: Receipt) -> Settled:
         ok = receipt.ok
         self.journal.mark(tx_hash, "mined" if ok else "reverted", block=receipt.block_number)
+        record_inclusion(self.journal, tx_hash, receipt.block_number)
         for other in sent.hashes:
             if other != tx_hash:
                 self.journal.mark(other, "replaced", note=f"nonce settled by {tx_hash}")

@@ -17,6 +17,7 @@ from prometheus_client import (
     generate_latest,
 )
 
+from keeper.ops.channel_watch import ChannelMetrics
 from keeper.ops.checkpoint_metrics import CheckpointMetrics
 
 if TYPE_CHECKING:
@@ -135,6 +136,7 @@ class Metrics:
         )
         self.set_role("single")
         self.checkpoints = CheckpointMetrics(r)
+        self.channels = ChannelMetrics(r)  # per submission channel
         # process_start_time_seconds and friends (Linux /proc): restarts show as its changes.
         ProcessCollector(registry=r)
 

@@ -37,3 +37,7 @@ class SubmissionChannel(Protocol):
     async def submit(self, raw: bytes, tx_hash: str) -> Delivery:
         """Deliver ``raw`` (whose hash is ``tx_hash``); raise ChannelRefusedError on refusal."""
         ...
+
+    async def close(self) -> None:
+        """Stop what the channel runs in the background and release its connections."""
+        ...
