@@ -28,12 +28,11 @@ from keeper.chain.client import ChainClient
 from keeper.devnet.scenarios import FEED, fund_keeper, shock_price
 from keeper.execution.journal_sqlite import SqliteJournal
 from keeper.localnode.anvil import CHAIN_ID, Anvil, AnvilOptions, free_port
-from keeper.protocols.aave_v3.market import ORACLE, POOL
+from keeper.protocols.aave_v3.market import ORACLE
 from keeper.shadow.ledger import ShadowLedger
 from keeper.shadow.verdict import Reason, Verdict
 from tests.integration.conftest import KEEPER_ADDRESS
 from tests.integration.helpers import (
-    COMPETITOR,
     account_data,
     balance_of,
     competitor_liquidates,
@@ -41,6 +40,7 @@ from tests.integration.helpers import (
     keeper_settings,
     liquidation_events,
 )
+from tests.integration.shadow_checks import check_round, real_liquidations, report
 from tests.support.daemon import Daemon, keeper_env
 from tests.support.rpc_proxy import RpcProxy
 
@@ -59,38 +59,6 @@ async def _status(port: int) -> dict[str, Any] | None:
             return dict(await resp.json())
     except aiohttp.ClientError:
         return None
-
-
-async def _real_liquidations(client: ChainClient, pool: str, since: int) -> list[dict[str, Any]]:
-    logs = await client.get_logs(
-        address=pool,
-        topics=[POOL.topic("LiquidationCall")],
-        from_block=since,
-        to_block=await client.block_number(),
-    )
-    return [
-        {"tx_hash": e["transactionHash"], "block": int(e["blockNumber"], 16), **decoded[1]}
-        for e in logs
-        if (decoded := POOL.decode_log(e)) is not None
-    ]
-
-
-def _expected(row: dict[str, Any], base_fee: int, winner_tip: int) -> tuple[str, str] | None:
-    """The verdict the rules give, recomputed from our recorded bid and the chain's data."""
-    if row["plan_block"] is None:
-        return None  # no plan: lost to a skip or missed; checked by the caller
-    if row["fork_outcome"] != "liquidated":
-        return "would_lose", "fork_reverted"
-    landing = row["plan_block"] + 1
-    assert row["real_block"] >= landing
-    if row["real_block"] > landing:
-        return "would_win", "earlier_block"
-    if row["our_max_fee"] < base_fee:
-        return "would_lose", "priced_out"
-    ours = min(row["our_max_tip"], row["our_max_fee"] - base_fee)
-    if ours > winner_tip:
-        return "would_win", "higher_bid"
-    return ("would_lose", "equal_bid") if ours == winner_tip else ("would_lose", "lower_bid")
 
 
 async def _shock_with_snipes(
@@ -152,20 +120,6 @@ async def _shock_with_snipes(
     return block, won
 
 
-def _report(journal: Path, *extra: str) -> str:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KEEPER_")}
-    done = subprocess.run(
-        [sys.executable, "-m", "keeper", "shadow-report", "--journal", str(journal), *extra],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
-
 async def _shadow_round(
     chain: ChainClient, proxy: RpcProxy, journal: Path, world: Any, pct: int, *, snipe: bool
 ) -> dict[str, Any]:
@@ -196,7 +150,7 @@ async def _shadow_round(
             if status is not None and status["head_block"] >= 0:
                 max_lag = max(max_lag, head - status["head_block"])
                 samples += 1
-            reals = await _real_liquidations(chain, pool, shock_block)
+            reals = await real_liquidations(chain, pool, shock_block)
             judged = {
                 e["winner_tx"]
                 for e in daemon.events("shadow_verdict")
@@ -236,37 +190,8 @@ async def _shadow_round(
         "sigterm_s": took,
         "status": final,
         "daemon": daemon,
-        "reals": await _real_liquidations(chain, pool, shock_block),
+        "reals": await real_liquidations(chain, pool, shock_block),
     }
-
-
-def _check_round(chain_data: dict[str, Any], rows: list[dict[str, Any]], result: Any) -> None:
-    """Every real liquidation of the round has its row, winner and the right verdict."""
-    by_tx: dict[str, list[dict[str, Any]]] = {}
-    for row in rows:
-        if row["winner_tx"] is not None:
-            by_tx.setdefault(row["winner_tx"], []).append(row)
-    assert result["reals"], "the baseline liquidated nothing"
-    for real in result["reals"]:
-        matches = [r for r in by_tx.get(real["tx_hash"], []) if r["account"] == real["user"]]
-        assert len(matches) == 1, (real, by_tx.get(real["tx_hash"]))
-        row = matches[0]
-        assert row["winner"] == real["liquidator"]
-        assert real["liquidator"] == (
-            COMPETITOR if real["tx_hash"] in result["sniped"] else BASELINE_ADDRESS
-        )
-        assert row["real_block"] == real["block"]
-        base_fee, tip = chain_data[real["tx_hash"]]
-        assert row["winner_tip"] == tip
-        expected = _expected(row, base_fee, tip)
-        if real["tx_hash"] in result["sniped"]:
-            # Liquidated in the very block that made it liquidatable: never a candidate.
-            assert (row["verdict"], row["reason"]) == ("missed", "not_a_candidate"), row
-        elif expected is None:
-            assert row["verdict"] in ("would_lose", "missed"), row
-        else:
-            assert (row["verdict"], row["reason"]) == expected, row
-        assert row["winner_profit_base"] is not None
 
 
 @pytest.mark.asyncio
@@ -315,8 +240,8 @@ async def test_shadow_mode_follows_the_head_and_judges_the_real_winners(snapshot
                         base_fee = int(header["baseFeePerGas"], 16)
                         paid = int(receipt["effectiveGasPrice"], 16)
                         chain_data[real["tx_hash"]] = (base_fee, paid - base_fee)
-                    rows = json.loads(_report(shadow_journal, "--format", "json"))["rows"]
-                    _check_round(chain_data, rows, result)
+                    rows = json.loads(report(shadow_journal, "--format", "json"))["rows"]
+                    check_round(chain_data, rows, result)
                     rounds.append(result)
             finally:
                 bot.terminate()
@@ -362,9 +287,9 @@ async def test_shadow_mode_follows_the_head_and_judges_the_real_winners(snapshot
     )
     first, second = (r["daemon"].events("shadow_verdict") for r in rounds)
     assert first and second
-    table = _report(shadow_journal)
+    table = report(shadow_journal)
     assert "would win" in table and "missed" in table
-    csv_text = _report(shadow_journal, "--format", "csv")
+    csv_text = report(shadow_journal, "--format", "csv")
     assert csv_text.splitlines()[0].startswith("row_id,account,verdict,reason")
 
 
