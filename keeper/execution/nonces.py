@@ -42,3 +42,10 @@ class NonceManager:
         """Give back a nonce whose transaction was never broadcast (only the latest one)."""
         if self._next == nonce + 1:
             self._next = nonce
+
+    def give_back(self, nonce: int) -> bool:
+        """Hand ``nonce`` out again if it is the newest one handed out; False otherwise."""
+        if self._next != nonce + 1:
+            return False
+        self._next = nonce
+        return True

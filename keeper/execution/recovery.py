@@ -14,6 +14,7 @@ import structlog
 from keeper.errors import NonceTooLowError, TransactionError, UnderpricedError
 from keeper.execution.fees import Fees
 from keeper.execution.transactions import Sent, Settled
+from keeper.submission.events import ChannelResult
 from keeper.submission.public import PublicMempool
 
 if TYPE_CHECKING:
@@ -165,6 +166,28 @@ class Recovery:
                 now=status,
             )
         await self.sender.resync_nonce()
+
+    async def give_back_if_lost(self, sent: Sent) -> bool:
+        """Hand a privately lost nonce out again; True when it was (the caller drops ``sent``).
+
+        Only when private channels alone carried the newest attempt and each judged it lost:
+        a bundle is for one block at a time, so once every channel found that its block passed
+        without it and that it would now revert (someone else took the opportunity), no builder
+        holds it for a later block and these bytes can never use the nonce. Nothing in a public
+        pool holds the nonce either, so the next transaction takes it: losing costs nothing and
+        the key is not stuck behind bytes that will never land. With a later nonce handed out
+        meanwhile the gap stays (that one waits for this one), as before.
+        """
+        if any(isinstance(c, PublicMempool) for c in self.sender.channels):
+            return False  # a pool may still hold the bytes and mine them later
+        records = self.journal.channels_of(sent.hashes[-1])
+        if not records or any(r.last_result != ChannelResult.LOST for r in records):
+            return False
+        async with self.sender.nonces.lock:
+            given = self.sender.nonces.give_back(sent.nonce)
+        if given:
+            log.info("nonce_given_back", nonce=sent.nonce, tx_hash=sent.hashes[-1], why="lost")
+        return given
 
     async def rebroadcast_if_unknown(self, sent: Sent) -> None:
         """Send the newest attempt's signed bytes again if the node does not know it.

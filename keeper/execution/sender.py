@@ -45,6 +45,7 @@ DROP_GRACE_S = 3.0
 # A pending transaction the node does not know (its send failed before reaching it, or the pool
 # dropped it) is re-broadcast, same signed bytes, this often.
 KNOWN_CHECK_S = 0.5
+LOST_PRIVATELY = "lost its race on private channels, never included; its nonce was given back"
 SEND_ATTEMPTS = 3
 
 
@@ -264,6 +265,8 @@ class TxSender:
             outcome = await self.look(sent)
             if isinstance(outcome, Settled):
                 return outcome
+            if outcome is None and await self.recovery.give_back_if_lost(sent):
+                return self._dropped(sent, LOST_PRIVATELY)
             if outcome is None and loop.time() >= next_known_check:
                 next_known_check = loop.time() + KNOWN_CHECK_S
                 await self.recovery.rebroadcast_if_unknown(sent)
@@ -318,18 +321,12 @@ class TxSender:
         if open_nonces:
             self.nonces.at_least(max(open_nonces) + 1)
 
-    def _dropped(self, sent: Sent) -> Settled:
+    def _dropped(
+        self, sent: Sent, why: str = "nonce used by a transaction not in the journal"
+    ) -> Settled:
         for tx_hash in sent.hashes:
-            self.journal.mark(tx_hash, "dropped", note="nonce used by another transaction")
-        return Settled(
-            "dropped",
-            None,
-            None,
-            len(sent.hashes) - 1,
-            "nonce used by a transaction not in the journal",
-            sent.purpose,
-            sent.meta,
-        )
+            self.journal.mark(tx_hash, "dropped", note=why)
+        return Settled("dropped", None, None, len(sent.hashes) - 1, why, sent.purpose, sent.meta)
 
     async def replace(self, sent: Sent) -> bool:
         """Send ``sent`` again at its nonce with bumped fees; False when that is not possible.

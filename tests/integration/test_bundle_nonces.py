@@ -1,0 +1,102 @@
+"""A transaction lost on private channels gives its nonce back: losing is free and the key is
+not stuck behind bytes that will never land (tests.support.builder is the builder's test double).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+import pytest
+from eth_account import Account
+from pydantic import SecretStr
+
+from keeper.chain.client import ChainClient
+from keeper.core.outcome import TxPurpose
+from keeper.execution.fees import FeePolicy
+from keeper.execution.journal_sqlite import SqliteJournal
+from keeper.execution.sender import TxSender
+from keeper.execution.signer import Signer
+from keeper.localnode.anvil import Anvil
+from keeper.ops.channel_watch import ChannelWatch
+from keeper.ops.metrics import Metrics
+from keeper.submission.bundles import BundleChannel
+from keeper.submission.endpoints import BuilderEndpoint
+from keeper.submission.signing import SearcherIdentity
+from tests.support.builder import TestBuilder
+
+pytestmark = pytest.mark.integration
+GWEI = 10**9
+# Runtime code that reverts unless slot 0 is zero, then sets it: the first call wins.
+FIRST_CALL_WINS = "0x60005415600b57600080fd5b600160005500"
+PRIZE = "0x" + "77" * 20
+
+
+def _bundles(client: ChainClient, builder: TestBuilder, listener: ChannelWatch | None, name: str):
+    identity = SearcherIdentity(SecretStr(Account.create().key.hex()))
+    endpoints = [BuilderEndpoint(builder.url)]
+    return BundleChannel(client, endpoints, identity, listener=listener, poll_s=0.02, name=name)
+
+
+@pytest.mark.asyncio
+async def test_a_transaction_lost_on_private_channels_gives_its_nonce_back(tmp_path):
+    """Bundles only: a rival paying more takes the prize in the block ours was sent for, and
+    ours would now revert. The sender settles ours as dropped long before its receipt timeout,
+    the key's nonce count has not moved (no gas spent), and the next transaction takes the same
+    nonce and lands.
+    """
+    with Anvil() as anvil:
+        async with TestBuilder(anvil.url) as builder, ChainClient(builder.url) as client:
+            chain_id = await client.chain_id()
+            await client.request("anvil_setCode", [PRIZE, FIRST_CALL_WINS])
+            ours, theirs = Account.create(), Account.create()
+            for account in (ours, theirs):
+                await client.request("anvil_setBalance", [account.address, hex(10**20)])
+            journal = SqliteJournal(tmp_path / "journal.sqlite", chain_id)
+            channel = _bundles(
+                client, builder, ChannelWatch(Metrics().channels, journal, None), "bundle"
+            )
+            rival = _bundles(client, builder, None, "rival")
+            sender = TxSender(
+                client,
+                Signer(SecretStr(ours.key.hex())),
+                journal,
+                FeePolicy(Decimal(100), Decimal(2), priority_fee_gwei=Decimal(2)),
+                chain_id=chain_id,
+                poll_s=0.05,
+                channels=[channel],
+            )
+            try:
+                rival_tx = theirs.sign_transaction(
+                    {
+                        "type": 2,
+                        "chainId": chain_id,
+                        "nonce": 0,
+                        "to": PRIZE,
+                        "value": 0,
+                        "data": "0x",
+                        "gas": 60_000,
+                        "maxFeePerGas": 150 * GWEI,
+                        "maxPriorityFeePerGas": 5 * GWEI,
+                    }
+                )
+                rival_hash = "0x" + bytes(rival_tx.hash).hex()
+                await rival.submit(bytes(rival_tx.raw_transaction), rival_hash)
+                sent = await sender.send(PRIZE, "0x", 60_000, purpose=TxPurpose.LIQUIDATION)
+                built = await builder.build()
+                assert [b.hashes for b in built.landed] == [[rival_hash]]
+                settled = await asyncio.wait_for(sender.settle(sent, timeout_s=600), 60)
+                assert settled.status == "dropped" and "given back" in settled.note
+                assert await client.get_transaction_count(ours.address, "latest") == 0
+                assert [e.status for e in journal.at_nonce(ours.address, sent.nonce)] == [
+                    "dropped"
+                ] * len(sent.hashes)
+                after = await sender.send(ours.address, "0x", 21_000, purpose=TxPurpose.OTHER)
+                assert after.nonce == sent.nonce
+                built = await builder.build()
+                assert [b.hashes for b in built.landed] == [[after.hashes[-1]]]
+                assert (await sender.settle(after, timeout_s=60)).status == "mined"
+                assert await client.get_transaction_count(ours.address, "latest") == 1
+            finally:
+                await channel.close()
+                await rival.close()
