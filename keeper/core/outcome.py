@@ -71,6 +71,9 @@ class Outcome:
     winner_tx: str | None = None  # the competitor's transaction, when we lost the race
     realized_profit: int | None = None  # flash mode: spend-asset units paid to the owner
     expected_profit: int | None = None  # flash mode: the same, predicted from the quote
+    # Wei our contract paid block.coinbase: all-or-nothing with the liquidation, so only when
+    # it liquidated (a cost beside the gas in the ledger).
+    bid_paid_wei: int = 0
     timings_ms: dict[str, float] = field(default_factory=dict)
     block: int | None = None  # where our transaction was mined, if it was
     sent_at: float | None = None

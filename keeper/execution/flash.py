@@ -105,7 +105,9 @@ class FlashExecutor:
             tip_cap=request.tip_cap,
             bid=None if request.bid is None else (plan.account, request.bid),
         )
-        outcome = await self.tx.outcome(plan, delivered, self.liquidator, timings)
+        outcome = await self.tx.outcome(
+            plan, delivered, self.liquidator, timings, bid_wei=request.coinbase_wei
+        )
         outcome.expected_profit = flash.profit_at_quote
         outcome.reason = outcome.reason or flash.note
         return outcome

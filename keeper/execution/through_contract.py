@@ -117,7 +117,9 @@ class ContractInventoryExecutor:
             tip_cap=request.tip_cap,
             bid=None if request.bid is None else (plan.account, request.bid),
         )
-        outcome = await self.tx.outcome(plan, delivered, self.liquidator, timings)
+        outcome = await self.tx.outcome(
+            plan, delivered, self.liquidator, timings, bid_wei=request.coinbase_wei
+        )
         if before:
             # The approval's nonce is below the liquidation's: settled by now, one way or the
             # other. Read it again rather than trust a receipt we did not wait on.

@@ -276,9 +276,19 @@ class Transactor:
         )
 
     async def outcome(
-        self, plan: AnyPlan, delivered: Delivered, liquidator: str, timings: dict[str, float]
+        self,
+        plan: AnyPlan,
+        delivered: Delivered,
+        liquidator: str,
+        timings: dict[str, float],
+        *,
+        bid_wei: int = 0,
     ) -> Outcome:
-        """The outcome of a delivered liquidation: what it moved, or who beat us."""
+        """The outcome of a delivered liquidation: what it moved, or who beat us.
+
+        ``bid_wei``: the coinbase bid our contract pays with the liquidation (all or nothing:
+        paid exactly when it liquidated).
+        """
         timings = {**timings, "send": delivered.send_ms, "include": delivered.include_ms}
         if delivered.receipt is None:
             return Outcome(
@@ -291,6 +301,8 @@ class Transactor:
             )
         outcome = await self.read_receipt(plan, delivered.receipt, liquidator)
         outcome.timings_ms, outcome.sent_at = timings, delivered.sent_at
+        if outcome.status is OutcomeStatus.LIQUIDATED:
+            outcome.bid_paid_wei = bid_wei
         if delivered.bidding:
             outcome.reason = "; ".join(r for r in (outcome.reason, delivered.bidding) if r)
         return outcome

@@ -101,6 +101,7 @@ class Ledger:
             outcome=outcome.status.value,
             dry_run_fork=dry_run_fork,
             realized_profit=outcome.realized_profit,
+            bid_paid_wei=outcome.bid_paid_wei or None,
             block=plan.block,
             account=plan.account,
             health_factor=format_wad(plan.health_factor),
@@ -131,11 +132,11 @@ class Ledger:
     def realised_pnl(
         self, outcome: Outcome, assets: Mapping[str, AssetInfo], pricing: GasPricing
     ) -> int | None:
-        """Base units gained (negative: lost) by a mined attempt, gas included.
+        """Base units gained (negative: lost) by a mined attempt, gas and coinbase bid included.
 
         None when nothing was mined.
         """
-        gas = wei_to_base(outcome.gas_cost_wei, pricing.native_price)
+        gas = wei_to_base(outcome.gas_cost_wei + outcome.bid_paid_wei, pricing.native_price)
         if outcome.status is not OutcomeStatus.LIQUIDATED:
             return -gas if outcome.gas_cost_wei else None
         plan, prices = outcome.plan, self.market.prices()

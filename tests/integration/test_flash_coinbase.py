@@ -62,7 +62,8 @@ async def test_the_aave_keeper_caps_its_coinbase_bids_to_the_contracts_ether(
     """A keeper in Aave flash mode with coinbase_payment on, whose FlashLiquidator holds far less
     ether than the bids the policy wants (1,000 wei against bids worth dollars): after a WETH
     shock it liquidates, no attempt fails on BidUnpaid (each head's bids are capped to what the
-    contract holds), and the bids together paid exactly the contract's ether, no more.
+    contract holds), and the bids together paid exactly the contract's ether, no more, as the
+    liquidations' outcomes book it.
     """
     owner = Account.from_key(FRESH_KEY).address
     journal = tmp_path / "journal.sqlite"
@@ -108,3 +109,7 @@ async def test_the_aave_keeper_caps_its_coinbase_bids_to_the_contracts_ether(
             assert "BidUnpaid" not in (o.reason or ""), o.reason
             assert o.status in ("liquidated", "not_sent", "simulation_failed"), o.reason
         assert await client.get_balance(liquidator) == 0
+        # Each liquidation's outcome carries the bid its contract paid (the ledger's cost
+        # beside the gas): together, the contract's whole ether.
+        paid = [o.bid_paid_wei for o in outcomes if o.status == "liquidated"]
+        assert sum(paid) == FLOAT_WEI, paid

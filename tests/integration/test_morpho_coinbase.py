@@ -180,6 +180,8 @@ async def test_the_keeper_caps_its_coinbase_bids_to_the_contracts_ether(
         assert {e.caller for e in events} == {contract}
         assert len(events) == len(liquidated)
         assert await client.get_balance(contract) == 0
+        # The outcomes book what the contract paid (the ledger's cost beside the gas).
+        assert sum(o.bid_paid_wei for o in liquidated) == 1_000
 
 
 async def test_check_config_gives_the_bid_float_and_refuses_an_older_morpho_liquidator(
