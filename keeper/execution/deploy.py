@@ -40,6 +40,16 @@ def ether_to_wei(text: str) -> int:
     return wei
 
 
+async def fund_contract(sender: TxSender, address: str, fund_wei: int, timeout_s: float) -> None:
+    """Send ``fund_wei`` to our contract (its float for coinbase bids); nothing when 0."""
+    if fund_wei <= 0:
+        return
+    funding = await sender.send(address, "0x", FUND_GAS, purpose=TxPurpose.OTHER, value=fund_wei)
+    done = await sender.settle(funding, timeout_s=timeout_s)
+    if done.status != "mined":
+        raise TransactionError(f"funding {done.status}: {done.note}")
+
+
 def checked_router(router: str) -> str:
     """The ``--router`` argument, checksummed; a clear error when it is not an address."""
     if not is_hex_address(router):
@@ -78,13 +88,7 @@ async def deploy_own_contract(
         if settled.status != "mined" or receipt is None or receipt.contract_address is None:
             raise TransactionError(f"deployment {settled.status}: {settled.note}")
         address = str(to_checksum_address(receipt.contract_address))
-        if fund_wei > 0:
-            funding = await sender.send(
-                address, "0x", FUND_GAS, purpose=TxPurpose.OTHER, value=fund_wei
-            )
-            done = await sender.settle(funding, timeout_s=settings.receipt_timeout_s)
-            if done.status != "mined":
-                raise TransactionError(f"funding {done.status}: {done.note}")
+        await fund_contract(sender, address, fund_wei, settings.receipt_timeout_s)
         return address
     finally:
         journal.close()

@@ -231,6 +231,29 @@ def keeper_cli(devnet: Any, *args: str) -> subprocess.CompletedProcess[str]:
     return result
 
 
+def keeper_cli_as(
+    devnet: Any, key: str, journal: Path, *args: str, contract: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``python -m keeper ARGS`` with the key, the devnet market and (if given) our contract."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KEEPER_")}
+    env |= {
+        "KEEPER_RPC_URL": devnet.url,
+        "KEEPER_PRIVATE_KEY": key,
+        "KEEPER_POOL_ADDRESSES_PROVIDER": devnet.world.market.pool_addresses_provider,
+        "KEEPER_JOURNAL_PATH": str(journal),
+    }
+    if contract is not None:
+        env["KEEPER_FLASH_LIQUIDATOR"] = contract
+    return subprocess.run(
+        [sys.executable, "-m", "keeper", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
 def printed_json(proc: subprocess.Popen[str], timeout_s: float) -> dict[str, Any]:
     """The JSON object a command prints first (``devnet up``'s addresses), read line by line
     until its closing brace, within ``timeout_s``.

@@ -6,9 +6,6 @@ owner.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 from eth_account import Account
@@ -16,35 +13,13 @@ from eth_account import Account
 from keeper.chain.abi import Codec
 from keeper.chain.client import ChainClient
 from keeper.protocols.aave_v3.market import ERC20
+from tests.integration.helpers import keeper_cli_as
 
 pytestmark = pytest.mark.integration
 LIQUIDATOR = Codec.named("FlashLiquidator")
 OWNER_KEY = "0x" + "43" * 32
 OTHER_KEY = "0x" + "44" * 32
 MAX_UINT = 2**256 - 1
-
-
-def _keeper(
-    devnet, key: str, journal, *args: str, contract: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    """``python -m keeper ARGS`` with the key, the devnet market and (if given) our contract."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KEEPER_")}
-    env |= {
-        "KEEPER_RPC_URL": devnet.url,
-        "KEEPER_PRIVATE_KEY": key,
-        "KEEPER_POOL_ADDRESSES_PROVIDER": devnet.world.market.pool_addresses_provider,
-        "KEEPER_JOURNAL_PATH": str(journal),
-    }
-    if contract is not None:
-        env["KEEPER_FLASH_LIQUIDATOR"] = contract
-    return subprocess.run(
-        [sys.executable, "-m", "keeper", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 @pytest.mark.asyncio
@@ -60,7 +35,7 @@ async def test_deploy_liquidator_approves_every_reserve_and_funds_the_bids(devne
             address = Account.from_key(key).address
             await client.request("anvil_setBalance", [address, hex(10 * 10**18)])
         journal = tmp_path / "j.sqlite"
-        done = _keeper(devnet, OWNER_KEY, journal, "deploy-liquidator", "--fund-eth", "0.5")
+        done = keeper_cli_as(devnet, OWNER_KEY, journal, "deploy-liquidator", "--fund-eth", "0.5")
         assert done.returncode == 0, done.stderr
         assert OWNER_KEY[2:] not in done.stdout + done.stderr
         out = json.loads(done.stdout)
@@ -75,8 +50,10 @@ async def test_deploy_liquidator_approves_every_reserve_and_funds_the_bids(devne
         for asset in assets:
             raw = await client.call(asset, ERC20.encode("allowance", owner, contract))
             assert ERC20.decode("allowance", raw)[0] == MAX_UINT
-    ok = _keeper(devnet, OWNER_KEY, tmp_path / "a.sqlite", "check-config", contract=contract)
+    ok = keeper_cli_as(devnet, OWNER_KEY, tmp_path / "a.sqlite", "check-config", contract=contract)
     assert ok.returncode == 0, ok.stderr
-    wrong = _keeper(devnet, OTHER_KEY, tmp_path / "b.sqlite", "check-config", contract=contract)
+    wrong = keeper_cli_as(
+        devnet, OTHER_KEY, tmp_path / "b.sqlite", "check-config", contract=contract
+    )
     assert wrong.returncode == 2, wrong.stderr
     assert "flash_liquidator" in wrong.stderr and "owned by" in wrong.stderr

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 import time
 from typing import TYPE_CHECKING
 
@@ -17,6 +14,7 @@ from keeper.app import BlockReport, run_keeper
 from keeper.chain.client import ChainClient
 from keeper.devnet.scenarios import shock_price
 from keeper.settings import load_settings
+from tests.integration.helpers import keeper_cli_as
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -30,25 +28,9 @@ FLOAT_WEI = 1_000
 
 def _deploy(devnet: Devnet, journal: Path) -> str:
     """`keeper deploy-liquidator --fund-eth` from FRESH_KEY (1,000 wei of float); the address."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KEEPER_")}
-    env.update(
-        {
-            "KEEPER_RPC_URL": devnet.url,
-            "KEEPER_PRIVATE_KEY": FRESH_KEY,
-            "KEEPER_POOL_ADDRESSES_PROVIDER": devnet.world.market.pool_addresses_provider,
-            "KEEPER_JOURNAL_PATH": str(journal),
-        }
-    )
     assert devnet.world.uniswap is not None
     args = ["deploy-liquidator", "--router", devnet.world.uniswap.router, "--fund-eth", "1e-15"]
-    deployed = subprocess.run(
-        [sys.executable, "-m", "keeper", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    deployed = keeper_cli_as(devnet, FRESH_KEY, journal, *args)
     assert deployed.returncode == 0, deployed.stderr
     out = json.loads(deployed.stdout)
     assert out["funded_wei"] == FLOAT_WEI

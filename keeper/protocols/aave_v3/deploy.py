@@ -19,7 +19,7 @@ from keeper.chain.abi import load_artifact
 from keeper.chain.erc20 import ERC20
 from keeper.core.outcome import TxPurpose
 from keeper.errors import ConfigError, TransactionError
-from keeper.execution.deploy import FUND_GAS, ether_to_wei
+from keeper.execution.deploy import ether_to_wei, fund_contract
 from keeper.execution.fees import FeePolicy
 from keeper.execution.journal_sqlite import SqliteJournal
 from keeper.execution.sender import TxSender
@@ -101,14 +101,8 @@ async def deploy_liquidator(
             if done.status != "mined":
                 raise TransactionError(f"approve of {asset} {done.status}: {done.note}")
             out.approved.append(asset)
-        if fund_wei > 0:
-            funding = await sender.send(
-                out.address, "0x", FUND_GAS, purpose=TxPurpose.OTHER, value=fund_wei
-            )
-            done = await sender.settle(funding, timeout_s=settings.receipt_timeout_s)
-            if done.status != "mined":
-                raise TransactionError(f"funding {done.status}: {done.note}")
-            out.funded_wei = fund_wei
+        await fund_contract(sender, out.address, fund_wei, settings.receipt_timeout_s)
+        out.funded_wei = fund_wei
         return out
     finally:
         journal.close()
