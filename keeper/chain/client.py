@@ -1,4 +1,4 @@
-"""The node client: raw JSON-RPC over web3's async HTTP provider, retried in this layer only.
+"""The node client: raw JSON-RPC over our HTTP transport or WebSocket, retried in this layer only.
 
 Reads are retried on transient failures (timeouts, dropped connections, 429, 5xx) for a bounded
 time with jittered exponential backoff. With several endpoints, a transient failure moves the

@@ -1,4 +1,4 @@
-"""The transport of one endpoint: web3's HTTP provider (redacted) or our WebSocket."""
+"""The transport of one endpoint: our HTTP provider (redacted) or our WebSocket."""
 
 from __future__ import annotations
 
