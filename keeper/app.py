@@ -38,6 +38,7 @@ from keeper.loop.ledger import Ledger
 from keeper.loop.pricing import NativeAssetUnknownError, native_asset
 from keeper.loop.report import BlockReport
 from keeper.loop.role import ALONE, RoleKeeper, open_journal, publish_role
+from keeper.loop.svr_backrun import svr_stage
 from keeper.mode_checks import check_execution_settings
 from keeper.ops.alerts import Alerts, parse_webhooks
 from keeper.ops.channel_watch import ChannelWatch
@@ -46,7 +47,7 @@ from keeper.ops.server import OpsServer, Status
 from keeper.oracles.dex import DexPriceCheck
 from keeper.protocols import opener
 from keeper.shadow.mode import ShadowMode, shadow_journal_path
-from keeper.submission.wiring import close_channels, open_channels
+from keeper.submission.wiring import close_channels, open_backrun_channel, open_channels
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -55,7 +56,7 @@ if TYPE_CHECKING:
     from keeper.core.market import LendingMarket
     from keeper.execution.executor import Executor
     from keeper.settings import Settings
-    from keeper.submission.channel import SubmissionChannel
+    from keeper.submission.channel import BackrunChannel, SubmissionChannel
 
 log = structlog.get_logger(__name__)
 
@@ -88,7 +89,8 @@ class Keeper:
         )
         self.status = Status(dry_run=settings.dry_run, max_head_age_s=settings.max_head_age_s)
         self._transactors: list[Transactor] = []
-        self._channels: list[SubmissionChannel] = []  # every channel opened, closed at the end
+        # Every channel opened, closed at the end.
+        self._channels: list[SubmissionChannel | BackrunChannel] = []
         self.channel_watch = ChannelWatch(
             self.metrics.channels, self.journal, self.alerts, settings.channel_failures_to_alert
         )
@@ -125,6 +127,7 @@ class Keeper:
         if on_block is not None:
             self.follower.on_block.append(on_block)
         self.backrun = Backrun(client, self.cycle)
+        self.svr = svr_stage(settings, self.cycle)
         self.checkpoints, self.checkpoint_file = open_checkpoints(
             settings, client, (chain_id, market), self.metrics.checkpoints, self.lease
         )
@@ -158,8 +161,11 @@ class Keeper:
         channels = open_channels(
             settings, exec_client, self.channel_watch, self.signer.address, fork=settings.dry_run
         )
-        self._channels += channels
-        for channel in channels:  # their series exported at 0 from the start
+        backrun = open_backrun_channel(
+            settings, exec_client, self.channel_watch, fork=settings.dry_run
+        )
+        self._channels += [*channels, *([backrun] if backrun else [])]
+        for channel in self._channels:  # their series exported at 0 from the start
             self.metrics.channels.declare(channel.name)
         sender = TxSender(
             exec_client,
@@ -174,6 +180,7 @@ class Keeper:
             chain_id=self.chain_id,
             stuck_blocks=settings.replace_after_blocks,
             channels=channels,
+            backrun_channel=backrun,
         )
         tx = Transactor(
             exec_client,
@@ -237,6 +244,8 @@ class Keeper:
         ]
         if self.settings.predictive:
             stages.append(Stage("pending_watch", self.backrun.stage))
+        if self.svr is not None:
+            stages.append(Stage("svr_watch", self.svr.stage))
         if self.shadow is not None:
             stages.append(Stage("shadow_book", self.shadow.stage))
         timeout = (
@@ -281,6 +290,8 @@ class Keeper:
             await self._prepare(stop)
             self.prepared = True
             self.backrun.ready = True
+            if self.svr is not None:
+                self.svr.ready = True
         try:
             with IdleCollector() as collector:
                 await self.follower.follow(stop, collector.idle)

@@ -27,6 +27,9 @@ MORPHO_LIQUIDATOR = Codec.named("MorphoLiquidator")
 REDACTED = "**redacted**"
 
 
+_URLS = ("rpc_url", "rpc_fallback_urls", "mev_share_stream_url", "mev_share_urls")
+
+
 def effective_settings(settings: Settings) -> dict[str, Any]:
     """Every setting as JSON-friendly values; secrets replaced, URLs reduced to host and port."""
     out: dict[str, Any] = {}
@@ -39,7 +42,7 @@ def effective_settings(settings: Settings) -> dict[str, Any]:
 
 
 def _shown(name: str, value: Any) -> Any:
-    if name in ("rpc_url", "rpc_fallback_urls") and isinstance(value, SecretStr):
+    if name in _URLS and isinstance(value, SecretStr):
         return redact_url(value.get_secret_value())
     if name in ("bundle_builders", "private_tx_urls") and isinstance(value, SecretStr):
         endpoint = parse_endpoint(value.get_secret_value())

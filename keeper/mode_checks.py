@@ -45,3 +45,12 @@ def check_execution_settings(settings: Settings) -> None:
             "(Aave, not inventory_direct; Morpho: flash mode); deploy it with "
             "`keeper deploy-liquidator`"
         )
+    if settings.svr_aggregators and (
+        settings.flash_liquidator is None
+        or (inventory and (settings.inventory_direct or settings.protocol != "aave_v3"))
+    ):
+        raise ConfigError(
+            "svr_aggregators: an SVR back-run is one transaction through our contract, so it "
+            "needs flash_liquidator (Aave, not inventory_direct; Morpho: flash mode); deploy it "
+            "with `keeper deploy-liquidator`"
+        )

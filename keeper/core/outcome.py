@@ -19,6 +19,7 @@ class OutcomeStatus(StrEnum):
     SIMULATION_FAILED = "simulation_failed"  # refused before signing: costs nothing
     NOT_SENT = "not_sent"  # refused before signing: unprofitable after simulated gas
     TIMEOUT = "timeout"  # sent, no receipt in time: the journal settles it later
+    NOT_INCLUDED = "not_included"  # a private back-run that never landed: costs nothing
 
     @property
     def failed(self) -> bool:

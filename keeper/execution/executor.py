@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from keeper.execution.fees import Fees
     from keeper.strategy.bidding import BidLimits
     from keeper.strategy.gas import GasPricing
+    from keeper.submission.channel import BackrunRoute
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,9 @@ class ExecRequest:
     transactions may ever offer, replacements included, and how far a rival is outbid while
     they are pending (None: no ceiling, no competition watch). ``coinbase_wei`` is a bid paid
     to ``block.coinbase`` from inside the liquidation (for a bundle: all-or-nothing with it;
-    only through our contract), counted against the profit like gas.
+    only through our contract), counted against the profit like gas. ``route`` makes it a
+    back-run of a private transaction (an SVR update): sent only as that bundle's second
+    transaction, never replaced; ``behind`` is then that transaction's call, simulated first.
     """
 
     pricing: GasPricing
@@ -38,6 +41,7 @@ class ExecRequest:
     tip_cap: Fees | None = None
     bid: BidLimits | None = None
     coinbase_wei: int = 0
+    route: BackrunRoute | None = None
 
 
 class Executor(Protocol):

@@ -26,6 +26,9 @@ if TYPE_CHECKING:
     from keeper.execution.transactor import Transactor
 
 QUOTER = Codec.named("uniswap_v3/IQuoterV2")
+BACKRUN_NEEDS_SIMULATION = (
+    "a back-run is simulated behind its update: the node lacks eth_simulateV1"
+)
 
 
 class FlashExecutor:
@@ -84,7 +87,9 @@ class FlashExecutor:
         )
         if flash.refusal is not None:
             return Outcome(OutcomeStatus.NOT_SENT, plan, reason=flash.refusal)
-        simulation = await self.tx.simulate([flash.call])
+        simulation = await self.tx.simulate([flash.call], request.behind)
+        if simulation is None and request.route is not None:
+            return Outcome(OutcomeStatus.NOT_SENT, plan, reason=BACKRUN_NEEDS_SIMULATION)
         if simulation is None:
             simulation = await self.tx.estimate_or_revert(flash.call)
         timings["simulate"] = ms_since(t0)
@@ -104,6 +109,7 @@ class FlashExecutor:
             meta={**plan.to_meta(), **bid_meta(request.bid)},
             tip_cap=request.tip_cap,
             bid=None if request.bid is None else (plan.account, request.bid),
+            route=request.route,
         )
         outcome = await self.tx.outcome(
             plan, delivered, self.liquidator, timings, bid_wei=request.coinbase_wei

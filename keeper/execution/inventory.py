@@ -55,6 +55,12 @@ class InventoryExecutor:
 
     async def execute(self, plan: AnyPlan, request: ExecRequest) -> Outcome:
         """Run one plan to a final outcome; never raises for an on-chain failure."""
+        if request.route is not None:
+            return Outcome(
+                OutcomeStatus.NOT_SENT,
+                plan,
+                reason="a back-run is one transaction through our contract (flash_liquidator)",
+            )
         if request.coinbase_wei:
             return Outcome(
                 OutcomeStatus.NOT_SENT,

@@ -13,7 +13,7 @@ import structlog
 
 from keeper.errors import NonceTooLowError, TransactionError, UnderpricedError
 from keeper.execution.fees import Fees
-from keeper.execution.transactions import Sent, Settled
+from keeper.execution.transactions import Sent, Settled, route_of
 from keeper.submission.events import ChannelResult
 from keeper.submission.public import PublicMempool
 
@@ -24,6 +24,10 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 # A node that has not seen our last mined transaction yet is asked again this often.
 CATCH_UP_TRIES, CATCH_UP_S = 10, 0.5
+# How a private attempt ends for good: a bundle lost its race; a back-run's also when the
+# transaction it backs never landed (stale) or landed without it (lost).
+_LOST = frozenset({ChannelResult.LOST})
+_LOST_BACKRUN = frozenset({ChannelResult.LOST, ChannelResult.STALE})
 
 
 class Recovery:
@@ -34,6 +38,7 @@ class Recovery:
         self.journal = sender.journal
         self.me = sender.signer.address
         self._watched: dict[int, int] = {}  # open nonce -> block we last touched it
+        self._fill_tried: dict[int, int] = {}  # lost nonce -> head of the last filler attempt
 
     async def reconcile(self, *, timeout_s: float = 120.0) -> list[Settled]:
         """Settle what the journal holds open (after a crash), then align the nonce counter.
@@ -89,8 +94,12 @@ class Recovery:
         Settling replaces a priced-out attempt at its nonce: never skipped, never a gap.
         """
         try:
-            await self.sender.broadcast_raw(entry.raw, entry.tx_hash, entry.nonce)
+            await self.sender.broadcast_raw(
+                entry.raw, entry.tx_hash, entry.nonce, route=route_of(entry.meta)
+            )
         except (UnderpricedError, NonceTooLowError) as exc:
+            log.info("rebroadcast_refused", tx_hash=entry.tx_hash, error=str(exc))
+        except TransactionError as exc:  # a back-run whose last block passed: settled as lost
             log.info("rebroadcast_refused", tx_hash=entry.tx_hash, error=str(exc))
 
     def from_journal(self, nonce: int) -> Sent:
@@ -167,27 +176,42 @@ class Recovery:
             )
         await self.sender.resync_nonce()
 
-    async def give_back_if_lost(self, sent: Sent) -> bool:
-        """Hand a privately lost nonce out again; True when it was (the caller drops ``sent``).
+    async def give_back_if_lost(self, sent: Sent) -> str | None:
+        """Free a privately lost nonce; why ``sent`` is dropped when it was (None: it was not).
 
         Only when private channels alone carried the newest attempt and each judged it lost:
         a bundle is for one block at a time, so once every channel found that its block passed
         without it and that it would now revert (someone else took the opportunity), no builder
-        holds it for a later block and these bytes can never use the nonce. Nothing in a public
-        pool holds the nonce either, so the next transaction takes it: losing costs nothing and
-        the key is not stuck behind bytes that will never land. With a later nonce handed out
-        meanwhile the gap stays (that one waits for this one), as before.
+        holds it for a later block and these bytes can never use the nonce. A back-run (which
+        only its channel ever carried) is lost too once the transaction it backs landed without
+        it or never landed by its last block. Nothing in a public pool holds the nonce either:
+        the next transaction takes it when it is the newest one handed out; otherwise the
+        later ones wait for it, and a self-transfer at the nonce (21,000 gas) frees them.
         """
-        if any(isinstance(c, PublicMempool) for c in self.sender.channels):
-            return False  # a pool may still hold the bytes and mine them later
+        routed = route_of(sent.meta) is not None
+        if not routed and any(isinstance(c, PublicMempool) for c in self.sender.channels):
+            return None  # a pool may still hold the bytes and mine them later
+        ends = _LOST_BACKRUN if routed else _LOST
         records = self.journal.channels_of(sent.hashes[-1])
-        if not records or any(r.last_result != ChannelResult.LOST for r in records):
-            return False
+        if not records or any(r.last_result not in ends for r in records):
+            return None
+        why = "its back-run was not included" if routed else "lost its race on private channels"
         async with self.sender.nonces.lock:
-            given = self.sender.nonces.give_back(sent.nonce)
-        if given:
-            log.info("nonce_given_back", nonce=sent.nonce, tx_hash=sent.hashes[-1], why="lost")
-        return given
+            if self.sender.nonces.give_back(sent.nonce):
+                log.info("nonce_given_back", nonce=sent.nonce, tx_hash=sent.hashes[-1], why=why)
+                return f"{why}, never included; its nonce was given back"
+            head = await self.sender.client.block_number()
+            if self._fill_tried.get(sent.nonce) == head:
+                return None  # tried at this head already: the next one tries again
+            self._fill_tried[sent.nonce] = head
+            try:
+                filler = await self.sender.fill_nonce(sent)
+            except TransactionError as exc:
+                log.warning("nonce_fill_refused", nonce=sent.nonce, error=str(exc))
+                return None
+        self._fill_tried.pop(sent.nonce, None)
+        log.info("nonce_filled", nonce=sent.nonce, tx_hash=sent.hashes[-1], filler=filler, why=why)
+        return f"{why}, never included; a self-transfer ({filler}) uses its nonce"
 
     async def rebroadcast_if_unknown(self, sent: Sent) -> None:
         """Send the newest attempt's signed bytes again if the node does not know it.
@@ -209,7 +233,8 @@ class Recovery:
         if entry is None:  # pragma: no cover - every attempt is journaled before broadcast
             return
         try:
-            await self.sender.broadcast_raw(entry.raw, tx_hash, sent.nonce)
+            route = route_of(sent.meta)
+            await self.sender.broadcast_raw(entry.raw, tx_hash, sent.nonce, route=route)
         except TransactionError as exc:
             # Mined meanwhile (nonce too low) or priced out: the next look or replacement decides.
             log.info("rebroadcast_refused", tx_hash=tx_hash, error=str(exc))

@@ -18,15 +18,15 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import structlog
 
-from keeper.chain.rpc_errors import SendRefusal
+from keeper.core.outcome import TxPurpose
 from keeper.errors import NonceTooLowError, TransactionError, UnderpricedError
+from keeper.execution.broadcast import Broadcast
 from keeper.execution.fees import Fees, bumped, is_valid_replacement
 from keeper.execution.journal import record_inclusion
 from keeper.execution.nonces import NonceManager
 from keeper.execution.recovery import Recovery
-from keeper.execution.transactions import Sent, Settled, fee_ceiling
+from keeper.execution.transactions import Sent, Settled, fee_ceiling, route_meta, route_of
 from keeper.strategy.bidding import limits_from_meta
-from keeper.submission.channel import ChannelRefusedError, Delivery
 from keeper.submission.public import PublicMempool
 
 if TYPE_CHECKING:
@@ -34,18 +34,17 @@ if TYPE_CHECKING:
 
     from keeper.chain.client import ChainClient
     from keeper.chain.types import Receipt
-    from keeper.core.outcome import TxPurpose
     from keeper.execution.fees import FeePolicy
     from keeper.execution.journal import Journal
     from keeper.execution.signer import Signer
-    from keeper.submission.channel import SubmissionChannel
+    from keeper.submission.channel import BackrunChannel, BackrunRoute, SubmissionChannel
 
 log = structlog.get_logger(__name__)
 DROP_GRACE_S = 3.0
 # A pending transaction the node does not know (its send failed before reaching it, or the pool
 # dropped it) is re-broadcast, same signed bytes, this often.
 KNOWN_CHECK_S = 0.5
-LOST_PRIVATELY = "lost its race on private channels, never included; its nonce was given back"
+FILL_GAS = 21_000  # a plain transfer: what a self-transfer that only uses a nonce costs
 SEND_ATTEMPTS = 3
 
 
@@ -63,6 +62,7 @@ class TxSender:
         stuck_blocks: int = 2,
         poll_s: float = 0.25,
         channels: Sequence[SubmissionChannel] | None = None,
+        backrun_channel: BackrunChannel | None = None,
     ) -> None:
         self.client = client
         self.signer = signer
@@ -74,7 +74,10 @@ class TxSender:
         self.nonces = NonceManager(client, signer.address)
         # Where signed bytes go (the public mempool unless configured otherwise).
         self.channels: list[SubmissionChannel] = list(channels or [PublicMempool(client)])
+        # Where back-runs of private transactions go, and nothing else (None: not configured).
+        self.backrun_channel = backrun_channel
         self.recovery = Recovery(self)
+        self.broadcast = Broadcast(self)
         # One replacement at a time: the stuck-transaction path and the bidding watch both
         # replace from a nonce's latest attempt.
         self._replacing = asyncio.Lock()
@@ -103,8 +106,12 @@ class TxSender:
         meta: dict[str, Any] | None = None,
         tip_cap: Fees | None = None,
         value: int = 0,
+        route: BackrunRoute | None = None,
     ) -> Sent:
         """Sign, journal and broadcast a new transaction at the next nonce (``value`` in wei).
+
+        With a ``route``, the transaction is a back-run: it goes to the back-run channel only,
+        and is never replaced (its bundle is for the blocks of the transaction it backs).
 
         A refusal that a fresh nonce or fresh fees cure ("nonce too low": our counter was
         behind, e.g. another sender used the key; "underpriced", "max fee per gas less than
@@ -131,7 +138,11 @@ class TxSender:
                 block = await self.client.block_number()
             async with self.nonces.lock:
                 nonce = await self.nonces.take()
-                journaled = {**(meta or {}), **({"value": value} if value else {})}
+                journaled = {
+                    **(meta or {}),
+                    **({"value": value} if value else {}),
+                    **route_meta(route),
+                }
                 sent = Sent(
                     nonce, to, data, gas_limit, purpose, journaled, sent_at_block=block, value=value
                 )
@@ -184,7 +195,7 @@ class TxSender:
         sent.hashes.append(tx_hash)
         sent.fees.append(fees)
         # The journal write above was the fenced decision to send (the lease's epoch).
-        await self.broadcast_raw(raw, tx_hash, sent.nonce, decided=True)
+        await self.broadcast_raw(raw, tx_hash, sent.nonce, decided=True, route=route_of(sent.meta))
         log.info(
             "transaction_sent",
             sent_at=round(time.time(), 6),
@@ -197,55 +208,16 @@ class TxSender:
         return tx_hash
 
     async def broadcast_raw(
-        self, raw: bytes, tx_hash: str, nonce: int, *, decided: bool = False
+        self,
+        raw: bytes,
+        tx_hash: str,
+        nonce: int,
+        *,
+        decided: bool = False,
+        route: BackrunRoute | None = None,
     ) -> None:
-        """Deliver signed bytes on every channel; the first channel's refusal decides.
-
-        Any channel that takes them makes the transaction broadcast: the same bytes are the same
-        transaction wherever they land. Unless the caller has just journaled them (``decided``),
-        the journal first confirms this keeper is still its key's writer (``NotActiveError``).
-        """
-        if not decided:
-            self.journal.check_writer()
-        refused: ChannelRefusedError | None = None
-        delivered = False
-        for channel in self.channels:
-            try:
-                delivery = await channel.submit(raw, tx_hash)
-            except ChannelRefusedError as exc:
-                refused = refused or exc
-                continue
-            delivered = True
-            if delivery is Delivery.UNCONFIRMED:
-                # The channel may or may not have it; tracking will find out by hash.
-                log.warning(
-                    "broadcast_unconfirmed", tx_hash=tx_hash, nonce=nonce, channel=channel.name
-                )
-        if not delivered and refused is not None:
-            await self._refused(refused, tx_hash, nonce, first=decided)
-        self.journal.mark(tx_hash, "broadcast")
-
-    async def _refused(
-        self, exc: ChannelRefusedError, tx_hash: str, nonce: int, *, first: bool
-    ) -> None:
-        """Journal a refused delivery and raise what the refusal means for the nonce.
-
-        A first delivery refused never entered a pool: the attempt is dropped (the caller
-        signs again). Signed bytes sent again (a re-broadcast, a journal adopted at start or
-        takeover) stay open unless the nonce is used: they still own their nonce, and dropping
-        them would leave a gap; tracking replaces them once they are stuck or priced out.
-        """
-        if exc.refusal is SendRefusal.NONCE_LOW:
-            if await self.client.get_receipt(tx_hash) is not None:
-                return  # ours, mined already: tracking settles it
-            self.journal.mark(tx_hash, "dropped", note=exc.detail)
-            await self.resync_nonce()
-            raise NonceTooLowError(f"nonce {nonce} already used: {exc.detail}") from None
-        if first:
-            self.journal.mark(tx_hash, "dropped", note=exc.detail)
-        if exc.refusal is SendRefusal.UNDERPRICED:
-            raise UnderpricedError(f"nonce {nonce}: {exc.detail}") from None
-        raise TransactionError(f"broadcast of nonce {nonce} refused: {exc.detail}") from None
+        """Deliver signed bytes on the channels; see :meth:`Broadcast.raw`."""
+        await self.broadcast.raw(raw, tx_hash, nonce, decided=decided, route=route)
 
     # -- tracking ------------------------------------------------------------------------------
 
@@ -265,8 +237,8 @@ class TxSender:
             outcome = await self.look(sent)
             if isinstance(outcome, Settled):
                 return outcome
-            if outcome is None and await self.recovery.give_back_if_lost(sent):
-                return self._dropped(sent, LOST_PRIVATELY)
+            if outcome is None and (why := await self.recovery.give_back_if_lost(sent)):
+                return self._dropped(sent, why)
             if outcome is None and loop.time() >= next_known_check:
                 next_known_check = loop.time() + KNOWN_CHECK_S
                 await self.recovery.rebroadcast_if_unknown(sent)
@@ -294,7 +266,7 @@ class TxSender:
                 last_attempt_block, attempts = number, len(sent.hashes)
             stuck = number - last_attempt_block >= self.stuck_blocks
             priced_out = int(head.get("baseFeePerGas", "0x0"), 16) > sent.fees[-1].max_fee_per_gas
-            if (stuck or priced_out) and await self.replace(sent):
+            if (stuck or priced_out) and route_of(sent.meta) is None and await self.replace(sent):
                 last_attempt_block, attempts = number, len(sent.hashes)
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.poll_s)
@@ -310,6 +282,27 @@ class TxSender:
             if receipt is not None:
                 return self._finish(sent, tx_hash, receipt)
         return "nonce_used" if await self.nonce_used(sent.nonce) else None
+
+    async def fill_nonce(self, lost: Sent) -> str:
+        """Use ``lost``'s nonce with a self-transfer, through the usual channels; its hash.
+
+        For a privately lost transaction whose nonce cannot be given back (later ones are out
+        and wait for it). The caller holds the nonce lock. The filler is journaled like any
+        transaction and left open: the per-block look settles it (or replaces it if stuck).
+        """
+        fees = await self.fees.quote(self.client, fresh=True)
+        block = await self.client.block_number()
+        me = self.signer.address
+        filler = Sent(
+            lost.nonce,
+            me,
+            "0x",
+            FILL_GAS,
+            TxPurpose.CANCEL,
+            {"fills": lost.hashes[-1]},
+            sent_at_block=block,
+        )
+        return await self._attempt(filler, fees)
 
     async def resync_nonce(self) -> None:
         """Take the node's pending count, but never below our own transactions in flight.

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 from keeper.chain.erc20 import ERC20
 from keeper.core.market import Call
 from keeper.core.outcome import Outcome, OutcomeStatus, TxPurpose
+from keeper.execution.flash import BACKRUN_NEEDS_SIMULATION
 from keeper.execution.transactions import bid_meta
 from keeper.execution.transactor import limit_of, ms_since
 
@@ -61,6 +62,12 @@ class ContractInventoryExecutor:
         self._approving: dict[str, Sent] = {}
         self._lock = asyncio.Lock()
 
+    async def _prefix(self, token: str, approve: Call) -> list[Call]:
+        """The standing approval to send first, if ``token`` has none yet (nor one on its way)."""
+        if token not in self._standing and token not in self._approving:
+            await self._read_standing(token)
+        return [] if token in self._standing else [approve]
+
     async def execute(self, plan: AnyPlan, request: ExecRequest) -> Outcome:
         """Run one plan to a final outcome; never raises for an on-chain failure."""
         timings: dict[str, float] = {}
@@ -71,11 +78,12 @@ class ContractInventoryExecutor:
                 OutcomeStatus.NOT_SENT, plan, reason=f"{self.market.name} has no contract of ours"
             )
         token = plan.spend.asset.lower()
-        if token not in self._standing and token not in self._approving:
-            await self._read_standing(token)
         approve = Call(plan.spend.asset, ERC20.encode("approve", self.contract, MAX_UINT256))
-        prefix = [] if token in self._standing else [approve]
+        prefix = await self._prefix(token, approve)
         simulation = await self.tx.simulate([*prefix, call], request.behind)
+        refusal = _backrun_refusal(request, prefix, simulated=simulation is not None)
+        if refusal is not None:
+            return Outcome(OutcomeStatus.NOT_SENT, plan, reason=refusal)
         simulated = simulation is not None
         if simulation is None:  # no eth_simulateV1: the approval mined first, then eth_call
             if prefix:
@@ -116,6 +124,7 @@ class ContractInventoryExecutor:
             before=before,
             tip_cap=request.tip_cap,
             bid=None if request.bid is None else (plan.account, request.bid),
+            route=request.route,
         )
         outcome = await self.tx.outcome(
             plan, delivered, self.liquidator, timings, bid_wei=request.coinbase_wei
@@ -154,3 +163,12 @@ class ContractInventoryExecutor:
 
     async def after_block(self) -> None:
         """Nothing: the contract leaves no allowance to the protocol behind."""
+
+
+def _backrun_refusal(request: ExecRequest, prefix: list[Call], *, simulated: bool) -> str | None:
+    """Why a back-run (one transaction, simulated behind its update) cannot be sent, if so."""
+    if request.route is None:
+        return None
+    if prefix:
+        return "a back-run is one transaction: the standing approval is not in place yet"
+    return None if simulated else BACKRUN_NEEDS_SIMULATION

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from keeper.submission.channel import BackrunRoute
+
 if TYPE_CHECKING:
     from keeper.chain.types import Receipt
     from keeper.execution.fees import Fees
@@ -50,3 +52,18 @@ def fee_ceiling(meta: dict[str, Any] | None) -> int | None:
 def bid_meta(bid: BidLimits | None) -> dict[str, object]:
     """A plan's bidding limits as journaled with each of its transactions (for replacements)."""
     return {} if bid is None else dict(bid.to_meta())
+
+
+def route_meta(route: BackrunRoute | None) -> dict[str, object]:
+    """A back-run's route as journaled with its transaction (restarts keep it a back-run)."""
+    if route is None:
+        return {}
+    return {"backrun_of": route.target_hash, "backrun_max_block": route.max_block}
+
+
+def route_of(meta: dict[str, Any] | None) -> BackrunRoute | None:
+    """The back-run route journaled in ``meta``, if the transaction is one."""
+    target = (meta or {}).get("backrun_of")
+    if not isinstance(target, str):
+        return None
+    return BackrunRoute(target, int(str((meta or {}).get("backrun_max_block", 0))))

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from keeper.execution.sender import TxSender
     from keeper.execution.transactions import Sent
     from keeper.strategy.bidding import BidLimits
+    from keeper.submission.channel import BackrunRoute
 
 log = structlog.get_logger(__name__)
 # eth_estimateGas on some nodes (Anvil among them) runs Aave at a timestamp where interest
@@ -58,6 +59,7 @@ class Delivered:
     send_ms: float  # signing + journaling + broadcast
     include_ms: float  # broadcast to receipt
     bidding: str = ""  # what the auction for the account came to ("": nobody competed)
+    missed: str = ""  # a back-run never included (why): it cost nothing
 
 
 def limit_of(simulated_gas: int, estimate: int | None) -> int:
@@ -228,6 +230,7 @@ class Transactor:
         tip_cap: Fees | None = None,
         release: asyncio.Lock | None = None,
         bid: tuple[str, BidLimits] | None = None,
+        route: BackrunRoute | None = None,
     ) -> Delivered:
         """Send through the journaled sender and wait for the nonce to settle.
 
@@ -235,12 +238,19 @@ class Transactor:
         are settled first, since a stuck one holds this one back. ``release`` is a lock the
         caller holds until this transaction is sent (not settled). ``bid``: the account and the
         plan's bidding limits; while the plan's transactions are pending, rivals for the
-        account are outbid within them (when the watch is on).
+        account are outbid within them (when the watch is on). ``route``: a back-run (see
+        :meth:`TxSender.send`); one never included comes back with ``missed`` set.
         """
         t0 = time.perf_counter()
         try:
             sent = await self.sender.send(
-                call.to, call.data, gas_limit, purpose=purpose, meta=meta, tip_cap=tip_cap
+                call.to,
+                call.data,
+                gas_limit,
+                purpose=purpose,
+                meta=meta,
+                tip_cap=tip_cap,
+                route=route,
             )
         finally:
             if release is not None:
@@ -248,7 +258,7 @@ class Transactor:
         sent_at = time.perf_counter()
         async with contextlib.AsyncExitStack() as stack:
             contest = None
-            if bid is not None and self.rivals is not None:
+            if bid is not None and self.rivals is not None and route is None:
                 contest = await stack.enter_async_context(
                     self.rivals.watching(bid[0], [*before, sent], bid[1])
                 )
@@ -264,6 +274,9 @@ class Transactor:
                         note=done.note,
                     )
             settled = await self.sender.settle(sent, timeout_s=self.receipt_timeout_s)
+        if settled.status == "dropped" and route is not None:
+            missed = settled.note or "not included"
+            return Delivered(sent.hashes[-1], None, sent_at, 0.0, ms_since(sent_at), missed=missed)
         if settled.status == "dropped":
             raise TransactionError(f"nonce {sent.nonce}: {settled.note}")
         return Delivered(
@@ -290,6 +303,15 @@ class Transactor:
         paid exactly when it liquidated).
         """
         timings = {**timings, "send": delivered.send_ms, "include": delivered.include_ms}
+        if delivered.missed:
+            return Outcome(
+                OutcomeStatus.NOT_INCLUDED,
+                plan,
+                tx_hash=delivered.tx_hash,
+                reason=delivered.missed,
+                timings_ms=timings,
+                sent_at=delivered.sent_at,
+            )
         if delivered.receipt is None:
             return Outcome(
                 OutcomeStatus.TIMEOUT,

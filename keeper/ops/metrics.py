@@ -33,7 +33,15 @@ HF_BUCKETS = (
 )
 # Attempt outcomes exported at 0 from the start, so that an alert on a counter's increase sees
 # the first one (keeper.core.outcome.OutcomeStatus; a unit test keeps the two equal).
-OUTCOMES = ("liquidated", "lost", "reverted", "simulation_failed", "not_sent", "timeout")
+OUTCOMES = (
+    "liquidated",
+    "lost",
+    "reverted",
+    "simulation_failed",
+    "not_sent",
+    "timeout",
+    "not_included",
+)
 # keeper_role: "single" for a keeper alone on its key; "active" or "standby" once the
 # PostgreSQL lease (high availability, issue 15) sets them.
 Role = Literal["single", "active", "standby"]

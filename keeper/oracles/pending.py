@@ -46,13 +46,20 @@ def decode_update(tx: PendingTx, feeds: set[str]) -> PendingUpdate | None:
             (answer,) = decode(["int256"], body)
             return PendingUpdate(to, int(answer), tx)
         if selector == TRANSMIT:
-            _, report, _, _, _ = decode(
-                ["bytes32[3]", "bytes", "bytes32[]", "bytes32[]", "bytes32"], body
-            )
-            _, _, observations, _ = decode(["bytes32", "bytes32", "int192[]", "int192"], report)
-            if not observations:
-                return None
-            return PendingUpdate(to, int(observations[len(observations) // 2]), tx)
+            answer = median_of_report(body)
+            return None if answer is None else PendingUpdate(to, answer, tx)
     except (DecodingError, ValueError, OverflowError):
         return None
     return None
+
+
+def median_of_report(body: bytes) -> int | None:
+    """The answer an OCR2 ``transmit`` (or SVR ``transmitSecondary``) body sets, or None.
+
+    ``body`` is the call's arguments (no selector). Raises DecodingError on a malformed one.
+    """
+    _, report, _, _, _ = decode(["bytes32[3]", "bytes", "bytes32[]", "bytes32[]", "bytes32"], body)
+    _, _, observations, _ = decode(["bytes32", "bytes32", "int192[]", "int192"], report)
+    if not observations:
+        return None
+    return int(observations[len(observations) // 2])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
 
@@ -36,6 +37,32 @@ class SubmissionChannel(Protocol):
 
     async def submit(self, raw: bytes, tx_hash: str) -> Delivery:
         """Deliver ``raw`` (whose hash is ``tx_hash``); raise ChannelRefusedError on refusal."""
+        ...
+
+    async def close(self) -> None:
+        """Stop what the channel runs in the background and release its connections."""
+        ...
+
+
+@dataclass(frozen=True)
+class BackrunRoute:
+    """Send only as a back-run of ``target_hash`` (a private transaction), until ``max_block``.
+
+    A back-run goes to the channel that carries back-runs and nowhere else: in a public pool
+    it could land without the transaction it depends on.
+    """
+
+    target_hash: str
+    max_block: int
+
+
+class BackrunChannel(Protocol):
+    """Delivers a signed transaction as a back-run of another one (``mev_sendBundle``)."""
+
+    name: str
+
+    async def submit_backrun(self, raw: bytes, tx_hash: str, route: BackrunRoute) -> Delivery:
+        """Deliver ``raw`` right behind ``route.target_hash``; ChannelRefusedError on refusal."""
         ...
 
     async def close(self) -> None:

@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING
 
 from keeper.errors import ConfigError
 from keeper.submission.bundles import BundleChannel
-from keeper.submission.endpoints import parse_endpoint
+from keeper.submission.endpoints import BuilderEndpoint, parse_endpoint
+from keeper.submission.mev_share import MevShareChannel
 from keeper.submission.private_tx import PrivateTxChannel
 from keeper.submission.public import PublicMempool
 from keeper.submission.signing import SearcherIdentity
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
 
     from keeper.chain.client import ChainClient
     from keeper.settings import Settings
-    from keeper.submission.channel import SubmissionChannel
+    from keeper.submission.channel import BackrunChannel, SubmissionChannel
     from keeper.submission.events import ChannelListener
 
 
@@ -70,7 +71,23 @@ def open_channels(
     return channels
 
 
-async def close_channels(channels: Sequence[SubmissionChannel]) -> None:
+def open_backrun_channel(
+    settings: Settings,
+    client: ChainClient,
+    listener: ChannelListener | None,
+    *,
+    fork: bool = False,
+) -> MevShareChannel | None:
+    """The MEV-Share channel of SVR back-runs (None: none configured, or a dry run's fork)."""
+    if fork or not settings.mev_share_urls or settings.searcher_key is None:
+        return None
+    endpoints = [BuilderEndpoint(u.get_secret_value()) for u in settings.mev_share_urls]
+    return MevShareChannel(
+        client, endpoints, SearcherIdentity(settings.searcher_key), listener=listener
+    )
+
+
+async def close_channels(channels: Sequence[SubmissionChannel | BackrunChannel]) -> None:
     """Close every channel (their watches and HTTP sessions)."""
     for channel in channels:
         await channel.close()

@@ -14,6 +14,14 @@ from tests.unit.test_settings import KEY, PROVIDER, _cli
 
 SEARCHER = "0x" + "cd" * 32
 BASE: dict[str, object] = {"rpc_url": "http://127.0.0.1:1", "pool_addresses_provider": PROVIDER}
+AGGREGATOR = "0x" + "ab" * 20
+SVR: dict[str, object] = {
+    "svr_aggregators": [AGGREGATOR],
+    "mev_share_stream_url": "https://mev-share.example/KEY1",
+    "mev_share_urls": ["https://relay.example/KEY2"],
+    "searcher_key": SEARCHER,
+    "flash_liquidator": "0x" + "fe" * 20,
+}
 
 
 @pytest.fixture(autouse=True)
@@ -88,6 +96,15 @@ def test_endpoint_dialects_and_their_requests():
         ),
         ({"bundle_builders": ["ftp://relay.example"], "searcher_key": SEARCHER}, "bundle_builders"),
         ({"bundle_stale_blocks": 0}, "bundle_stale_blocks"),
+        ({"svr_aggregators": [AGGREGATOR], "searcher_key": SEARCHER}, "mev_share_stream_url"),
+        (
+            {"mev_share_urls": ["https://relay.example"], "searcher_key": SEARCHER},
+            "svr_aggregators",
+        ),
+        ({**SVR, "svr_aggregators": ["0x1234"]}, "svr_aggregators"),
+        ({**SVR, "mev_share_urls": ["relay.example"]}, "mev_share_urls"),
+        ({**SVR, "searcher_key": None}, "searcher_key"),
+        ({**SVR, "svr_max_blocks": 0}, "svr_max_blocks"),
     ],
 )
 def test_bad_submission_settings_name_the_key(overrides, key):
@@ -129,3 +146,44 @@ def test_check_config_shows_endpoints_redacted_with_their_dialect():
     assert shown["bundle_builders"] == ["titan:https://rpc.titan.example/***"]
     assert shown["private_tx_urls"] == ["flashbots:https://protect.example"]
     assert SEARCHER[2:] not in str(shown) and "APIKEY" not in str(shown)
+
+
+def test_svr_settings_build_the_mev_share_channel_and_show_redacted():
+    """SVR back-running: the aggregators (lower-cased), the stream and relays redacted in
+    check-config, and a MEV-Share back-run channel (none for a dry run's fork).
+    """
+    from keeper.checks import effective_settings
+    from keeper.submission.wiring import open_backrun_channel
+
+    settings = load_settings(
+        None,
+        **BASE,
+        **{**SVR, "svr_aggregators": ["0x" + AGGREGATOR[2:].upper()]},
+    )
+    assert settings.svr_aggregators == [AGGREGATOR]
+    shown = effective_settings(settings)
+    assert shown["mev_share_stream_url"] == "https://mev-share.example/***"
+    assert shown["mev_share_urls"] == ["https://relay.example/***"]
+    assert "KEY1" not in str(shown) and "KEY2" not in str(shown)
+    channel = open_backrun_channel(settings, object(), None)  # type: ignore[arg-type]
+    assert channel is not None and channel.name == "mev_share"
+    assert open_backrun_channel(settings, object(), None, fork=True) is None  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key"),
+    [
+        ({"flash_liquidator": None, "inventory_direct": True}, "svr_aggregators"),
+        ({"inventory_direct": True}, "svr_aggregators"),
+        ({"flash_liquidator": None}, "flash_liquidator"),
+    ],
+)
+def test_svr_needs_our_contract(overrides, key):
+    """An SVR back-run is one transaction through our contract: without it (or with the
+    direct inventory path) building the keeper is a ConfigError naming the key.
+    """
+    from keeper.mode_checks import check_execution_settings
+
+    settings = load_settings(None, **BASE, **{**SVR, **overrides})
+    with pytest.raises(ConfigError, match=key):
+        check_execution_settings(settings)
