@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 import pytest
 from eth_account import Account
@@ -25,6 +26,10 @@ from keeper.submission.endpoints import BuilderEndpoint
 from keeper.submission.signing import SearcherIdentity
 from tests.support.builder import TestBuilder
 
+if TYPE_CHECKING:
+    from eth_account.datastructures import SignedTransaction
+    from eth_account.signers.local import LocalAccount
+
 pytestmark = pytest.mark.integration
 GWEI = 10**9
 # Runtime code that reverts unless slot 0 is zero, then sets it: the first call wins.
@@ -38,6 +43,47 @@ def _bundles(client: ChainClient, builder: TestBuilder, listener: ChannelWatch |
     return BundleChannel(client, endpoints, identity, listener=listener, poll_s=0.02, name=name)
 
 
+def _prize_claim(theirs: LocalAccount, chain_id: int) -> SignedTransaction:
+    """The rival's claim of the prize, paying more than ours."""
+    return theirs.sign_transaction(
+        {
+            "type": 2,
+            "chainId": chain_id,
+            "nonce": 0,
+            "to": PRIZE,
+            "value": 0,
+            "data": "0x",
+            "gas": 60_000,
+            "maxFeePerGas": 150 * GWEI,
+            "maxPriorityFeePerGas": 5 * GWEI,
+        }
+    )
+
+
+async def _keys_and_channels(
+    client: ChainClient,
+    builder: TestBuilder,
+    journal: SqliteJournal,
+    ours: LocalAccount,
+    theirs: LocalAccount,
+) -> tuple[TxSender, BundleChannel, BundleChannel]:
+    """The prize contract, both keys funded, our bundle-only sender, the rival's channel."""
+    await client.request("anvil_setCode", [PRIZE, FIRST_CALL_WINS])
+    for account in (ours, theirs):
+        await client.request("anvil_setBalance", [account.address, hex(10**20)])
+    channel = _bundles(client, builder, ChannelWatch(Metrics().channels, journal, None), "bundle")
+    sender = TxSender(
+        client,
+        Signer(SecretStr(ours.key.hex())),
+        journal,
+        FeePolicy(Decimal(100), Decimal(2), priority_fee_gwei=Decimal(2)),
+        chain_id=await client.chain_id(),
+        poll_s=0.05,
+        channels=[channel],
+    )
+    return sender, channel, _bundles(client, builder, None, "rival")
+
+
 @pytest.mark.asyncio
 async def test_a_transaction_lost_on_private_channels_gives_its_nonce_back(tmp_path):
     """Bundles only: a rival paying more takes the prize in the block ours was sent for, and
@@ -48,38 +94,13 @@ async def test_a_transaction_lost_on_private_channels_gives_its_nonce_back(tmp_p
     with Anvil() as anvil:
         async with TestBuilder(anvil.url) as builder, ChainClient(builder.url) as client:
             chain_id = await client.chain_id()
-            await client.request("anvil_setCode", [PRIZE, FIRST_CALL_WINS])
             ours, theirs = Account.create(), Account.create()
-            for account in (ours, theirs):
-                await client.request("anvil_setBalance", [account.address, hex(10**20)])
             journal = SqliteJournal(tmp_path / "journal.sqlite", chain_id)
-            channel = _bundles(
-                client, builder, ChannelWatch(Metrics().channels, journal, None), "bundle"
-            )
-            rival = _bundles(client, builder, None, "rival")
-            sender = TxSender(
-                client,
-                Signer(SecretStr(ours.key.hex())),
-                journal,
-                FeePolicy(Decimal(100), Decimal(2), priority_fee_gwei=Decimal(2)),
-                chain_id=chain_id,
-                poll_s=0.05,
-                channels=[channel],
+            sender, channel, rival = await _keys_and_channels(
+                client, builder, journal, ours, theirs
             )
             try:
-                rival_tx = theirs.sign_transaction(
-                    {
-                        "type": 2,
-                        "chainId": chain_id,
-                        "nonce": 0,
-                        "to": PRIZE,
-                        "value": 0,
-                        "data": "0x",
-                        "gas": 60_000,
-                        "maxFeePerGas": 150 * GWEI,
-                        "maxPriorityFeePerGas": 5 * GWEI,
-                    }
-                )
+                rival_tx = _prize_claim(theirs, chain_id)
                 rival_hash = "0x" + bytes(rival_tx.hash).hex()
                 await rival.submit(bytes(rival_tx.raw_transaction), rival_hash)
                 sent = await sender.send(PRIZE, "0x", 60_000, purpose=TxPurpose.LIQUIDATION)
@@ -97,6 +118,47 @@ async def test_a_transaction_lost_on_private_channels_gives_its_nonce_back(tmp_p
                 assert [b.hashes for b in built.landed] == [[after.hashes[-1]]]
                 assert (await sender.settle(after, timeout_s=60)).status == "mined"
                 assert await client.get_transaction_count(ours.address, "latest") == 1
+            finally:
+                await channel.close()
+                await rival.close()
+
+
+@pytest.mark.asyncio
+async def test_a_lost_nonce_with_later_ones_out_is_filled_by_a_self_transfer(tmp_path):
+    """Bundles only: ours at nonce 0 loses its race while nonce 1 is already out. The nonce
+    cannot be given back (nonce 1 waits for it): a 21,000-gas self-transfer takes nonce 0
+    instead, journaled as a cancel, and nonce 1 then lands; the key is never stuck.
+    """
+    with Anvil() as anvil:
+        async with TestBuilder(anvil.url) as builder, ChainClient(builder.url) as client:
+            chain_id = await client.chain_id()
+            ours, theirs = Account.create(), Account.create()
+            journal = SqliteJournal(tmp_path / "journal.sqlite", chain_id)
+            sender, channel, rival = await _keys_and_channels(
+                client, builder, journal, ours, theirs
+            )
+            try:
+                rival_tx = _prize_claim(theirs, chain_id)
+                await rival.submit(bytes(rival_tx.raw_transaction), "0x" + rival_tx.hash.hex())
+                lost = await sender.send(PRIZE, "0x", 60_000, purpose=TxPurpose.LIQUIDATION)
+                later = await sender.send(theirs.address, "0x", 21_000, purpose=TxPurpose.OTHER)
+                assert (lost.nonce, later.nonce) == (0, 1)
+                await builder.build()
+                settled = await asyncio.wait_for(sender.settle(lost, timeout_s=600), 60)
+                assert settled.status == "dropped" and "self-transfer" in settled.note
+                fillers = [
+                    e for e in journal.at_nonce(ours.address, 0) if e.purpose == TxPurpose.CANCEL
+                ]
+                assert len(fillers) == 1 and fillers[0].to.lower() == ours.address.lower()
+                for _ in range(5):
+                    await builder.build()
+                    if await client.get_transaction_count(ours.address, "latest") == 2:
+                        break
+                assert (await sender.settle(later, timeout_s=60)).status == "mined"
+                receipt = await client.receipt(fillers[0].tx_hash)
+                assert receipt is not None and receipt.ok and receipt.gas_used == 21_000
+                await sender.check_open()
+                assert not journal.open_entries(ours.address)
             finally:
                 await channel.close()
                 await rival.close()

@@ -1,0 +1,243 @@
+"""SVR back-running end to end: the keeper, the v3.6 devnet, the test builder's MEV-Share double.
+
+The devnet's WETH feed is made an SVR feed (its aggregator's transmitter is an SvrForwarder
+owned by an "SVR node" account); the node sends each price update privately with hints
+(``eth_sendPrivateTransaction``), the test builder (tests.support.builder, a test double of a
+builder, the only miner of the Anvil) publishes the hint on its event stream, and the keeper,
+configured with that stream, the builder as its MEV-Share relay and private channels only,
+back-runs it. Blocks are built when the test asks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+import pytest
+from eth_abi.abi import encode
+from eth_account import Account
+from pydantic import SecretStr
+from structlog.testing import capture_logs
+
+from keeper.chain.abi import Codec
+from keeper.chain.client import ChainClient
+from keeper.devnet.artifacts import own_artifact
+from keeper.devnet.deployer import Deployer
+from keeper.devnet.liquidator import deploy_keeper_liquidator
+from keeper.protocols.aave_v3.connect import connect
+from keeper.submission.events import ChannelResult
+from keeper.submission.signing import SearcherIdentity
+from tests.integration.conftest import KEEPER_ADDRESS
+from tests.integration.helpers import keeper_for, keeper_settings, liquidation_events
+from tests.support.builder import TestBuilder
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+    from pathlib import Path
+
+    from eth_account.signers.local import LocalAccount
+
+    from keeper.app import Keeper
+    from tests.integration.conftest import Devnet
+
+pytestmark = pytest.mark.integration
+GWEI = 10**9
+FEED = Codec.named("ManualAggregator")
+FORWARDER = Codec.named("SvrForwarder")
+HINTS = ["calldata", "contract_address", "function_selector", "hash"]
+SEARCHER_KEY = "0x" + "5e" * 32
+
+
+@dataclass
+class SvrMarket:
+    """The devnet with an SVR WETH feed, the builder in front of it, and the keeper's settings."""
+
+    devnet: Devnet
+    builder: TestBuilder
+    client: ChainClient  # through the builder
+    http: aiohttp.ClientSession
+    aggregator: str
+    forwarder: str
+    node: LocalAccount
+    contract: str
+
+    async def answer(self) -> int:
+        """The WETH feed's answer now."""
+        raw = await self.client.call(self.aggregator, FEED.encode("latestAnswer"))
+        return int(FEED.decode("latestAnswer", raw)[0])
+
+    async def signed(
+        self, account: LocalAccount, to: str, data: str, *, tip_gwei: int = 1
+    ) -> tuple[str, str]:
+        """A raw EIP-1559 transaction from ``account`` at its next nonce, and its hash."""
+        nonce = await self.client.get_transaction_count(account.address, "latest")
+        signed = account.sign_transaction(
+            {
+                "type": 2,
+                "chainId": await self.client.chain_id(),
+                "nonce": nonce,
+                "to": to,
+                "value": 0,
+                "data": data,
+                "gas": 300_000,
+                "maxFeePerGas": (100 + tip_gwei) * GWEI,
+                "maxPriorityFeePerGas": tip_gwei * GWEI,
+            }
+        )
+        return "0x" + bytes(signed.raw_transaction).hex(), "0x" + bytes(signed.hash).hex()
+
+    async def private_update(self, answer: int) -> str:
+        """The SVR node's forward(aggregator, transmitSecondary(report)), sent privately with
+        every hint, the report's median being ``answer``; its hash.
+        """
+        observations = [answer - 2, answer, answer + 3]
+        report = encode(
+            ["bytes32", "bytes32", "int192[]", "int192"], [b"\x01" * 32, b"\x00" * 32, observations, 0]
+        )
+        inner = FEED.encode("transmitSecondary", [b"\x00" * 32] * 3, report, [], [], b"\x00" * 32)
+        data = FORWARDER.encode("forward", self.aggregator, bytes.fromhex(inner[2:]))
+        raw, tx_hash = await self.signed(self.node, self.forwarder, data)
+        spec = {
+            "tx": raw,
+            "maxBlockNumber": hex(self.builder.head + 10),
+            "preferences": {"privacy": {"hints": HINTS}},
+        }
+        answer_ = await self.rpc("eth_sendPrivateTransaction", [spec])
+        assert answer_.get("result") == tx_hash, answer_
+        return tx_hash
+
+    async def rpc(self, method: str, params: list[Any]) -> dict[str, Any]:
+        """A request to the builder signed by a searcher identity (not the keeper's)."""
+        identity = SearcherIdentity(SecretStr(Account.create().key.hex()))
+        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode()
+        headers = {"Content-Type": "application/json", **identity.header(body)}
+        async with self.http.post(self.builder.url, data=body, headers=headers) as resp:
+            answer: dict[str, Any] = await resp.json()
+            return answer
+
+    def settings(self, tmp_path: Path, **overrides: Any) -> Any:
+        """The keeper: our contract with coinbase bids, private channels only, SVR on WETH."""
+        fields: dict[str, Any] = {
+            "rpc_url": self.builder.url,
+            "flash_liquidator": self.contract,
+            "coinbase_payment": True,
+            "public_mempool": False,
+            "bundle_builders": [self.builder.url],
+            "searcher_key": SEARCHER_KEY,
+            "mev_share_urls": [self.builder.url],
+            "mev_share_stream_url": self.builder.url + "/events",
+            "svr_aggregators": [self.aggregator],
+            "min_profit_usd": 1,
+        }
+        return keeper_settings(self.devnet, tmp_path, **(fields | overrides))
+
+
+@contextlib.asynccontextmanager
+async def _svr_market(devnet: Devnet) -> AsyncIterator[SvrMarket]:
+    """Our contract (1 ETH for bids), the SVR forwarder as the WETH aggregator's transmitter,
+    all while the devnet automines; then the builder takes over mining.
+    """
+    node: LocalAccount = Account.create()
+    async with ChainClient(devnet.url) as setup:
+        contract = await deploy_keeper_liquidator(
+            setup, devnet.world, KEEPER_ADDRESS, fund_wei=10**18
+        )
+        dep = Deployer(setup)
+        await dep.impersonate_all()
+        await dep.set_balance(node.address, 10**20)
+        aggregator = devnet.world.asset("WETH").feed
+        (owner,) = await dep.read(aggregator, FEED, "owner")
+        forwarder = await dep.deploy(node.address, own_artifact("SvrForwarder"))
+        await dep.call_fn(str(owner), aggregator, FEED, "setTransmitter", forwarder)
+    async with (
+        TestBuilder(devnet.url) as builder,
+        ChainClient(builder.url) as client,
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http,
+    ):
+        builder.mev_share.ping_s = 0.2
+        yield SvrMarket(devnet, builder, client, http, aggregator.lower(), forwarder, node, contract)
+
+
+@contextlib.asynccontextmanager
+async def _running(market: SvrMarket, tmp_path: Path, **overrides: Any) -> AsyncIterator[Keeper]:
+    """The keeper running until the block ends, ready and listening to the stream."""
+    settings = market.settings(tmp_path, **overrides)
+    client, chain_id, lending = await connect(settings)
+    keeper = keeper_for(settings, client, chain_id, lending)
+    stop = asyncio.Event()
+    task = asyncio.create_task(keeper.run(stop))
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not keeper.prepared:
+            await asyncio.sleep(0.05)
+        assert keeper.prepared, "the keeper never got ready"
+        await market.builder.mev_share.wait_for_subscribers(1, timeout_s=30)
+        yield keeper
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 60)
+
+
+async def _built_until(market: SvrMarket, done: Any, blocks: int = 8) -> None:
+    """Build blocks (letting the keeper see each) until ``done()`` or ``blocks`` were built."""
+    for _ in range(blocks):
+        await market.builder.build()
+        await asyncio.sleep(1.0)
+        if await done():
+            return
+
+
+async def _block_txs(client: ChainClient, number: int) -> list[dict[str, Any]]:
+    block = await client.request("eth_getBlockByNumber", [hex(number), True])
+    return list(block["transactions"])
+
+
+def _mev_bundles(builder: TestBuilder) -> list[Any]:
+    return [b for b in builder.received if b.method == "mev_sendBundle"]
+
+
+@pytest.mark.asyncio
+async def test_an_svr_update_and_our_backrun_land_in_the_same_block_ours_right_after_it(
+    devnet: Devnet, tmp_path: Path
+) -> None:
+    """A private WETH -30% SVR update: from its hint alone (no RPC for the price), the keeper
+    sends one mev_sendBundle [the update's hash, our liquidation] with a coinbase bid before any
+    block is built. The next block holds the update and, right after it, our liquidation
+    through our contract, which paid the builder; the accounts the back-run left are then
+    liquidated by the standard path in the next blocks, through bundles.
+    """
+    async with _svr_market(devnet) as market, _running(market, tmp_path) as keeper:
+        before = await market.answer()
+        with capture_logs() as logs:
+            update = await market.private_update(before * 70 // 100)
+            await market.builder.wait_for(lambda: bool(_mev_bundles(market.builder)), 30)
+            (ours,) = _mev_bundles(market.builder)
+            assert ours.backrun_of == update and ours.first_block == market.builder.head + 1
+            coinbase = await market.client.get_balance("0x" + "c0" * 20)
+            built = await market.builder.build()
+            txs = await _block_txs(market.client, built.number)
+            hashes = [t["hash"].lower() for t in txs]
+            assert hashes[0] == update
+            assert hashes[1] == ours.hashes[0] and txs[1]["from"].lower() == KEEPER_ADDRESS.lower()
+            receipt = await market.client.receipt(ours.hashes[0])
+            assert receipt is not None and receipt.ok
+            events = await liquidation_events(market.client, devnet.world, built.number, built.number)
+            assert events and all(e["liquidator"].lower() == market.contract.lower() for e in events)
+            assert await market.answer() == before * 70 // 100
+            assert await market.client.get_balance("0x" + "c0" * 20) > coinbase
+
+            async def settled() -> bool:
+                return not keeper.cycle.book.in_flight() and any(
+                    e["event"] == "svr_backrun_done" for e in logs
+                )
+
+            await _built_until(market, settled)
+        done = [e for e in logs if e["event"] == "svr_backrun_done"]
+        assert done and done[0]["outcome"] == "liquidated", done
+        seen = [e for e in logs if e["event"] == "svr_update_seen"]
+        assert seen and seen[0]["answer"] == before * 70 // 100 and seen[0]["accounts"] >= 1
