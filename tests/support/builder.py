@@ -15,10 +15,12 @@ Anvil with automine off, and is the only thing that mines that Anvil while it ru
   applied at once (snapshot, their transactions sent with ``eth_sendRawTransaction``, a block
   mined); if one of them reverted or was not included, the chain goes back to the snapshot,
   those bundles are dropped (a bundle that would revert never lands and costs nothing), and
-  the rest are tried again, until what remains lands whole. Competing bundles are ordered as
-  Anvil orders a block, by fee (max fee): the better-paying one goes first and the other,
-  reverting behind it, is dropped (coinbase transfers are not ranked here). Transactions of
-  the public pool are in every block; those a reverted attempt took out are put back;
+  the rest are tried again, until what remains lands whole. Two or more ``eth_sendBundle``
+  bundles for one block are ranked by what they pay the coinbase (priority fees plus direct
+  transfers, each simulated alone: tests.support.block_order) and land in that order, first in
+  the block: the better payer goes first and the other, reverting behind it, is dropped; other
+  transactions are in Anvil's order (by max fee). Transactions of the public pool are in every
+  block; those a reverted attempt took out are put back;
 - MEV-Share (tests.support.mev_share, :attr:`TestBuilder.mev_share`): hints of private
   transactions on an event stream (every GET request), ``mev_sendBundle`` back-runs of them,
   and the best-paying back-run landing right behind its held transaction.
@@ -43,6 +45,7 @@ from eth_account.messages import encode_defunct
 from eth_utils.crypto import keccak
 
 from keeper.localnode.anvil import free_port
+from tests.support import block_order
 from tests.support.mev_share import MevShare, MevShareError
 
 if TYPE_CHECKING:
@@ -183,8 +186,9 @@ class TestBuilder:
             while remaining:  # until what is left lands whole; then that is the block
                 pool = await self._pool()
                 pairs = await self.mev_share.pairs(target, remaining, pool, built)
+                ranked = await block_order.rank(self, remaining, pool)
                 snapshot = await self._rpc("evm_snapshot", [])
-                failed = await self._land(remaining, pairs)
+                failed = await self._land(remaining, pairs, ranked)
                 if not failed:
                     built.landed = remaining + [backrun for _, backrun in pairs]
                     break
@@ -262,20 +266,21 @@ class TestBuilder:
             await self._rpc("eth_sendRawTransaction", [raw], check=False)
 
     async def _land(
-        self, bundles: list[Bundle], pairs: list[tuple[Bundle, Bundle]]
+        self, bundles: list[Bundle], pairs: list[tuple[Bundle, Bundle]], ranked: list[Bundle]
     ) -> list[tuple[Bundle, str]]:
-        """Send the bundles' transactions and mine (``pairs``, held transactions and their
-        back-runs, first in the block): the bundles not all in, or reverted.
+        """Send the bundles' transactions and mine (first in the block ``pairs``, held
+        transactions and their back-runs, then ``ranked``): the bundles not all in, or reverted.
         """
         failed: list[tuple[Bundle, str]] = []
-        leading = {id(held) for held, _ in pairs}
+        leading = {id(held) for held, _ in pairs} | {id(b) for b in ranked}
         for bundle in bundles:
             for raw in bundle.txs if id(bundle) not in leading else []:
                 if await self._rpc("eth_sendRawTransaction", [raw], check=False) is None:
                     failed.append((bundle, f"refused: {self._last_error}"))
                     break
         await self._rpc("evm_mine", [])
-        await self.mev_share.mine_first([raw for pair in pairs for b in pair for raw in b.txs])
+        first = [*(b for pair in pairs for b in pair), *ranked]
+        await block_order.mine_first(self, [raw for bundle in first for raw in bundle.txs])
         refused = {id(b) for b, _ in failed}
         for bundle in bundles:
             if id(bundle) in refused:

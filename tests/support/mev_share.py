@@ -23,10 +23,10 @@ builder (:class:`tests.support.builder.TestBuilder`, its ``mev_share`` attribute
 - building a block: a held transaction with back-runs for that block lands first in it, followed
   immediately by the back-run paying the coinbase most (simulated on its own behind the held
   transaction: the coinbase's balance change minus the held transaction's own priority fee), then
-  the rest of the block in Anvil's order (the block is re-mined with ``anvil_reorg`` in that order,
-  since Anvil orders by fee). A back-run that reverts never lands (the next one is tried, and
-  without any the held transaction lands alone); losers are in ``Built.outbid`` (reasons in
-  ``Built.why``), reverting ones in ``Built.reverting``;
+  the rest of the block (tests.support.block_order: Anvil orders by fee only). A back-run that
+  reverts never lands (the next one is tried; without any the held transaction lands alone);
+  losers are in ``Built.outbid`` (reasons in ``Built.why``), reverting ones in
+  ``Built.reverting``;
 - test hooks: :meth:`MevShare.publish_raw` (any text, e.g. a malformed event),
   :meth:`MevShare.drop_subscribers` (closes every stream, to test reconnects),
   :meth:`MevShare.wait_for_subscribers`, :meth:`MevShare.withhold` (a held transaction that never
@@ -48,6 +48,8 @@ from aiohttp import web
 from eth_account.typed_transactions.typed_transaction import TypedTransaction
 from eth_utils.crypto import keccak
 from hexbytes import HexBytes
+
+from tests.support.block_order import simulate
 
 if TYPE_CHECKING:
     from tests.support.builder import Built, Bundle, TestBuilder
@@ -219,39 +221,16 @@ class MevShare:
         self, held: Bundle, backrun: Bundle, pool: list[str]
     ) -> tuple[int | None, str]:
         """What the back-run pays the coinbase right behind ``held``, or None and why not."""
-        rpc, coinbase = self._builder._rpc, self._builder.coinbase
-        snapshot = await rpc("evm_snapshot", [])
-        try:
-            await rpc("anvil_dropAllTransactions", [])
-            before = int(await rpc("eth_getBalance", [coinbase, "latest"]), 16)
-            await self.mine_first([held.txs[0], backrun.txs[0]])
-            block = await rpc("eth_getBlockByNumber", ["latest", False])
-            receipts = [
-                await rpc("eth_getTransactionReceipt", [h]) for h in held.hashes + backrun.hashes
-            ]
-            if any(r is None for r in receipts):
-                return None, "not included behind the held transaction"
-            if int(receipts[0]["status"], 16) != 1:
-                return None, "the held transaction reverts"
-            if int(receipts[1]["status"], 16) != 1:
-                return None, "reverted behind the held transaction"
-            after = int(await rpc("eth_getBalance", [coinbase, "latest"]), 16)
-            tip = int(receipts[0]["effectiveGasPrice"], 16) - int(block["baseFeePerGas"], 16)
-            return after - before - tip * int(receipts[0]["gasUsed"], 16), ""
-        finally:
-            await self._builder._restore(snapshot, pool)
-
-    async def mine_first(self, raws: list[str]) -> None:
-        """Re-mine the newest block (mined now if ``raws`` came before it) with ``raws`` first."""
-        rpc = self._builder._rpc
-        if not raws:
-            return
-        block = await rpc("eth_getBlockByNumber", ["latest", False])
-        if int(block["number"], 16) <= self._builder.head:
-            await rpc("evm_mine", [])
-            block = await rpc("eth_getBlockByNumber", ["latest", False])
-        rest = [await rpc("eth_getRawTransactionByHash", [h]) for h in block["transactions"]]
-        await rpc("anvil_reorg", [1, [[raw, 0] for raw in [*raws, *rest]]])
+        raws, hashes = held.txs + backrun.txs, held.hashes + backrun.hashes
+        sim = await simulate(self._builder, raws, hashes, pool)
+        ours, theirs = sim.receipts
+        if ours is None or theirs is None:
+            return None, "not included behind the held transaction"
+        if int(ours["status"], 16) != 1:
+            return None, "the held transaction reverts"
+        if int(theirs["status"], 16) != 1:
+            return None, "reverted behind the held transaction"
+        return sim.paid - sim.tip(0), ""
 
     async def check(self, pairs: list[tuple[Bundle, Bundle]]) -> list[tuple[Bundle, str]]:
         """The back-runs of ``pairs`` not right behind their held transaction, and why."""
