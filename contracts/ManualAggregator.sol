@@ -6,6 +6,11 @@ pragma solidity 0.8.28;
 ///         AggregatorV2V3 read interface (latestAnswer, latestRoundData, getRoundData, ...)
 ///         and emits AnswerUpdated + NewRound on every update, exactly like an OCR
 ///         aggregator, so a keeper that follows real feeds follows this one unchanged.
+///         Besides setAnswer, its owner or its transmitter can report through the two OCR2
+///         entry points of Chainlink's aggregators: transmit (the standard feed) and
+///         transmitSecondary (the SVR path, sent privately through MEV-Share on Ethereum).
+///         DEVNET ONLY: reports are not verified (no signatures, no config digest, no epoch
+///         or round checks); the answer is the report's median observation.
 contract ManualAggregator {
     struct Round {
         int256 answer;
@@ -16,15 +21,21 @@ contract ManualAggregator {
     event AnswerUpdated(int256 indexed current, uint256 indexed roundId, uint256 updatedAt);
     event NewRound(uint256 indexed roundId, address indexed startedBy, uint256 startedAt);
     event OwnershipTransferred(address indexed previousOwner, address indexed newOwner);
+    event TransmitterSet(address indexed previousTransmitter, address indexed newTransmitter);
 
     error NotOwner();
     error NoData();
     error ZeroAddress();
+    error NotTransmitter();
+    error NoObservations();
 
     uint8 public immutable decimals;
     string public description;
     uint256 public constant version = 4;
     address public owner;
+    /// @notice Who besides the owner may call transmit / transmitSecondary (an SVR node's
+    ///         forwarder on a real feed); zero until the owner sets it.
+    address public transmitter;
     uint80 public latestRound;
     mapping(uint256 => Round) private rounds;
 
@@ -51,6 +62,42 @@ contract ManualAggregator {
     ///         and a consumer must cope with that).
     function setAnswer(int256 answer) external onlyOwner {
         _update(answer);
+    }
+
+    /// @notice Let `newTransmitter` (zero: nobody but the owner) call transmit and
+    ///         transmitSecondary.
+    function setTransmitter(address newTransmitter) external onlyOwner {
+        emit TransmitterSet(transmitter, newTransmitter);
+        transmitter = newTransmitter;
+    }
+
+    /// @notice The standard OCR2 report path. `report` is
+    ///         abi.encode(bytes32 observationsTimestamp, bytes32 rawObservers,
+    ///         int192[] observations, int192 juelsPerFeeCoin); the new answer is
+    ///         observations[len / 2] (the median of a sorted list, as OCR2 sends it).
+    ///         DEVNET ONLY: reportContext, rs, ss and rawVs are ignored, nothing is verified;
+    ///         only the owner or the transmitter may call.
+    function transmit(
+        bytes32[3] calldata reportContext,
+        bytes calldata report,
+        bytes32[] calldata rs,
+        bytes32[] calldata ss,
+        bytes32 rawVs
+    ) external {
+        _transmit(reportContext, report, rs, ss, rawVs);
+    }
+
+    /// @notice The SVR report path (Chainlink's secondary transmission, on Ethereum sent
+    ///         privately through MEV-Share): the same report and the same effect as transmit.
+    ///         DEVNET ONLY: nothing is verified; only the owner or the transmitter may call.
+    function transmitSecondary(
+        bytes32[3] calldata reportContext,
+        bytes calldata report,
+        bytes32[] calldata rs,
+        bytes32[] calldata ss,
+        bytes32 rawVs
+    ) external {
+        _transmit(reportContext, report, rs, ss, rawVs);
     }
 
     function latestAnswer() external view returns (int256) {
@@ -93,6 +140,19 @@ contract ManualAggregator {
         Round memory r = rounds[roundId];
         if (r.updatedAt == 0) revert NoData();
         return (roundId, r.answer, r.startedAt, r.updatedAt, roundId);
+    }
+
+    function _transmit(
+        bytes32[3] calldata,
+        bytes calldata report,
+        bytes32[] calldata,
+        bytes32[] calldata,
+        bytes32
+    ) private {
+        if (msg.sender != owner && msg.sender != transmitter) revert NotTransmitter();
+        (, , int192[] memory observations, ) = abi.decode(report, (bytes32, bytes32, int192[], int192));
+        if (observations.length == 0) revert NoObservations();
+        _update(observations[observations.length / 2]);
     }
 
     function _update(int256 answer) private {

@@ -15,10 +15,15 @@ Anvil with automine off, and is the only thing that mines that Anvil while it ru
   applied at once (snapshot, their transactions sent with ``eth_sendRawTransaction``, a block
   mined); if one of them reverted or was not included, the chain goes back to the snapshot,
   those bundles are dropped (a bundle that would revert never lands and costs nothing), and
-  the rest are tried again, until what remains lands whole. Competing bundles are ordered as
-  Anvil orders a block, by fee (max fee): the better-paying one goes first and the other,
-  reverting behind it, is dropped (coinbase transfers are not ranked here). Transactions of
-  the public pool are in every block; those a reverted attempt took out are put back.
+  the rest are tried again, until what remains lands whole. Two or more ``eth_sendBundle``
+  bundles for one block are ranked by what they pay the coinbase (priority fees plus direct
+  transfers, each simulated alone: tests.support.block_order) and land in that order, first in
+  the block: the better payer goes first and the other, reverting behind it, is dropped; other
+  transactions are in Anvil's order (by max fee). Transactions of the public pool are in every
+  block; those a reverted attempt took out are put back;
+- MEV-Share (tests.support.mev_share, :attr:`TestBuilder.mev_share`): hints of private
+  transactions on an event stream (every GET request), ``mev_sendBundle`` back-runs of them,
+  and the best-paying back-run landing right behind its held transaction.
 
 Every other JSON-RPC request (single or batch) is passed to the Anvil, held while a block is
 being built: whoever reads the chain through this endpoint never sees a simulated block.
@@ -40,13 +45,17 @@ from eth_account.messages import encode_defunct
 from eth_utils.crypto import keccak
 
 from keeper.localnode.anvil import free_port
+from tests.support import block_order
+from tests.support.mev_share import MevShare, MevShareError
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
 COINBASE = "0x" + "c0" * 20  # the fee recipient of the blocks built here
 SIGNATURE_ERROR = -32600
-BUNDLE_METHODS = frozenset({"eth_sendBundle", "eth_cancelBundle", "eth_sendPrivateTransaction"})
+BUNDLE_METHODS = frozenset(
+    {"eth_sendBundle", "eth_cancelBundle", "eth_sendPrivateTransaction", "mev_sendBundle"}
+)
 
 
 @dataclass
@@ -60,6 +69,7 @@ class Bundle:
     last_block: int
     uuid: str | None
     method: str
+    backrun_of: str | None = None  # mev_sendBundle: the hash of the held transaction
 
     @property
     def hashes(self) -> list[str]:
@@ -69,11 +79,14 @@ class Bundle:
 
 @dataclass
 class Built:
-    """One block built: its number, the bundles in it, and those dropped as reverting."""
+    """One block built: its number, the bundles in it, those dropped as reverting, and the
+    back-runs outbid by another back-run of the same held transaction.
+    """
 
     number: int
     landed: list[Bundle] = field(default_factory=list)
     reverting: list[Bundle] = field(default_factory=list)
+    outbid: list[Bundle] = field(default_factory=list)
     why: dict[int, str] = field(default_factory=dict)  # bundle seq -> why it did not land
 
 
@@ -84,6 +97,7 @@ class TestBuilder:
 
     def __init__(self, anvil_url: str) -> None:
         self.anvil_url = anvil_url
+        self.coinbase = COINBASE
         self.port = 0
         self.head = 0  # the newest block (this is the Anvil's only miner)
         self.received: list[Bundle] = []
@@ -102,6 +116,7 @@ class TestBuilder:
         self._session: aiohttp.ClientSession | None = None
         self._miner: asyncio.Task[None] | None = None
         self._last_error = ""
+        self.mev_share = MevShare(self)
 
     @property
     def url(self) -> str:
@@ -115,6 +130,7 @@ class TestBuilder:
         self.head = int(await self._rpc("eth_blockNumber", []), 16)
         app = web.Application()
         app.router.add_post("/{tail:.*}", self._handle)
+        app.router.add_get("/{tail:.*}", self.mev_share.stream)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         self.port = free_port()
@@ -123,6 +139,7 @@ class TestBuilder:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop_mining()
+        self.mev_share.drop_subscribers()
         if self._runner is not None:
             await self._runner.cleanup()
         if self._session is not None:
@@ -148,6 +165,10 @@ class TestBuilder:
                 await self._miner
             self._miner = None
 
+    def withhold(self, tx_hash: str) -> None:
+        """The held private transaction ``tx_hash`` never lands, nor its back-runs."""
+        self.mev_share.withhold(tx_hash)
+
     async def wait_for(self, predicate: Any, timeout_s: float = 60.0) -> None:
         """Wait until ``predicate()`` holds (checked at each request and each block)."""
         async with asyncio.timeout(timeout_s), self._changed:
@@ -163,22 +184,26 @@ class TestBuilder:
             remaining = [b for b in self._live.values() if b.first_block <= target]
             built = Built(target)
             while remaining:  # until what is left lands whole; then that is the block
-                snapshot = await self._rpc("evm_snapshot", [])
                 pool = await self._pool()
-                failed = await self._land(remaining)
+                pairs = await self.mev_share.pairs(target, remaining, pool, built)
+                ranked = await block_order.rank(self, remaining, pool)
+                snapshot = await self._rpc("evm_snapshot", [])
+                failed = await self._land(remaining, pairs, ranked)
                 if not failed:
-                    built.landed = remaining
+                    built.landed = remaining + [backrun for _, backrun in pairs]
                     break
                 await self._restore(snapshot, pool)
                 for bundle, why in failed:
                     built.reverting.append(bundle)
                     built.why[bundle.seq] = why
                     self._forget(bundle)
-                    remaining.remove(bundle)
+                    self.mev_share.drop(bundle)
+                    remaining = [b for b in remaining if b is not bundle]
             else:
                 await self._rpc("evm_mine", [])
             for bundle in built.landed:
                 self._forget(bundle)
+            self.mev_share.after_build(target + 1, list(self._live.values()))
             self.blocks.append(built)
             self.head = int(await self._rpc("eth_blockNumber", []), 16)
         async with self._changed:
@@ -240,15 +265,22 @@ class TestBuilder:
         for raw in pool:
             await self._rpc("eth_sendRawTransaction", [raw], check=False)
 
-    async def _land(self, bundles: list[Bundle]) -> list[tuple[Bundle, str]]:
-        """Send the bundles' transactions and mine: the bundles not all in, or reverted."""
+    async def _land(
+        self, bundles: list[Bundle], pairs: list[tuple[Bundle, Bundle]], ranked: list[Bundle]
+    ) -> list[tuple[Bundle, str]]:
+        """Send the bundles' transactions and mine (first in the block ``pairs``, held
+        transactions and their back-runs, then ``ranked``): the bundles not all in, or reverted.
+        """
         failed: list[tuple[Bundle, str]] = []
+        leading = {id(held) for held, _ in pairs} | {id(b) for b in ranked}
         for bundle in bundles:
-            for raw in bundle.txs:
+            for raw in bundle.txs if id(bundle) not in leading else []:
                 if await self._rpc("eth_sendRawTransaction", [raw], check=False) is None:
                     failed.append((bundle, f"refused: {self._last_error}"))
                     break
         await self._rpc("evm_mine", [])
+        first = [*(b for pair in pairs for b in pair), *ranked]
+        await block_order.mine_first(self, [raw for bundle in first for raw in bundle.txs])
         refused = {id(b) for b, _ in failed}
         for bundle in bundles:
             if id(bundle) in refused:
@@ -258,7 +290,7 @@ class TestBuilder:
                 if receipt is None or int(receipt["status"], 16) != 1:
                     failed.append((bundle, "not included" if receipt is None else "reverted"))
                     break
-        return failed
+        return failed + await self.mev_share.check(pairs)
 
     # -- the API ------------------------------------------------------------------------------
 
@@ -287,6 +319,12 @@ class TestBuilder:
             spec = params[0]
             last = int(spec.get("maxBlockNumber", hex(head + 25)), 16)
             result = self._add(searcher, [spec["tx"]], head + 1, last, {}, method)
+            self.mev_share.hold(self.received[-1], spec)
+        elif method == "mev_sendBundle":
+            try:
+                result = self.mev_share.send_bundle(searcher, params[0], head)
+            except MevShareError as exc:
+                return _error(call.get("id"), exc.code, str(exc), 400)
         elif method == "eth_cancelBundle":
             uuid = str(params[0].get("replacementUuid", ""))
             self._live.pop((searcher, uuid), None)
@@ -302,8 +340,7 @@ class TestBuilder:
         self, searcher: str, txs: list[str], first: int, last: int, spec: dict[str, Any], how: str
     ) -> Any:
         uuid = spec.get("replacementUuid")
-        bundle = Bundle(next(self._seq), searcher, list(txs), first, last, uuid, how)
-        self.received.append(bundle)
+        bundle = self._new_bundle(searcher, txs, first, last, how, uuid)
         key: object = (searcher, uuid) if uuid else bundle.seq
         if txs:
             self._live[key] = bundle
@@ -312,6 +349,19 @@ class TestBuilder:
         if how == "eth_sendPrivateTransaction":
             return bundle.hashes[0]
         return {"bundleHash": "0x" + keccak("".join(txs).encode()).hex()}
+
+    def _new_bundle(
+        self,
+        searcher: str,
+        txs: list[str],
+        first: int,
+        last: int,
+        how: str,
+        uuid: str | None = None,
+    ) -> Bundle:
+        bundle = Bundle(next(self._seq), searcher, list(txs), first, last, uuid, how)
+        self.received.append(bundle)
+        return bundle
 
     async def _rpc(self, method: str, params: list[Any], *, check: bool = True) -> Any:
         assert self._session is not None
