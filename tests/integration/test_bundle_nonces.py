@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from eth_account import Account
@@ -45,19 +45,18 @@ def _bundles(client: ChainClient, builder: TestBuilder, listener: ChannelWatch |
 
 def _prize_claim(theirs: LocalAccount, chain_id: int) -> SignedTransaction:
     """The rival's claim of the prize, paying more than ours."""
-    return theirs.sign_transaction(
-        {
-            "type": 2,
-            "chainId": chain_id,
-            "nonce": 0,
-            "to": PRIZE,
-            "value": 0,
-            "data": "0x",
-            "gas": 60_000,
-            "maxFeePerGas": 150 * GWEI,
-            "maxPriorityFeePerGas": 5 * GWEI,
-        }
-    )
+    tx: dict[str, Any] = {
+        "type": 2,
+        "chainId": chain_id,
+        "nonce": 0,
+        "to": PRIZE,
+        "value": 0,
+        "data": "0x",
+        "gas": 60_000,
+        "maxFeePerGas": 150 * GWEI,
+        "maxPriorityFeePerGas": 5 * GWEI,
+    }
+    return theirs.sign_transaction(tx)
 
 
 async def _keys_and_channels(

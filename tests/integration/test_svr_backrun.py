@@ -37,7 +37,7 @@ from tests.integration.helpers import keeper_for, keeper_settings, liquidation_e
 from tests.support.builder import TestBuilder
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Mapping, Sequence
     from pathlib import Path
 
     from eth_account.signers.local import LocalAccount
@@ -65,6 +65,7 @@ class SvrMarket:
     forwarder: str
     node: LocalAccount
     contract: str
+    keeper: Keeper | None = None
 
     async def answer(self) -> int:
         """The WETH feed's answer now."""
@@ -76,19 +77,18 @@ class SvrMarket:
     ) -> tuple[str, str]:
         """A raw EIP-1559 transaction from ``account`` at its next nonce, and its hash."""
         nonce = await self.client.get_transaction_count(account.address, "latest")
-        signed = account.sign_transaction(
-            {
-                "type": 2,
-                "chainId": await self.client.chain_id(),
-                "nonce": nonce,
-                "to": to,
-                "value": 0,
-                "data": data,
-                "gas": 300_000,
-                "maxFeePerGas": (100 + tip_gwei) * GWEI,
-                "maxPriorityFeePerGas": tip_gwei * GWEI,
-            }
-        )
+        tx: dict[str, Any] = {
+            "type": 2,
+            "chainId": await self.client.chain_id(),
+            "nonce": nonce,
+            "to": to,
+            "value": 0,
+            "data": data,
+            "gas": 300_000,
+            "maxFeePerGas": (100 + tip_gwei) * GWEI,
+            "maxPriorityFeePerGas": tip_gwei * GWEI,
+        }
+        signed = account.sign_transaction(tx)
         return "0x" + bytes(signed.raw_transaction).hex(), "0x" + bytes(signed.hash).hex()
 
     async def private_update(self, answer: int) -> str:
@@ -97,7 +97,8 @@ class SvrMarket:
         """
         observations = [answer - 2, answer, answer + 3]
         report = encode(
-            ["bytes32", "bytes32", "int192[]", "int192"], [b"\x01" * 32, b"\x00" * 32, observations, 0]
+            ["bytes32", "bytes32", "int192[]", "int192"],
+            [b"\x01" * 32, b"\x00" * 32, observations, 0],
         )
         inner = FEED.encode("transmitSecondary", [b"\x00" * 32] * 3, report, [], [], b"\x00" * 32)
         data = FORWARDER.encode("forward", self.aggregator, bytes.fromhex(inner[2:]))
@@ -160,7 +161,9 @@ async def _svr_market(devnet: Devnet) -> AsyncIterator[SvrMarket]:
         aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http,
     ):
         builder.mev_share.ping_s = 0.2
-        yield SvrMarket(devnet, builder, client, http, aggregator.lower(), forwarder, node, contract)
+        yield SvrMarket(
+            devnet, builder, client, http, aggregator.lower(), forwarder, node, contract
+        )
 
 
 @contextlib.asynccontextmanager
@@ -176,18 +179,31 @@ async def _running(market: SvrMarket, tmp_path: Path, **overrides: Any) -> Async
         while time.monotonic() < deadline and not keeper.prepared:
             await asyncio.sleep(0.05)
         assert keeper.prepared, "the keeper never got ready"
+        market.keeper = keeper
         await market.builder.mev_share.wait_for_subscribers(1, timeout_s=30)
         yield keeper
     finally:
         stop.set()
         await asyncio.wait_for(task, 60)
+        keeper.journal.close()
+        await client.close()
 
 
-async def _built_until(market: SvrMarket, done: Any, blocks: int = 8) -> None:
-    """Build blocks (letting the keeper see each) until ``done()`` or ``blocks`` were built."""
+async def _built_until(market: SvrMarket, done: Any, blocks: int = 15) -> None:
+    """Build blocks until ``done()``, each once the keeper processed the one before (or 10 s).
+
+    A keeper still settling the transactions of a head processes the next one after: waiting
+    for it keeps the test's pace to the keeper's on a loaded machine.
+    """
+    keeper = market.keeper
     for _ in range(blocks):
-        await market.builder.build()
-        await asyncio.sleep(1.0)
+        built = await market.builder.build()
+        deadline = time.monotonic() + 10
+        while (
+            time.monotonic() < deadline and keeper is not None and keeper.last_block < built.number
+        ):
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)  # the channels' watches poll the head too
         if await done():
             return
 
@@ -226,8 +242,9 @@ async def test_an_svr_update_and_our_backrun_land_in_the_same_block_ours_right_a
             assert hashes[1] == ours.hashes[0] and txs[1]["from"].lower() == KEEPER_ADDRESS.lower()
             receipt = await market.client.receipt(ours.hashes[0])
             assert receipt is not None and receipt.ok
-            events = await liquidation_events(market.client, devnet.world, built.number, built.number)
-            assert events and all(e["liquidator"].lower() == market.contract.lower() for e in events)
+            events = await liquidation_events(market.client, devnet.world.market.pool, built.number)
+            in_block = [e for e in events if e["liquidator"].lower() == market.contract.lower()]
+            assert len(in_block) == 1
             assert await market.answer() == before * 70 // 100
             assert await market.client.get_balance("0x" + "c0" * 20) > coinbase
 
@@ -241,3 +258,130 @@ async def test_an_svr_update_and_our_backrun_land_in_the_same_block_ours_right_a
         assert done and done[0]["outcome"] == "liquidated", done
         seen = [e for e in logs if e["event"] == "svr_update_seen"]
         assert seen and seen[0]["answer"] == before * 70 // 100 and seen[0]["accounts"] >= 1
+
+
+async def _ours_liquidated_after(market: SvrMarket, account: str, block: int) -> bool:
+    """Whether our contract liquidated ``account`` in a block after ``block``."""
+    events = await liquidation_events(market.client, market.devnet.world.market.pool, block + 1)
+    return any(
+        e["user"].lower() == account.lower() and e["liquidator"].lower() == market.contract.lower()
+        for e in events
+    )
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(("rival_tip_gwei", "we_win"), [(1, True), (200_000, False)])
+async def test_against_a_competing_backrun_we_win_when_it_bids_less_and_record_it_when_more(
+    devnet: Devnet, tmp_path: Path, rival_tip_gwei: int, we_win: bool
+) -> None:
+    """Another searcher back-runs the same SVR update. Paying the builder less than our bid, it
+    is outbid and ours lands behind the update; paying more (4.2 ETH of tips), it lands and ours
+    does not: the MEV-Share channel records ours as lost, it cost nothing (never mined, its
+    nonce freed, no cooldown), and the standard path liquidates the account in a later block.
+    """
+    async with _svr_market(devnet) as market, _running(market, tmp_path) as keeper:
+        rival: LocalAccount = Account.create()
+        await market.client.request("anvil_setBalance", [rival.address, hex(10**21)])
+        with capture_logs() as logs:
+            update = await market.private_update(await market.answer() * 70 // 100)
+            await market.builder.wait_for(lambda: bool(_mev_bundles(market.builder)), 30)
+            (ours,) = _mev_bundles(market.builder)
+            raw, rival_hash = await market.signed(
+                rival, rival.address, "0x", tip_gwei=rival_tip_gwei
+            )
+            body = [{"hash": update}, {"tx": raw, "canRevert": False}]
+            inclusion = {"block": hex(market.builder.head + 1)}
+            sent = await market.rpc(
+                "mev_sendBundle", [{"version": "v0.1", "inclusion": inclusion, "body": body}]
+            )
+            assert "result" in sent, sent
+            built = await market.builder.build()
+            hashes = [t["hash"].lower() for t in await _block_txs(market.client, built.number)]
+            winner = ours.hashes[0] if we_win else rival_hash
+            assert hashes[:2] == [update, winner.lower()]
+            assert [b.hashes[0] for b in built.outbid] == [rival_hash if we_win else ours.hashes[0]]
+
+            async def resolved() -> bool:
+                return any(e["event"] == "svr_backrun_done" for e in logs)
+
+            await _built_until(market, resolved, blocks=3)
+            (done,) = [e for e in logs if e["event"] == "svr_backrun_done"]
+            account = done["account"]
+            if we_win:
+                assert done["outcome"] == "liquidated"
+                return
+            assert done["outcome"] == "not_included"
+            assert await market.client.receipt(ours.hashes[0]) is None
+            records = keeper.journal.channels_of(ours.hashes[0])
+            assert [(r.channel, r.last_result) for r in records] == [
+                ("mev_share", ChannelResult.LOST)
+            ]
+            assert keeper.cycle.book.gate(account, built.number + 1, set()) is None
+
+            async def liquidated() -> bool:
+                return await _ours_liquidated_after(market, account, built.number)
+
+            await _built_until(market, liquidated)
+            assert await liquidated(), _story(logs, account)
+
+
+@pytest.mark.asyncio
+async def test_an_svr_update_that_never_lands_leaves_the_account_to_the_standard_feed_path(
+    devnet: Devnet, tmp_path: Path
+) -> None:
+    """The SVR update is withheld (it never lands): our back-run is never included and, once
+    its last block passed, ends stale at no cost (its nonce given back). When the standard feed
+    update then lands on chain, the block cycle liquidates the account through a bundle.
+    """
+    async with _svr_market(devnet) as market, _running(market, tmp_path) as keeper:
+        new_answer = await market.answer() * 70 // 100
+        with capture_logs() as logs:
+            update = await market.private_update(new_answer)
+            await market.builder.wait_for(lambda: bool(_mev_bundles(market.builder)), 30)
+            (ours,) = _mev_bundles(market.builder)
+            market.builder.withhold(update)
+
+            async def resolved() -> bool:
+                return any(e["event"] == "svr_backrun_done" for e in logs)
+
+            await _built_until(market, resolved, blocks=4)
+            (done,) = [e for e in logs if e["event"] == "svr_backrun_done"]
+            assert done["outcome"] == "not_included"
+            assert await market.client.receipt(ours.hashes[0]) is None
+            records = keeper.journal.channels_of(ours.hashes[0])
+            assert [(r.channel, r.last_result) for r in records] == [
+                ("mev_share", ChannelResult.STALE)
+            ]
+            nonce = await market.client.get_transaction_count(KEEPER_ADDRESS, "latest")
+            (owner,) = FEED.decode(
+                "owner", await market.client.call(market.aggregator, FEED.encode("owner"))
+            )
+            await market.client.request("anvil_impersonateAccount", [owner])
+            standard = await market.client.request(
+                "eth_sendTransaction",
+                [
+                    {
+                        "from": owner,
+                        "to": market.aggregator,
+                        "data": FEED.encode("setAnswer", new_answer),
+                    }
+                ],
+            )
+            built = await market.builder.build()
+            assert await market.client.receipt(standard) is not None
+
+            async def liquidated() -> bool:
+                return await _ours_liquidated_after(market, done["account"], built.number - 1)
+
+            await _built_until(market, liquidated)
+            assert await liquidated(), _story(logs, done["account"])
+            assert await market.client.get_transaction_count(KEEPER_ADDRESS, "latest") > nonce
+
+
+def _story(logs: Sequence[Mapping[str, Any]], account: str) -> list[tuple[Any, ...]]:
+    """What the keeper logged about ``account`` and the blocks (a failure's explanation)."""
+    return [
+        (e["event"], e.get("block"), e.get("outcome"), e.get("reason"), e.get("result"))
+        for e in logs
+        if e.get("account") == account or e["event"] in ("block_checked", "channel_result")
+    ]

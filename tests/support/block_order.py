@@ -75,12 +75,13 @@ async def mine_first(builder: TestBuilder, raws: list[str]) -> None:
 
 async def rank(builder: TestBuilder, bundles: list[Bundle], pool: list[str]) -> list[Bundle]:
     """The ``eth_sendBundle`` bundles of ``bundles``, the best coinbase payer first, when two or
-    more compete (else none: Anvil's order is kept). Each is simulated alone on the head; one
-    that fails alone (it reverts, or needs another bundle's nonce first) ranks last, in the
-    order received.
+    more searchers compete (else none: Anvil's order is kept; one searcher's bundles, e.g. a
+    keeper's nonces in a row, do not compete with each other). Each is simulated alone on the
+    head; one that fails alone (it reverts, or needs another bundle's nonce first) ranks last,
+    in the order received.
     """
     competing = [b for b in bundles if b.method == "eth_sendBundle"]
-    if len(competing) < 2:
+    if len(competing) < 2 or len({b.searcher for b in competing}) < 2:
         return []
     paid: list[tuple[int, int, Bundle]] = []
     for bundle in competing:

@@ -82,12 +82,8 @@ def test_other_hints_are_not_updates_of_ours():
 def test_the_update_is_found_among_several_calls_of_a_hint():
     """A hint of several calls: the forwarded SVR report among them is found."""
     inner = _report_call(TRANSMIT_SECONDARY, OBSERVATIONS)
-    hint = {
-        "hash": UPDATE,
-        "txs": [
-            {"to": FORWARDER, "functionSelector": "0x12345678"},
-            _hint(_forward(AGGREGATOR, inner))["txs"][0],
-        ],  # type: ignore[index]
-    }
+    calls = [{"to": FORWARDER, "functionSelector": "0x12345678"}]
+    calls.append({"to": FORWARDER, "callData": _forward(AGGREGATOR, inner)})
+    hint = {"hash": UPDATE, "txs": calls}
     update = decode_hint(hint, {AGGREGATOR})
     assert update is not None and update.answer == 2_010 * 10**8
