@@ -53,6 +53,10 @@ class Recovery:
         for nonce, entries in sorted(by_nonce.items()):
             sent = self.from_journal(nonce)
             last_hash = sent.hashes[-1]
+            expired = await self.expired_backrun(sent)
+            if expired is not None:
+                settled.append(expired)
+                continue
             receipt_hash = await self._mined_attempt(sent)
             if receipt_hash is None and await self.sender.nonce_used(nonce) is False:
                 for entry in entries:
@@ -143,6 +147,8 @@ class Recovery:
             if not sent.hashes:
                 continue
             outcome = await self.sender.look(sent)
+            if outcome is None:
+                outcome = await self.expired_backrun(sent)
             if isinstance(outcome, Settled):
                 out.append(outcome)
                 self._watched.pop(nonce, None)
@@ -175,6 +181,34 @@ class Recovery:
                 now=status,
             )
         await self.sender.resync_nonce()
+
+    async def expired_backrun(self, sent: Sent) -> Settled | None:
+        """Drop a back-run whose last block has passed unmined; its Settled end, else None.
+
+        After a restart, or a settle that timed out: no builder holds it any more, and it never
+        went anywhere else. Its nonce goes to the next transaction, or, when later ones of ours
+        are open and wait for it, to a self-transfer.
+        """
+        route = route_of(sent.meta)
+        if route is None or await self.sender.client.block_number() <= route.max_block:
+            return None
+        if await self._mined_attempt(sent) is not None:
+            return None  # mined after all: the look settles it
+        why = f"a back-run past its last block ({route.max_block}), never included"
+        for tx_hash in sent.hashes:
+            self.journal.mark(tx_hash, "dropped", note=why)
+        later = any(e.nonce > sent.nonce for e in self.journal.open_entries(self.me))
+        filler = None
+        async with self.sender.nonces.lock:
+            if later:
+                try:
+                    filler = await self.sender.fill_nonce(sent)
+                except TransactionError as exc:  # the next look at the open ones tries again
+                    log.warning("nonce_fill_refused", nonce=sent.nonce, error=str(exc))
+        if not later:
+            await self.sender.resync_nonce()
+        log.info("backrun_expired", nonce=sent.nonce, tx_hash=sent.hashes[-1], filler=filler)
+        return Settled("dropped", None, None, len(sent.hashes) - 1, why, sent.purpose, sent.meta)
 
     async def give_back_if_lost(self, sent: Sent) -> str | None:
         """Free a privately lost nonce; why ``sent`` is dropped when it was (None: it was not).

@@ -1,5 +1,7 @@
 """A transaction lost on private channels gives its nonce back: losing is free and the key is
-not stuck behind bytes that will never land (tests.support.builder is the builder's test double).
+not stuck behind bytes that will never land (tests.support.builder is the builder's test double):
+the next transaction takes the nonce, or a self-transfer fills it when later ones wait for it,
+and a back-run a crash left open is dropped at the next start once past its last block.
 """
 
 from __future__ import annotations
@@ -161,3 +163,88 @@ async def test_a_lost_nonce_with_later_ones_out_is_filled_by_a_self_transfer(tmp
             finally:
                 await channel.close()
                 await rival.close()
+
+
+@pytest.mark.asyncio
+async def test_a_backrun_left_open_by_a_crash_is_dropped_at_start_once_past_its_last_block(
+    tmp_path,
+):
+    """A back-run (mev_sendBundle behind a private transaction that never lands) is journaled
+    and sent, then the keeper stops before it settles. At the next start, past the back-run's
+    last block, reconciling drops it without sending it anywhere (it only ever was a back-run)
+    and the next transaction takes its nonce and lands.
+    """
+    from keeper.submission.channel import BackrunRoute
+    from keeper.submission.mev_share import MevShareChannel
+
+    with Anvil() as anvil:
+        async with TestBuilder(anvil.url) as builder, ChainClient(builder.url) as client:
+            chain_id = await client.chain_id()
+            ours, other = Account.create(), Account.create()
+            for account in (ours, other):
+                await client.request("anvil_setBalance", [account.address, hex(10**20)])
+            held = other.sign_transaction(
+                {"type": 2, "chainId": chain_id, "nonce": 0, "to": other.address, "value": 0}
+                | {"data": "0x", "gas": 21_000, "maxFeePerGas": 10 * GWEI}
+                | {"maxPriorityFeePerGas": GWEI}
+            )
+            held_hash = "0x" + bytes(held.hash).hex()
+            private = _bundles(client, builder, None, "private")
+            identity = SearcherIdentity(SecretStr(Account.create().key.hex()))
+            path = tmp_path / "journal.sqlite"
+
+            def sender_on(journal: SqliteJournal) -> tuple[TxSender, MevShareChannel]:
+                mev = MevShareChannel(
+                    client,
+                    [BuilderEndpoint(builder.url)],
+                    identity,
+                    listener=ChannelWatch(Metrics().channels, journal, None),
+                    poll_s=0.02,
+                )
+                sender = TxSender(
+                    client,
+                    Signer(SecretStr(ours.key.hex())),
+                    journal,
+                    FeePolicy(Decimal(100), Decimal(2), priority_fee_gwei=Decimal(2)),
+                    chain_id=chain_id,
+                    poll_s=0.05,
+                    channels=[private],
+                    backrun_channel=mev,
+                )
+                return sender, mev
+
+            first_journal = SqliteJournal(path, chain_id)
+            first, mev = sender_on(first_journal)
+            await private.pool.fan_out(
+                lambda _e: (
+                    "eth_sendPrivateTransaction",
+                    [{"tx": "0x" + bytes(held.raw_transaction).hex(), "maxBlockNumber": "0xffff"}],
+                )
+            )
+            builder.withhold(held_hash)
+            head = await client.block_number()
+            route = BackrunRoute(held_hash, head + 1)
+            sent = await first.send(
+                ours.address, "0x", 21_000, purpose=TxPurpose.OTHER, route=route
+            )
+            assert [b.method for b in builder.received][-1] == "mev_sendBundle"
+            await mev.close()
+            first_journal.close()
+            for _ in range(3):
+                await builder.build()
+            journal = SqliteJournal(path, chain_id)
+            second, mev = sender_on(journal)
+            received = len(builder.received)
+            try:
+                settled = await second.reconcile(timeout_s=30)
+                assert [s.status for s in settled] == ["dropped"]
+                assert "past its last block" in settled[0].note
+                assert len(builder.received) == received, "nothing was sent again"
+                after = await second.send(ours.address, "0x", 21_000, purpose=TxPurpose.OTHER)
+                assert after.nonce == sent.nonce
+                await builder.build()
+                assert (await second.settle(after, timeout_s=60)).status == "mined"
+            finally:
+                await mev.close()
+                await private.close()
+                journal.close()
