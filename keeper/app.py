@@ -127,7 +127,7 @@ class Keeper:
         if on_block is not None:
             self.follower.on_block.append(on_block)
         self.backrun = Backrun(client, self.cycle)
-        self.svr = svr_stage(settings, self.cycle)
+        self.svr = svr_stage(settings, self.cycle, self.metrics)
         self.checkpoints, self.checkpoint_file = open_checkpoints(
             settings, client, (chain_id, market), self.metrics.checkpoints, self.lease
         )

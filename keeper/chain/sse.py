@@ -38,6 +38,7 @@ class EventStream:
         connect_timeout_s: float = 10.0,
         first_backoff_s: float = 0.5,
         max_backoff_s: float = 30.0,
+        on_state: Callable[[bool], None] | None = None,
     ) -> None:
         self.url = url
         self.name = name
@@ -45,6 +46,7 @@ class EventStream:
         self.connect_timeout_s = connect_timeout_s
         self.first_backoff_s = first_backoff_s
         self.max_backoff_s = max_backoff_s
+        self.on_state = on_state  # told of each connect (True) and loss (False)
         self.connected = False
         self.connections = 0  # successful connections so far (reconnects = this - 1)
         self.events = 0
@@ -62,9 +64,14 @@ class EventStream:
             for task in (reader, stopper):
                 task.cancel()
             await asyncio.gather(reader, stopper, return_exceptions=True)
-            self.connected = False
+            self._set(connected=False)
         if reader.done() and not reader.cancelled() and reader.exception() is not None:
             raise reader.exception()  # type: ignore[misc]  # a bug in a callback: surfaced
+
+    def _set(self, *, connected: bool) -> None:
+        self.connected = connected
+        if self.on_state is not None:
+            self.on_state(connected)
 
     async def _forever(self, on_event: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
         backoff = self.first_backoff_s
@@ -80,7 +87,7 @@ class EventStream:
                     why = type(exc).__name__  # never str(exc): it may quote the URL
                 if self.connected:
                     backoff = self.first_backoff_s
-                self.connected = False
+                self._set(connected=False)
                 log.warning(
                     "event_stream_lost",
                     stream=self.name,
@@ -102,7 +109,7 @@ class EventStream:
                 raise aiohttp.ClientResponseError(
                     resp.request_info, (), status=resp.status, message="not 200"
                 )
-            self.connected = True
+            self._set(connected=True)
             self.connections += 1
             log.info("event_stream_connected", stream=self.name, url=redact_url(self.url))
             data: list[str] = []

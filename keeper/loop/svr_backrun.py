@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from keeper.core.market import PlanContext
     from keeper.core.plan import AnyPlan, Candidate
     from keeper.loop.cycle import BlockCycle
+    from keeper.ops.metrics import Metrics
     from keeper.oracles.svr import SvrUpdate
     from keeper.settings import Settings
 
@@ -46,12 +47,22 @@ class SvrBackrun:
     """The SVR stage: the MEV-Share stream in, one back-run per update out."""
 
     def __init__(
-        self, stream: EventStream, cycle: BlockCycle, aggregators: set[str], max_blocks: int
+        self,
+        stream: EventStream,
+        cycle: BlockCycle,
+        aggregators: set[str],
+        max_blocks: int,
+        metrics: Metrics | None = None,
     ) -> None:
         self.stream = stream
         self.cycle = cycle
         self.aggregators = {a.lower() for a in aggregators}
         self.max_blocks = max_blocks
+        self.metrics = metrics
+        if metrics is not None:
+            gauge = metrics.svr_stream_connected.labels(stream=stream.name)
+            gauge.set(0)
+            stream.on_state = lambda up: gauge.set(1 if up else 0)
         self.ready = False  # set once the market state is built
         self.updates_seen = 0
         self._checked = False
@@ -84,6 +95,8 @@ class SvrBackrun:
         while len(self._seen) > SEEN_MEMORY:
             self._seen.popitem(last=False)
         self.updates_seen += 1
+        if self.metrics is not None:
+            self.metrics.svr_updates.labels(feed=update.feed).inc()
         task = asyncio.create_task(self._guarded(update, time.perf_counter()))
         self._tasks.add(task)
         task.add_done_callback(self._done)
@@ -189,9 +202,10 @@ class SvrBackrun:
         return best
 
 
-def svr_stage(settings: Settings, cycle: BlockCycle) -> SvrBackrun | None:
+def svr_stage(settings: Settings, cycle: BlockCycle, metrics: Metrics) -> SvrBackrun | None:
     """The SVR stage the settings ask for (None: no SVR aggregators configured)."""
     if not settings.svr_aggregators or settings.mev_share_stream_url is None:
         return None
     stream = EventStream(settings.mev_share_stream_url.get_secret_value(), name="mev_share")
-    return SvrBackrun(stream, cycle, set(settings.svr_aggregators), settings.svr_max_blocks)
+    aggregators = set(settings.svr_aggregators)
+    return SvrBackrun(stream, cycle, aggregators, settings.svr_max_blocks, metrics)

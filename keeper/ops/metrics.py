@@ -145,6 +145,19 @@ class Metrics:
         self.set_role("single")
         self.checkpoints = CheckpointMetrics(r)
         self.channels = ChannelMetrics(r)  # per submission channel
+        # SVR back-running (exported only by a keeper configured for it: label set on start).
+        self.svr_stream_connected = Gauge(
+            "keeper_svr_stream_connected",
+            "1 while the MEV-Share event stream is connected, 0 while it reconnects",
+            ["stream"],
+            registry=r,
+        )
+        self.svr_updates = Counter(
+            "keeper_svr_updates_seen",
+            "Private SVR updates of the market's feeds seen on the stream, by feed",
+            ["feed"],
+            registry=r,
+        )
         # process_start_time_seconds and friends (Linux /proc): restarts show as its changes.
         ProcessCollector(registry=r)
 

@@ -256,6 +256,10 @@ async def test_an_svr_update_and_our_backrun_land_in_the_same_block_ours_right_a
             await _built_until(market, settled)
         done = [e for e in logs if e["event"] == "svr_backrun_done"]
         assert done and done[0]["outcome"] == "liquidated", done
+        sample = keeper.metrics.registry.get_sample_value
+        assert sample("keeper_svr_stream_connected", {"stream": "mev_share"}) == 1
+        assert sample("keeper_svr_updates_seen_total", {"feed": market.aggregator}) == 1
+        assert sample("keeper_channel_included_total", {"channel": "mev_share"}) == 1
         seen = [e for e in logs if e["event"] == "svr_update_seen"]
         assert seen and seen[0]["answer"] == before * 70 // 100 and seen[0]["accounts"] >= 1
 

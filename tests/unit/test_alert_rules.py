@@ -27,6 +27,7 @@ ALERTS = {
     "failover": "KeeperFailover",
     "no active keeper": "KeeperNoActive",
     "a submission channel keeps failing (issue 18)": "KeeperChannelFailing",
+    "the SVR event stream is down (issue 18)": "KeeperSvrStreamDown",
 }
 
 
@@ -62,6 +63,7 @@ def exported_names() -> set[str]:
     metrics.observe_gas_balance("0x" + "ab" * 20, 10**18, 5 * 10**16)
     metrics.observe_status(Status(stages={"keeper_loop": True}))
     metrics.channels.declare("bundle")
+    metrics.svr_stream_connected.labels(stream="mev_share").set(1)
     text = metrics.render().decode()
     return {line.split("{")[0].split(" ")[0] for line in text.splitlines() if line[:1] != "#"}
 
@@ -103,7 +105,8 @@ def test_promtool_unit_tests_of_every_alert_pass():
 
 def test_the_rules_cover_the_alerts_asked_for():
     """Keeper down, head stale, breaker tripped, crash loop, low gas money, reconciliation
-    mismatches, liquidations lost in a row, failover and a failing channel each have a rule.
+    mismatches, liquidations lost in a row, failover, a failing channel and a down SVR stream
+    each have a rule.
     """
     assert {name for name, _ in rule_blocks()} == set(ALERTS.values())
 
