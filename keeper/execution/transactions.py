@@ -67,3 +67,13 @@ def route_of(meta: dict[str, Any] | None) -> BackrunRoute | None:
     if not isinstance(target, str):
         return None
     return BackrunRoute(target, int(str((meta or {}).get("backrun_max_block", 0))))
+
+
+def coinbase_meta(coinbase_wei: int) -> dict[str, object]:
+    """A liquidation's coinbase bid as journaled with it (paid only if it liquidates)."""
+    return {"coinbase_wei": coinbase_wei} if coinbase_wei else {}
+
+
+def coinbase_of(meta: dict[str, Any] | None) -> int:
+    """The coinbase bid journaled in ``meta`` (0: none)."""
+    return int(str((meta or {}).get("coinbase_wei", 0)))

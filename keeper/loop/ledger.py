@@ -11,6 +11,7 @@ from keeper.core.display import format_base, format_wad
 from keeper.core.money import to_base_down
 from keeper.core.outcome import OutcomeStatus, TxPurpose
 from keeper.errors import TransactionError
+from keeper.execution.transactions import coinbase_of
 from keeper.strategy.gas import GasPricing, wei_to_base
 
 if TYPE_CHECKING:
@@ -177,6 +178,7 @@ class Ledger:
                 continue
             if outcome.status is OutcomeStatus.LIQUIDATED:
                 self.consecutive_failures = 0  # it timed out, but it did not fail
+                outcome.bid_paid_wei = coinbase_of(late.meta)  # paid with it, all or nothing
             pnl = self.book(outcome, assets, GasPricing(0, native_price))
             if pnl is not None:
                 log.info(

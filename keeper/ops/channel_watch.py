@@ -15,6 +15,7 @@ import structlog
 from prometheus_client import Counter, Gauge
 
 from keeper.errors import JournalUnavailableError, NotActiveError
+from keeper.execution.transactions import coinbase_of
 from keeper.submission.events import ChannelResult
 
 if TYPE_CHECKING:
@@ -59,7 +60,7 @@ class ChannelMetrics:
         )
         self.bid_paid = Counter(
             "keeper_channel_bid_paid_wei",
-            "Priority fees paid to builders by included transactions, by channel",
+            "Priority fees and coinbase bids paid to builders by included transactions, by channel",
             ["channel"],
             registry=r,
         )
@@ -110,11 +111,25 @@ class ChannelWatch:
             self._delivery(event)
         elif event.result is ChannelResult.INCLUDED:
             m.included.labels(channel).inc()
-            m.bid_paid.labels(channel).inc(event.bid_wei)
+            m.bid_paid.labels(channel).inc(event.bid_wei + self._coinbase_bid(event.tx_hash))
         elif event.result is ChannelResult.LOST:
             m.lost.labels(channel, event.rival or "unknown").inc()
             log.warning("channel_lost", channel=channel, tx_hash=event.tx_hash, rival=event.rival)
         self._journal(event)
+
+    def _coinbase_bid(self, tx_hash: str) -> int:
+        """The coinbase bid journaled with an included transaction (0: none, or unreadable).
+
+        Private channels carry only transactions that succeed (builders drop reverting ones),
+        and our contract pays the bid exactly when the liquidation succeeds.
+        """
+        if self.journal is None:
+            return 0
+        try:
+            found = self.journal.find(tx_hash)
+        except (JournalUnavailableError, NotActiveError):
+            return 0
+        return 0 if found is None else coinbase_of(found[0].meta)
 
     def _delivery(self, event: ChannelEvent) -> None:
         channel = event.channel

@@ -225,7 +225,8 @@ async def test_an_svr_update_and_our_backrun_land_in_the_same_block_ours_right_a
     sends one mev_sendBundle [the update's hash, our liquidation] with a coinbase bid before any
     block is built. The next block holds the update and, right after it, our liquidation
     through our contract, which paid the builder; the accounts the back-run left are then
-    liquidated by the standard path in the next blocks, through bundles.
+    liquidated by the standard path in the next blocks, through bundles. The metrics show
+    the stream up, the update seen, the back-run included and the bid it paid.
     """
     async with _svr_market(devnet) as market, _running(market, tmp_path) as keeper:
         before = await market.answer()
@@ -260,6 +261,9 @@ async def test_an_svr_update_and_our_backrun_land_in_the_same_block_ours_right_a
         assert sample("keeper_svr_stream_connected", {"stream": "mev_share"}) == 1
         assert sample("keeper_svr_updates_seen_total", {"feed": market.aggregator}) == 1
         assert sample("keeper_channel_included_total", {"channel": "mev_share"}) == 1
+        # What the builder got: our tip and the coinbase bid (the contract's 1 ETH float).
+        paid = sample("keeper_channel_bid_paid_wei_total", {"channel": "mev_share"})
+        assert paid is not None and paid > 10**18
         seen = [e for e in logs if e["event"] == "svr_update_seen"]
         assert seen and seen[0]["answer"] == before * 70 // 100 and seen[0]["accounts"] >= 1
 
