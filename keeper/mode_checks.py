@@ -35,22 +35,24 @@ def check_execution_settings(settings: Settings) -> None:
             "`keeper deploy-liquidator` and set flash_liquidator to the address it prints, "
             "or set inventory_direct = true for the old direct path"
         )
-    inventory = settings.execution_mode == "inventory"
-    if settings.coinbase_payment and (
-        settings.flash_liquidator is None
-        or (inventory and (settings.inventory_direct or settings.protocol != "aave_v3"))
-    ):
+    if settings.coinbase_payment and not _through_our_contract(settings):
         raise ConfigError(
             "coinbase_payment: the bid is paid by our contract, so it needs flash_liquidator "
             "(Aave, not inventory_direct; Morpho: flash mode); deploy it with "
             "`keeper deploy-liquidator`"
         )
-    if settings.svr_aggregators and (
-        settings.flash_liquidator is None
-        or (inventory and (settings.inventory_direct or settings.protocol != "aave_v3"))
-    ):
+    if settings.svr_aggregators and not _through_our_contract(settings):
         raise ConfigError(
             "svr_aggregators: an SVR back-run is one transaction through our contract, so it "
             "needs flash_liquidator (Aave, not inventory_direct; Morpho: flash mode); deploy it "
             "with `keeper deploy-liquidator`"
         )
+
+
+def _through_our_contract(settings: Settings) -> bool:
+    """Whether liquidations go through our contract (Aave: not inventory_direct; Morpho: flash)."""
+    if settings.flash_liquidator is None:
+        return False
+    if settings.execution_mode != "inventory":
+        return True
+    return not settings.inventory_direct and settings.protocol == "aave_v3"

@@ -12,19 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import pytest
-from eth_abi.abi import encode
 from eth_account import Account
 from pydantic import SecretStr
 from structlog.testing import capture_logs
 
-from keeper.chain.abi import Codec
 from keeper.chain.client import ChainClient
 from keeper.devnet.artifacts import own_artifact
 from keeper.devnet.deployer import Deployer
@@ -35,6 +32,7 @@ from keeper.submission.signing import SearcherIdentity
 from tests.integration.conftest import KEEPER_ADDRESS
 from tests.integration.helpers import keeper_for, keeper_settings, liquidation_events
 from tests.support.builder import TestBuilder
+from tests.support.svr_node import ALL_HINTS, FEED, Svr
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Mapping, Sequence
@@ -46,10 +44,6 @@ if TYPE_CHECKING:
     from tests.integration.conftest import Devnet
 
 pytestmark = pytest.mark.integration
-GWEI = 10**9
-FEED = Codec.named("ManualAggregator")
-FORWARDER = Codec.named("SvrForwarder")
-HINTS = ["calldata", "contract_address", "function_selector", "hash"]
 SEARCHER_KEY = "0x" + "5e" * 32
 
 
@@ -67,6 +61,20 @@ class SvrMarket:
     contract: str
     keeper: Keeper | None = None
 
+    @property
+    def svr(self) -> Svr:
+        """The SVR node and a searcher identity of its own."""
+        identity = SearcherIdentity(SecretStr(Account.create().key.hex()))
+        return Svr(
+            self.builder,
+            self.client,
+            self.http,
+            self.aggregator,
+            self.forwarder,
+            self.node,
+            identity,
+        )
+
     async def answer(self) -> int:
         """The WETH feed's answer now."""
         raw = await self.client.call(self.aggregator, FEED.encode("latestAnswer"))
@@ -76,50 +84,17 @@ class SvrMarket:
         self, account: LocalAccount, to: str, data: str, *, tip_gwei: int = 1
     ) -> tuple[str, str]:
         """A raw EIP-1559 transaction from ``account`` at its next nonce, and its hash."""
-        nonce = await self.client.get_transaction_count(account.address, "latest")
-        tx: dict[str, Any] = {
-            "type": 2,
-            "chainId": await self.client.chain_id(),
-            "nonce": nonce,
-            "to": to,
-            "value": 0,
-            "data": data,
-            "gas": 300_000,
-            "maxFeePerGas": (100 + tip_gwei) * GWEI,
-            "maxPriorityFeePerGas": tip_gwei * GWEI,
-        }
-        signed = account.sign_transaction(tx)
-        return "0x" + bytes(signed.raw_transaction).hex(), "0x" + bytes(signed.hash).hex()
+        return await self.svr.signed(account, to, data, tip_gwei=tip_gwei)
 
     async def private_update(self, answer: int) -> str:
-        """The SVR node's forward(aggregator, transmitSecondary(report)), sent privately with
-        every hint, the report's median being ``answer``; its hash.
+        """The SVR node's update to ``answer`` (the report's median), sent privately with
+        every hint; its hash.
         """
-        observations = [answer - 2, answer, answer + 3]
-        report = encode(
-            ["bytes32", "bytes32", "int192[]", "int192"],
-            [b"\x01" * 32, b"\x00" * 32, observations, 0],
-        )
-        inner = FEED.encode("transmitSecondary", [b"\x00" * 32] * 3, report, [], [], b"\x00" * 32)
-        data = FORWARDER.encode("forward", self.aggregator, bytes.fromhex(inner[2:]))
-        raw, tx_hash = await self.signed(self.node, self.forwarder, data)
-        spec = {
-            "tx": raw,
-            "maxBlockNumber": hex(self.builder.head + 10),
-            "preferences": {"privacy": {"hints": HINTS}},
-        }
-        answer_ = await self.rpc("eth_sendPrivateTransaction", [spec])
-        assert answer_.get("result") == tx_hash, answer_
-        return tx_hash
+        return await self.svr.update([answer - 2, answer, answer + 3], ALL_HINTS)
 
     async def rpc(self, method: str, params: list[Any]) -> dict[str, Any]:
         """A request to the builder signed by a searcher identity (not the keeper's)."""
-        identity = SearcherIdentity(SecretStr(Account.create().key.hex()))
-        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode()
-        headers = {"Content-Type": "application/json", **identity.header(body)}
-        async with self.http.post(self.builder.url, data=body, headers=headers) as resp:
-            answer: dict[str, Any] = await resp.json()
-            return answer
+        return (await self.svr.call(method, params))[1]
 
     def settings(self, tmp_path: Path, **overrides: Any) -> Any:
         """The keeper: our contract with coinbase bids, private channels only, SVR on WETH."""
