@@ -291,7 +291,7 @@ class Keeper:
             self.prepared = True
             self.backrun.ready = True
             if self.svr is not None:
-                self.svr.ready = True
+                self.svr.start()  # an SVR aggregator the market does not read: exit 2
         try:
             with IdleCollector() as collector:
                 await self.follower.follow(stop, collector.idle)

@@ -65,7 +65,6 @@ class SvrBackrun:
             stream.on_state = lambda up: gauge.set(1 if up else 0)
         self.ready = False  # set once the market state is built
         self.updates_seen = 0
-        self._checked = False
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._tasks: set[asyncio.Task[None]] = set()
         self._failure: BaseException | None = None
@@ -87,7 +86,6 @@ class SvrBackrun:
             raise self._failure  # a bug in an earlier back-run: the stage fails with it
         if not self.ready:
             return
-        self._check_feeds()
         update = decode_hint(event, self.aggregators)
         if update is None or update.tx_hash in self._seen:
             return
@@ -101,10 +99,12 @@ class SvrBackrun:
         self._tasks.add(task)
         task.add_done_callback(self._done)
 
-    def _check_feeds(self) -> None:
-        """Every configured aggregator must be one the market reads (once, at the first hint)."""
-        if self._checked:
-            return
+    def start(self) -> None:
+        """Act on hints from now on (the market is built); ConfigError for an unknown feed.
+
+        Every configured aggregator must be one the market reads: one that is not would never
+        be back-run, silently.
+        """
         emitters = self.cycle.market.feed_emitters()
         unknown = sorted(self.aggregators - emitters)
         if unknown:
@@ -112,7 +112,7 @@ class SvrBackrun:
                 f"svr_aggregators: {', '.join(unknown)} is not a feed this market reads; its "
                 f"feeds' aggregators are {', '.join(sorted(emitters)) or 'none'}"
             )
-        self._checked = True
+        self.ready = True
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)

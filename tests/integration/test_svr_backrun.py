@@ -368,3 +368,27 @@ def _story(logs: Sequence[Mapping[str, Any]], account: str) -> list[tuple[Any, .
         for e in logs
         if e.get("account") == account or e["event"] in ("block_checked", "channel_result")
     ]
+
+
+@pytest.mark.asyncio
+async def test_an_svr_aggregator_the_market_does_not_read_stops_the_keeper_at_start(
+    devnet: Devnet, tmp_path: Path
+) -> None:
+    """svr_aggregators naming a contract that is none of the market's feeds would never be
+    back-run: once the market is read, the keeper stops with a ConfigError naming the key and
+    the market's real feed aggregators (the CLI's exit 2), instead of running without it.
+    """
+    from keeper.errors import ConfigError
+
+    async with _svr_market(devnet) as market:
+        wrong = "0x" + "de" * 20
+        settings = market.settings(tmp_path, svr_aggregators=[wrong])
+        client, chain_id, lending = await connect(settings)
+        keeper = keeper_for(settings, client, chain_id, lending)
+        try:
+            with pytest.raises(ConfigError, match="svr_aggregators") as err:
+                await asyncio.wait_for(keeper.run(asyncio.Event()), 60)
+            assert wrong in str(err.value) and market.aggregator in str(err.value)
+        finally:
+            keeper.journal.close()
+            await client.close()
