@@ -53,7 +53,8 @@ async def attempt(
     try:
         outcome = await execution.executor.execute(plan, request)
     except TransactionError as exc:
-        book.settle(plan.account, plan.block, None)
+        if request.route is None:  # a back-run that could not be sent costs nothing: no cooldown
+            book.settle(plan.account, plan.block, None)
         log.error(  # noqa: TRY400 - the attempt line, not a traceback
             "liquidation_attempt",
             outcome="error",

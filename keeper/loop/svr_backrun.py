@@ -152,7 +152,10 @@ class SvrBackrun:
         if cycle.settings.dry_run:
             log.info("svr_backrun_not_sent", account=best.account, reason="dry run")
             return
-        route = BackrunRoute(update.tx_hash, head + self.max_blocks)
+        # From the chain's head, not the market's (it may be a block behind): the window is
+        # svr_max_blocks blocks from now.
+        now = max(head, await cycle.client.block_number())
+        route = BackrunRoute(update.tx_hash, now + self.max_blocks)
         request = ExecRequest(
             pricing,
             cycle.min_profit_base,
