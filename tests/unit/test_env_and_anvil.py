@@ -122,3 +122,14 @@ def test_anvil_is_found_from_the_setting_then_path(tmp_path, monkeypatch):
     monkeypatch.setenv(ANVIL_SETTING, str(tmp_path / "missing"))
     with pytest.raises(ConfigError, match=ANVIL_SETTING):
         find_anvil()
+
+
+def test_each_development_key_signs_as_its_account():
+    """DEV_KEYS[i] is the key of DEV_ACCOUNTS[i] (Anvil's well-known accounts)."""
+    from eth_account import Account
+
+    from keeper.localnode.anvil import DEV_ACCOUNTS, DEV_KEYS
+
+    assert len(DEV_KEYS) == len(DEV_ACCOUNTS)
+    for key, account in zip(DEV_KEYS, DEV_ACCOUNTS, strict=True):
+        assert Account.from_key(key).address == account
