@@ -7,6 +7,7 @@ receipts (effective gas price minus the block's base fee), in integer wei.
 
 from __future__ import annotations
 
+import itertools
 import json
 import statistics
 from decimal import Decimal
@@ -195,3 +196,17 @@ def bidding(entries: list[dict[str, Any]]) -> dict[str, int]:
             if e.get("event") == "transaction_replaced" and e.get("why") == "outbid"
         ),
     }
+
+
+def block_interval(entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """Seconds between the blocks our keeper saw (its ``head_seen_at``), per block: mean, max."""
+    seen = sorted(
+        (int(e["block"]), float(e["head_seen_at"]))
+        for e in entries
+        if e.get("event") == "block_checked" and "head_seen_at" in e
+    )
+    gaps = [(t2 - t1) / (b2 - b1) for (b1, t1), (b2, t2) in itertools.pairwise(seen) if b2 > b1]
+    if not gaps:
+        return {"n": 0}
+    span = (seen[-1][1] - seen[0][1]) / (seen[-1][0] - seen[0][0])
+    return {"n": len(gaps), "mean_s": round(span, 2), "max_s": round(max(gaps), 2)}
