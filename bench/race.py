@@ -180,6 +180,9 @@ async def _lost_gas(
 
 LARGE_WORLD = 50_000
 LARGE_STATES = 64  # recent states Anvil keeps for a large world (about 7 GB at 100k)
+# Anvil takes about 1 s to mine one empty block of 100k accounts here (0.9-1.4 s): at a block a
+# second it would be mining all the time, every request waiting for it. A block every 2 s.
+LARGE_BLOCK_S = 2.0
 
 
 async def _warm(
@@ -201,7 +204,7 @@ async def _warm(
     await world_lean.write_checkpoint(world, snapshot, checkpoint)
     borrowers = tmp / "borrowers.txt"
     borrowers.write_text("".join(f"{a}\n" for a in world.borrowers))
-    await miner.start(1.0)  # now the chain moves, a block a second
+    await miner.start(LARGE_BLOCK_S)  # now the chain moves
     return Warm(checkpoint, borrowers, snapshot.block)
 
 
@@ -262,7 +265,7 @@ async def race(n: int, shocks: int, contest: Contest, *, warm: bool = False) -> 
         memory = world_lean.AnvilMemory.of(anvil)
         async with (
             ChainClient(anvil.url, timeout_s=60) as client,
-            world_lean.Miner(client) as miner,
+            world_lean.Miner(client, anvil.url, tmp / "miner.log") as miner,
         ):
             market = await resolve_market(client, world.market.pool_addresses_provider)
             settings = load_settings(
@@ -288,6 +291,7 @@ async def race(n: int, shocks: int, contest: Contest, *, warm: bool = False) -> 
                 await figures.winners(client, world, opps, first, _aliases(contracts))
                 losing = await _lost_gas(client, world, contest, contracts, shock_list)
                 memory.sample("end")
+                mine_ms = miner.mine_ms()
             finally:
                 stop(keepers)
                 _keep_logs(keepers, n)
@@ -345,6 +349,7 @@ async def race(n: int, shocks: int, contest: Contest, *, warm: bool = False) -> 
             [float(e["sync_ms"]) for e in ours_lines if e.get("event") == "block_checked"]
         ),
         "block_interval_s": figures.block_interval(ours_lines),
+        "evm_mine_ms": figures.stats(mine_ms),
         "baseline_scan_ms": figures.stats(
             [float(e["scan_ms"]) for e in base_lines if e.get("event") == "block"]
         ),

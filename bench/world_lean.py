@@ -15,11 +15,11 @@ its full state is written as our keeper's checkpoint (``write_checkpoint``: the 
 keeper reads from ``checkpoint_source``, then only the logs since its block); the baseline bot
 gets the list of borrowers (``--borrowers``) and reads the Borrow events from that block on.
 
-The blocks come from :class:`Miner` (``evm_mine`` every second), not from Anvil's interval
-mining: with a block time of 2 s or less Anvil raises the number of states it keeps in memory
-to 1,500 whatever ``--prune-history`` says, and each state of this world is about 110 MB
-(measured here: Anvil with the 100k world, 474 MB loaded, then 2.3 GB after 20 blocks and
-flat with ``evm_mine``; 3.6 GB after 20 blocks and growing by a state a block with
+The blocks come from :class:`Miner` (``evm_mine`` from a process of its own), not from Anvil's
+interval mining: with a block time of 2 s or less Anvil raises the number of states it keeps in
+memory to 1,500 whatever ``--prune-history`` says, and each state of this world is about
+110 MB (measured here: Anvil with the 100k world, 474 MB loaded, then 2.3 GB after 20 blocks
+and flat with ``evm_mine``; 3.6 GB after 20 blocks and growing by a state a block with
 ``evm_setIntervalMining 1``).
 """
 
@@ -28,14 +28,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gzip
+import json
 import re
+import subprocess
+import sys
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, Self
 
 from keeper.core.checkpoint import MarketCheckpoint, MarketIdentity
-from keeper.errors import RpcError
 from keeper.localnode.anvil import CHAIN_ID
 from keeper.ops.checkpoint_store import FileCheckpointStore
 from keeper.protocols.aave_v3.checkpoint import AaveSnapshot, TrackedAccounts
@@ -239,25 +242,32 @@ class AnvilMemory:
 
 
 class Miner:
-    """A block every ``interval_s`` by ``evm_mine`` once :meth:`start` is called; stops on exit."""
+    """Blocks by ``evm_mine`` from a process of its own once :meth:`start` is called.
 
-    def __init__(self, client: ChainClient) -> None:
-        self.client = client
-        self._task: asyncio.Task[None] | None = None
+    Its own process: the harness's CPU-bound steps (its engine choosing each shock) would
+    otherwise hold the event loop, and no block would come meanwhile. Each ``evm_mine``'s
+    time is kept (:meth:`mine_ms`); the process stops on exit.
+    """
+
+    def __init__(self, client: ChainClient, url: str, log: Path) -> None:
+        self.client, self.url, self.log = client, url, log
+        self._proc: subprocess.Popen[bytes] | None = None
 
     async def start(self, interval_s: float) -> None:
         """Automine off, then a block every ``interval_s`` (a late one does not shift the next)."""
         await self.client.request("evm_setAutomine", [False])
-        self._task = asyncio.create_task(self._run(interval_s))
+        with self.log.open("wb") as out:
+            self._proc = subprocess.Popen(  # noqa: ASYNC220 - started once, not waited on
+                [sys.executable, str(Path(__file__)), self.url, str(interval_s)],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
 
-    async def _run(self, interval_s: float) -> None:
-        loop = asyncio.get_running_loop()
-        next_at = loop.time()
-        while True:
-            next_at = max(next_at + interval_s, loop.time())
-            with contextlib.suppress(RpcError, TimeoutError):  # a busy node: the next one
-                await self.client.request("evm_mine", [])
-            await asyncio.sleep(max(0.0, next_at - loop.time()))
+    def mine_ms(self) -> list[float]:
+        """How long each ``evm_mine`` took so far (ms)."""
+        if not self.log.is_file():
+            return []
+        return [float(x) for x in self.log.read_text().split() if x.replace(".", "", 1).isdigit()]
 
     async def __aenter__(self) -> Self:
         return self
@@ -268,7 +278,25 @@ class Miner:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        if self._proc is not None:
+            self._proc.terminate()
+            await asyncio.to_thread(self._proc.wait, 10)
+
+
+def mine_forever(url: str, interval_s: float) -> None:
+    """``evm_mine`` every ``interval_s`` until killed; each one's time (ms) on a line."""
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "evm_mine", "params": []}).encode()
+    next_at = time.monotonic()
+    while True:
+        next_at = max(next_at + interval_s, time.monotonic())
+        started = time.perf_counter()
+        request = urllib.request.Request(  # noqa: S310 - a local devnet URL, http only
+            url, body, {"Content-Type": "application/json"}
+        )
+        with contextlib.suppress(OSError), urllib.request.urlopen(request, timeout=60):  # noqa: S310
+            print(round((time.perf_counter() - started) * 1000, 1), flush=True)
+        time.sleep(max(0.0, next_at - time.monotonic()))
+
+
+if __name__ == "__main__":
+    mine_forever(sys.argv[1], float(sys.argv[2]))
