@@ -4,9 +4,10 @@ The same method as the 1k and 10k races (bench/race.py): a cached devnet world o
 planned borrowers (bench/world_cache.py; about 8 minutes to build here, then cached), a block
 every 2 s (Anvil takes about 1 s to mine one block of this world here), our keeper with its
 default settings (the bidding policy) against the baseline bot bidding the node's gas price
-x 1.2, price shocks, winners read from the Pool's events. Fewer shocks than the small races: each one moves dozens of accounts. A second race
-runs ours alone (``--baseline none``) on the same world: the node then serves only our keeper,
-which tells our reaction apart from the baseline's load on the one node both use.
+x 1.2, price shocks, winners read from the Pool's events. Fewer shocks than the small races:
+each one moves dozens of accounts. A second race runs ours alone (``--baseline none``) on the
+same world: the node then serves only our keeper, which tells our reaction apart from the
+baseline's load on the one node both use.
 
 What differs from the small races is the start, not the race: Anvil holding this world's
 history (every block's state, every build transaction with its receipt and trace) ran out of
