@@ -208,11 +208,11 @@ async def _warm(
     return Warm(checkpoint, borrowers, snapshot.block)
 
 
-def _keep_logs(keepers: Keepers, n: int) -> None:
+def _keep_logs(keepers: Keepers, n: int, contest: Contest) -> None:
     """The keepers' logs, kept for reading after the run (bench/.cache/ is not committed)."""
     for log_file in (keepers.ours_log, keepers.baseline_log):
         if log_file is not None:
-            target = world_cache.CACHE / f"race-{n}-{log_file.name}"
+            target = world_cache.CACHE / f"race-{n}-{contest.baseline}-{log_file.name}"
             target.write_bytes(log_file.read_bytes())
 
 
@@ -294,7 +294,7 @@ async def race(n: int, shocks: int, contest: Contest, *, warm: bool = False) -> 
                 mine_ms = miner.mine_ms()
             finally:
                 stop(keepers)
-                _keep_logs(keepers, n)
+                _keep_logs(keepers, n, contest)
             ours_lines = figures.lines(keepers.ours_log)
             base_lines = figures.lines(keepers.baseline_log)
             tips = await _tips(client, keepers, ours_lines, base_lines)
@@ -342,6 +342,7 @@ async def race(n: int, shocks: int, contest: Contest, *, warm: bool = False) -> 
         "ours_reaction": figures.reaction(ours_lines, blocks, ours=True),
         "baseline_reaction": figures.reaction(base_lines, blocks, ours=keepers.baseline_is_ours),
         "ours_approve_ms": figures.approve_ms(ours_lines),
+        "ours_first_attempt_parts_ms": figures.first_attempt_parts(ours_lines, blocks),
         "ours_outcomes": figures.count(ours_lines, "liquidation_attempt", "outcome"),
         "ours_bidding": figures.bidding(ours_lines),
         **tips,

@@ -210,3 +210,19 @@ def block_interval(entries: list[dict[str, Any]]) -> dict[str, Any]:
         return {"n": 0}
     span = (seen[-1][1] - seen[0][1]) / (seen[-1][0] - seen[0][0])
     return {"n": len(gaps), "mean_s": round(span, 2), "max_s": round(max(gaps), 2)}
+
+
+def first_attempt_parts(entries: list[dict[str, Any]], shock_blocks: list[int]) -> dict[str, Any]:
+    """Medians over the shocks of our first liquidation attempt's parts (ms).
+
+    Its ``timings_ms``: detect, plan, simulate, send (where the reaction's time went).
+    """
+    attempts = [e for e in entries if e.get("event") == "liquidation_attempt"]
+    parts: dict[str, list[float]] = {"detect": [], "plan": [], "simulate": [], "send": []}
+    for block in shock_blocks:
+        first = next((a for a in attempts if int(a.get("block", -1)) >= block), None)
+        timings = {} if first is None else first.get("timings_ms") or {}
+        for name, values in parts.items():
+            if name in timings:
+                values.append(float(timings[name]))
+    return {n: round(statistics.median(v), 1) for n, v in parts.items() if v}

@@ -54,6 +54,10 @@ def _ratio(a: float | None, b: float | None) -> str:
     return f"{a / b:.1f}x" if a and b else "n/a"
 
 
+def _parts(parts: dict[str, float]) -> str:
+    return ", ".join(f"{k} {v} ms" for k, v in parts.items())
+
+
 def _verdict(first: dict[str, Any]) -> str:
     met = first.get("n") and first["p50"] <= GOAL_P50_MS and first["p95"] <= GOAL_P95_MS
     return "met" if met else "**not met**"
@@ -140,10 +144,14 @@ def section(race: dict[str, Any], alone: dict[str, Any] | None = None) -> list[s
         ),
         "| --- | --- | --- | --- | ---: | --- |",
     ]
+    # parts: medians over the shocks of our first liquidation attempt's own timings (detect =
+    # the cycle to its candidates, simulate = eth_simulateV1, send = eth_sendRawTransaction).
     for name, r in races:
         mine = r["ours_reaction"]
+        parts = r.get("ours_first_attempt_parts_ms", {})
+        label = f"{name} (parts: {_parts(parts)})" if parts else name
         lines.append(
-            f"| {name} | ours | {_ms(mine['first_tx_ms'])} | {_ms(mine['first_liquidation_ms'])}"
+            f"| {label} | ours | {_ms(mine['first_tx_ms'])} | {_ms(mine['first_liquidation_ms'])}"
             f" | {r['ours_rpc_requests_per_block']} | {_verdict(mine['first_tx_ms'])} |"
         )
     lines += [
