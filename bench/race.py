@@ -128,7 +128,8 @@ async def _quiet(client: ChainClient, keepers: Keepers) -> dict[str, Any]:
     await wait_block(client, head + 2)
     req0, blk0 = await _metrics(keepers.ops_port)
     base0 = _last_block_line(keepers)
-    await wait_block(client, head + 2 + QUIET_BLOCKS)
+    # Slow blocks at 100k (Anvil busy serving the baseline's scans): up to 10 s a block.
+    await wait_block(client, head + 2 + QUIET_BLOCKS, timeout_s=10.0 * QUIET_BLOCKS)
     await asyncio.sleep(0.5)
     req1, blk1 = await _metrics(keepers.ops_port)
     base1 = _last_block_line(keepers)

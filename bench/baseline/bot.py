@@ -12,10 +12,8 @@ share of its expected profit per gas (the bonus on the debt the close factor let
 the collateral, over 500k gas at ``--native-asset``'s price; ``bench/baseline/share.py``), capped
 by the same budget. It pays from its own inventory: one unlimited ``approve`` per reserve at
 start. It does not wait for its transactions to be mined, and does not send twice for an account
-while one transaction for it is pending. With ``--borrowers FILE --from-block N`` it starts from
-a list of borrowers known at block N (one address a line, as from an indexer) and reads the
-Borrow events after N only: on a node without the history (the race at 100k,
-``bench/world_lean.py``).
+while one transaction for it is pending. ``--borrowers FILE --from-block N``: borrowers known at
+block N (a line each, as from an indexer), then the Borrow events after N (the race at 100k).
 
 Run: ``python -m bench.baseline.bot --rpc-url URL --provider ADDR`` with the key in
 ``BASELINE_PRIVATE_KEY``. One JSON line per event on stdout (``started``, ``block``, ``sent``,
