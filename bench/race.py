@@ -28,6 +28,12 @@ alone). Both poll the head every 100 ms over HTTP.
    that did not liquidate (bench/race_gas.py); against a copy of ourselves (``--baseline self``)
    this is what "losing is cheap" is measured by, before (``--path direct``) and after
    (``--path contract``, the default: our contract, deployed for each keeper first).
+
+A large world (50,000 accounts and more, or ``--warm``) is loaded without its history
+(bench/world_lean.py) and both keepers start warm: the harness reads every account of the
+world's list at the head before the chain mines, our keeper restores that state from a
+checkpoint file, the baseline gets the list of borrowers (``_warm``). Anvil's resident memory
+at each stage is in ``anvil_rss_mb``.
 """
 
 from __future__ import annotations
@@ -48,7 +54,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import aiohttp
 
 from bench import race_figures as figures
-from bench import world_cache
+from bench import world_cache, world_lean
 from bench.race_gas import lost_gas
 from bench.race_keepers import (
     TIP_BUDGET_GWEI,
@@ -56,6 +62,7 @@ from bench.race_keepers import (
     Contest,
     InventoryPath,
     Keepers,
+    Warm,
     start,
     stop,
 )
@@ -121,7 +128,8 @@ async def _quiet(client: ChainClient, keepers: Keepers) -> dict[str, Any]:
     await wait_block(client, head + 2)
     req0, blk0 = await _metrics(keepers.ops_port)
     base0 = _last_block_line(keepers)
-    await wait_block(client, head + 2 + QUIET_BLOCKS)
+    # Slow blocks at 100k (Anvil busy serving the baseline's scans): up to 10 s a block.
+    await wait_block(client, head + 2 + QUIET_BLOCKS, timeout_s=10.0 * QUIET_BLOCKS)
     await asyncio.sleep(0.5)
     req1, blk1 = await _metrics(keepers.ops_port)
     base1 = _last_block_line(keepers)
@@ -172,66 +180,125 @@ async def _lost_gas(
 
 
 LARGE_WORLD = 50_000
+LARGE_STATES = 64  # recent states Anvil keeps for a large world (about 7 GB at 100k)
+# Anvil takes about 1 s to mine one empty block of 100k accounts here (0.9-1.4 s): at a block a
+# second it would be mining all the time, every request waiting for it. A block every 2 s.
+LARGE_BLOCK_S = 2.0
 
 
-async def race(n: int, shocks: int, contest: Contest) -> dict[str, Any]:
-    """One size: quiet window, shocks, winners, reaction, tips paid."""
-    snap = world_cache.snapshot(n)
+async def _warm(
+    client: ChainClient, world: World, monitor: MarketMonitor, tmp: Path, miner: world_lean.Miner
+) -> Warm:
+    """A large world on a node without its history (bench/world_lean.py): both keepers warm.
+
+    The harness's monitor reads every account of the world's list at the head (the chain not
+    mining meanwhile), and its state becomes our keeper's checkpoint; the baseline gets the
+    borrowers known at that block.
+    """
+    at = await world_lean.head(client)
+    version = monitor.market.rules.version.value
+    await monitor.restore(world_lean.list_checkpoint(world, version, at))
+    snapshot = monitor.snapshot()
+    if snapshot is None:
+        raise RuntimeError("the harness's monitor has no state to checkpoint")
+    checkpoint = tmp / "checkpoint-ours"
+    await world_lean.write_checkpoint(world, snapshot, checkpoint)
+    borrowers = tmp / "borrowers.txt"
+    borrowers.write_text("".join(f"{a}\n" for a in world.borrowers))
+    await miner.start(LARGE_BLOCK_S)  # now the chain moves
+    return Warm(checkpoint, borrowers, snapshot.block)
+
+
+def _keep_logs(keepers: Keepers, n: int, contest: Contest) -> None:
+    """The keepers' logs, kept for reading after the run (bench/.cache/ is not committed)."""
+    for log_file in (keepers.ours_log, keepers.baseline_log):
+        if log_file is not None:
+            target = world_cache.CACHE / f"race-{n}-{contest.baseline}-{log_file.name}"
+            target.write_bytes(log_file.read_bytes())
+
+
+async def _tips(
+    client: ChainClient,
+    keepers: Keepers,
+    ours_lines: list[dict[str, Any]],
+    base_lines: list[dict[str, Any]],
+) -> dict[str, Any]:
+    budget = gwei_to_wei(Decimal(TIP_BUDGET_GWEI))
+    return {
+        "ours_tip_paid": await figures.tips_paid(
+            client, figures.liquidation_hashes(ours_lines, ours=True), budget
+        ),
+        "baseline_tip_paid": await figures.tips_paid(
+            client,
+            figures.liquidation_hashes(base_lines, ours=keepers.baseline_is_ours),
+            budget,
+        ),
+    }
+
+
+async def race(n: int, shocks: int, contest: Contest, *, warm: bool = False) -> dict[str, Any]:
+    """One size: quiet window, shocks, winners, reaction, tips paid.
+
+    ``warm``: as for a large world (50k and more), the state without its history and both
+    keepers started warm (``_warm``).
+    """
+    snap = await asyncio.to_thread(world_cache.snapshot, n)  # built first if missing
     world = snap.world
+    large = warm or n >= LARGE_WORLD
+    lean = world_lean.cached(snap.state) if large else None
+    state = snap.state if lean is None else lean.path
     with (
         tempfile.TemporaryDirectory(prefix="keeper-race-") as tmpdir,
-        # A world of 100k borrowers is a state of gigabytes: Anvil takes minutes to load it.
         Anvil(
             AnvilOptions(
-                load_state=snap.state,
-                block_time=1,
-                start_timeout_s=max(30.0, snap.state.stat().st_size / 1e6),
-                # Anvil keeps every block's state in memory: at 100k borrowers about 100 MB a
-                # block, out of memory within minutes. Recent states only (reads are at the head).
-                prune_history=16 if n >= LARGE_WORLD else None,
+                load_state=state,
+                # A large world mines only once both keepers can start (see _warm).
+                block_time=None if large else 1,
+                start_timeout_s=max(30.0, state.stat().st_size / 1e6),
+                # Anvil keeps every block's state in memory: at 100k borrowers about 110 MB a
+                # block, out of memory within minutes. Recent states only: enough for the
+                # baseline's scan of every borrower at one block (about 30 s at 100k).
+                prune_history=LARGE_STATES if large else None,
             )
         ) as anvil,
     ):
         tmp = Path(tmpdir)
-        async with ChainClient(anvil.url, timeout_s=60) as client:
+        memory = world_lean.AnvilMemory.of(anvil)
+        async with (
+            ChainClient(anvil.url, timeout_s=60) as client,
+            world_lean.Miner(client, anvil.url, tmp / "miner.log") as miner,
+        ):
             market = await resolve_market(client, world.market.pool_addresses_provider)
             settings = load_settings(
                 rpc_url=anvil.url, pool_addresses_provider=market.addresses_provider
             )
             monitor = MarketMonitor(client, market, settings)
-            await monitor.start()
+            memory.sample("loaded")
+            warm_start = await _warm(client, world, monitor, tmp, miner) if large else None
+            if warm_start is None:
+                await monitor.start()
+            memory.sample("harness_read_all")
             accounts = len(monitor.engine.data)
             contracts = await _contracts(client, world, contest)
             t0 = time.perf_counter()
-            keepers = start(world, anvil.url, tmp, contest, contracts)
+            keepers = start(world, anvil.url, tmp, contest, contracts, warm_start)
             try:
                 await _ready(keepers, timeout_s=max(180.0, len(world.borrowers) / 100))
                 ready_s = round(time.perf_counter() - t0, 1)
+                memory.sample("keepers_ready")
                 rpc = await _quiet(client, keepers)
                 first = await client.block_number()
                 opps, shock_list = await run_shocks(client, world, monitor, shocks)
                 await figures.winners(client, world, opps, first, _aliases(contracts))
                 losing = await _lost_gas(client, world, contest, contracts, shock_list)
+                memory.sample("end")
+                mine_ms = miner.mine_ms()
             finally:
                 stop(keepers)
-                # Kept for reading after the run (bench/.cache/ is not committed).
-                for log_file in (keepers.ours_log, keepers.baseline_log):
-                    if log_file is not None:
-                        target = world_cache.CACHE / f"race-{n}-{log_file.name}"
-                        target.write_bytes(log_file.read_bytes())
+                _keep_logs(keepers, n, contest)
             ours_lines = figures.lines(keepers.ours_log)
             base_lines = figures.lines(keepers.baseline_log)
-            budget = gwei_to_wei(Decimal(TIP_BUDGET_GWEI))
-            tips = {
-                "ours_tip_paid": await figures.tips_paid(
-                    client, figures.liquidation_hashes(ours_lines, ours=True), budget
-                ),
-                "baseline_tip_paid": await figures.tips_paid(
-                    client,
-                    figures.liquidation_hashes(base_lines, ours=keepers.baseline_is_ours),
-                    budget,
-                ),
-            }
+            tips = await _tips(client, keepers, ours_lines, base_lines)
     blocks = [s["block"] for s in shock_list]
     total = len(opps)
     # Per shock, the opportunity liquidated first (the race for the block right after it).
@@ -249,6 +316,11 @@ async def race(n: int, shocks: int, contest: Contest) -> dict[str, Any]:
         "path": contest.path,
         "baseline_share_bps": contest.baseline_share_bps if contest.baseline == "share" else None,
         "world_build_s": snap.build_s,
+        "start": "cold (events since block 0)" if lean is None else "warm (checkpoint, list)",
+        "state_bytes": state.stat().st_size,
+        "full_state_bytes": snap.state.stat().st_size,
+        "lean_made_s": None if lean is None else lean.made_s,
+        "anvil_rss_mb": memory.figures(),
         "keepers_ready_s": ready_s,
         "shocks": len(shock_list),
         "opportunities": total,
@@ -271,12 +343,15 @@ async def race(n: int, shocks: int, contest: Contest) -> dict[str, Any]:
         "ours_reaction": figures.reaction(ours_lines, blocks, ours=True),
         "baseline_reaction": figures.reaction(base_lines, blocks, ours=keepers.baseline_is_ours),
         "ours_approve_ms": figures.approve_ms(ours_lines),
+        "ours_first_attempt_parts_ms": figures.first_attempt_parts(ours_lines, blocks),
         "ours_outcomes": figures.count(ours_lines, "liquidation_attempt", "outcome"),
         "ours_bidding": figures.bidding(ours_lines),
         **tips,
         "ours_sync_ms": figures.stats(
             [float(e["sync_ms"]) for e in ours_lines if e.get("event") == "block_checked"]
         ),
+        "block_interval_s": figures.block_interval(ours_lines),
+        "evm_mine_ms": figures.stats(mine_ms),
         "baseline_scan_ms": figures.stats(
             [float(e["scan_ms"]) for e in base_lines if e.get("event") == "block"]
         ),
@@ -313,6 +388,11 @@ if __name__ == "__main__":
         default="contract",
         help="our inventory path (and the copy's): through our contract, or direct to the Pool",
     )
+    parser.add_argument(
+        "--warm",
+        action="store_true",
+        help="as at 50k and more: the state without its history, both keepers started warm",
+    )
     args = parser.parse_args()
     contest = Contest(args.tip_gwei, args.baseline, args.baseline_share_bps, args.path)
-    print(json.dumps(asyncio.run(race(args.borrowers, args.shocks, contest))))
+    print(json.dumps(asyncio.run(race(args.borrowers, args.shocks, contest, warm=args.warm))))

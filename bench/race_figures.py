@@ -7,6 +7,7 @@ receipts (effective gas price minus the block's base fee), in integer wei.
 
 from __future__ import annotations
 
+import itertools
 import json
 import statistics
 from decimal import Decimal
@@ -195,3 +196,33 @@ def bidding(entries: list[dict[str, Any]]) -> dict[str, int]:
             if e.get("event") == "transaction_replaced" and e.get("why") == "outbid"
         ),
     }
+
+
+def block_interval(entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """Seconds between the blocks our keeper saw (its ``head_seen_at``), per block: mean, max."""
+    seen = sorted(
+        (int(e["block"]), float(e["head_seen_at"]))
+        for e in entries
+        if e.get("event") == "block_checked" and "head_seen_at" in e
+    )
+    gaps = [(t2 - t1) / (b2 - b1) for (b1, t1), (b2, t2) in itertools.pairwise(seen) if b2 > b1]
+    if not gaps:
+        return {"n": 0}
+    span = (seen[-1][1] - seen[0][1]) / (seen[-1][0] - seen[0][0])
+    return {"n": len(gaps), "mean_s": round(span, 2), "max_s": round(max(gaps), 2)}
+
+
+def first_attempt_parts(entries: list[dict[str, Any]], shock_blocks: list[int]) -> dict[str, Any]:
+    """Medians over the shocks of our first liquidation attempt's parts (ms).
+
+    Its ``timings_ms``: detect, plan, simulate, send (where the reaction's time went).
+    """
+    attempts = [e for e in entries if e.get("event") == "liquidation_attempt"]
+    parts: dict[str, list[float]] = {"detect": [], "plan": [], "simulate": [], "send": []}
+    for block in shock_blocks:
+        first = next((a for a in attempts if int(a.get("block", -1)) >= block), None)
+        timings = {} if first is None else first.get("timings_ms") or {}
+        for name, values in parts.items():
+            if name in timings:
+                values.append(float(timings[name]))
+    return {n: round(statistics.median(v), 1) for n, v in parts.items() if v}

@@ -7,6 +7,9 @@ or straight to the Pool (``direct``: ``inventory_direct``, the path before issue
 baseline is ``python -m bench.baseline.bot``: at ``eth_gasPrice`` x 1.2 (``x1.2``), bidding a
 share of its expected profit (``share``), a copy of our keeper with the baseline's key and the
 same settings (``self``: another operator running the same software), or not run (``none``).
+``warm`` (the race at 100k, on a node without the history: ``bench/world_lean.py``): ours and
+the copy start from a checkpoint file (``checkpoint_source``), the baseline from a list of
+borrowers known at the checkpoint's block.
 """
 
 from __future__ import annotations
@@ -41,6 +44,15 @@ class Contest:
     path: InventoryPath = "contract"  # ours (and the copy of ours): through our contract or not
 
 
+@dataclass(frozen=True)
+class Warm:
+    """A warm start: our checkpoint, and the baseline's borrowers known at ``block``."""
+
+    checkpoint: Path
+    borrowers: Path
+    block: int
+
+
 @dataclass
 class Keepers:
     """The running keepers and their log files."""
@@ -68,6 +80,7 @@ def _ours_env(
     *,
     key: str = world_cache.OURS_KEY,
     contract: str | None = None,
+    warm: Warm | None = None,
 ) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KEEPER_")}
     name = "ours" if key == world_cache.OURS_KEY else "copy"
@@ -89,6 +102,8 @@ def _ours_env(
         "KEEPER_ORACLE_HEARTBEAT_S": str(30 * 86_400),
         "KEEPER_BREAKER_MAX_HEAD_LAG_S": "0",
     }
+    if warm is not None:
+        ours_env["KEEPER_CHECKPOINT_SOURCE"] = str(warm.checkpoint)
     if contest.tip_gwei is not None:
         ours_env["KEEPER_PRIORITY_FEE_GWEI"] = contest.tip_gwei
     if contest.path == "direct" or contract is None:
@@ -111,18 +126,30 @@ def _keeper_proc(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes
 
 
 def start(
-    world: World, url: str, tmp: Path, contest: Contest, contracts: dict[str, str] | None = None
+    world: World,
+    url: str,
+    tmp: Path,
+    contest: Contest,
+    contracts: dict[str, str] | None = None,
+    warm: Warm | None = None,
 ) -> Keepers:
     """Start our keeper and, unless alone, the baseline, logging to files in ``tmp``.
 
-    ``contracts``: each keeper address's contract of ours (the contract path).
+    ``contracts``: each keeper address's contract of ours (the contract path); ``warm``: both
+    start from it instead of the Pool's events since block 0.
     """
     contracts = contracts or {}
     ops_port = free_port()
     ours_log = tmp / "ours.log"
     ours, ours_out = _keeper_proc(
         _ours_env(
-            world, url, tmp, ops_port, contest, contract=contracts.get(world_cache.OURS_ADDRESS)
+            world,
+            url,
+            tmp,
+            ops_port,
+            contest,
+            contract=contracts.get(world_cache.OURS_ADDRESS),
+            warm=warm,
         ),
         ours_log,
     )
@@ -139,6 +166,7 @@ def start(
             contest,
             key=world_cache.BASELINE_KEY,
             contract=contracts.get(world_cache.BASELINE_ADDRESS),
+            warm=warm,
         )
         keepers.baseline, out = _keeper_proc(env, keepers.baseline_log)
         keepers.files.append(out)
@@ -156,6 +184,8 @@ def start(
         "--max-fee-gwei",
         "500",
     ]
+    if warm is not None:
+        args += ["--borrowers", str(warm.borrowers), "--from-block", str(warm.block)]
     if contest.baseline == "share":
         args += [
             "--bid-share-bps",

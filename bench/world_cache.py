@@ -10,6 +10,13 @@ and every receipt is checked. Both keepers' accounts are funded the same way
 dump is Anvil's own ``--dump-state`` on exit: ``anvil_dumpState`` over HTTP drops the
 connection for a world of 100,000 borrowers (an answer of hundreds of MB).
 
+A large world (``LARGE``: 50,000 borrowers and more) is built without keeping its history:
+Anvil holds only a few recent states (``--prune-history``) and the transactions of the last
+few blocks (``--transaction-block-keeper``; older blocks keep their headers). Holding all of it
+took Anvil past 8.6 GB five minutes into a build of 100,000 (every block's state, every
+transaction's receipt and trace); the race then starts both keepers warm, not from the Pool's
+events since block 0 (``bench/world_lean.py``).
+
     python bench/world_cache.py 10000     # builds (or finds) the snapshot, prints its paths
 """
 
@@ -54,6 +61,9 @@ TX_GAS = 1_500_000
 BUILD_GAS_LIMIT = 2_000_000_000  # a few huge blocks while building; restored afterwards
 NORMAL_GAS_LIMIT = 30_000_000
 CHUNK = 1_000  # borrowers sent before mining
+LARGE = 50_000  # borrowers from which the build keeps no history
+LARGE_STATES = 4  # recent states Anvil keeps while building a large world
+LARGE_TX_BLOCKS = 8  # recent blocks whose transactions it keeps
 BATCH = 500  # requests per JSON-RPC batch
 
 
@@ -171,7 +181,13 @@ def snapshot(borrowers: int) -> Snapshot:
     with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
         dump = Path(tmp) / "state.json"
         # Anvil writes the whole state when it stops: minutes for 100k borrowers.
-        options = AnvilOptions(extra_args=["--dump-state", str(dump)], stop_timeout_s=900)
+        large = borrowers >= LARGE
+        keep = ["--transaction-block-keeper", str(LARGE_TX_BLOCKS)] if large else []
+        options = AnvilOptions(
+            extra_args=["--dump-state", str(dump), *keep],
+            stop_timeout_s=900,
+            prune_history=LARGE_STATES if large else None,
+        )
         with Anvil(options) as anvil:
             world = asyncio.run(build(anvil.url, borrowers))
         if not dump.is_file():

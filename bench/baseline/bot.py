@@ -12,7 +12,8 @@ share of its expected profit per gas (the bonus on the debt the close factor let
 the collateral, over 500k gas at ``--native-asset``'s price; ``bench/baseline/share.py``), capped
 by the same budget. It pays from its own inventory: one unlimited ``approve`` per reserve at
 start. It does not wait for its transactions to be mined, and does not send twice for an account
-while one transaction for it is pending.
+while one transaction for it is pending. ``--borrowers FILE --from-block N``: borrowers known at
+block N (a line each, as from an indexer), then the Borrow events after N (the race at 100k).
 
 Run: ``python -m bench.baseline.bot --rpc-url URL --provider ADDR`` with the key in
 ``BASELINE_PRIVATE_KEY``. One JSON line per event on stdout (``started``, ``block``, ``sent``,
@@ -28,6 +29,7 @@ import os
 import signal
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -345,6 +347,10 @@ async def run(args: argparse.Namespace, stop: asyncio.Event) -> None:
             await bot.load_terms()
         await bot.approve_all()
         last = int(await rpc.call("eth_blockNumber", []), 16)
+        if args.borrowers is not None:
+            text = await asyncio.to_thread(Path(args.borrowers).read_text, encoding="utf-8")
+            bot.users = {line.strip().lower() for line in text.splitlines() if line.strip()}
+            bot.scanned_to = args.from_block
         await bot.discover(last)
         emit("started", address=bot.address, borrowers=len(bot.users), block=last)
         while not stop.is_set():
@@ -373,6 +379,10 @@ def main() -> None:
         help="tip = this share of the expected profit per gas, capped (default: gasPrice x 1.2)",
     )
     parser.add_argument("--native-asset", default=None, help="the reserve that prices gas")
+    parser.add_argument("--borrowers", default=None, help="a file of borrowers known at start")
+    parser.add_argument(
+        "--from-block", type=int, default=-1, help="the block --borrowers is known at"
+    )
     args = parser.parse_args()
 
     async def runner() -> None:
