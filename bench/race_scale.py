@@ -16,8 +16,8 @@ built and loaded without its history (bench/world_lean.py: the accounts and the 
 so the Pool's events since block 0 are not there to find the accounts from: both keepers start
 warm, ours from a checkpoint (every account of the world's list, read at the head by the
 harness's own monitor, as our keeper would have saved it), the baseline from the list of
-borrowers at that block. Not part of the full ``make bench`` (a world to build, two races of
-several minutes): ``python bench/run.py --only race100k``.
+borrowers at that block. Part of the full ``make bench`` (a world built once, about 8 minutes,
+then cached; two races of several minutes); alone: ``python bench/run.py --only race100k``.
 """
 
 from __future__ import annotations

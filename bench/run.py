@@ -324,9 +324,9 @@ def _write(
 def main() -> None:
     """Every step in its own process, then RESULTS.md.
 
-    ``--only risk`` / ``--only losing`` / ``--only reaction``: only the radar and stress
-    steps, the races against a copy of ours, or head seen -> broadcast at 100k accounts,
-    their section replaced in RESULTS.md.
+    ``--only risk`` / ``--only losing`` / ``--only reaction`` / ``--only race100k``: only the
+    radar and stress steps, the races against a copy of ours, head seen -> broadcast at 100k
+    accounts, or the race at 100k accounts, their section replaced in RESULTS.md.
     """
     started = time.perf_counter()
     only = ("risk", "losing", "reaction", "race100k")
@@ -363,9 +363,12 @@ def main() -> None:
     risk = risk_steps(_run)
     losing = losing_steps(_run)
     reaction = reaction_steps(_run)
+    print("race at 100k accounts (a world built once, then cached)", file=sys.stderr)
+    race100k = race_scale_steps(_run)
     text = splice(_write(engine, rpc, races, time.perf_counter() - started), risk)
     text = splice_losing(text, losing)
     text = splice_reaction(text, reaction)
+    text = splice_section(text, RACE_SCALE_HEADER, race100k)
     (HERE / "RESULTS.md").write_text(text)
     print(text)
 
