@@ -79,3 +79,30 @@ async def test_feed_staleness_against_the_heartbeat(devnet):
         await monitor.step()
         assert usdc.address not in monitor.stale_feeds()
         assert len(monitor.stale_feeds()) == len(stale) - 1
+
+
+@pytest.mark.asyncio
+async def test_a_sample_checked_after_a_deferred_step_is_not_a_mismatch(devnet):
+    """A deferred step (a WETH move: only the accounts it can push under 1 recomputed before
+    acting) leaves the others with the block before's data; checking every account against
+    getUserAccountData at that block compares them at the block, and none differs.
+    """
+    async with ChainClient(devnet.url) as client:
+        dep = Deployer(client)
+        market = await resolve_market(client, devnet.world.market.pool_addresses_provider)
+        settings = load_settings(
+            rpc_url=devnet.url, pool_addresses_provider=market.addresses_provider
+        )
+        monitor = MarketMonitor(client, market, settings)
+        await monitor.start()
+        weth = devnet.world.asset("WETH")
+        (answer,) = FEED.decode(
+            "latestAnswer", await client.call(weth.feed, FEED.encode("latestAnswer"))
+        )
+        (owner,) = FEED.decode("owner", await client.call(weth.feed, FEED.encode("owner")))
+        await dep.impersonate_all()
+        await dep.transact(owner, weth.feed, FEED.encode("setAnswer", int(answer) * 96 // 100))
+        step = await monitor.step(defer=True)
+        assert step is not None and step.recomputed < len(monitor.engine.data)
+        await monitor.reconcile(sorted(monitor.engine.data))
+        assert monitor.mismatches == 0

@@ -366,6 +366,9 @@ class MarketMonitor:
         onchain, _failed = await read_account_data(
             self.client, self.market, list(accounts), block, self.settings.batch_size
         )
+        # At the monitor's block first: a deferred step leaves accounts of the block before
+        # (recomputed later), and comparing those would count the time between as a mismatch.
+        self.engine.recompute(onchain)
         for account, chain in onchain.items():
             local = self.engine.data.get(account)
             if local == chain:
