@@ -72,6 +72,7 @@ class SvrBackrun:
     async def stage(self, stop: asyncio.Event) -> None:
         """Follow the stream until ``stop``; back-runs in flight are seen to their end."""
         log.info("svr_watch_on", aggregators=sorted(self.aggregators))
+        self._failure = None  # a restarted stage starts clean
         try:
             await self.stream.run(self.on_event, stop)
         finally:
