@@ -195,16 +195,12 @@ class Recovery:
         if await self._mined_attempt(sent) is not None:
             return None  # mined after all: the look settles it
         why = f"a back-run past its last block ({route.max_block}), never included"
+        later = any(e.nonce > sent.nonce for e in self.journal.open_entries(self.me))
+        filler = await self._fill(sent) if later else None
+        if later and filler is None:
+            return None  # still open: the next look tries the filler again
         for tx_hash in sent.hashes:
             self.journal.mark(tx_hash, "dropped", note=why)
-        later = any(e.nonce > sent.nonce for e in self.journal.open_entries(self.me))
-        filler = None
-        async with self.sender.nonces.lock:
-            if later:
-                try:
-                    filler = await self.sender.fill_nonce(sent)
-                except TransactionError as exc:  # the next look at the open ones tries again
-                    log.warning("nonce_fill_refused", nonce=sent.nonce, error=str(exc))
         if not later:
             await self.sender.resync_nonce()
         log.info("backrun_expired", nonce=sent.nonce, tx_hash=sent.hashes[-1], filler=filler)
@@ -234,18 +230,29 @@ class Recovery:
             if self.sender.nonces.give_back(sent.nonce):
                 log.info("nonce_given_back", nonce=sent.nonce, tx_hash=sent.hashes[-1], why=why)
                 return f"{why}, never included; its nonce was given back"
-            head = await self.sender.client.block_number()
-            if self._fill_tried.get(sent.nonce) == head:
-                return None  # tried at this head already: the next one tries again
-            self._fill_tried[sent.nonce] = head
+        filler = await self._fill(sent)
+        if filler is None:
+            return None
+        log.info("nonce_filled", nonce=sent.nonce, tx_hash=sent.hashes[-1], filler=filler, why=why)
+        return f"{why}, never included; a self-transfer ({filler}) uses its nonce"
+
+    async def _fill(self, sent: Sent) -> str | None:
+        """A self-transfer at ``sent``'s nonce (later ones of ours wait for it); its hash.
+
+        None when it was refused, or already tried at this head: the next head tries again.
+        """
+        head = await self.sender.client.block_number()
+        if self._fill_tried.get(sent.nonce) == head:
+            return None
+        self._fill_tried[sent.nonce] = head
+        async with self.sender.nonces.lock:
             try:
                 filler = await self.sender.fill_nonce(sent)
             except TransactionError as exc:
                 log.warning("nonce_fill_refused", nonce=sent.nonce, error=str(exc))
                 return None
         self._fill_tried.pop(sent.nonce, None)
-        log.info("nonce_filled", nonce=sent.nonce, tx_hash=sent.hashes[-1], filler=filler, why=why)
-        return f"{why}, never included; a self-transfer ({filler}) uses its nonce"
+        return filler
 
     async def rebroadcast_if_unknown(self, sent: Sent) -> None:
         """Send the newest attempt's signed bytes again if the node does not know it.
