@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
     from keeper.chain.client import ChainClient
     from keeper.chain.l1_fee import L1FeeReader
+    from keeper.chain.types import PendingTx
     from keeper.core.market import AssetInfo, LendingMarket, Tick
     from keeper.core.plan import AnyPlan, Candidate
     from keeper.execution.lease import WriterGate
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from keeper.loop.ledger import Ledger
     from keeper.ops.server import Status
     from keeper.settings import Settings
+    from keeper.submission.channel import BackrunRoute
 
 log = structlog.get_logger(__name__)
 Used = tuple[dict[str, int], dict[str, int]]  # spent, seized: asset -> amount
@@ -104,6 +106,25 @@ class BlockCycle:
         if paid < wanted:
             log.info("coinbase_bid_capped", wanted_wei=wanted, paid_wei=paid)
         return paid
+
+    def request(
+        self,
+        plan: AnyPlan,
+        pricing: GasPricing,
+        bid_float: BidFloat | None,
+        *,
+        behind: PendingTx | None = None,
+        route: BackrunRoute | None = None,
+    ) -> ExecRequest:
+        """How to execute ``plan`` under the bidding policy: its limits and coinbase bid."""
+        return ExecRequest(
+            pricing,
+            self.min_profit_base,
+            behind=behind,
+            bid=bid_limits(plan, self.min_profit_base, pricing, self.bid_policy),
+            coinbase_wei=self.coinbase(plan, pricing, bid_float),
+            route=route,
+        )
 
     def context(self, head: int, pricing: GasPricing) -> PlanContext:
         """The planning context of this cycle."""
@@ -209,15 +230,9 @@ class BlockCycle:
 
         async def execute(plan: AnyPlan, plan_ms: float) -> None:
             structlog.contextvars.bind_contextvars(account=plan.account)
-            request = ExecRequest(
-                pricing,
-                self.min_profit_base,
-                bid=bid_limits(plan, self.min_profit_base, pricing, self.bid_policy),
-                coinbase_wei=self.coinbase(plan, pricing, bid_float),
-            )
             outcome = await attempt(
                 plan,
-                request,
+                self.request(plan, pricing, bid_float),
                 execution=self.execution,
                 book=self.book,
                 ledger=self.ledger,

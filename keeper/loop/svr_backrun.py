@@ -26,8 +26,7 @@ import structlog
 from keeper.chain.sse import EventStream
 from keeper.core.plan import Skip
 from keeper.errors import ConfigError, RpcError
-from keeper.execution.executor import ExecRequest
-from keeper.loop.attempt import attempt, bid_limits
+from keeper.loop.attempt import attempt
 from keeper.oracles.svr import decode_hint
 from keeper.submission.channel import BackrunRoute
 
@@ -52,19 +51,17 @@ class SvrBackrun:
         cycle: BlockCycle,
         aggregators: set[str],
         max_blocks: int,
-        metrics: Metrics | None = None,
+        metrics: Metrics,
     ) -> None:
         self.stream = stream
         self.cycle = cycle
         self.aggregators = {a.lower() for a in aggregators}
         self.max_blocks = max_blocks
         self.metrics = metrics
-        if metrics is not None:
-            gauge = metrics.svr_stream_connected.labels(stream=stream.name)
-            gauge.set(0)
-            stream.on_state = lambda up: gauge.set(1 if up else 0)
+        gauge = metrics.svr_stream_connected.labels(stream=stream.name)
+        gauge.set(0)
+        stream.on_state = lambda up: gauge.set(1 if up else 0)
         self.ready = False  # set once the market state is built
-        self.updates_seen = 0
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._tasks: set[asyncio.Task[None]] = set()
         self._failure: BaseException | None = None
@@ -93,9 +90,7 @@ class SvrBackrun:
         self._seen[update.tx_hash] = None
         while len(self._seen) > SEEN_MEMORY:
             self._seen.popitem(last=False)
-        self.updates_seen += 1
-        if self.metrics is not None:
-            self.metrics.svr_updates.labels(feed=update.feed).inc()
+        self.metrics.svr_updates.labels(feed=update.feed).inc()
         task = asyncio.create_task(self._guarded(update, time.perf_counter()))
         self._tasks.add(task)
         task.add_done_callback(self._done)
@@ -157,14 +152,7 @@ class SvrBackrun:
         # svr_max_blocks blocks from now.
         now = max(head, await cycle.client.block_number())
         route = BackrunRoute(update.tx_hash, now + self.max_blocks)
-        request = ExecRequest(
-            pricing,
-            cycle.min_profit_base,
-            behind=update.inner,
-            bid=bid_limits(best, cycle.min_profit_base, pricing, cycle.bid_policy),
-            coinbase_wei=cycle.coinbase(best, pricing, bid_float),
-            route=route,
-        )
+        request = cycle.request(best, pricing, bid_float, behind=update.inner, route=route)
         structlog.contextvars.bind_contextvars(account=best.account)
         outcome = await attempt(
             best,
