@@ -23,7 +23,7 @@ from keeper.chain.rpc_errors import SendRefusal
 from keeper.errors import ContractRevertError, RpcError
 from keeper.submission.channel import ChannelRefusedError, Delivery
 from keeper.submission.events import ChannelResult
-from keeper.submission.following import Followed, Follower, sender_and_nonce
+from keeper.submission.following import Followed, Follower
 from keeper.submission.relay_rpc import EndpointPool
 
 if TYPE_CHECKING:
@@ -84,10 +84,7 @@ class BundleChannel(Follower):
         """Send ``raw`` as a bundle for the next block and follow it (see the module)."""
         if tx_hash in self.followed or self._done.get(tx_hash) in _ENDED:
             return Delivery.KNOWN  # followed (the watch resends), or ended for good
-        try:
-            sender, nonce = sender_and_nonce(raw)
-        except ValueError as exc:
-            raise ChannelRefusedError(self.name, SendRefusal.OTHER, str(exc)) from None
+        sender, nonce = self.signer_of(raw)
         key = (sender.lower(), nonce)
         replacement = self._uuids.setdefault(key, str(uuid_module.uuid4()))
         head = await self.client.block_number()
@@ -106,7 +103,7 @@ class BundleChannel(Follower):
                 item,
                 ChannelResult.REFUSED,
                 detail=detail,
-                failed_endpoints=_failed(out),
+                failed_endpoints=out.unsuccessful,
                 delivered=False,
             )
             raise ChannelRefusedError(
@@ -116,7 +113,11 @@ class BundleChannel(Follower):
         self.follow(item)
         result = ChannelResult.SENT if out.delivered else ChannelResult.UNCONFIRMED
         self.emit(
-            item, result, block=item.target, failed_endpoints=_failed(out), delivered=out.delivered
+            item,
+            result,
+            block=item.target,
+            failed_endpoints=out.unsuccessful,
+            delivered=out.delivered,
         )
         return Delivery.ACCEPTED if out.delivered else Delivery.UNCONFIRMED
 
@@ -147,7 +148,7 @@ class BundleChannel(Follower):
             item,
             ChannelResult.RESENT,
             block=item.target,
-            failed_endpoints=_failed(out),
+            failed_endpoints=out.unsuccessful,
             delivered=out.delivered,
         )
         return None
@@ -215,7 +216,3 @@ class BundleChannel(Follower):
         self._done[tx_hash] = result
         while len(self._done) > DONE_MEMORY:
             self._done.popitem(last=False)
-
-
-def _failed(out: FanOut) -> list[str]:
-    return [*out.failed, *(label for label, _ in out.refused)]

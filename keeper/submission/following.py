@@ -21,7 +21,9 @@ from eth_account import Account
 from eth_account.typed_transactions.typed_transaction import TypedTransaction
 from hexbytes import HexBytes
 
+from keeper.chain.rpc_errors import SendRefusal
 from keeper.errors import RpcError
+from keeper.submission.channel import ChannelRefusedError
 from keeper.submission.events import ChannelEvent, ChannelResult
 
 if TYPE_CHECKING:
@@ -103,6 +105,13 @@ class Follower:
         del item, result
 
     # -- shared -------------------------------------------------------------------------------
+
+    def signer_of(self, raw: bytes) -> tuple[str, int]:
+        """The signer and nonce of ``raw``; a channel refusal for bytes it cannot carry."""
+        try:
+            return sender_and_nonce(raw)
+        except ValueError as exc:
+            raise ChannelRefusedError(self.name, SendRefusal.OTHER, str(exc)) from None
 
     def emit(self, item: Followed | str, result: ChannelResult, **fields: object) -> None:
         """Tell the listener (and the log) of one result."""

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from keeper.chain.rpc_errors import SendRefusal
 from keeper.submission.channel import ChannelRefusedError, Delivery
 from keeper.submission.events import ChannelResult
-from keeper.submission.following import Followed, Follower, sender_and_nonce
+from keeper.submission.following import Followed, Follower
 from keeper.submission.relay_rpc import EndpointPool
 
 if TYPE_CHECKING:
@@ -62,10 +62,7 @@ class MevShareChannel(Follower):
         """Send ``raw`` as the back-run of ``route.target_hash`` and follow it (the module)."""
         if tx_hash in self.followed:
             return Delivery.KNOWN
-        try:
-            sender, nonce = sender_and_nonce(raw)
-        except ValueError as exc:
-            raise ChannelRefusedError(self.name, SendRefusal.OTHER, str(exc)) from None
+        sender, nonce = self.signer_of(raw)
         head = await self.client.block_number()
         if route.max_block <= head:
             raise ChannelRefusedError(
@@ -74,7 +71,7 @@ class MevShareChannel(Follower):
         item = Followed(tx_hash, raw, sender, nonce, head, head + 1, "", self.now())
         bundle = backrun_bundle("0x" + raw.hex(), route, head + 1)
         out = await self.pool.fan_out(lambda _e: ("mev_sendBundle", [bundle]))
-        failed = [*out.failed, *(label for label, _ in out.refused)]
+        failed = out.unsuccessful
         if out.all_refused:
             detail = "; ".join(f"{label}: {error}" for label, error in out.refused)
             self.emit(

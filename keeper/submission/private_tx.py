@@ -14,7 +14,7 @@ from keeper.chain.rpc_errors import SendRefusal, send_refusal
 from keeper.errors import RpcError
 from keeper.submission.channel import ChannelRefusedError, Delivery
 from keeper.submission.events import ChannelResult
-from keeper.submission.following import Followed, Follower, sender_and_nonce
+from keeper.submission.following import Followed, Follower
 from keeper.submission.relay_rpc import EndpointPool
 
 if TYPE_CHECKING:
@@ -51,10 +51,7 @@ class PrivateTxChannel(Follower):
         """Send once to every endpoint with ``maxBlockNumber`` = head + ``max_blocks``."""
         if tx_hash in self._sent:
             return Delivery.KNOWN
-        try:
-            sender, nonce = sender_and_nonce(raw)
-        except ValueError as exc:
-            raise ChannelRefusedError(self.name, SendRefusal.OTHER, str(exc)) from None
+        sender, nonce = self.signer_of(raw)
         head = await self.client.block_number()
         last = head + self.max_blocks
         params = [{"tx": "0x" + raw.hex(), "maxBlockNumber": hex(last)}]
@@ -69,7 +66,7 @@ class PrivateTxChannel(Follower):
             raise ChannelRefusedError(self.name, refusal, f"{label}: {detail}")
         self._sent.add(tx_hash)
         self.follow(item)
-        failed = [*out.failed, *(label for label, _ in out.refused)]
+        failed = out.unsuccessful
         result = ChannelResult.SENT if out.delivered else ChannelResult.UNCONFIRMED
         self.emit(item, result, block=last, failed_endpoints=failed, delivered=out.delivered)
         return Delivery.ACCEPTED if out.delivered else Delivery.UNCONFIRMED

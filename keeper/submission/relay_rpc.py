@@ -40,6 +40,11 @@ class FanOut:
         return bool(self.ok)
 
     @property
+    def unsuccessful(self) -> list[str]:
+        """The endpoints that did not take the request: failed, then refused (labels)."""
+        return [*self.failed, *(label for label, _ in self.refused)]
+
+    @property
     def all_refused(self) -> bool:
         """Every endpoint answered, and every one with an error."""
         return bool(self.refused) and not self.ok and not self.failed
