@@ -185,3 +185,70 @@ async def test_short_waits_over_websocket_do_not_turn_the_fallback_into_polling(
     for _ in range(30):  # 3 s of 0.1 s waits
         assert await source.next(0.1) is None
     assert 2 <= node.polls <= 3
+
+
+class _LaggingStream(_PollingNode):
+    """A test double of the client over WebSocket, on a fake clock: a script of announcements
+    (None: silence until the timeout) and the node's latest header for the fallback poll.
+    """
+
+    streams_heads = True
+
+    def __init__(self, announced: list[Header | None], latest: Header, clock: list[float]) -> None:
+        super().__init__([latest])
+        self.announced = announced
+        self.clock = clock
+
+    async def next_head(self, timeout_s: float) -> Header | None:
+        head = self.announced.pop(0) if self.announced else None
+        if head is None:
+            self.clock[0] += timeout_s
+        return head
+
+
+@pytest.mark.asyncio
+async def test_a_stale_announcement_after_a_later_poll_is_not_a_new_head():
+    """A silent stream is covered by a poll that finds block 4; the announcement of block 3,
+    still queued, then arrives: it is not returned (no block twice, the pacer keeps the
+    chain's rhythm). A different block 4 (a reorg at the same height) is new, and so is an
+    older block announced after an announced one (the node's own rollback).
+    """
+    clock = [100.0]
+    heads = [_header(n, 1_000 + n) for n in range(1, 5)]
+    node = _LaggingStream([*heads[:3], None, heads[2]], latest=heads[3], clock=clock)
+    source = HeadSource(node, poll_interval_s=0.5, clock=lambda: clock[0])  # type: ignore[arg-type]
+    for head in heads[:3]:
+        assert await source.next(5.0) == head
+    assert await source.next(5.0) == heads[3] and node.polls == 1
+    assert await source.next(0.1) is None  # block 3 again, stale: skipped
+    assert source.last == heads[3] and source.pacer.interval() == 1.0
+    rival = _header(4, 1_004, fork="b")
+    back = _header(2, 1_005, fork="b")
+    node.announced = [rival, back]
+    assert await source.next(5.0) == rival
+    assert await source.next(5.0) == back
+
+
+def test_without_a_timestamp_rhythm_the_silence_follows_the_arrivals():
+    """Heads that share a second (a chain faster than a block a second) but arrive every
+    quarter second: the WebSocket fallback polls after three arrival intervals, not at the
+    poll interval.
+    """
+    pacer = PollPacer(poll_interval_s=0.1)
+    for n in range(6):
+        pacer.seen(_header(n, 1_000 + n // 4), 10.0 + 0.25 * n)
+    assert pacer.interval() is None
+    assert pacer.silence_s() == pytest.approx(0.75)
+
+
+def test_one_block_sharing_a_second_keeps_the_rhythm():
+    """A clocked chain where one block of the window got the same second as the one before
+    (a node mining near a second's boundary on a loaded machine) still has its one-second
+    rhythm, and the WebSocket fallback waits three blocks, not one poll interval.
+    """
+    pacer = PollPacer(poll_interval_s=0.1)
+    stamps = [1_000, 1_001, 1_002, 1_003, 1_003, 1_005, 1_006, 1_007, 1_008]
+    for n, stamp in enumerate(stamps):
+        pacer.seen(_header(n, stamp), float(n))
+    assert pacer.interval() == 1.0
+    assert pacer.silence_s() == pytest.approx(3.0)
