@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.28;
 
+import {OwnedLiquidator} from "./OwnedLiquidator.sol";
+
 interface IERC20Min {
     function balanceOf(address account) external view returns (uint256);
 }
@@ -48,7 +50,7 @@ interface ISwapRouterV3 {
 ///         Both can pay a bid to `block.coinbase` (a bundle's bid), all-or-nothing with the
 ///         liquidation, from this contract's ether (the call's value included).
 ///         No allowance is left behind.
-contract FlashLiquidator {
+contract FlashLiquidator is OwnedLiquidator {
     /// What one liquidation is and what it assumed.
     struct Order {
         address collateral;
@@ -72,34 +74,20 @@ contract FlashLiquidator {
         address indexed user, address indexed collateral, address indexed debt, uint256 debtRepaid, uint256 profit
     );
 
-    error NotOwner();
     error NotPool();
     error BadInitiator();
     error NotInLiquidation();
     error PlanStale();
     error InsufficientProfit(uint256 available, uint256 minProfit);
-    error BidUnpaid(uint256 bid, uint256 balance);
-    error TokenCallFailed(address token);
-    error EtherSendFailed();
 
-    address public immutable owner;
     IAavePool public immutable pool;
     ISwapRouterV3 public immutable router;
     bool private active;
 
     constructor(IAavePool pool_, ISwapRouterV3 router_) {
-        owner = msg.sender;
         pool = pool_;
         router = router_;
     }
-
-    modifier onlyOwner() {
-        if (msg.sender != owner) revert NotOwner();
-        _;
-    }
-
-    /// @notice Ether for bids (a bundle's coinbase payments).
-    receive() external payable {}
 
     /// @notice Flash-liquidate `o.user`. `minProfit` and `bidCost` (the bid's worth) are in
     ///         units of the debt asset: the profit must reach their sum.
@@ -179,16 +167,6 @@ contract FlashLiquidator {
         return true;
     }
 
-    /// @notice Send tokens that ended up here by mistake to `to`.
-    function rescue(address token, address to, uint256 amount) external onlyOwner {
-        _transfer(token, to, amount);
-    }
-
-    /// @notice Send ether (the bid float) to `to`.
-    function rescueEther(address payable to, uint256 amount) external onlyOwner {
-        _sendEther(to, amount);
-    }
-
     // The early stop: a lost race costs this read, not a revert deep in the Pool. Interest never
     // lowers a scaled balance; only a repayment or a liquidation burns it.
     function _checkPlan(Order calldata o) private view {
@@ -197,33 +175,8 @@ contract FlashLiquidator {
         }
     }
 
-    function _payBid(uint256 bid) private {
-        if (bid == 0) return;
-        if (address(this).balance < bid) revert BidUnpaid(bid, address(this).balance);
-        _sendEther(payable(block.coinbase), bid);
-    }
-
-    function _sendEther(address payable to, uint256 amount) private {
-        (bool ok,) = to.call{value: amount}("");
-        if (!ok) revert EtherSendFailed();
-    }
-
     function _sweep(address token) private {
         uint256 balance = IERC20Min(token).balanceOf(address(this));
         if (balance > 0) _transfer(token, owner, balance);
-    }
-
-    // Low-level calls accept tokens that return nothing (USDT-style) and reject a `false`.
-    function _approve(address token, address spender, uint256 amount) private {
-        _call(token, abi.encodeWithSelector(0x095ea7b3, spender, amount));
-    }
-
-    function _transfer(address token, address to, uint256 amount) private {
-        _call(token, abi.encodeWithSelector(0xa9059cbb, to, amount));
-    }
-
-    function _call(address token, bytes memory data) private {
-        (bool ok, bytes memory ret) = token.call(data);
-        if (!ok || (ret.length != 0 && !abi.decode(ret, (bool)))) revert TokenCallFailed(token);
     }
 }

@@ -2,6 +2,7 @@
 pragma solidity 0.8.28;
 
 import {IERC20Min, ISwapRouterV3} from "./FlashLiquidator.sol";
+import {OwnedLiquidator} from "./OwnedLiquidator.sol";
 
 /// @dev Morpho Blue's `MarketParams`, field for field (its id is keccak256 of the ABI encoding).
 struct MorphoMarketParams {
@@ -32,7 +33,7 @@ interface IMorphoBlue {
 ///         liquidation, from this contract's ether (the call's value included): the bid is
 ///         paid only when the liquidation and its profit floor hold, and the whole call
 ///         reverts when the ether is short. Leaves no allowance behind.
-contract MorphoLiquidator {
+contract MorphoLiquidator is OwnedLiquidator {
     /// @dev What the callback needs, passed through Morpho in `data`.
     struct Swap {
         address loanToken;
@@ -47,31 +48,17 @@ contract MorphoLiquidator {
         bytes32 indexed marketId, address indexed borrower, uint256 seizedAssets, uint256 repaidAssets, uint256 profit
     );
 
-    error NotOwner();
     error NotMorpho();
     error SwapShort(uint256 received, uint256 owed);
     error InsufficientProfit(uint256 available, uint256 minProfit);
-    error BidUnpaid(uint256 bid, uint256 balance);
-    error TokenCallFailed(address token);
-    error EtherSendFailed();
 
-    address public immutable owner;
     IMorphoBlue public immutable morpho;
     ISwapRouterV3 public immutable router;
 
     constructor(IMorphoBlue morpho_, ISwapRouterV3 router_) {
-        owner = msg.sender;
         morpho = morpho_;
         router = router_;
     }
-
-    modifier onlyOwner() {
-        if (msg.sender != owner) revert NotOwner();
-        _;
-    }
-
-    /// @notice Ether for bids (a bundle's coinbase payments).
-    receive() external payable {}
 
     /// @notice Liquidate `borrower` in `market`: exactly one of `seizedAssets` / `repaidShares`
     ///         is non-zero, as Morpho requires. `minProfit` and `bidCost` (the worth of `bid`,
@@ -134,16 +121,6 @@ contract MorphoLiquidator {
         _approve(s.loanToken, address(morpho), repaidAssets);
     }
 
-    /// @notice Send tokens that ended up here by mistake to `to`.
-    function rescue(address token, address to, uint256 amount) external onlyOwner {
-        _transfer(token, to, amount);
-    }
-
-    /// @notice Send ether (the bid float) to `to`.
-    function rescueEther(address payable to, uint256 amount) external onlyOwner {
-        _sendEther(to, amount);
-    }
-
     /// @dev After Morpho pulled the repayment: check the profit, send it to the owner.
     function _payOut(address loanToken, uint256 loanBefore, uint256 minProfit) private returns (uint256 profit) {
         // A token that did not spend the whole approval on transferFrom must not keep it.
@@ -151,30 +128,5 @@ contract MorphoLiquidator {
         profit = IERC20Min(loanToken).balanceOf(address(this)) - loanBefore;
         if (profit < minProfit) revert InsufficientProfit(profit, minProfit);
         if (profit > 0) _transfer(loanToken, owner, profit);
-    }
-
-    function _payBid(uint256 bid) private {
-        if (bid == 0) return;
-        if (address(this).balance < bid) revert BidUnpaid(bid, address(this).balance);
-        _sendEther(payable(block.coinbase), bid);
-    }
-
-    function _sendEther(address payable to, uint256 amount) private {
-        (bool ok,) = to.call{value: amount}("");
-        if (!ok) revert EtherSendFailed();
-    }
-
-    // Low-level calls accept tokens that return nothing (USDT-style) and reject a `false`.
-    function _approve(address token, address spender, uint256 amount) private {
-        _call(token, abi.encodeWithSelector(0x095ea7b3, spender, amount));
-    }
-
-    function _transfer(address token, address to, uint256 amount) private {
-        _call(token, abi.encodeWithSelector(0xa9059cbb, to, amount));
-    }
-
-    function _call(address token, bytes memory data) private {
-        (bool ok, bytes memory ret) = token.call(data);
-        if (!ok || (ret.length != 0 && !abi.decode(ret, (bool)))) revert TokenCallFailed(token);
     }
 }
