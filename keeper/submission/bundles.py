@@ -19,9 +19,8 @@ from typing import TYPE_CHECKING, Any
 from eth_account.typed_transactions.typed_transaction import TypedTransaction
 from hexbytes import HexBytes
 
-from keeper.chain.rpc_errors import SendRefusal
 from keeper.errors import ContractRevertError, RpcError
-from keeper.submission.channel import ChannelRefusedError, Delivery
+from keeper.submission.channel import Delivery
 from keeper.submission.events import ChannelResult
 from keeper.submission.following import Followed, Follower
 from keeper.submission.relay_rpc import EndpointPool
@@ -98,28 +97,9 @@ class BundleChannel(Follower):
         out = await self._send(item)
         if out.all_refused:
             self._remember(tx_hash, ChannelResult.REFUSED)
-            detail = "; ".join(f"{label}: {error}" for label, error in out.refused)
-            self.emit(
-                item,
-                ChannelResult.REFUSED,
-                detail=detail,
-                failed_endpoints=out.unsuccessful,
-                delivered=False,
-            )
-            raise ChannelRefusedError(
-                self.name, SendRefusal.OTHER, f"every builder refused the bundle ({detail})"
-            )
+            raise self.refused_everywhere(item, out, "every builder refused the bundle")
         self._by_nonce[key] = tx_hash
-        self.follow(item)
-        result = ChannelResult.SENT if out.delivered else ChannelResult.UNCONFIRMED
-        self.emit(
-            item,
-            result,
-            block=item.target,
-            failed_endpoints=out.unsuccessful,
-            delivered=out.delivered,
-        )
-        return Delivery.ACCEPTED if out.delivered else Delivery.UNCONFIRMED
+        return self.accepted(item, out, block=item.target)
 
     async def cancel(self, tx_hash: str) -> bool:
         """Withdraw a followed transaction's bundle; False when it is not followed."""

@@ -23,13 +23,14 @@ from hexbytes import HexBytes
 
 from keeper.chain.rpc_errors import SendRefusal
 from keeper.errors import RpcError
-from keeper.submission.channel import ChannelRefusedError
+from keeper.submission.channel import ChannelRefusedError, Delivery
 from keeper.submission.events import ChannelEvent, ChannelResult
 
 if TYPE_CHECKING:
     from keeper.chain.client import ChainClient
     from keeper.chain.types import Receipt
     from keeper.submission.events import ChannelListener
+    from keeper.submission.relay_rpc import FanOut
 
 log = structlog.get_logger(__name__)
 
@@ -134,6 +135,25 @@ class Follower:
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._watch(), name=f"{self.name}_watch")
         self._wake.set()
+
+    def accepted(self, item: Followed, out: FanOut, **fields: object) -> Delivery:
+        """Follow ``item`` once ``out`` was not refused everywhere; how the delivery went.
+
+        Sent when an endpoint took it; unconfirmed when none answered usably (it may have
+        arrived: following it finds out).
+        """
+        self.follow(item)
+        result = ChannelResult.SENT if out.delivered else ChannelResult.UNCONFIRMED
+        failed = out.unsuccessful
+        self.emit(item, result, failed_endpoints=failed, delivered=out.delivered, **fields)
+        return Delivery.ACCEPTED if out.delivered else Delivery.UNCONFIRMED
+
+    def refused_everywhere(self, item: Followed, out: FanOut, what: str) -> ChannelRefusedError:
+        """Tell of ``item`` refused by every endpoint; the error to raise (``what`` says so)."""
+        detail = "; ".join(f"{label}: {error}" for label, error in out.refused)
+        refused = ChannelResult.REFUSED
+        self.emit(item, refused, detail=detail, failed_endpoints=out.unsuccessful, delivered=False)
+        return ChannelRefusedError(self.name, SendRefusal.OTHER, f"{what} ({detail})")
 
     async def drop(self, item: Followed, result: ChannelResult, **fields: object) -> None:
         """Stop following ``item`` with ``result``."""

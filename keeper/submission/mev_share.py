@@ -71,27 +71,11 @@ class MevShareChannel(Follower):
         item = Followed(tx_hash, raw, sender, nonce, head, head + 1, "", self.now())
         bundle = backrun_bundle("0x" + raw.hex(), route, head + 1)
         out = await self.pool.fan_out(lambda _e: ("mev_sendBundle", [bundle]))
-        failed = out.unsuccessful
         if out.all_refused:
-            detail = "; ".join(f"{label}: {error}" for label, error in out.refused)
-            self.emit(
-                item, ChannelResult.REFUSED, detail=detail, failed_endpoints=failed, delivered=False
-            )
-            raise ChannelRefusedError(
-                self.name, SendRefusal.OTHER, f"every relay refused the back-run ({detail})"
-            )
+            raise self.refused_everywhere(item, out, "every relay refused the back-run")
         self._routes[tx_hash] = route
-        self.follow(item)
-        result = ChannelResult.SENT if out.delivered else ChannelResult.UNCONFIRMED
-        self.emit(
-            item,
-            result,
-            block=item.target,
-            failed_endpoints=failed,
-            delivered=out.delivered,
-            detail=f"behind {route.target_hash} until block {route.max_block}",
-        )
-        return Delivery.ACCEPTED if out.delivered else Delivery.UNCONFIRMED
+        detail = f"behind {route.target_hash} until block {route.max_block}"
+        return self.accepted(item, out, block=item.target, detail=detail)
 
     async def close(self) -> None:
         """Stop the watch and close the HTTP session."""

@@ -65,11 +65,7 @@ class PrivateTxChannel(Follower):
             self.emit(item, ChannelResult.REFUSED, detail=f"{label}: {detail}", delivered=False)
             raise ChannelRefusedError(self.name, refusal, f"{label}: {detail}")
         self._sent.add(tx_hash)
-        self.follow(item)
-        failed = out.unsuccessful
-        result = ChannelResult.SENT if out.delivered else ChannelResult.UNCONFIRMED
-        self.emit(item, result, block=last, failed_endpoints=failed, delivered=out.delivered)
-        return Delivery.ACCEPTED if out.delivered else Delivery.UNCONFIRMED
+        return self.accepted(item, out, block=last)
 
     async def step(self, item: Followed, head: int) -> ChannelResult | None:
         """Past its last block without a receipt: stale (the endpoints stopped retrying)."""
