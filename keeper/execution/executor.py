@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from keeper.execution.transactions import bid_meta, coinbase_meta
+
 if TYPE_CHECKING:
     from keeper.chain.types import PendingTx, Receipt
     from keeper.core.outcome import Outcome, TxPurpose
@@ -42,6 +44,18 @@ class ExecRequest:
     bid: BidLimits | None = None
     coinbase_wei: int = 0
     route: BackrunRoute | None = None
+
+    def journal_meta(self, plan: AnyPlan) -> dict[str, object]:
+        """What a liquidation transaction of ``plan`` journals.
+
+        The plan, its bidding limits (replacements follow them) and its coinbase bid (booked
+        when it settles).
+        """
+        return {**plan.to_meta(), **bid_meta(self.bid), **coinbase_meta(self.coinbase_wei)}
+
+    def auction(self, plan: AnyPlan) -> tuple[str, BidLimits] | None:
+        """The account and the limits rivals for it are outbid within (None: no limits)."""
+        return None if self.bid is None else (plan.account, self.bid)
 
 
 class Executor(Protocol):

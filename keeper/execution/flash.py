@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 from keeper.chain.abi import Codec
 from keeper.core.market import FlashInputs
 from keeper.core.outcome import Outcome, OutcomeStatus, TxPurpose
-from keeper.execution.transactions import bid_meta, coinbase_meta
 from keeper.execution.transactor import ms_since
 from keeper.strategy.gas import wei_to_base
 
@@ -106,13 +105,9 @@ class FlashExecutor:
             flash.call,
             gas_limit,
             purpose=self.purpose,
-            meta={
-                **plan.to_meta(),
-                **bid_meta(request.bid),
-                **coinbase_meta(request.coinbase_wei),
-            },
+            meta=request.journal_meta(plan),
             tip_cap=request.tip_cap,
-            bid=None if request.bid is None else (plan.account, request.bid),
+            bid=request.auction(plan),
             route=request.route,
         )
         outcome = await self.tx.outcome(

@@ -219,11 +219,11 @@ class InventoryExecutor:
             liquidation,
             gas_limit,
             purpose=self.purpose,
-            meta={**plan.to_meta(), **bid_meta(request.bid)},
+            meta=request.journal_meta(plan),
             before=after or [],
             tip_cap=request.tip_cap,
             release=release,
-            bid=None if request.bid is None else (plan.account, request.bid),
+            bid=request.auction(plan),
         )
         outcome = await self.tx.outcome(plan, delivered, self.liquidator, timings)
         if outcome.status is OutcomeStatus.TIMEOUT:

@@ -27,7 +27,7 @@ from keeper.chain.erc20 import ERC20
 from keeper.core.market import Call
 from keeper.core.outcome import Outcome, OutcomeStatus, TxPurpose
 from keeper.execution.flash import BACKRUN_NEEDS_SIMULATION
-from keeper.execution.transactions import bid_meta, coinbase_meta
+from keeper.execution.transactions import bid_meta
 from keeper.execution.transactor import limit_of, ms_since
 
 if TYPE_CHECKING:
@@ -120,14 +120,10 @@ class ContractInventoryExecutor:
             call,
             gas_limit,
             purpose=self.purpose,
-            meta={
-                **plan.to_meta(),
-                **bid_meta(request.bid),
-                **coinbase_meta(request.coinbase_wei),
-            },
+            meta=request.journal_meta(plan),
             before=before,
             tip_cap=request.tip_cap,
-            bid=None if request.bid is None else (plan.account, request.bid),
+            bid=request.auction(plan),
             route=request.route,
         )
         outcome = await self.tx.outcome(
