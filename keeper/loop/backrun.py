@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from keeper.core.plan import Skip
 from keeper.errors import RpcError
 from keeper.execution.executor import ExecRequest
 from keeper.execution.fees import Fees
@@ -95,14 +94,11 @@ class Backrun:
         ctx = cycle.context(head, pricing)
 
         async def backrun(candidate: Candidate) -> None:
-            gated = cycle.book.gate(candidate.account, head, in_flight)
-            if gated is not None:
-                log.info("backrun_skipped", account=candidate.account, reason=gated.reason)
-                return
             t_plan = time.perf_counter()
-            planned = await market.plan(candidate, ctx, prices)
-            if isinstance(planned, Skip):
-                log.info("backrun_skipped", account=candidate.account, reason=planned.reason)
+            planned = await cycle.plan_at(
+                candidate, ctx, prices, in_flight, skipped="backrun_skipped"
+            )
+            if planned is None:
                 return
             phases = {"detect": detect_ms, "plan": round((time.perf_counter() - t_plan) * 1000, 2)}
             await attempt(

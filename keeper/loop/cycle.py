@@ -126,6 +126,30 @@ class BlockCycle:
             route=route,
         )
 
+    async def plan_at(
+        self,
+        candidate: Candidate,
+        ctx: PlanContext,
+        prices: dict[str, int],
+        in_flight: set[str],
+        *,
+        skipped: str,
+    ) -> AnyPlan | None:
+        """``candidate``'s plan at an update's ``prices`` (None: gated or skipped, logged).
+
+        For the back-run paths: an account with a liquidation of ours open or cooling down is
+        not planned; either reason, or the plan's skip, is logged as ``skipped``.
+        """
+        gated = self.book.gate(candidate.account, ctx.block, in_flight)
+        if gated is not None:
+            log.info(skipped, account=candidate.account, reason=gated.reason)
+            return None
+        planned = await self.market.plan(candidate, ctx, prices)
+        if isinstance(planned, Skip):
+            log.info(skipped, account=candidate.account, reason=planned.reason)
+            return None
+        return planned
+
     def context(self, head: int, pricing: GasPricing) -> PlanContext:
         """The planning context of this cycle."""
         executor = self.execution.executor

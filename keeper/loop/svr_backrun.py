@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from keeper.chain.sse import EventStream
-from keeper.core.plan import Skip
 from keeper.errors import ConfigError, RpcError
 from keeper.loop.attempt import attempt
 from keeper.oracles.svr import decode_hint
@@ -141,7 +140,7 @@ class SvrBackrun:
         )
         detect_ms = round((time.perf_counter() - t0) * 1000, 2)
         t_plan = time.perf_counter()
-        best = await self._best_plan(hit, head, cycle.context(head, pricing), prices)
+        best = await self._best_plan(hit, cycle.context(head, pricing), prices)
         if best is None:
             return
         phases = {"detect": detect_ms, "plan": round((time.perf_counter() - t_plan) * 1000, 2)}
@@ -174,20 +173,17 @@ class SvrBackrun:
         )
 
     async def _best_plan(
-        self, hit: list[Candidate], head: int, ctx: PlanContext, prices: dict[str, int]
+        self, hit: list[Candidate], ctx: PlanContext, prices: dict[str, int]
     ) -> AnyPlan | None:
         """The most profitable plan among the accounts the update opens (None: none)."""
         cycle = self.cycle
         in_flight = cycle.book.in_flight()
         best: AnyPlan | None = None
         for candidate in hit:
-            gated = cycle.book.gate(candidate.account, head, in_flight)
-            if gated is not None:
-                log.info("svr_backrun_skipped", account=candidate.account, reason=gated.reason)
-                continue
-            planned = await cycle.market.plan(candidate, ctx, prices)
-            if isinstance(planned, Skip):
-                log.info("svr_backrun_skipped", account=candidate.account, reason=planned.reason)
+            planned = await cycle.plan_at(
+                candidate, ctx, prices, in_flight, skipped="svr_backrun_skipped"
+            )
+            if planned is None:
                 continue
             if best is None or planned.gross_profit_base > best.gross_profit_base:
                 best = planned
