@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import pytest
-from eth_abi.abi import encode
 from eth_account import Account
 from pydantic import SecretStr
 
@@ -23,6 +22,7 @@ from keeper.devnet.deployer import Deployer
 from keeper.localnode.anvil import DEV_ACCOUNTS, Anvil
 from keeper.submission.signing import SearcherIdentity
 from tests.support.builder import TestBuilder
+from tests.support.ocr2 import report
 from tests.support.svr_node import ALL_HINTS, FEED, FORWARDER, Svr
 
 if TYPE_CHECKING:
@@ -263,8 +263,8 @@ async def test_the_devnet_svr_contracts_guard_their_callers():
     """
     async with _svr() as svr:
         stranger = await svr.funded()
-        report = encode(["bytes32", "bytes32", "int192[]", "int192"], [b"\x00" * 32] * 2 + [[], 0])
-        empty = FEED.encode("transmitSecondary", [b"\x00" * 32] * 3, report, [], [], b"\x00" * 32)
+        nothing = report([])
+        empty = FEED.encode("transmitSecondary", [b"\x00" * 32] * 3, nothing, [], [], b"\x00" * 32)
         for sender, to, data in (
             (stranger, svr.aggregator, empty),
             (stranger, svr.forwarder, FORWARDER.encode("forward", svr.aggregator, b"")),
@@ -279,9 +279,7 @@ async def test_the_devnet_svr_contracts_guard_their_callers():
             await svr.builder.build()
             receipt = await svr.receipt(tx_hash)
             assert receipt is not None and receipt["status"] == "0x0"
-        good = encode(
-            ["bytes32", "bytes32", "int192[]", "int192"], [b"\x00" * 32] * 2 + [[7, 8, 9], 0]
-        )
+        good = report([7, 8, 9])
         data = FEED.encode("transmit", [b"\x00" * 32] * 3, good, [], [], b"\x00" * 32)
         await svr.client.request("anvil_impersonateAccount", [DEV_ACCOUNTS[0]])
         tx = {"from": DEV_ACCOUNTS[0], "to": svr.aggregator, "data": data, "gas": hex(300_000)}

@@ -12,10 +12,10 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from eth_abi.abi import encode
 from eth_account import Account
 
 from keeper.chain.abi import Codec
+from tests.support.ocr2 import report
 
 if TYPE_CHECKING:
     import aiohttp
@@ -55,11 +55,9 @@ class Svr:
 
     async def update(self, observations: list[int], hints: list[str] | None = None) -> str:
         """Send an SVR update privately (with these hints); its hash."""
-        report = encode(
-            ["bytes32", "bytes32", "int192[]", "int192"],
-            [b"\x01" * 32, b"\x00" * 32, observations, 0],
+        inner = FEED.encode(
+            "transmitSecondary", [b"\x00" * 32] * 3, report(observations), [], [], b"\x00" * 32
         )
-        inner = FEED.encode("transmitSecondary", [b"\x00" * 32] * 3, report, [], [], b"\x00" * 32)
         data = FORWARDER.encode("forward", self.aggregator, bytes.fromhex(inner[2:]))
         raw, tx_hash = await self.signed(self.node, self.forwarder, data)
         spec: dict[str, Any] = {"tx": raw, "maxBlockNumber": hex(self.builder.head + 5)}

@@ -6,6 +6,7 @@ from eth_abi.abi import encode
 
 from keeper.chain.types import PendingTx
 from keeper.oracles.pending import SET_ANSWER, TRANSMIT, decode_update
+from tests.support.ocr2 import transmit_call
 
 FEED = "0x" + "ab" * 20
 
@@ -24,15 +25,7 @@ def test_set_answer_is_read_including_negative_answers():
 def test_ocr2_transmit_gives_the_median_observation():
     """An OCR2 transmit: the report's middle observation is the new answer."""
     observations = [2_090 * 10**8, 2_095 * 10**8, 2_100 * 10**8, 2_101 * 10**8, 2_150 * 10**8]
-    report = encode(
-        ["bytes32", "bytes32", "int192[]", "int192"],
-        [b"\x01" * 32, b"\x02" * 32, observations, 10**18],
-    )
-    body = encode(
-        ["bytes32[3]", "bytes", "bytes32[]", "bytes32[]", "bytes32"],
-        [[b"\x00" * 32] * 3, report, [b"\x03" * 32], [b"\x04" * 32], b"\x05" * 32],
-    )
-    update = decode_update(_tx(TRANSMIT + body.hex()), {FEED})
+    update = decode_update(_tx("0x" + transmit_call(TRANSMIT, observations).hex()), {FEED})
     assert update is not None and update.answer == 2_100 * 10**8
 
 

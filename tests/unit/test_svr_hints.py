@@ -6,23 +6,12 @@ from eth_abi.abi import encode
 
 from keeper.oracles.pending import TRANSMIT
 from keeper.oracles.svr import FORWARD, TRANSMIT_SECONDARY, decode_hint
+from tests.support.ocr2 import transmit_call
 
 AGGREGATOR = "0x" + "ab" * 20
 FORWARDER = "0x" + "fa" * 20
 UPDATE = "0x" + "12" * 32
 OBSERVATIONS = [1_990 * 10**8, 2_000 * 10**8, 2_010 * 10**8, 2_020 * 10**8, 2_100 * 10**8]
-
-
-def _report_call(selector: str, observations: list[int]) -> bytes:
-    report = encode(
-        ["bytes32", "bytes32", "int192[]", "int192"],
-        [b"\x01" * 32, b"\x02" * 32, observations, 10**18],
-    )
-    body = encode(
-        ["bytes32[3]", "bytes", "bytes32[]", "bytes32[]", "bytes32"],
-        [[b"\x00" * 32] * 3, report, [b"\x03" * 32], [b"\x04" * 32], b"\x05" * 32],
-    )
-    return bytes.fromhex(selector[2:]) + body
 
 
 def _forward(to: str, inner: bytes) -> str:
@@ -40,7 +29,7 @@ def test_a_forwarded_transmit_secondary_gives_the_median_and_the_call_to_simulat
     """forward(aggregator, transmitSecondary(...)): the report's median is the answer; the
     call a simulation runs first is the forwarder calling the aggregator with the inner data.
     """
-    inner = _report_call(TRANSMIT_SECONDARY, OBSERVATIONS)
+    inner = transmit_call(TRANSMIT_SECONDARY, OBSERVATIONS)
     update = decode_hint(_hint(_forward(AGGREGATOR, inner)), {AGGREGATOR})
     assert update is not None
     assert update.answer == 2_010 * 10**8
@@ -52,7 +41,7 @@ def test_a_forwarded_transmit_secondary_gives_the_median_and_the_call_to_simulat
 
 def test_the_standard_transmit_through_a_forwarder_is_read_too():
     """The same arguments under transmit's selector (a forwarded standard report)."""
-    inner = _report_call(TRANSMIT, OBSERVATIONS[:3])
+    inner = transmit_call(TRANSMIT, OBSERVATIONS[:3])
     update = decode_hint(_hint(_forward(AGGREGATOR, inner)), {AGGREGATOR})
     assert update is not None and update.answer == 2_000 * 10**8
 
@@ -61,7 +50,7 @@ def test_other_hints_are_not_updates_of_ours():
     """Another aggregator, another inner call, no calldata shared, a bad body, a bad hash,
     an empty report: None.
     """
-    inner = _report_call(TRANSMIT_SECONDARY, OBSERVATIONS)
+    inner = transmit_call(TRANSMIT_SECONDARY, OBSERVATIONS)
     other = "0x" + "cd" * 20
     assert decode_hint(_hint(_forward(other, inner)), {AGGREGATOR}) is None
     assert (
@@ -71,7 +60,7 @@ def test_other_hints_are_not_updates_of_ours():
     assert decode_hint(_hint(None), {AGGREGATOR}) is None
     assert decode_hint(_hint(FORWARD + "00" * 7), {AGGREGATOR}) is None
     assert decode_hint(_hint("0xdeadbeef"), {AGGREGATOR}) is None
-    empty = _report_call(TRANSMIT_SECONDARY, [])
+    empty = transmit_call(TRANSMIT_SECONDARY, [])
     assert decode_hint(_hint(_forward(AGGREGATOR, empty)), {AGGREGATOR}) is None
     bad_hash = {**_hint(_forward(AGGREGATOR, inner)), "hash": "0x12"}
     assert decode_hint(bad_hash, {AGGREGATOR}) is None
@@ -81,7 +70,7 @@ def test_other_hints_are_not_updates_of_ours():
 
 def test_the_update_is_found_among_several_calls_of_a_hint():
     """A hint of several calls: the forwarded SVR report among them is found."""
-    inner = _report_call(TRANSMIT_SECONDARY, OBSERVATIONS)
+    inner = transmit_call(TRANSMIT_SECONDARY, OBSERVATIONS)
     calls = [{"to": FORWARDER, "functionSelector": "0x12345678"}]
     calls.append({"to": FORWARDER, "callData": _forward(AGGREGATOR, inner)})
     hint = {"hash": UPDATE, "txs": calls}
