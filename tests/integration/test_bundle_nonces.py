@@ -7,6 +7,8 @@ and a back-run a crash left open is dropped at the next start once past its last
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -24,11 +26,16 @@ from keeper.localnode.anvil import Anvil
 from keeper.ops.channel_watch import ChannelWatch
 from keeper.ops.metrics import Metrics
 from keeper.submission.bundles import BundleChannel
+from keeper.submission.channel import BackrunRoute
 from keeper.submission.endpoints import BuilderEndpoint
+from keeper.submission.mev_share import MevShareChannel
 from keeper.submission.signing import SearcherIdentity
 from tests.support.builder import TestBuilder
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+    from pathlib import Path
+
     from eth_account.datastructures import SignedTransaction
     from eth_account.signers.local import LocalAccount
 
@@ -61,28 +68,63 @@ def _prize_claim(theirs: LocalAccount, chain_id: int) -> SignedTransaction:
     return theirs.sign_transaction(tx)
 
 
-async def _keys_and_channels(
+def _sender(
     client: ChainClient,
-    builder: TestBuilder,
-    journal: SqliteJournal,
     ours: LocalAccount,
-    theirs: LocalAccount,
-) -> tuple[TxSender, BundleChannel, BundleChannel]:
-    """The prize contract, both keys funded, our bundle-only sender, the rival's channel."""
-    await client.request("anvil_setCode", [PRIZE, FIRST_CALL_WINS])
-    for account in (ours, theirs):
-        await client.request("anvil_setBalance", [account.address, hex(10**20)])
-    channel = _bundles(client, builder, ChannelWatch(Metrics().channels, journal, None), "bundle")
-    sender = TxSender(
+    journal: SqliteJournal,
+    chain_id: int,
+    channels: list[BundleChannel],
+    backrun_channel: MevShareChannel | None = None,
+) -> TxSender:
+    """Our sender on these channels only (no public mempool)."""
+    return TxSender(
         client,
         Signer(SecretStr(ours.key.hex())),
         journal,
         FeePolicy(Decimal(100), Decimal(2), priority_fee_gwei=Decimal(2)),
-        chain_id=await client.chain_id(),
+        chain_id=chain_id,
         poll_s=0.05,
-        channels=[channel],
+        channels=channels,
+        backrun_channel=backrun_channel,
     )
-    return sender, channel, _bundles(client, builder, None, "rival")
+
+
+@dataclass
+class _Race:
+    """A devnet with the prize contract: our bundle-only sender and the rival's channel."""
+
+    client: ChainClient
+    builder: TestBuilder
+    journal: SqliteJournal
+    chain_id: int
+    ours: LocalAccount
+    theirs: LocalAccount
+    sender: TxSender
+    rival: BundleChannel
+
+
+@contextlib.asynccontextmanager
+async def _prize_race(tmp_path: Path) -> AsyncIterator[_Race]:
+    """Anvil behind the test builder, the prize contract, both keys funded (channels closed
+    after, also on failure).
+    """
+    with Anvil() as anvil:
+        async with TestBuilder(anvil.url) as builder, ChainClient(builder.url) as client:
+            chain_id = await client.chain_id()
+            ours, theirs = Account.create(), Account.create()
+            journal = SqliteJournal(tmp_path / "journal.sqlite", chain_id)
+            await client.request("anvil_setCode", [PRIZE, FIRST_CALL_WINS])
+            for account in (ours, theirs):
+                await client.request("anvil_setBalance", [account.address, hex(10**20)])
+            listener = ChannelWatch(Metrics().channels, journal, None)
+            channel = _bundles(client, builder, listener, "bundle")
+            rival = _bundles(client, builder, None, "rival")
+            sender = _sender(client, ours, journal, chain_id, [channel])
+            try:
+                yield _Race(client, builder, journal, chain_id, ours, theirs, sender, rival)
+            finally:
+                await channel.close()
+                await rival.close()
 
 
 @pytest.mark.asyncio
@@ -92,36 +134,27 @@ async def test_a_transaction_lost_on_private_channels_gives_its_nonce_back(tmp_p
     the key's nonce count has not moved (no gas spent), and the next transaction takes the same
     nonce and lands.
     """
-    with Anvil() as anvil:
-        async with TestBuilder(anvil.url) as builder, ChainClient(builder.url) as client:
-            chain_id = await client.chain_id()
-            ours, theirs = Account.create(), Account.create()
-            journal = SqliteJournal(tmp_path / "journal.sqlite", chain_id)
-            sender, channel, rival = await _keys_and_channels(
-                client, builder, journal, ours, theirs
-            )
-            try:
-                rival_tx = _prize_claim(theirs, chain_id)
-                rival_hash = "0x" + bytes(rival_tx.hash).hex()
-                await rival.submit(bytes(rival_tx.raw_transaction), rival_hash)
-                sent = await sender.send(PRIZE, "0x", 60_000, purpose=TxPurpose.LIQUIDATION)
-                built = await builder.build()
-                assert [b.hashes for b in built.landed] == [[rival_hash]]
-                settled = await asyncio.wait_for(sender.settle(sent, timeout_s=600), 60)
-                assert settled.status == "dropped" and "given back" in settled.note
-                assert await client.get_transaction_count(ours.address, "latest") == 0
-                assert [e.status for e in journal.at_nonce(ours.address, sent.nonce)] == [
-                    "dropped"
-                ] * len(sent.hashes)
-                after = await sender.send(ours.address, "0x", 21_000, purpose=TxPurpose.OTHER)
-                assert after.nonce == sent.nonce
-                built = await builder.build()
-                assert [b.hashes for b in built.landed] == [[after.hashes[-1]]]
-                assert (await sender.settle(after, timeout_s=60)).status == "mined"
-                assert await client.get_transaction_count(ours.address, "latest") == 1
-            finally:
-                await channel.close()
-                await rival.close()
+    async with _prize_race(tmp_path) as race:
+        client, builder, journal, sender = race.client, race.builder, race.journal, race.sender
+        ours = race.ours
+        rival_tx = _prize_claim(race.theirs, race.chain_id)
+        rival_hash = "0x" + bytes(rival_tx.hash).hex()
+        await race.rival.submit(bytes(rival_tx.raw_transaction), rival_hash)
+        sent = await sender.send(PRIZE, "0x", 60_000, purpose=TxPurpose.LIQUIDATION)
+        built = await builder.build()
+        assert [b.hashes for b in built.landed] == [[rival_hash]]
+        settled = await asyncio.wait_for(sender.settle(sent, timeout_s=600), 60)
+        assert settled.status == "dropped" and "given back" in settled.note
+        assert await client.get_transaction_count(ours.address, "latest") == 0
+        assert [e.status for e in journal.at_nonce(ours.address, sent.nonce)] == ["dropped"] * len(
+            sent.hashes
+        )
+        after = await sender.send(ours.address, "0x", 21_000, purpose=TxPurpose.OTHER)
+        assert after.nonce == sent.nonce
+        built = await builder.build()
+        assert [b.hashes for b in built.landed] == [[after.hashes[-1]]]
+        assert (await sender.settle(after, timeout_s=60)).status == "mined"
+        assert await client.get_transaction_count(ours.address, "latest") == 1
 
 
 @pytest.mark.asyncio
@@ -130,39 +163,28 @@ async def test_a_lost_nonce_with_later_ones_out_is_filled_by_a_self_transfer(tmp
     cannot be given back (nonce 1 waits for it): a 21,000-gas self-transfer takes nonce 0
     instead, journaled as a cancel, and nonce 1 then lands; the key is never stuck.
     """
-    with Anvil() as anvil:
-        async with TestBuilder(anvil.url) as builder, ChainClient(builder.url) as client:
-            chain_id = await client.chain_id()
-            ours, theirs = Account.create(), Account.create()
-            journal = SqliteJournal(tmp_path / "journal.sqlite", chain_id)
-            sender, channel, rival = await _keys_and_channels(
-                client, builder, journal, ours, theirs
-            )
-            try:
-                rival_tx = _prize_claim(theirs, chain_id)
-                await rival.submit(bytes(rival_tx.raw_transaction), "0x" + rival_tx.hash.hex())
-                lost = await sender.send(PRIZE, "0x", 60_000, purpose=TxPurpose.LIQUIDATION)
-                later = await sender.send(theirs.address, "0x", 21_000, purpose=TxPurpose.OTHER)
-                assert (lost.nonce, later.nonce) == (0, 1)
-                await builder.build()
-                settled = await asyncio.wait_for(sender.settle(lost, timeout_s=600), 60)
-                assert settled.status == "dropped" and "self-transfer" in settled.note
-                fillers = [
-                    e for e in journal.at_nonce(ours.address, 0) if e.purpose == TxPurpose.CANCEL
-                ]
-                assert len(fillers) == 1 and fillers[0].to.lower() == ours.address.lower()
-                for _ in range(5):
-                    await builder.build()
-                    if await client.get_transaction_count(ours.address, "latest") == 2:
-                        break
-                assert (await sender.settle(later, timeout_s=60)).status == "mined"
-                receipt = await client.receipt(fillers[0].tx_hash)
-                assert receipt is not None and receipt.ok and receipt.gas_used == 21_000
-                await sender.check_open()
-                assert not journal.open_entries(ours.address)
-            finally:
-                await channel.close()
-                await rival.close()
+    async with _prize_race(tmp_path) as race:
+        client, builder, journal, sender = race.client, race.builder, race.journal, race.sender
+        ours = race.ours
+        rival_tx = _prize_claim(race.theirs, race.chain_id)
+        await race.rival.submit(bytes(rival_tx.raw_transaction), "0x" + bytes(rival_tx.hash).hex())
+        lost = await sender.send(PRIZE, "0x", 60_000, purpose=TxPurpose.LIQUIDATION)
+        later = await sender.send(race.theirs.address, "0x", 21_000, purpose=TxPurpose.OTHER)
+        assert (lost.nonce, later.nonce) == (0, 1)
+        await builder.build()
+        settled = await asyncio.wait_for(sender.settle(lost, timeout_s=600), 60)
+        assert settled.status == "dropped" and "self-transfer" in settled.note
+        fillers = [e for e in journal.at_nonce(ours.address, 0) if e.purpose == TxPurpose.CANCEL]
+        assert len(fillers) == 1 and fillers[0].to.lower() == ours.address.lower()
+        for _ in range(5):
+            await builder.build()
+            if await client.get_transaction_count(ours.address, "latest") == 2:
+                break
+        assert (await sender.settle(later, timeout_s=60)).status == "mined"
+        receipt = await client.receipt(fillers[0].tx_hash)
+        assert receipt is not None and receipt.ok and receipt.gas_used == 21_000
+        await sender.check_open()
+        assert not journal.open_entries(ours.address)
 
 
 @pytest.mark.asyncio
@@ -174,9 +196,6 @@ async def test_a_backrun_left_open_by_a_crash_is_dropped_at_start_once_past_its_
     last block, reconciling drops it without sending it anywhere (it only ever was a back-run)
     and the next transaction takes its nonce and lands.
     """
-    from keeper.submission.channel import BackrunRoute
-    from keeper.submission.mev_share import MevShareChannel
-
     with Anvil() as anvil:
         async with TestBuilder(anvil.url) as builder, ChainClient(builder.url) as client:
             chain_id = await client.chain_id()
@@ -201,17 +220,7 @@ async def test_a_backrun_left_open_by_a_crash_is_dropped_at_start_once_past_its_
                     listener=ChannelWatch(Metrics().channels, journal, None),
                     poll_s=0.02,
                 )
-                sender = TxSender(
-                    client,
-                    Signer(SecretStr(ours.key.hex())),
-                    journal,
-                    FeePolicy(Decimal(100), Decimal(2), priority_fee_gwei=Decimal(2)),
-                    chain_id=chain_id,
-                    poll_s=0.05,
-                    channels=[private],
-                    backrun_channel=mev,
-                )
-                return sender, mev
+                return _sender(client, ours, journal, chain_id, [private], mev), mev
 
             first_journal = SqliteJournal(path, chain_id)
             first, mev = sender_on(first_journal)
