@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.28;
 
+import {DevnetOwned} from "./DevnetOwned.sol";
+
 /// @title ManualAggregator
 /// @notice A Chainlink-style price feed whose answer its owner sets. It speaks the
 ///         AggregatorV2V3 read interface (latestAnswer, latestRoundData, getRoundData, ...)
@@ -11,7 +13,7 @@ pragma solidity 0.8.28;
 ///         transmitSecondary (the SVR path, sent privately through MEV-Share on Ethereum).
 ///         DEVNET ONLY: reports are not verified (no signatures, no config digest, no epoch
 ///         or round checks); the answer is the report's median observation.
-contract ManualAggregator {
+contract ManualAggregator is DevnetOwned {
     struct Round {
         int256 answer;
         uint64 startedAt;
@@ -20,19 +22,15 @@ contract ManualAggregator {
 
     event AnswerUpdated(int256 indexed current, uint256 indexed roundId, uint256 updatedAt);
     event NewRound(uint256 indexed roundId, address indexed startedBy, uint256 startedAt);
-    event OwnershipTransferred(address indexed previousOwner, address indexed newOwner);
     event TransmitterSet(address indexed previousTransmitter, address indexed newTransmitter);
 
-    error NotOwner();
     error NoData();
-    error ZeroAddress();
     error NotTransmitter();
     error NoObservations();
 
     uint8 public immutable decimals;
     string public description;
     uint256 public constant version = 4;
-    address public owner;
     /// @notice Who besides the owner may call transmit / transmitSecondary (an SVR node's
     ///         forwarder on a real feed); zero until the owner sets it.
     address public transmitter;
@@ -42,20 +40,7 @@ contract ManualAggregator {
     constructor(uint8 decimals_, string memory description_, int256 initialAnswer) {
         decimals = decimals_;
         description = description_;
-        owner = msg.sender;
-        emit OwnershipTransferred(address(0), msg.sender);
         _update(initialAnswer);
-    }
-
-    modifier onlyOwner() {
-        if (msg.sender != owner) revert NotOwner();
-        _;
-    }
-
-    function transferOwnership(address newOwner) external onlyOwner {
-        if (newOwner == address(0)) revert ZeroAddress();
-        emit OwnershipTransferred(owner, newOwner);
-        owner = newOwner;
     }
 
     /// @notice Start a new round with this answer (any sign: a feed can report 0 or less,

@@ -1,36 +1,16 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.28;
 
+import {DevnetOwned} from "./DevnetOwned.sol";
+
 /// @title SvrForwarder
 /// @notice A devnet stand-in for Chainlink's AuthorizedForwarder, through which an SVR node
 ///         sends its reports: the node's account calls forward(aggregator,
 ///         transmitSecondary(...)) on its forwarder, and the aggregator sees the forwarder as
 ///         the transmitter. Only the owner may forward; a revert of the call is passed up
 ///         unchanged. DEVNET ONLY: no authorized-senders list, no ownership handover protocol.
-contract SvrForwarder {
-    event OwnershipTransferred(address indexed previousOwner, address indexed newOwner);
-
-    error NotOwner();
-    error ZeroAddress();
+contract SvrForwarder is DevnetOwned {
     error NotAContract();
-
-    address public owner;
-
-    constructor() {
-        owner = msg.sender;
-        emit OwnershipTransferred(address(0), msg.sender);
-    }
-
-    modifier onlyOwner() {
-        if (msg.sender != owner) revert NotOwner();
-        _;
-    }
-
-    function transferOwnership(address newOwner) external onlyOwner {
-        if (newOwner == address(0)) revert ZeroAddress();
-        emit OwnershipTransferred(owner, newOwner);
-        owner = newOwner;
-    }
 
     /// @notice Call `to` with `data` (no value); a revert there reverts here with the same data.
     function forward(address to, bytes calldata data) external onlyOwner {
